@@ -1,0 +1,430 @@
+"""The one door into Switchyard for the console and the command line.
+
+Commands write through one transaction each (with their events); queries read pages
+from the store. Screens call these methods and listen to ``Engine.bus``; nothing
+above the engine touches the database.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from switchyard.engine import events as ev
+from switchyard.engine.clock import Clock, SystemClock
+from switchyard.engine.errors import Conflict, NotFound, SwitchyardError
+from switchyard.engine.firing import instance_row
+from switchyard.engine.nodes import NodeView, is_alive, new_node_id, view
+from switchyard.engine.runner import kill_stale_group, read_log
+from switchyard.engine.schedule_spec import ScheduleSpec, check_name, secret_refs
+from switchyard.engine.schedule_view import first_fire, schedule_view
+from switchyard.engine.secrets import SecretBox, check_key
+from switchyard.engine.triggers import Trigger, TriggerError, dst_note
+from switchyard.engine.tx import Tx, transaction
+from switchyard.engine.views import (
+    FirePreview,
+    InstanceView,
+    LaneView,
+    QueueEntry,
+    ScheduleView,
+    SecretView,
+    instance_view,
+)
+from switchyard.store.db import Store, default_data_dir, default_url, normalise_url
+from switchyard.store.models import ACTIVE_STATUSES, CANCELLED, QUEUED, RUNNING, TERMINAL_STATUSES
+from switchyard.store.queries import instances as inst_q
+from switchyard.store.queries import lanes as lane_q
+from switchyard.store.queries import nodes as node_q
+from switchyard.store.queries import schedules as sched_q
+from switchyard.store.queries import secrets as secret_q
+
+DEFAULT_LANE = "default"
+
+
+def resolve_data_dir(store: Store, data_dir: Path | None) -> Path:
+    """Logs and the secret key live beside a SQLite file, else in the XDG data dir."""
+    if data_dir:
+        return data_dir
+    if os.environ.get("SWITCHYARD_DATA"):
+        return Path(os.environ["SWITCHYARD_DATA"])
+    if store.sqlite_path is not None:
+        return store.sqlite_path.parent
+    return default_data_dir()
+
+
+class Engine:
+    def __init__(
+        self, store: Store, *, data_dir: Path, clock: Clock | None = None, user: str | None = None
+    ) -> None:
+        self.store = store
+        self.data_dir = data_dir
+        self.clock: Clock = clock or SystemClock()
+        self.bus = ev.EventBus()
+        self.node_id = new_node_id()
+        self.user = user or getpass.getuser()
+        self.secret_box = SecretBox.for_data_dir(data_dir)
+        self.feed: ev.EventFeed | None = None
+
+    @classmethod
+    async def open(
+        cls,
+        url: str | None = None,
+        *,
+        data_dir: Path | None = None,
+        clock: Clock | None = None,
+        user: str | None = None,
+    ) -> Engine:
+        store = Store(normalise_url(url or os.environ.get("SWITCHYARD_DB") or default_url()))
+        await store.open()
+        engine = cls(store, data_dir=resolve_data_dir(store, data_dir), clock=clock, user=user)
+        async with engine.tx() as tx:
+            await lane_q.ensure(tx.conn, DEFAULT_LANE, tx.now)
+        return engine
+
+    def tx(self) -> transaction:  # type: ignore[valid-type]
+        return transaction(self.store, self.bus, self.node_id, self.clock.now())
+
+    async def start_feed(self, interval: float = 0.25) -> None:
+        if self.feed is None:
+            self.feed = ev.EventFeed(self.store, self.bus, self.node_id, interval)
+            await self.feed.start()
+
+    async def close(self) -> None:
+        if self.feed:
+            await self.feed.stop()
+            self.feed = None
+        await self.store.close()
+
+    def log_path(self, instance_id: int) -> Path:
+        return self.data_dir / "logs" / f"{instance_id}.log"
+
+    # ---------------------------------------------------------------- lanes
+    async def add_lane(self, name: str, concurrency: int = 1) -> LaneView:
+        check_name(name, "name")
+        if concurrency < 1:
+            raise SwitchyardError("concurrency", f"must be at least 1, got {concurrency}")
+        async with self.tx() as tx:
+            if await lane_q.get(tx.conn, name):
+                raise Conflict("name", f"lane '{name}' exists already")
+            await lane_q.add(tx.conn, name, concurrency, tx.now)
+            tx.emit(ev.LANE_CHANGED, name, concurrency=concurrency)
+        return LaneView(name, concurrency, 0, 0)
+
+    async def set_lane_concurrency(self, name: str, concurrency: int) -> None:
+        if concurrency < 1:
+            raise SwitchyardError("concurrency", f"must be at least 1, got {concurrency}")
+        async with self.tx() as tx:
+            if not await lane_q.set_concurrency(tx.conn, name, concurrency):
+                raise NotFound("lane", f"unknown lane '{name}'")
+            tx.emit(ev.LANE_CHANGED, name, concurrency=concurrency)
+
+    async def lanes(self) -> list[LaneView]:
+        async with self.store.read() as conn:
+            rows = await lane_q.list_with_counts(conn)
+        return [
+            LaneView(r["name"], r["concurrency"], int(r["running"]), int(r["queued"])) for r in rows
+        ]
+
+    # ------------------------------------------------------------ schedules
+    async def _check_references(self, tx: Tx, row: dict, *, name: str) -> None:
+        if not await lane_q.get(tx.conn, row["lane"]):
+            raise SwitchyardError(
+                "lane", f"unknown lane '{row['lane']}' (add it: switchyard lane add {row['lane']})"
+            )
+        if row["after"] and not await sched_q.get_by_name(tx.conn, row["after"]):
+            raise SwitchyardError("after", f"unknown schedule '{row['after']}'")
+        for key in secret_refs(row["env"]):
+            if await secret_q.get(tx.conn, key) is None:
+                raise SwitchyardError(
+                    "env", f"unknown secret '{key}' (set it: switchyard secret set {key})"
+                )
+
+    async def add_schedule(self, spec: ScheduleSpec) -> ScheduleView:
+        now = self.clock.now()
+        trigger, row = spec.to_row(now)
+        async with self.tx() as tx:
+            if await sched_q.get_by_name(tx.conn, spec.name):
+                raise Conflict("name", f"schedule '{spec.name}' exists already")
+            await self._check_references(tx, row, name=spec.name)
+            row.update(next_fire_at=first_fire(trigger, now), created_at=now, updated_at=now)
+            schedule_id = await sched_q.insert(tx.conn, row)
+            tx.emit(ev.SCHEDULE_CHANGED, schedule_id, name=spec.name)
+        return await self.schedule(spec.name)
+
+    async def update_schedule(self, name: str, spec: ScheduleSpec) -> ScheduleView:
+        now = self.clock.now()
+        trigger, row = spec.to_row(now)
+        async with self.tx() as tx:
+            current = await self._schedule_row(tx, name)
+            if spec.name != name and await sched_q.get_by_name(tx.conn, spec.name):
+                raise Conflict("name", f"schedule '{spec.name}' exists already")
+            await self._check_references(tx, row, name=spec.name)
+            if current["trigger"].get("anchor") and trigger.kind == "every":
+                row["trigger"]["anchor"] = current["trigger"]["anchor"]
+                trigger = Trigger.from_fields(row["trigger"])
+            row.update(next_fire_at=first_fire(trigger, now), updated_at=now)
+            await sched_q.update_fields(tx.conn, current["id"], row)
+            tx.emit(ev.SCHEDULE_CHANGED, current["id"], name=spec.name)
+        return await self.schedule(spec.name)
+
+    async def _schedule_row(self, tx: Tx, name: str) -> dict:
+        row = await sched_q.get_by_name(tx.conn, name)
+        if row is None:
+            raise NotFound("schedule", f"unknown schedule '{name}'")
+        return row
+
+    async def schedules(self) -> list[ScheduleView]:
+        async with self.store.read() as conn:
+            rows = await sched_q.list_all(conn)
+            last = await inst_q.last_result(conn, [r["id"] for r in rows])
+        return [schedule_view(r, last.get(r["id"])) for r in rows]
+
+    async def schedule(self, name: str) -> ScheduleView:
+        async with self.store.read() as conn:
+            row = await sched_q.get_by_name(conn, name)
+            if row is None:
+                raise NotFound("schedule", f"unknown schedule '{name}'")
+            last = await inst_q.last_result(conn, [row["id"]])
+        return schedule_view(row, last.get(row["id"]))
+
+    async def schedule_spec(self, name: str) -> ScheduleSpec:
+        """The editable form of a stored schedule (for the console's edit form)."""
+        async with self.store.read() as conn:
+            row = await sched_q.get_by_name(conn, name)
+        if row is None:
+            raise NotFound("schedule", f"unknown schedule '{name}'")
+        from switchyard.engine.schedule_view import spec_from_row
+
+        return spec_from_row(row)
+
+    async def set_paused(self, name: str, paused: bool) -> ScheduleView:
+        async with self.tx() as tx:
+            row = await self._schedule_row(tx, name)
+            values: dict = {"paused": paused, "updated_at": tx.now}
+            if not paused:  # fires skipped while paused were skipped on purpose: not misfires
+                values["next_fire_at"] = first_fire(Trigger.from_fields(row["trigger"]), tx.now)
+            await sched_q.update_fields(tx.conn, row["id"], values)
+            tx.emit(ev.SCHEDULE_CHANGED, row["id"], name=name, paused=paused)
+        return await self.schedule(name)
+
+    async def remove_schedule(self, name: str) -> None:
+        async with self.tx() as tx:
+            row = await self._schedule_row(tx, name)
+            chained = await sched_q.chained_after(tx.conn, name)
+            if chained:
+                names = ", ".join(sorted(c["name"] for c in chained))
+                raise Conflict("schedule", f"'{name}' is chained to by {names}; change those first")
+            await sched_q.remove(tx.conn, row["id"])
+            tx.emit(ev.SCHEDULE_REMOVED, row["id"], name=name)
+
+    def preview(
+        self, trigger: Trigger, count: int = 10, start: datetime | None = None
+    ) -> list[FirePreview]:
+        start = start or self.clock.now()
+        zone = ZoneInfo(trigger.tz)
+        return [
+            FirePreview(at, at.astimezone(zone), dst_note(at, trigger.tz, trigger.cron))
+            for at in trigger.fires(start, count)
+        ]
+
+    def preview_spec(self, spec: ScheduleSpec, count: int = 10) -> list[FirePreview]:
+        """Next fires of a schedule being typed; raises SwitchyardError naming the bad field."""
+        return self.preview(spec.trigger(self.clock.now()), count)
+
+    async def next_fires(
+        self, name: str, count: int = 10, start: datetime | None = None
+    ) -> list[FirePreview]:
+        if count < 1 or count > 10_000:
+            raise SwitchyardError("count", f"must be between 1 and 10000, got {count}")
+        async with self.store.read() as conn:
+            row = await sched_q.get_by_name(conn, name)
+        if row is None:
+            raise NotFound("schedule", f"unknown schedule '{name}'")
+        try:
+            trigger = Trigger.from_fields(row["trigger"])
+        except TriggerError as exc:  # pragma: no cover - stored rows were validated
+            raise SwitchyardError(exc.field, exc.message) from exc
+        return self.preview(trigger, count, start)
+
+    # ------------------------------------------------------------ instances
+    async def start(self, schedule: str) -> int:
+        """Run a schedule now (queued on its lane like any fire); returns the instance id."""
+        async with self.tx() as tx:
+            row = await self._schedule_row(tx, schedule)
+            values = instance_row(
+                row, now=tx.now, fire_at=tx.now, origin="manual", originator=self.user
+            )
+            instance_id = await inst_q.insert_one(tx.conn, values)
+            assert instance_id is not None
+            tx.emit(
+                ev.INSTANCES_CHANGED,
+                instance_id,
+                ids=[instance_id],
+                status=QUEUED,
+                lane=row["lane"],
+            )
+        return instance_id
+
+    async def instances(
+        self,
+        *,
+        status: str | None = None,
+        schedule: str | None = None,
+        lane: str | None = None,
+        limit: int = 100,
+        before_id: int | None = None,
+    ) -> list[InstanceView]:
+        statuses = [s.strip() for s in status.split(",")] if status else None
+        for s in statuses or []:
+            if s not in (*ACTIVE_STATUSES, *TERMINAL_STATUSES):
+                known = ", ".join((*ACTIVE_STATUSES, *TERMINAL_STATUSES))
+                raise SwitchyardError("status", f"unknown status '{s}' (one of {known})")
+        async with self.store.read() as conn:
+            rows = await inst_q.search(
+                conn,
+                statuses=statuses,
+                schedule=schedule,
+                lane=lane,
+                limit=limit,
+                before_id=before_id,
+            )
+        return [instance_view(r) for r in rows]
+
+    async def instance(self, instance_id: int) -> InstanceView:
+        async with self.store.read() as conn:
+            row = await inst_q.get(conn, instance_id)
+        if row is None:
+            raise NotFound("id", f"unknown instance {instance_id}")
+        return instance_view(row)
+
+    async def queue(self, *, limit: int = 200, offset: int = 0) -> tuple[list[QueueEntry], int]:
+        """A page of the queue (running first per lane, then waiting in order) and its size."""
+        async with self.store.read() as conn:
+            rows = await inst_q.queue_page(conn, limit=limit, offset=offset)
+            total = await inst_q.queue_total(conn)
+        entries: list[QueueEntry] = []
+        positions: dict[str, int] = {}
+        for r in rows:
+            if r["status"] == QUEUED:
+                if r["lane"] not in positions:
+                    async with self.store.read() as conn:
+                        positions[r["lane"]] = await inst_q.queued_position(conn, r) - 1
+                positions[r["lane"]] += 1
+                entries.append(QueueEntry(instance_view(r), positions[r["lane"]]))
+            else:
+                entries.append(QueueEntry(instance_view(r), None))
+        return entries, total
+
+    async def cancel(self, instance_id: int) -> InstanceView:
+        async with self.tx() as tx:
+            row = await inst_q.get(tx.conn, instance_id)
+            if row is None:
+                raise NotFound("id", f"unknown instance {instance_id}")
+            reason = f"cancelled by {self.user}"
+            if row["status"] == QUEUED:
+                await inst_q.set_fields(
+                    tx.conn,
+                    instance_id,
+                    {
+                        "status": CANCELLED,
+                        "reason": reason,
+                        "ended_at": tx.now,
+                        "updated_at": tx.now,
+                    },
+                    only_status=QUEUED,
+                )
+                tx.emit(ev.INSTANCES_CHANGED, instance_id, ids=[instance_id], status=CANCELLED)
+            elif row["status"] == RUNNING:
+                owner = await self._owner_alive(tx, row)
+                if owner:
+                    await inst_q.set_fields(tx.conn, instance_id, {"cancel_requested": True})
+                    tx.emit(ev.CANCEL_REQUESTED, instance_id, node=row["node_id"], by=self.user)
+                else:  # its node is gone: make sure nothing of it runs, then record it
+                    if row["pgid"]:
+                        kill_stale_group(row["pgid"], row["proc_start_time"], row["host"] or "")
+                    await inst_q.set_fields(
+                        tx.conn,
+                        instance_id,
+                        {
+                            "status": CANCELLED,
+                            "reason": reason,
+                            "ended_at": tx.now,
+                            "updated_at": tx.now,
+                        },
+                    )
+                    tx.emit(ev.INSTANCES_CHANGED, instance_id, ids=[instance_id], status=CANCELLED)
+            else:
+                raise Conflict(
+                    "id", f"instance {instance_id} is {row['status']}: nothing to cancel"
+                )
+        return await self.instance(instance_id)
+
+    async def _owner_alive(self, tx: Tx, row: dict) -> bool:
+        for node in await node_q.running(tx.conn):
+            if node["id"] == row["node_id"]:
+                return is_alive(node, tx.now)
+        return False
+
+    async def log(self, instance_id: int) -> list[str]:
+        await self.instance(instance_id)
+        lines, _ = read_log(self.log_path(instance_id))
+        return lines
+
+    async def follow_log(self, instance_id: int, *, poll: float = 0.2) -> AsyncIterator[list[str]]:
+        """The log so far, then new lines as they come, until the instance has ended."""
+        import asyncio
+
+        path = self.log_path(instance_id)
+        offset = 0
+        while True:
+            status = (await self.instance(instance_id)).status
+            lines, offset = read_log(path, offset)
+            if lines:
+                yield lines
+            if status in TERMINAL_STATUSES:
+                lines, offset = read_log(path, offset)
+                if lines:
+                    yield lines
+                return
+            await asyncio.sleep(poll)
+
+    # -------------------------------------------------------------- secrets
+    async def set_secret(self, key: str, value: str) -> None:
+        check_key(key)
+        if not value:
+            raise SwitchyardError("value", "empty secret (pipe the value on standard input)")
+        token = self.secret_box.encrypt(value)
+        async with self.tx() as tx:
+            await secret_q.put(tx.conn, key, token, tx.now)
+            tx.emit(ev.SECRET_CHANGED, key)  # never the value
+
+    async def secrets(self) -> list[SecretView]:
+        async with self.store.read() as conn:
+            return [SecretView(k, t) for k, t in await secret_q.list_keys(conn)]
+
+    async def secret_values(self) -> dict[str, str]:
+        """Every secret, decrypted: for the runner's environment and its log masking."""
+        async with self.store.read() as conn:
+            tokens = await secret_q.all_ciphertexts(conn)
+        return {k: self.secret_box.decrypt(k, t) for k, t in tokens.items()}
+
+    # ---------------------------------------------------------------- nodes
+    async def nodes(self) -> list[NodeView]:
+        now = self.clock.now()
+        async with self.store.read() as conn:
+            rows = await node_q.running(conn)
+        return [view(r, now) for r in rows]
+
+    async def live_serve_node(self) -> NodeView | None:
+        """A live `serve` node on this store, if any (the console is then a pure console)."""
+        for node in await self.nodes():
+            if node.alive and node.mode == "serve" and node.id != self.node_id:
+                return node
+        return None
+
+
+__all__ = ["Engine", "ScheduleSpec", "SwitchyardError", "timedelta"]

@@ -1,0 +1,75 @@
+"""What happens when an instance ends, whoever ends it (runner, cancel, recovery).
+
+- A continuous schedule is looked at again (restarted after 5 s if its run failed, so a
+  command that fails at once does not spin).
+- Schedules chained with ``--after`` start when the instance completed successfully.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from switchyard.engine import events as ev
+from switchyard.engine.firing import instance_row
+from switchyard.engine.triggers import Trigger
+from switchyard.engine.tx import Tx
+from switchyard.store.models import COMPLETED, QUEUED
+from switchyard.store.queries import instances as inst_q
+from switchyard.store.queries import schedules as sched_q
+
+CONTINUOUS_RESTART_AFTER_FAILURE = timedelta(seconds=5)
+
+
+async def finish(
+    tx: Tx, row: dict[str, Any], status: str, reason: str | None, exit_code: int | None = None
+) -> bool:
+    """Move a running instance to a final status; False if someone else already ended it."""
+    changed = await inst_q.set_fields(
+        tx.conn,
+        row["id"],
+        {
+            "status": status,
+            "reason": reason,
+            "exit_code": exit_code,
+            "ended_at": tx.now,
+            "updated_at": tx.now,
+            "current_action": None,
+        },
+        only_status=row["status"],
+    )
+    if not changed:
+        return False
+    tx.emit(ev.INSTANCES_CHANGED, row["id"], ids=[row["id"]], status=status, lane=row["lane"])
+    await after_end(tx, row, status)
+    return True
+
+
+async def after_end(tx: Tx, row: dict[str, Any], status: str) -> None:
+    if row.get("schedule_id") is None:
+        return
+    schedule = await sched_q.get(tx.conn, row["schedule_id"])
+    if schedule is None:
+        return
+    trigger = Trigger.from_fields(schedule["trigger"])
+    if trigger.kind == "continuous" and not schedule["paused"]:
+        delay = timedelta(0) if status == COMPLETED else CONTINUOUS_RESTART_AFTER_FAILURE
+        await sched_q.update_fields(tx.conn, schedule["id"], {"next_fire_at": tx.now + delay})
+        tx.emit(ev.SCHEDULE_CHANGED, schedule["id"], name=schedule["name"])
+    if status == COMPLETED:
+        for chained in await sched_q.chained_after(tx.conn, schedule["name"]):
+            values = instance_row(
+                chained,
+                now=tx.now,
+                fire_at=tx.now,
+                origin="chain",
+                key=f"chain:{row['id']}:{chained['id']}",
+                reason=f"after {schedule['name']} #{row['id']}",
+            )
+            values["status"] = QUEUED
+            values["ended_at"] = None
+            new_id = await inst_q.insert_one(tx.conn, values)
+            if new_id is not None:
+                tx.emit(
+                    ev.INSTANCES_CHANGED, new_id, ids=[new_id], status=QUEUED, lane=chained["lane"]
+                )

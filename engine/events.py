@@ -1,0 +1,140 @@
+"""Engine events: an in-process bus, fed across processes by the events table.
+
+Every state change is written as an event row in the same transaction as the change
+(`Tx.emit`), then published on the local bus after the commit. Other processes pick the
+rows up with `EventFeed`, which polls the table by id (cheap: a primary-key range scan),
+and publish them on their own bus. Events written by this node are not re-published.
+PostgreSQL may commit a lower id after a higher one, so the feed re-reads a small
+window behind its cursor and drops ids it has seen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from switchyard.store.db import Store
+from switchyard.store.queries import events as event_rows
+
+log = logging.getLogger(__name__)
+
+# Event kinds
+LANE_CHANGED = "lane.changed"
+SCHEDULE_CHANGED = "schedule.changed"
+SCHEDULE_REMOVED = "schedule.removed"
+INSTANCES_CHANGED = "instances.changed"  # data: {"ids": [...], "status": ..., "lane": ...}
+INSTANCE_LOG = "instance.log"  # local only: data {"lines": [...]}
+CANCEL_REQUESTED = "instance.cancel_requested"
+NODE_CHANGED = "node.changed"
+SECRET_CHANGED = "secret.changed"
+FEED_STATUS = "feed.status"  # local only: data {"ok": bool, "error": str}
+
+
+@dataclass(frozen=True)
+class EngineEvent:
+    kind: str
+    entity_id: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    node_id: str | None = None
+    id: int | None = None
+
+
+class EventBus:
+    """Fan-out of events to any number of subscribers, each with its own bounded queue."""
+
+    def __init__(self, queue_size: int = 10_000) -> None:
+        self._subscribers: set[asyncio.Queue[EngineEvent]] = set()
+        self._queue_size = queue_size
+
+    def publish(self, event: EngineEvent) -> None:
+        for queue in list(self._subscribers):
+            if queue.full():  # a slow subscriber loses its oldest event, never blocks the engine
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    queue.get_nowait()
+            queue.put_nowait(event)
+
+    def publish_many(self, events: Iterable[EngineEvent]) -> None:
+        for event in events:
+            self.publish(event)
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self) -> AsyncIterator[asyncio.Queue[EngineEvent]]:
+        queue: asyncio.Queue[EngineEvent] = asyncio.Queue(self._queue_size)
+        self._subscribers.add(queue)
+        try:
+            yield queue
+        finally:
+            self._subscribers.discard(queue)
+
+
+class EventFeed:
+    """Polls the events table and publishes other processes' events on the local bus."""
+
+    WINDOW = 200
+
+    def __init__(self, store: Store, bus: EventBus, node_id: str, interval: float = 0.25) -> None:
+        self.store = store
+        self.bus = bus
+        self.node_id = node_id
+        self.interval = interval
+        self._cursor = 0
+        self._seen: deque[int] = deque(maxlen=4 * self.WINDOW)
+        self._seen_set: set[int] = set()
+        self._task: asyncio.Task[None] | None = None
+        self.healthy = True
+
+    async def start(self) -> None:
+        async with self.store.read() as conn:
+            self._cursor = await event_rows.last_id(conn)
+        self._task = asyncio.create_task(self._run(), name="switchyard-event-feed")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def _remember(self, event_id: int) -> bool:
+        if event_id in self._seen_set:
+            return False
+        if len(self._seen) == self._seen.maxlen:
+            self._seen_set.discard(self._seen[0])
+        self._seen.append(event_id)
+        self._seen_set.add(event_id)
+        return True
+
+    async def poll_once(self) -> int:
+        start = max(0, self._cursor - self.WINDOW) if not self.store.is_sqlite else self._cursor
+        async with self.store.read() as conn:
+            rows = await event_rows.since(conn, start)
+        published = 0
+        for row in rows:
+            self._cursor = max(self._cursor, int(row["id"]))
+            if not self._remember(int(row["id"])) or row["node_id"] == self.node_id:
+                continue
+            self.bus.publish(
+                EngineEvent(row["kind"], row["entity_id"], row["data"], row["node_id"], row["id"])
+            )
+            published += 1
+        return published
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.poll_once()
+                if not self.healthy:
+                    self.healthy = True
+                    self.bus.publish(EngineEvent(FEED_STATUS, data={"ok": True}))
+            except Exception as exc:  # the store went away: say so, keep trying
+                log.warning("event feed: %s", exc)
+                if self.healthy:
+                    self.healthy = False
+                    self.bus.publish(
+                        EngineEvent(FEED_STATUS, data={"ok": False, "error": str(exc)})
+                    )
+            await asyncio.sleep(self.interval)

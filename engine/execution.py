@@ -1,0 +1,125 @@
+"""Running one claimed instance's command, with every transition committed.
+
+Order of commits: claimed (running) -> process started (pgid, start time, log path) ->
+ended (status, exit code). The process group and its start time are in the store
+before the command can do anything, so a node that dies mid-run leaves enough behind
+for the next node to kill the orphan and restore the instance in error.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from switchyard.engine import events as ev
+from switchyard.engine.completion import finish
+from switchyard.engine.runner import CommandRun, CommandSpec, Masker, RunnerStartError
+from switchyard.engine.schedule_spec import SECRET_FILE_PREFIX, SECRET_PREFIX
+from switchyard.store.models import CANCELLED, COMPLETED, ERROR, FAILED, RUNNING
+from switchyard.store.queries import instances as inst_q
+
+log = logging.getLogger(__name__)
+
+STATUS_OF_RESULT = {
+    "completed": COMPLETED,
+    "failed": FAILED,
+    "timeout": FAILED,
+    "cancelled": CANCELLED,
+    "error": ERROR,
+}
+
+
+class MissingSecret(Exception):
+    pass
+
+
+def build_spec(row: dict[str, Any], secrets: dict[str, str], kill_grace: float) -> CommandSpec:
+    env: dict[str, str] = {}
+    secret_env: dict[str, str] = {}
+    secret_files: dict[str, str] = {}
+    for name, value in (row.get("env") or {}).items():
+        if value.startswith((SECRET_PREFIX, SECRET_FILE_PREFIX)):
+            key = value.split(":", 1)[1]
+            if key not in secrets:
+                raise MissingSecret(f"env {name}: unknown secret '{key}'")
+            target = secret_files if value.startswith(SECRET_FILE_PREFIX) else secret_env
+            target[name] = secrets[key]
+        else:
+            env[name] = value
+    env.setdefault("SWITCHYARD_INSTANCE_ID", str(row["id"]))
+    if row.get("schedule_name"):
+        env.setdefault("SWITCHYARD_SCHEDULE", row["schedule_name"])
+    return CommandSpec(
+        argv=list(row["command"]),
+        shell=bool(row.get("shell")),
+        cwd=row.get("cwd"),
+        env=env,
+        secret_env=secret_env,
+        secret_files=secret_files,
+        timeout=row.get("timeout_seconds"),
+        kill_grace=kill_grace,
+    )
+
+
+async def execute(
+    engine: Any, row: dict[str, Any], running: dict[int, CommandRun], kill_grace: float
+) -> str:
+    """Run a claimed instance to its end; returns the final status."""
+    instance_id = int(row["id"])
+    log_path = engine.log_path(instance_id)
+    try:
+        secrets = await engine.secret_values()
+        spec = build_spec(row, secrets, kill_grace)
+    except Exception as exc:  # a secret went missing or cannot be decrypted
+        async with engine.tx() as tx:
+            await finish(tx, row, ERROR, f"cannot start: {exc}")
+        return ERROR
+
+    async def on_lines(lines: list[str]) -> None:
+        engine.bus.publish(ev.EngineEvent(ev.INSTANCE_LOG, str(instance_id), {"lines": lines}))
+
+    run = CommandRun(spec, log_path, Masker(secrets.values()), on_lines=on_lines)
+    running[instance_id] = run
+    try:
+        try:
+            handle = await run.start()
+        except RunnerStartError as exc:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            with log_path.open("a") as fh:
+                fh.write(f"switchyard: {exc}\n")
+            async with engine.tx() as tx:
+                await inst_q.set_fields(tx.conn, instance_id, {"log_path": str(log_path)})
+                await finish(tx, row, FAILED, f"cannot start: {exc}")
+            return FAILED
+        async with engine.tx() as tx:
+            await inst_q.set_fields(
+                tx.conn,
+                instance_id,
+                {
+                    "pgid": handle.pgid,
+                    "proc_start_time": handle.start_time,
+                    "host": handle.host,
+                    "log_path": str(log_path),
+                    "current_action": "run",
+                    "updated_at": tx.now,
+                },
+            )
+            tx.emit(
+                ev.INSTANCES_CHANGED,
+                instance_id,
+                ids=[instance_id],
+                status=RUNNING,
+                lane=row["lane"],
+            )
+        result = await run.wait()
+    finally:
+        running.pop(instance_id, None)
+    status = STATUS_OF_RESULT.get(result.status, ERROR)
+    reason = result.reason
+    if getattr(run, "interrupted_reason", None):
+        status, reason = ERROR, run.interrupted_reason  # type: ignore[attr-defined]
+    elif status == CANCELLED:
+        reason = f"cancelled ({result.reason})"
+    async with engine.tx() as tx:
+        await finish(tx, row, status, reason, result.exit_code)
+    return status

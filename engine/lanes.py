@@ -1,0 +1,93 @@
+"""The dispatcher: claims queued instances lane by lane and hands them to the runtime.
+
+Lane order and concurrency are enforced by the claim statement in the store
+(`store/queries/claims.py`), so any number of nodes can dispatch from one queue.
+It wakes on queue changes (local or from other processes) and polls once a second
+as a fallback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from switchyard.engine import events as ev
+from switchyard.engine.nodes import HOST
+from switchyard.store.models import RUNNING
+from switchyard.store.queries import claims
+from switchyard.store.queries import instances as inst_q
+
+log = logging.getLogger(__name__)
+
+POLL = 1.0
+
+
+class Dispatcher:
+    def __init__(self, engine: Any, launch: Callable[[dict[str, Any]], None]) -> None:
+        self.engine = engine
+        self.launch = launch
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.paused = False
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._run(), name="switchyard-dispatcher"),
+            asyncio.create_task(self._listen(), name="switchyard-dispatcher-events"),
+        ]
+
+    async def stop(self) -> None:
+        self.paused = True
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _listen(self) -> None:
+        async with self.engine.bus.subscribe() as queue:
+            while True:
+                event = await queue.get()
+                if event.kind in (ev.INSTANCES_CHANGED, ev.LANE_CHANGED):
+                    self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self.dispatch_once()
+            except Exception:
+                log.exception("dispatcher: claim failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), POLL)
+
+    async def dispatch_once(self) -> int:
+        if self.paused:
+            return 0
+        async with self.engine.store.read() as conn:
+            lanes = await inst_q.lanes_with_queued(conn)
+        claimed = 0
+        for lane in sorted(lanes):
+            while not self.paused:
+                async with self.engine.tx() as tx:
+                    row = await claims.claim_next(
+                        tx.conn, lane=lane, node_id=self.engine.node_id, host=HOST, now=tx.now
+                    )
+                    if row is not None:
+                        tx.emit(
+                            ev.INSTANCES_CHANGED,
+                            row["id"],
+                            ids=[row["id"]],
+                            status=RUNNING,
+                            lane=lane,
+                        )
+                if row is None:
+                    break
+                claimed += 1
+                self.launch(row)
+        return claimed

@@ -1,0 +1,159 @@
+"""A node: the engine at work in this process (`switchyard serve` or an embedded console).
+
+It registers itself, restores the work of dead nodes, then runs the scheduler, the
+dispatcher, a heartbeat, the cancel watcher and housekeeping until stopped. Stopping
+takes no new work, lets running commands finish for a grace period, then interrupts
+what is left (those instances end in ``error``: "interrupted: node stopped").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from datetime import timedelta
+from typing import Any
+
+from switchyard.engine import events as ev
+from switchyard.engine import recovery
+from switchyard.engine.execution import execute
+from switchyard.engine.lanes import Dispatcher
+from switchyard.engine.nodes import HEARTBEAT_INTERVAL, HOST, own_start_time
+from switchyard.engine.runner import CommandRun
+from switchyard.engine.scheduler import Scheduler
+from switchyard.store.queries import events as event_rows
+from switchyard.store.queries import instances as inst_q
+from switchyard.store.queries import nodes as node_q
+
+log = logging.getLogger(__name__)
+
+EVENT_RETENTION = timedelta(hours=1)
+LOG_RETENTION = timedelta(days=int(os.environ.get("SWITCHYARD_LOG_RETENTION_DAYS", "30")))
+HOUSEKEEPING_EVERY = 10.0
+
+
+class Runtime:
+    def __init__(self, engine: Any, *, mode: str = "serve", kill_grace: float = 5.0) -> None:
+        self.engine = engine
+        self.mode = mode
+        self.kill_grace = kill_grace
+        self.scheduler = Scheduler(engine)
+        self.dispatcher = Dispatcher(engine, self._launch)
+        self.running: dict[int, CommandRun] = {}
+        self._runs: set[asyncio.Task[Any]] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.started = False
+
+    async def start(self) -> None:
+        now = self.engine.clock.now()
+        async with self.engine.tx() as tx:
+            await node_q.register(
+                tx.conn,
+                {
+                    "id": self.engine.node_id,
+                    "mode": self.mode,
+                    "host": HOST,
+                    "pid": os.getpid(),
+                    "proc_start_time": own_start_time(),
+                    "started_at": now,
+                    "heartbeat_at": now,
+                },
+            )
+            tx.emit(ev.NODE_CHANGED, self.engine.node_id, mode=self.mode, state="started")
+        await self.engine.start_feed()
+        await recovery.restore(self.engine)
+        self.scheduler.start()
+        self.dispatcher.start()
+        self._tasks = [
+            asyncio.create_task(self._heartbeat(), name="switchyard-heartbeat"),
+            asyncio.create_task(self._watch_cancels(), name="switchyard-cancels"),
+            asyncio.create_task(self._housekeeping(), name="switchyard-housekeeping"),
+        ]
+        self.started = True
+
+    def _launch(self, row: dict[str, Any]) -> None:
+        task = asyncio.create_task(
+            execute(self.engine, row, self.running, self.kill_grace),
+            name=f"switchyard-run-{row['id']}",
+        )
+        self._runs.add(task)
+        task.add_done_callback(self._runs.discard)
+
+    async def stop(self, grace: float = 30.0) -> None:
+        """Take no new work; let runs finish for ``grace`` seconds; interrupt the rest."""
+        if not self.started:
+            return
+        self.started = False
+        await self.dispatcher.stop()
+        await self.scheduler.stop()
+        if self._runs:
+            _, pending = await asyncio.wait(set(self._runs), timeout=grace)
+            if pending:
+                for run in list(self.running.values()):
+                    run.interrupted_reason = (  # type: ignore[attr-defined]
+                        f"interrupted: node {self.engine.node_id} stopped; retry it"
+                    )
+                    await run.cancel()
+                await asyncio.wait(pending, timeout=self.kill_grace + 5)
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        async with self.engine.tx() as tx:
+            await node_q.mark_stopped(tx.conn, self.engine.node_id, tx.now)
+            tx.emit(ev.NODE_CHANGED, self.engine.node_id, mode=self.mode, state="stopped")
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_INTERVAL)
+            try:
+                async with self.engine.store.write() as conn:
+                    await node_q.heartbeat(conn, self.engine.node_id, self.engine.clock.now())
+            except Exception as exc:
+                log.warning("heartbeat failed: %s", exc)
+
+    async def _cancel(self, instance_id: int) -> None:
+        run = self.running.get(instance_id)
+        if run is not None:
+            await run.cancel()
+
+    async def _watch_cancels(self) -> None:
+        """Cancel requests arrive as events; a slow poll catches any the feed missed."""
+        async with self.engine.bus.subscribe() as queue:
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    event = await asyncio.wait_for(queue.get(), 2.0)
+                    if event.kind == ev.CANCEL_REQUESTED and event.entity_id:
+                        await self._cancel(int(event.entity_id))
+                    continue
+                try:
+                    async with self.engine.store.read() as conn:
+                        ids = await inst_q.cancel_requested_on(conn, self.engine.node_id)
+                except Exception:
+                    continue
+                for instance_id in ids:
+                    await self._cancel(instance_id)
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_EVERY)
+            try:
+                await recovery.restore(self.engine)
+                now = self.engine.clock.now()
+                async with self.engine.store.write() as conn:
+                    await event_rows.prune(conn, now - EVENT_RETENTION)
+                self._prune_logs(time.time() - LOG_RETENTION.total_seconds())
+            except Exception as exc:
+                log.warning("housekeeping: %s", exc)
+
+    def _prune_logs(self, cutoff: float) -> None:
+        """Delete log files older than the retention (SWITCHYARD_LOG_RETENTION_DAYS, 30)."""
+        logs = self.engine.data_dir / "logs"
+        if not logs.is_dir():
+            return
+        for path in logs.glob("*.log"):
+            with contextlib.suppress(OSError):
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()

@@ -1,0 +1,139 @@
+"""Open the store: an embedded SQLite file (WAL) or a PostgreSQL server, migrated on start.
+
+SQLite has one writer at a time. Writes go through ``Store.write()``, whose transactions
+start with ``BEGIN IMMEDIATE`` on a single pooled connection, so a write never fails half
+way with "database is locked" on a lock upgrade; other processes wait on ``busy_timeout``.
+Reads use a separate small pool and never block on the writer (WAL).
+On PostgreSQL both doors are the same engine; claims use ``FOR UPDATE SKIP LOCKED``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, make_url
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from switchyard.store import migrate
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+class StoreError(Exception):
+    """The store cannot be opened or used; the message says why and what to do."""
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "switchyard"
+
+
+def default_url(data_dir: Path | None = None) -> str:
+    data_dir = data_dir or default_data_dir()
+    return f"sqlite+aiosqlite:///{data_dir / 'switchyard.db'}"
+
+
+def normalise_url(url: str) -> str:
+    """Accept the short forms people type and turn them into async driver URLs."""
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+asyncpg://" + url.split("://", 1)[1]
+    if "://" not in url:  # a bare path to a SQLite file
+        return f"sqlite+aiosqlite:///{Path(url).expanduser().resolve()}"
+    return url
+
+
+class Store:
+    """The database connection pair (writer, readers) and its backend facts."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url: URL = make_url(normalise_url(url))
+        self.backend = self.url.get_backend_name()
+        if self.backend not in ("sqlite", "postgresql"):
+            raise StoreError(
+                f"--db: unsupported database '{self.backend}'; use sqlite or postgresql"
+            )
+        self.is_sqlite = self.backend == "sqlite"
+        if self.is_sqlite:
+            self._writer = self._sqlite_engine(immediate=True, pool_size=1, echo=echo)
+            self._reader = self._sqlite_engine(immediate=False, pool_size=4, echo=echo)
+        else:
+            self._writer = create_async_engine(
+                self.url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True
+            )
+            self._reader = self._writer
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        return Path(self.url.database) if self.is_sqlite and self.url.database else None
+
+    def _sqlite_engine(self, *, immediate: bool, pool_size: int, echo: bool) -> AsyncEngine:
+        path = self.url.database
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(
+            self.url,
+            echo=echo,
+            pool_size=pool_size,
+            max_overflow=0,
+            connect_args={"timeout": BUSY_TIMEOUT_MS / 1000},
+        )
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            conn.exec_driver_sql(begin)
+
+        return engine
+
+    async def open(self) -> Store:
+        """Create or migrate the schema; refuse a database newer than this code."""
+        try:
+            async with self._writer.begin() as conn:
+                await conn.run_sync(migrate.upgrade_to_head)
+        except migrate.SchemaTooNew as exc:
+            raise StoreError(str(exc)) from exc
+        except OSError as exc:
+            raise StoreError(f"--db: cannot open {self.display_url}: {exc}") from exc
+        return self
+
+    @property
+    def display_url(self) -> str:
+        return self.url.render_as_string(hide_password=True)
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """One write transaction, committed when the block ends."""
+        async with self._writer.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        async with self._reader.connect() as conn:
+            yield conn
+
+    async def close(self) -> None:
+        await self._writer.dispose()
+        if self._reader is not self._writer:
+            await self._reader.dispose()
+
+
+async def open_store(url: str | None = None, *, data_dir: Path | None = None) -> Store:
+    store = Store(url or os.environ.get("SWITCHYARD_DB") or default_url(data_dir))
+    return await store.open()

@@ -1,0 +1,173 @@
+"""Every table Switchyard stores, in one place.
+
+Times are stored as UTC and always read back as aware UTC datetimes (``UTCDateTime``),
+whatever the backend does with time zones. JSON columns hold small documents only
+(argv lists, env maps, trigger fields); anything a screen filters on has its own column.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, Text, TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored as naive UTC and returned as aware UTC on every backend."""
+
+    impl = DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; pass an aware datetime")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)
+
+
+def utc_column(*, nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+# Instance statuses. `missed` and `skipped` are terminal records of fires that did not run.
+QUEUED = "queued"
+RUNNING = "running"
+WAITING = "waiting"
+COMPLETED = "completed"
+FAILED = "failed"
+CANCELLED = "cancelled"
+ERROR = "error"
+MISSED = "missed"
+SKIPPED = "skipped"
+ACTIVE_STATUSES = (QUEUED, RUNNING, WAITING)
+TERMINAL_STATUSES = (COMPLETED, FAILED, CANCELLED, ERROR, MISSED, SKIPPED)
+
+
+class Lane(SQLModel, table=True):
+    __tablename__ = "lanes"
+
+    name: str = Field(primary_key=True, max_length=100)
+    concurrency: int = Field(default=1)
+    created_at: datetime | None = utc_column()
+
+
+class Schedule(SQLModel, table=True):
+    __tablename__ = "schedules"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200, unique=True)
+    trigger: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    lane: str = Field(default="default", max_length=100)
+    overlap: str = Field(default="queue", max_length=20)  # queue | skip | parallel
+    overlap_limit: int = Field(default=1)
+    misfire: str = Field(default="once", max_length=10)  # once | each | skip
+    misfire_limit: int = Field(default=100)
+    after: str | None = Field(default=None, max_length=200)  # chain: start after this schedule
+    command: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    shell: bool = Field(default=False)
+    cwd: str | None = Field(default=None)
+    env: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    timeout_seconds: float | None = Field(default=None)
+    paused: bool = Field(default=False)
+    next_fire_at: datetime | None = utc_column(index=True)
+    last_fire_at: datetime | None = utc_column()
+    last_status: str | None = Field(default=None, max_length=20)
+    created_at: datetime | None = utc_column()
+    updated_at: datetime | None = utc_column()
+
+
+class Instance(SQLModel, table=True):
+    __tablename__ = "instances"
+    __table_args__ = (
+        Index("ix_instances_lane_status_id", "lane", "status", "id"),
+        Index("ix_instances_schedule_status", "schedule_id", "status"),
+        Index("ix_instances_status_updated", "status", "updated_at"),
+        Index("ix_instances_node_status", "node_id", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    # One instance per (schedule, fire time): two nodes firing the same schedule insert once.
+    fire_key: str | None = Field(default=None, max_length=300, unique=True)
+    schedule_id: int | None = Field(default=None)
+    schedule_name: str | None = Field(default=None, max_length=200)
+    process: str | None = Field(default=None, max_length=200)
+    lane: str = Field(default="default", max_length=100)
+    status: str = Field(default=QUEUED, max_length=20)
+    reason: str | None = Field(default=None, sa_column=Column(Text))
+    overlap_limit: int = Field(default=0)  # 0 = no per-schedule limit
+    fire_at: datetime | None = utc_column()
+    queued_at: datetime | None = utc_column()
+    started_at: datetime | None = utc_column()
+    ended_at: datetime | None = utc_column()
+    updated_at: datetime | None = utc_column()
+    exit_code: int | None = Field(default=None)
+    origin: str = Field(default="schedule", max_length=20)  # schedule | manual | chain | misfire
+    originator: str | None = Field(default=None, max_length=100)
+    command: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    shell: bool = Field(default=False)
+    cwd: str | None = Field(default=None)
+    env: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    timeout_seconds: float | None = Field(default=None)
+    current_state: str | None = Field(default=None, max_length=200)
+    current_action: str | None = Field(default=None, max_length=200)
+    node_id: str | None = Field(default=None, max_length=64)
+    host: str | None = Field(default=None, max_length=255)
+    pgid: int | None = Field(default=None)
+    proc_start_time: float | None = Field(default=None)
+    cancel_requested: bool = Field(default=False)
+    log_path: str | None = Field(default=None)
+
+
+class Secret(SQLModel, table=True):
+    __tablename__ = "secrets"
+
+    key: str = Field(primary_key=True, max_length=200)
+    ciphertext: bytes
+    updated_at: datetime | None = utc_column()
+
+
+class Node(SQLModel, table=True):
+    __tablename__ = "nodes"
+
+    id: str = Field(primary_key=True, max_length=64)
+    mode: str = Field(max_length=20)  # serve | console
+    host: str = Field(max_length=255)
+    pid: int
+    proc_start_time: float | None = Field(default=None)
+    started_at: datetime | None = utc_column()
+    heartbeat_at: datetime | None = utc_column()
+    stopped_at: datetime | None = utc_column()
+
+
+class Event(SQLModel, table=True):
+    """The cross-process change feed: every state change writes one row."""
+
+    __tablename__ = "events"
+
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    )
+    at: datetime | None = utc_column(index=True)
+    kind: str = Field(max_length=50)
+    entity_id: str | None = Field(default=None, max_length=200)
+    node_id: str | None = Field(default=None, max_length=64)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Param(SQLModel, table=True):
+    """Stored server parameters (name -> JSON value)."""
+
+    __tablename__ = "params"
+
+    name: str = Field(primary_key=True, max_length=100)
+    value: Any = Field(sa_column=Column(JSON, nullable=False))
+    updated_at: datetime | None = utc_column()

@@ -1,0 +1,30 @@
+"""The events table: the cross-process change feed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+from switchyard.store.models import Event
+
+events = Event.__table__
+
+
+async def append_many(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await conn.execute(events.insert(), rows)
+
+
+async def since(conn: AsyncConnection, after_id: int, limit: int = 1000) -> list[dict[str, Any]]:
+    stmt = select(events).where(events.c.id > after_id).order_by(events.c.id).limit(limit)
+    return [dict(r) for r in (await conn.execute(stmt)).mappings()]
+
+
+async def last_id(conn: AsyncConnection) -> int:
+    return int((await conn.execute(select(func.max(events.c.id)))).scalar() or 0)
+
+
+async def prune(conn: AsyncConnection, older_than: datetime) -> int:
+    return (await conn.execute(delete(events).where(events.c.at < older_than))).rowcount

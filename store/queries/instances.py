@@ -1,0 +1,176 @@
+"""Instances: inserts in bulk, status changes, paged reads for the screens and the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+from switchyard.store.models import ACTIVE_STATUSES, QUEUED, RUNNING, Instance, Node
+from switchyard.store.upsert import insert_ignore
+
+instances = Instance.__table__
+nodes = Node.__table__
+
+
+async def insert_many(conn: AsyncConnection, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert instances; a row whose fire_key exists already is skipped (idempotent fires).
+
+    Returns the ids of the rows actually inserted, in order.
+    """
+    if not rows:
+        return []
+    stmt = insert_ignore(conn, instances, ["fire_key"]).returning(instances.c.id)
+    ids: list[int] = []
+    # RETURNING with executemany needs SQLAlchemy's "insertmanyvalues": one statement per chunk.
+    res = await conn.execute(stmt, rows)
+    ids = [int(r[0]) for r in res.all()]
+    return ids
+
+
+async def insert_one(conn: AsyncConnection, row: dict[str, Any]) -> int | None:
+    stmt = insert_ignore(conn, instances, ["fire_key"]).values(**row).returning(instances.c.id)
+    return (await conn.execute(stmt)).scalar()
+
+
+async def get(conn: AsyncConnection, instance_id: int) -> dict[str, Any] | None:
+    row = (
+        (await conn.execute(select(instances).where(instances.c.id == instance_id)))
+        .mappings()
+        .first()
+    )
+    return dict(row) if row else None
+
+
+async def set_fields(
+    conn: AsyncConnection,
+    instance_id: int,
+    values: dict[str, Any],
+    *,
+    only_status: str | None = None,
+) -> int:
+    stmt = update(instances).where(instances.c.id == instance_id).values(**values)
+    if only_status is not None:
+        stmt = stmt.where(instances.c.status == only_status)
+    return (await conn.execute(stmt)).rowcount
+
+
+async def active_counts(conn: AsyncConnection, schedule_ids: Sequence[int]) -> dict[int, int]:
+    if not schedule_ids:
+        return {}
+    stmt = (
+        select(instances.c.schedule_id, func.count())
+        .where(
+            instances.c.schedule_id.in_(list(schedule_ids)),
+            instances.c.status.in_(ACTIVE_STATUSES),
+        )
+        .group_by(instances.c.schedule_id)
+    )
+    return {int(sid): int(n) for sid, n in (await conn.execute(stmt)).all()}
+
+
+async def last_id_for_schedule(conn: AsyncConnection, schedule_id: int) -> int:
+    stmt = select(func.max(instances.c.id)).where(instances.c.schedule_id == schedule_id)
+    return int((await conn.execute(stmt)).scalar() or 0)
+
+
+async def search(
+    conn: AsyncConnection,
+    *,
+    statuses: Sequence[str] | None = None,
+    schedule: str | None = None,
+    lane: str | None = None,
+    limit: int = 100,
+    before_id: int | None = None,
+    newest_first: bool = True,
+) -> list[dict[str, Any]]:
+    """A page of instances, keyset-paged on id."""
+    stmt = select(instances)
+    if statuses:
+        stmt = stmt.where(instances.c.status.in_(list(statuses)))
+    if schedule:
+        stmt = stmt.where(instances.c.schedule_name == schedule)
+    if lane:
+        stmt = stmt.where(instances.c.lane == lane)
+    if before_id is not None:
+        stmt = stmt.where(
+            instances.c.id < before_id if newest_first else instances.c.id > before_id
+        )
+    stmt = stmt.order_by(instances.c.id.desc() if newest_first else instances.c.id).limit(limit)
+    return [dict(r) for r in (await conn.execute(stmt)).mappings()]
+
+
+async def queue_page(conn: AsyncConnection, *, limit: int, offset: int = 0) -> list[dict[str, Any]]:
+    """Running and queued instances, per lane, running first, then in queue order."""
+    running_first = (instances.c.status != RUNNING).label("rf")
+    stmt = (
+        select(instances)
+        .where(instances.c.status.in_((RUNNING, QUEUED)))
+        .order_by(instances.c.lane, running_first, instances.c.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return [dict(r) for r in (await conn.execute(stmt)).mappings()]
+
+
+async def queue_total(conn: AsyncConnection) -> int:
+    stmt = select(func.count()).where(instances.c.status.in_((RUNNING, QUEUED)))
+    return int((await conn.execute(stmt)).scalar() or 0)
+
+
+async def queued_position(conn: AsyncConnection, instance: dict[str, Any]) -> int:
+    """1-based position of a queued instance in its lane."""
+    stmt = select(func.count()).where(
+        instances.c.lane == instance["lane"],
+        instances.c.status == QUEUED,
+        instances.c.id <= instance["id"],
+    )
+    return int((await conn.execute(stmt)).scalar() or 0)
+
+
+async def lanes_with_queued(conn: AsyncConnection) -> list[str]:
+    stmt = select(instances.c.lane).where(instances.c.status == QUEUED).distinct()
+    return list((await conn.execute(stmt)).scalars())
+
+
+async def running_not_on_live_nodes(
+    conn: AsyncConnection, live_node_ids: Sequence[str]
+) -> list[dict[str, Any]]:
+    stmt = select(instances).where(instances.c.status == RUNNING)
+    if live_node_ids:
+        stmt = stmt.where(
+            (instances.c.node_id.is_(None)) | (instances.c.node_id.not_in(list(live_node_ids)))
+        )
+    return [dict(r) for r in (await conn.execute(stmt)).mappings()]
+
+
+async def cancel_requested_on(conn: AsyncConnection, node_id: str) -> list[int]:
+    stmt = select(instances.c.id).where(
+        instances.c.node_id == node_id,
+        instances.c.status == RUNNING,
+        instances.c.cancel_requested.is_(True),
+    )
+    return [int(i) for i in (await conn.execute(stmt)).scalars()]
+
+
+async def last_result(conn: AsyncConnection, schedule_ids: Sequence[int]) -> dict[int, str]:
+    """The status of each schedule's newest instance."""
+    if not schedule_ids:
+        return {}
+    newest = (
+        select(func.max(instances.c.id).label("id"))
+        .where(instances.c.schedule_id.in_(list(schedule_ids)))
+        .group_by(instances.c.schedule_id)
+        .subquery()
+    )
+    stmt = select(instances.c.schedule_id, instances.c.status).where(
+        instances.c.id.in_(select(newest.c.id))
+    )
+    return {int(s): str(st) for s, st in (await conn.execute(stmt)).all()}
+
+
+async def ended_before(conn: AsyncConnection, cutoff: datetime) -> list[dict[str, Any]]:
+    stmt = select(instances.c.id, instances.c.log_path).where(instances.c.ended_at < cutoff)
+    return [dict(r) for r in (await conn.execute(stmt)).mappings()]

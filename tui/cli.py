@@ -1,0 +1,363 @@
+"""The `switchyard` command line: the same engine API the console uses.
+
+Every refused operation prints one line, ``error: FIELD: what is wrong``, to stderr and
+exits 2; nothing is written. Listing commands take ``--json``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from switchyard.engine.api import Engine
+from switchyard.engine.errors import SwitchyardError
+from switchyard.engine.schedule_spec import ScheduleSpec
+from switchyard.engine.views import to_json
+from switchyard.store.db import StoreError
+from switchyard.tui import formatting as fmt
+
+app = typer.Typer(
+    help="Switchyard: schedules, lanes, live runs and logs, from the terminal.",
+    no_args_is_help=False,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+lane_app = typer.Typer(help="Lanes: named execution slots (concurrency 1 = serialised).")
+schedule_app = typer.Typer(help="Schedules: when to run what, on which lane.")
+secret_app = typer.Typer(help="Secrets: encrypted values for commands' environments.")
+app.add_typer(lane_app, name="lane")
+app.add_typer(schedule_app, name="schedule")
+app.add_typer(secret_app, name="secret")
+
+T = TypeVar("T")
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", envvar="SWITCHYARD_DB", help="Store URL or SQLite path."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+class State:
+    db: str | None = None
+
+
+state = State()
+
+
+def fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def run(fn: Callable[[Engine], Awaitable[T]], *, db: str | None = None) -> T:
+    async def main() -> T:
+        engine = await Engine.open(db or state.db)
+        try:
+            return await fn(engine)
+        finally:
+            await engine.close()
+
+    try:
+        return asyncio.run(main())
+    except SwitchyardError as exc:
+        fail(str(exc), exc.exit_code)
+    except StoreError as exc:
+        fail(str(exc), 1)
+    raise AssertionError("unreachable")
+
+
+def emit_json(value: Any) -> None:
+    typer.echo(json.dumps(to_json(value), indent=2))
+
+
+@app.callback(invoke_without_command=True)
+def main_callback(ctx: typer.Context, db: DbOption = None) -> None:
+    """Without a command: open the console."""
+    state.db = db
+    if ctx.invoked_subcommand is None:
+        from switchyard.tui.app import run_console
+
+        try:
+            run_console(db)
+        except StoreError as exc:
+            fail(str(exc), 1)
+
+
+# ------------------------------------------------------------------ nodes
+@app.command()
+def serve(
+    grace: Annotated[
+        float, typer.Option(help="Seconds running commands get to finish on stop.")
+    ] = 30.0,
+) -> None:
+    """Run a headless engine until SIGTERM/SIGINT."""
+    from switchyard.tui.serve import serve_forever
+
+    try:
+        asyncio.run(serve_forever(state.db, grace))
+    except StoreError as exc:
+        fail(str(exc), 1)
+
+
+@app.command()
+def demo(
+    open_console: Annotated[
+        bool, typer.Option("--open", help="Open the console afterwards.")
+    ] = False,
+) -> None:
+    """Load demo lanes, schedules and runs (into a separate demo store unless --db is given)."""
+    from switchyard.tui.demo import demo_url, load_demo
+
+    db = state.db or demo_url()
+    names = run(load_demo, db=db)
+    typer.echo(f"demo data in {db}: {', '.join(names) if names else 'already loaded'}")
+    if open_console:
+        from switchyard.tui.app import run_console
+
+        run_console(db)
+
+
+# ------------------------------------------------------------------ lanes
+@lane_app.command("add")
+def lane_add(
+    name: str,
+    concurrency: Annotated[int, typer.Option(help="Runs at once on this lane.")] = 1,
+) -> None:
+    """Add a lane."""
+    run(lambda e: e.add_lane(name, concurrency))
+    typer.echo(f"lane {name} (concurrency {concurrency})")
+
+
+@lane_app.command("list")
+def lane_list(as_json: JsonOption = False) -> None:
+    """List lanes with their running and queued counts."""
+    lanes = run(lambda e: e.lanes())
+    if as_json:
+        return emit_json(lanes)
+    rows = [[ln.name, str(ln.concurrency), str(ln.running), str(ln.queued)] for ln in lanes]
+    typer.echo(fmt.table(["LANE", "CONCURRENCY", "RUNNING", "QUEUED"], rows))
+
+
+# -------------------------------------------------------------- schedules
+@schedule_app.command("add")
+def schedule_add(
+    name: str,
+    command: Annotated[
+        list[str] | None, typer.Argument(help="After --: the command and its arguments.")
+    ] = None,
+    cron: Annotated[
+        str | None, typer.Option(help="Cron expression (5 fields, 6th = seconds).")
+    ] = None,
+    tz: Annotated[str, typer.Option(help="IANA time zone for --cron/--at/--window.")] = "UTC",
+    every: Annotated[str | None, typer.Option(help="Interval: 30s, 5m, 2h, 1d.")] = None,
+    at: Annotated[str | None, typer.Option(help="Once, at this ISO time.")] = None,
+    on_demand: Annotated[bool, typer.Option("--on-demand", help="Only when started.")] = False,
+    continuous: Annotated[bool, typer.Option("--continuous", help="Keep one running.")] = False,
+    window: Annotated[str | None, typer.Option(help="With --continuous: HH:MM-HH:MM.")] = None,
+    lane: Annotated[str, typer.Option(help="Lane to run on.")] = "default",
+    overlap: Annotated[str, typer.Option(help="queue | skip | parallel:N")] = "queue",
+    misfire: Annotated[str, typer.Option(help="once | each[:N] | skip")] = "once",
+    after: Annotated[str | None, typer.Option(help="Start after this schedule succeeds.")] = None,
+    env: Annotated[
+        list[str] | None, typer.Option(help="K=V, K=secret:KEY or K=secretfile:KEY.")
+    ] = None,
+    cwd: Annotated[str | None, typer.Option(help="Working directory.")] = None,
+    timeout: Annotated[str | None, typer.Option(help="Kill after this long (e.g. 5m).")] = None,
+    shell: Annotated[
+        bool, typer.Option("--shell", help="Run the command with /bin/sh -c.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Add a schedule: switchyard schedule add NAME --cron '0 2 * * *' -- COMMAND [ARGS...]"""
+    if cwd and not Path(cwd).is_dir():
+        fail(f"cwd: '{cwd}' is not a directory")
+    spec = ScheduleSpec(
+        name=name,
+        command=list(command or []),
+        cron=cron,
+        tz=tz,
+        every=every,
+        at=at,
+        on_demand=on_demand,
+        continuous=continuous,
+        window=window,
+        lane=lane,
+        overlap=overlap,
+        misfire=misfire,
+        after=after,
+        env=list(env or []),
+        cwd=cwd,
+        timeout=timeout,
+        shell=shell,
+    )
+    view = run(lambda e: e.add_schedule(spec))
+    if as_json:
+        return emit_json(view)
+    typer.echo(f"schedule {view.name}: {view.trigger}; next {fmt.when(view.next_fire_at)}")
+
+
+@schedule_app.command("list")
+def schedule_list(as_json: JsonOption = False) -> None:
+    """List schedules with their next fire and last result."""
+    views = run(lambda e: e.schedules())
+    if as_json:
+        return emit_json(views)
+    rows = [
+        [
+            v.name,
+            v.trigger,
+            v.lane,
+            "paused" if v.paused else fmt.when(v.next_fire_at),
+            v.last_result or "-",
+        ]
+        for v in views
+    ]
+    typer.echo(fmt.table(["NAME", "TRIGGER", "LANE", "NEXT", "LAST"], rows))
+
+
+@schedule_app.command("next")
+def schedule_next(
+    name: str,
+    count: Annotated[int, typer.Option(help="How many fires.")] = 10,
+    from_: Annotated[str | None, typer.Option("--from", help="Start from this ISO time.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show the next fire times (local and UTC), marking DST shifts."""
+    start = None
+    if from_:
+        try:
+            start = datetime.fromisoformat(from_)
+        except ValueError:
+            fail(f"from: '{from_}' is not an ISO date/time (e.g. 2026-03-29T00:00+00:00)")
+        if start is not None and start.tzinfo is None:
+            fail(f"from: '{from_}' has no UTC offset (add +00:00 or Z)")
+    fires = run(lambda e: e.next_fires(name, count, start))
+    if as_json:
+        return emit_json(fires)
+    for f in fires:
+        note = f"  ({f.note})" if f.note else ""
+        typer.echo(f"{f.local:%Y-%m-%d %H:%M:%S %Z}  = {f.at:%Y-%m-%d %H:%M:%S}Z{note}")
+
+
+def _set_paused(name: str, paused: bool) -> None:
+    view = run(lambda e: e.set_paused(name, paused))
+    typer.echo(f"schedule {view.name} {'paused' if paused else 'resumed'}")
+
+
+@schedule_app.command("pause")
+def schedule_pause(name: str) -> None:
+    """Pause a schedule (no fires until resumed)."""
+    _set_paused(name, True)
+
+
+@schedule_app.command("resume")
+def schedule_resume(name: str) -> None:
+    """Resume a paused schedule (fires skipped while paused are not caught up)."""
+    _set_paused(name, False)
+
+
+@schedule_app.command("remove")
+def schedule_remove(name: str) -> None:
+    """Remove a schedule (its past instances stay)."""
+    run(lambda e: e.remove_schedule(name))
+    typer.echo(f"schedule {name} removed")
+
+
+# -------------------------------------------------------------- instances
+@app.command()
+def start(schedule: str) -> None:
+    """Run a schedule now; prints the instance id."""
+    typer.echo(str(run(lambda e: e.start(schedule))))
+
+
+@app.command()
+def instances(
+    status: Annotated[str | None, typer.Option(help="Status, or several: queued,running")] = None,
+    schedule: Annotated[str | None, typer.Option(help="Only this schedule.")] = None,
+    lane: Annotated[str | None, typer.Option(help="Only this lane.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 100,
+    as_json: JsonOption = False,
+) -> None:
+    """List instances, newest first."""
+    views = run(lambda e: e.instances(status=status, schedule=schedule, lane=lane, limit=limit))
+    if as_json:
+        return emit_json(views)
+    rows = [
+        [
+            str(v.id),
+            v.schedule or "-",
+            v.lane,
+            v.status,
+            fmt.when(v.queued_at),
+            fmt.when(v.started_at),
+            fmt.when(v.ended_at),
+            "-" if v.exit_code is None else str(v.exit_code),
+            v.reason or "",
+        ]
+        for v in views
+    ]
+    headers = ["ID", "SCHEDULE", "LANE", "STATUS", "QUEUED", "STARTED", "ENDED", "EXIT", "REASON"]
+    typer.echo(fmt.table(headers, rows))
+
+
+@app.command()
+def log(instance_id: int, follow: Annotated[bool, typer.Option("--follow", "-f")] = False) -> None:
+    """Print an instance's log; --follow keeps printing until it ends."""
+
+    async def show(engine: Engine) -> None:
+        if not follow:
+            for line in await engine.log(instance_id):
+                typer.echo(line)
+            return
+        async for lines in engine.follow_log(instance_id):
+            for line in lines:
+                typer.echo(line)
+            sys.stdout.flush()
+
+    try:
+        run(show)
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+
+
+@app.command()
+def cancel(instance_id: int) -> None:
+    """Cancel a queued or running instance (kills its process group)."""
+    view = run(lambda e: e.cancel(instance_id))
+    typer.echo(
+        f"instance {view.id}: {view.status}"
+        + ("" if view.status == "cancelled" else " (cancel requested)")
+    )
+
+
+# ---------------------------------------------------------------- secrets
+@secret_app.command("set")
+def secret_set(key: str) -> None:
+    """Set a secret; the value is read from standard input (never from the command line)."""
+    if sys.stdin.isatty():
+        import getpass
+
+        value = getpass.getpass(f"value for {key}: ")
+    else:
+        value = sys.stdin.read().rstrip("\n")
+    run(lambda e: e.set_secret(key, value))
+    typer.echo(f"secret {key} set")
+
+
+@secret_app.command("list")
+def secret_list(as_json: JsonOption = False) -> None:
+    """List secret names (never values)."""
+    views = run(lambda e: e.secrets())
+    if as_json:
+        return emit_json(views)
+    typer.echo(fmt.table(["KEY", "UPDATED"], [[s.key, fmt.when(s.updated_at)] for s in views]))
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,36 @@
+"""`switchyard serve`: a headless node that runs until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+
+from switchyard.engine.api import Engine
+from switchyard.engine.runtime import Runtime
+
+
+async def serve_forever(db: str | None, grace: float) -> None:
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
+    )
+    engine = await Engine.open(db)
+    runtime = Runtime(engine, mode="serve")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await runtime.start()
+    print(
+        f"switchyard node {engine.node_id} serving {engine.store.display_url}",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        await stop.wait()
+        print(f"stopping: running commands get {grace:g}s to finish", file=sys.stderr, flush=True)
+        await runtime.stop(grace)
+    finally:
+        await engine.close()
+    print("stopped", file=sys.stderr, flush=True)
