@@ -382,7 +382,7 @@ class CommandRun:
                 returncode = await self._leader_exit()
             assert self._handle is not None
             if self._kill_task is None and _group_alive(self._handle.pgid):
-                pass  # background processes outliving the leader
+                self._begin_kill()  # background processes outliving the leader
             if self._kill_task is not None:
                 await self._kill_task
             await self._drain()

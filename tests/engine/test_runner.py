@@ -161,7 +161,7 @@ async def test_invalid_utf8_is_replaced(tmp_path: Path) -> None:
 
 async def test_ten_thousand_lines_in_order_and_batched(tmp_path: Path) -> None:
     cmd, sink, log_path = await run(
-        CommandSpec([PY, "-c", "for i in range(10000): print(i)"]), tmp_path
+        CommandSpec([PY, "-u", "-c", "for i in range(10000): print(i)"]), tmp_path
     )
     assert (await finish(cmd)).status == "completed"
     expected = [str(i) for i in range(10000)]
