@@ -15,9 +15,9 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -e ".[test,bench]"
 	touch $@
 
+# Demo data goes to its own store ($$XDG_DATA_HOME/switchyard/demo/), never your real one.
 run: venv
-	$(BIN)/switchyard demo
-	$(BIN)/switchyard
+	$(BIN)/switchyard demo --open
 
 # pytest exit code 5 ("no tests collected") counts as success.
 test: venv
@@ -28,7 +28,7 @@ test: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/lint-imports
+	bash .ci/lint-imports
 
 bench: venv
 	for f in bench/*.py; do \

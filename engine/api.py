@@ -10,6 +10,7 @@ from __future__ import annotations
 import getpass
 import os
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -85,7 +86,8 @@ class Engine:
             await lane_q.ensure(tx.conn, DEFAULT_LANE, tx.now)
         return engine
 
-    def tx(self) -> transaction:  # type: ignore[valid-type]
+    def tx(self) -> AbstractAsyncContextManager[Tx]:
+        """One write transaction; events emitted on it are published after the commit."""
         return transaction(self.store, self.bus, self.node_id, self.clock.now())
 
     async def start_feed(self, interval: float = 0.25) -> None:

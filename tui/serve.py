@@ -15,6 +15,7 @@ async def serve_forever(db: str | None, grace: float) -> None:
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     engine = await Engine.open(db)
     runtime = Runtime(engine, mode="serve")
     stop = asyncio.Event()
