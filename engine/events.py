@@ -73,7 +73,11 @@ class EventBus:
 
 
 class EventFeed:
-    """Polls the events table and publishes other processes' events on the local bus."""
+    """Polls the events table and publishes other processes' events on the local bus.
+
+    On PostgreSQL a LISTEN connection wakes the poll at once when another process commits
+    events; polling stays as the fallback (and is the only mechanism on SQLite).
+    """
 
     WINDOW = 200
 
@@ -86,11 +90,18 @@ class EventFeed:
         self._seen: deque[int] = deque(maxlen=4 * self.WINDOW)
         self._seen_set: set[int] = set()
         self._task: asyncio.Task[None] | None = None
+        self._nudge = asyncio.Event()
+        self._unlisten: Any = None
         self.healthy = True
 
     async def start(self) -> None:
         async with self.store.read() as conn:
             self._cursor = await event_rows.last_id(conn)
+        if not self.store.is_sqlite:
+            try:
+                self._unlisten = await self.store.listen(event_rows.CHANNEL, self._nudge.set)
+            except Exception as exc:  # polling still works
+                log.warning("event feed: LISTEN failed (%s); polling only", exc)
         self._task = asyncio.create_task(self._run(), name="switchyard-event-feed")
 
     async def stop(self) -> None:
@@ -98,6 +109,10 @@ class EventFeed:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._unlisten is not None:
+            with contextlib.suppress(Exception):
+                await self._unlisten()
+            self._unlisten = None
 
     def _remember(self, event_id: int) -> bool:
         if event_id in self._seen_set:
@@ -137,4 +152,6 @@ class EventFeed:
                     self.bus.publish(
                         EngineEvent(FEED_STATUS, data={"ok": False, "error": str(exc)})
                     )
-            await asyncio.sleep(self.interval)
+            self._nudge.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._nudge.wait(), self.interval)

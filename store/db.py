@@ -10,7 +10,7 @@ On PostgreSQL both doors are the same engine; claims use ``FOR UPDATE SKIP LOCKE
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -127,6 +127,19 @@ class Store:
     async def read(self) -> AsyncIterator[AsyncConnection]:
         async with self._reader.connect() as conn:
             yield conn
+
+    async def listen(self, channel: str, on_notify: Callable[[], None]) -> Callable[[], Any]:
+        """PostgreSQL only: call ``on_notify`` on every NOTIFY on ``channel``.
+
+        Returns an async closer. On SQLite there is nothing to listen to (one machine, one
+        file): callers poll.
+        """
+        import asyncpg
+
+        dsn = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        conn = await asyncpg.connect(dsn)
+        await conn.add_listener(channel, lambda *_: on_notify())
+        return conn.close
 
     async def close(self) -> None:
         await self._writer.dispose()

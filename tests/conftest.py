@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import os
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pytest_postgresql.janitor import DatabaseJanitor
 
 # tests/ has no __init__.py; make tests/pg_server.py importable under any import mode.
 if str(Path(__file__).parent) not in sys.path:
@@ -70,11 +72,13 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield _sqlite_url(tmp_path)
         return
     server: PgServer = request.getfixturevalue("pg_server")
-    name = server.create_database()
-    try:
+    # pytest-postgresql's janitor creates the database and drops it afterwards
+    # (terminating leftover connections first).
+    name = f"switchyard_{uuid.uuid4().hex[:12]}"
+    with DatabaseJanitor(
+        user="postgres", host="127.0.0.1", port=server.port, dbname=name, version=None
+    ):
         yield server.url(name)
-    finally:
-        server.drop_database(name)
 
 
 @pytest.fixture

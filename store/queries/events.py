@@ -5,16 +5,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 from switchyard.store.models import Event
 
 events = Event.__table__
 
 
+CHANNEL = "switchyard_events"
+
+
 async def append_many(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Append events; on PostgreSQL also NOTIFY listeners (delivered at commit)."""
     if rows:
         await conn.execute(events.insert(), rows)
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text(f"NOTIFY {CHANNEL}"))
 
 
 async def since(conn: AsyncConnection, after_id: int, limit: int = 1000) -> list[dict[str, Any]]:
