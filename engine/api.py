@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from switchyard.engine import events as ev
 from switchyard.engine.clock import Clock, SystemClock
+from switchyard.engine.completion import after_end
 from switchyard.engine.errors import Conflict, NotFound, SwitchyardError
 from switchyard.engine.firing import instance_row
 from switchyard.engine.nodes import NodeView, is_alive, new_node_id, view
@@ -237,6 +238,12 @@ class Engine:
         """Next fires of a schedule being typed; raises SwitchyardError naming the bad field."""
         return self.preview(spec.trigger(self.clock.now()), count)
 
+    def check_spec(self, spec: ScheduleSpec) -> None:
+        """Check every field of a spec without touching the store (pure; for as-you-type
+        validation). Raises SwitchyardError naming the first bad field. References (lane,
+        after, secrets) are checked by add_schedule/update_schedule."""
+        spec.to_row(self.clock.now())
+
     async def next_fires(
         self, name: str, count: int = 10, start: datetime | None = None
     ) -> list[FirePreview]:
@@ -328,7 +335,7 @@ class Engine:
                 raise NotFound("id", f"unknown instance {instance_id}")
             reason = f"cancelled by {self.user}"
             if row["status"] == QUEUED:
-                await inst_q.set_fields(
+                changed = await inst_q.set_fields(
                     tx.conn,
                     instance_id,
                     {
@@ -339,7 +346,10 @@ class Engine:
                     },
                     only_status=QUEUED,
                 )
+                if not changed:  # claimed between our read and our update
+                    raise Conflict("id", f"instance {instance_id} just started; cancel it again")
                 tx.emit(ev.INSTANCES_CHANGED, instance_id, ids=[instance_id], status=CANCELLED)
+                await after_end(tx, row, CANCELLED)  # a continuous schedule must not stall
             elif row["status"] == RUNNING:
                 owner = await self._owner_alive(tx, row)
                 if owner:
@@ -359,6 +369,7 @@ class Engine:
                         },
                     )
                     tx.emit(ev.INSTANCES_CHANGED, instance_id, ids=[instance_id], status=CANCELLED)
+                    await after_end(tx, row, CANCELLED)
             else:
                 raise Conflict(
                     "id", f"instance {instance_id} is {row['status']}: nothing to cancel"
@@ -384,11 +395,12 @@ class Engine:
         offset = 0
         while True:
             status = (await self.instance(instance_id)).status
-            lines, offset = read_log(path, offset)
+            # off the event loop: a console shares it with the screens
+            lines, offset = await asyncio.to_thread(read_log, path, offset)
             if lines:
                 yield lines
             if status in TERMINAL_STATUSES:
-                lines, offset = read_log(path, offset)
+                lines, offset = await asyncio.to_thread(read_log, path, offset)
                 if lines:
                     yield lines
                 return

@@ -97,6 +97,11 @@ class EventFeed:
     async def start(self) -> None:
         async with self.store.read() as conn:
             self._cursor = await event_rows.last_id(conn)
+            if not self.store.is_sqlite:
+                # the look-back window must not replay what was there before we started
+                for row in await event_rows.since(conn, max(0, self._cursor - self.WINDOW)):
+                    if int(row["id"]) <= self._cursor:
+                        self._remember(int(row["id"]))
         if not self.store.is_sqlite:
             try:
                 self._unlisten = await self.store.listen(event_rows.CHANNEL, self._nudge.set)
@@ -154,4 +159,6 @@ class EventFeed:
                     )
             self._nudge.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._nudge.wait(), self.interval)
+                # not wait_for: on 3.11 it swallows a cancel that races a nudge, and stop() hangs
+                async with asyncio.timeout(self.interval):
+                    await self._nudge.wait()

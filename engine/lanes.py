@@ -64,7 +64,8 @@ class Dispatcher:
             except Exception:
                 log.exception("dispatcher: claim failed; retrying")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), POLL)
+                async with asyncio.timeout(POLL):  # not wait_for: it can eat a cancel (3.11)
+                    await self._wake.wait()
 
     async def dispatch_once(self) -> int:
         if self.paused:

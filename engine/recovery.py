@@ -33,6 +33,11 @@ async def restore(engine: Any) -> int:
     dead = [n for n in node_rows if n["id"] not in live]
     async with engine.store.read() as conn:
         orphans = await inst_q.running_not_on_live_nodes(conn, live)
+        # A node that registered after the first read may already have claimed work that
+        # the orphan query saw: read the nodes again (after the orphans) and spare it.
+        late = await node_q.running(conn)
+    late_live = {n["id"] for n in late if n["id"] not in live and is_alive(n, now)}
+    orphans = [o for o in orphans if o.get("node_id") not in late_live]
     restored = 0
     for row in orphans:
         killed = False

@@ -124,7 +124,8 @@ class Runtime:
         async with self.engine.bus.subscribe() as queue:
             while True:
                 with contextlib.suppress(TimeoutError):
-                    event = await asyncio.wait_for(queue.get(), 2.0)
+                    async with asyncio.timeout(2.0):  # not wait_for: it can eat a cancel (3.11)
+                        event = await queue.get()
                     if event.kind == ev.CANCEL_REQUESTED and event.entity_id:
                         await self._cancel(int(event.entity_id))
                     continue

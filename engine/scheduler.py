@@ -37,17 +37,26 @@ MAX_SLEEP = 30.0
 
 
 class TriggerCache:
-    """Parsed triggers by schedule, reparsed only when the stored fields change."""
+    """Parsed triggers by their stored fields: schedules with the same trigger share one
+    (immutable) parse, so a burst of 10,000 "0 9 * * *" schedules parses it once."""
+
+    MAX = 10_000
 
     def __init__(self) -> None:
-        self._cache: dict[int, tuple[dict[str, Any], Trigger]] = {}
+        self._cache: dict[tuple[Any, ...], Trigger] = {}
 
     def get(self, row: dict[str, Any]) -> Trigger:
-        hit = self._cache.get(row["id"])
-        if hit is not None and hit[0] == row["trigger"]:
-            return hit[1]
-        trigger = Trigger.from_fields(row["trigger"])
-        self._cache[row["id"]] = (row["trigger"], trigger)
+        fields = row["trigger"]
+        try:
+            key = tuple(sorted(fields.items()))
+            trigger = self._cache.get(key)
+        except TypeError:  # an unhashable value: let from_fields judge it, uncached
+            return Trigger.from_fields(fields)
+        if trigger is None:
+            trigger = Trigger.from_fields(fields)
+            if len(self._cache) >= self.MAX:
+                self._cache.clear()
+            self._cache[key] = trigger
         return trigger
 
 
@@ -131,7 +140,8 @@ class Scheduler:
             self._wake.clear()
             if delay > 0:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), delay)
+                    async with asyncio.timeout(delay):  # not wait_for: it can eat a cancel
+                        await self._wake.wait()
 
     async def fire_due(self) -> int:
         """Fire everything due now, in batches; returns how many instances were queued."""
@@ -181,6 +191,9 @@ class Scheduler:
                 inserts.append(self._row(row, at, now, origin, QUEUED, reason))
             last = max([at for at, _ in runs] + missed, default=None)
             advances.append(self._advance(row, next_fire, last, now))
+        # Queue order is fire order, also when several schedules catch up fires in one batch.
+        inserts.sort(key=lambda r: r["fire_at"])
+        await asyncio.sleep(0)  # split planning from the insert's parameter work (loop stalls)
         ids = await inst_q.insert_many(tx.conn, inserts)
         await sched_q.advance_many(tx.conn, advances)
         queued_ids = ids[: len(inserts)]

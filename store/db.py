@@ -15,12 +15,14 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, make_url
+from sqlalchemy import event, make_url, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from switchyard.store import migrate
 
 BUSY_TIMEOUT_MS = 30_000
+MIGRATE_LOCK = 0x5357_4D49  # pg advisory lock key held while migrating ("SWMI")
 
 
 class StoreError(Exception):
@@ -75,7 +77,10 @@ class Store:
     def _sqlite_engine(self, *, immediate: bool, pool_size: int, echo: bool) -> AsyncEngine:
         path = self.url.database
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"--db: cannot create the folder of {path}: {exc}") from exc
         engine = create_async_engine(
             self.url,
             echo=echo,
@@ -88,7 +93,15 @@ class Store:
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
             dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
+            # Several processes creating the file at once race to switch it to WAL; the
+            # losers get "database is locked" (or deadlock in the busy handler). WAL is a
+            # property of the file: the winner's switch holds for every connection.
+            cur.execute("PRAGMA busy_timeout=200")
+            try:
+                cur.execute("PRAGMA journal_mode=WAL")
+            except Exception as exc:
+                if "locked" not in str(exc):
+                    raise
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             cur.execute("PRAGMA foreign_keys=ON")
@@ -106,10 +119,14 @@ class Store:
         """Create or migrate the schema; refuse a database newer than this code."""
         try:
             async with self._writer.begin() as conn:
+                if not self.is_sqlite:  # nodes starting together on a fresh database: one migrates
+                    await conn.execute(
+                        text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATE_LOCK}
+                    )
                 await conn.run_sync(migrate.upgrade_to_head)
         except migrate.SchemaTooNew as exc:
             raise StoreError(str(exc)) from exc
-        except OSError as exc:
+        except (OSError, sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
             raise StoreError(f"--db: cannot open {self.display_url}: {exc}") from exc
         return self
 

@@ -6,7 +6,6 @@ import asyncio
 from pathlib import Path
 
 import pytest
-
 from switchyard.engine import events as ev
 from switchyard.engine.api import Engine
 

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psutil
@@ -38,6 +39,13 @@ def gone(pid: int) -> bool:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
+
+
+def wait_gone(pid: int) -> bool:
+    deadline = time.monotonic() + HANG
+    while not gone(pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return gone(pid)
 
 
 class Sink:
@@ -335,28 +343,27 @@ async def test_shell_needs_single_string(tmp_path: Path) -> None:
 
 
 def test_kill_stale_group_checks_host_and_start_time() -> None:
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         ["sh", "-c", GROUP_SCRIPT], stdout=subprocess.PIPE, start_new_session=True
-    )
-    try:
-        assert proc.stdout is not None
-        grandchild = int(proc.stdout.readline())
-        start = process_start_time(proc.pid)
-        assert start is not None
-        host = socket.gethostname()
-        assert not kill_stale_group(proc.pid, start + 1.0, host)
-        assert not kill_stale_group(proc.pid, None, host)
-        assert not kill_stale_group(proc.pid, start, host + "-elsewhere")
-        assert proc.poll() is None and not gone(grandchild)
-        assert kill_stale_group(proc.pid, start, host)
-        assert proc.wait(timeout=HANG) == -signal.SIGKILL
-        psutil.wait_procs([psutil.Process(grandchild)], timeout=HANG)
-        assert gone(grandchild)
-        assert not kill_stale_group(proc.pid, start, host)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            grandchild = int(proc.stdout.readline())
+            start = process_start_time(proc.pid)
+            assert start is not None
+            host = socket.gethostname()
+            assert not kill_stale_group(proc.pid, start + 1.0, host)
+            assert not kill_stale_group(proc.pid, start - 0.05, host)
+            assert not kill_stale_group(proc.pid, None, host)
+            assert not kill_stale_group(proc.pid, start, host + "-elsewhere")
+            assert proc.poll() is None and not gone(grandchild)
+            assert kill_stale_group(proc.pid, start, host)
+            assert proc.wait(timeout=HANG) == -signal.SIGKILL
+            assert wait_gone(grandchild)
+            assert not kill_stale_group(proc.pid, start, host)  # gone now
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
 
 
 def test_process_start_time_of_gone_process_is_none() -> None:

@@ -1,0 +1,394 @@
+"""10,000 cron schedules due in the same second: Switchyard vs APScheduler 3.
+
+Run: ``.venv/bin/python bench/scheduler.py [--schedules 10000] [--quick]``
+
+Three contenders, each on a fresh event loop, in one run:
+
+* switchyard - a real SQLite file store in a temp dir and the real ``Scheduler`` loop on
+  the system clock; every fire is a committed ``instances`` row. A fire is "done" when the
+  transaction holding its row has committed; its lateness is commit time - fire time.
+* apscheduler (grace 1s) - ``AsyncIOScheduler`` + ``MemoryJobStore``, default
+  ``misfire_grace_time``; lateness is fire time -> the job coroutine running.
+* apscheduler (grace None) - the same with ``misfire_grace_time=None``.
+
+All schedules are daily crons matching the same target second T (a few seconds ahead), so
+each fires exactly once during the bench. A heartbeat task sleeps 1 ms at a time and
+records the longest extra gap between its wake-ups (the longest event-loop stall) from
+before T until all fires are done. Idle CPU is the process CPU time (all threads) over
+10 s (3 s with --quick) after the burst, with nothing due.
+
+It prints numbers and ratios; it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import logging
+import math
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from switchyard.engine import events as ev
+from switchyard.engine.api import Engine
+from switchyard.engine.schedule_spec import ScheduleSpec
+from switchyard.engine.scheduler import Scheduler
+from switchyard.store.models import MISSED, QUEUED
+from switchyard.store.queries import instances as inst_q
+from switchyard.store.queries import schedules as sched_q
+
+HEARTBEAT = 0.001  # seconds between heartbeat wake-ups
+DEADLINE = 60.0  # give up waiting for fires this long after T
+
+# Goals printed beside the numbers.
+GOAL_STALL_MS = 20.0
+GOAL_P99_FRACTION = 0.1  # Switchyard p99 lateness <= 1/10 of APScheduler's (grace None)
+GOAL_IDLE_CPU_PCT = 0.5  # "~0"
+
+
+@dataclass
+class Result:
+    name: str
+    expected: int
+    done: int = 0
+    missed: int = 0
+    lateness: list[float] = field(default_factory=list)  # seconds, one per done fire
+    stall: float = 0.0  # seconds
+    idle_cpu: float = 0.0  # percent of one core
+    idle_seconds: float = 0.0
+    setup: float = 0.0  # seconds to create the schedules
+    note: str = ""
+
+    def pct(self, q: float) -> float | None:
+        if not self.lateness:
+            return None
+        xs = sorted(self.lateness)
+        return xs[min(len(xs) - 1, max(0, math.ceil(q * len(xs)) - 1))]
+
+
+class Heartbeat:
+    """Wakes every ``interval`` seconds; ``max_stall`` is the worst extra delay seen."""
+
+    def __init__(self, interval: float = HEARTBEAT) -> None:
+        self.interval = interval
+        self.max_stall = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        last = time.perf_counter()
+        while True:
+            await asyncio.sleep(self.interval)
+            now = time.perf_counter()
+            self.max_stall = max(self.max_stall, now - last - self.interval)
+            last = now
+
+    async def stop(self) -> float:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        return self.max_stall
+
+
+def target_second(lead: float) -> datetime:
+    """A whole UTC second at least ``lead`` seconds from now."""
+    return datetime.fromtimestamp(math.ceil(time.time() + lead), UTC)
+
+
+async def sleep_until(at: float) -> None:
+    await asyncio.sleep(max(0.0, at - time.time()))
+
+
+async def wait_until(done: asyncio.Event, deadline: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(done.wait(), max(0.0, deadline - time.time()))
+
+
+async def idle_cpu(seconds: float) -> float:
+    """Process CPU time (all threads) over ``seconds`` of wall time, as % of one core."""
+    gc.collect()
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    await asyncio.sleep(seconds)
+    return 100.0 * (time.process_time() - cpu0) / (time.perf_counter() - wall0)
+
+
+# --------------------------------------------------------------------------- switchyard
+async def bench_switchyard(n: int, idle_seconds: float, lead: float) -> Result:
+    res = Result("switchyard", n, idle_seconds=idle_seconds)
+    with tempfile.TemporaryDirectory(prefix="switchyard-bench-") as tmp:
+        engine = await Engine.open(f"sqlite+aiosqlite:///{tmp}/bench.db", data_dir=Path(tmp))
+        try:
+            return await _run_switchyard(engine, res, n, idle_seconds, lead)
+        finally:
+            await engine.close()
+
+
+async def _run_switchyard(
+    engine: Engine, res: Result, n: int, idle_seconds: float, lead: float
+) -> Result:
+    # Create n schedules with one bulk insert (engine.add_schedule is a transaction each).
+    t0 = time.perf_counter()
+    at = target_second(lead)
+    now = datetime.now(UTC)
+    cron = f"{at.minute} {at.hour} * * * {at.second}"  # daily at T; seconds field last
+    _, template = ScheduleSpec(name="bench-0", command=["true"], cron=cron).to_row(now)
+    rows = [
+        {
+            **template,
+            "name": f"bench-{i:05d}",
+            "next_fire_at": at,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for i in range(n)
+    ]
+    async with engine.tx() as tx:
+        await tx.conn.execute(sched_q.schedules.insert(), rows)
+    del rows
+    res.setup = time.perf_counter() - t0
+
+    # Record the wall time each scheduler transaction finished committing, with the
+    # number of instances it queued.
+    commits: list[tuple[float, int]] = []
+    queued = [0]
+    all_done = asyncio.Event()
+    plain_tx = engine.tx
+
+    @contextlib.asynccontextmanager
+    async def timed_tx() -> AsyncIterator[Any]:
+        async with plain_tx() as tx:
+            yield tx
+        done_at = time.time()
+        for e in tx.events:
+            if e.kind == ev.INSTANCES_CHANGED and e.data.get("status") == QUEUED:
+                commits.append((done_at, int(e.data.get("count", 0))))
+                queued[0] += commits[-1][1]
+        if queued[0] >= n:
+            all_done.set()
+
+    engine.tx = timed_tx  # type: ignore[method-assign]
+
+    if time.time() > at.timestamp() - 0.3:
+        res.note = "setup ran past T - raise --lead"
+    scheduler = Scheduler(engine)
+    heart = Heartbeat()
+    heart.start()
+    scheduler.start()
+    t_fire = at.timestamp()
+    await sleep_until(t_fire)
+    await wait_until(all_done, t_fire + DEADLINE)
+    res.stall = await heart.stop()
+
+    await asyncio.sleep(1.0)  # let the scheduler go back to sleep
+    res.idle_cpu = await idle_cpu(idle_seconds)
+    await scheduler.stop()
+    engine.tx = plain_tx  # type: ignore[method-assign]
+
+    # Count what was committed, straight from the store.
+    inst = inst_q.instances
+    async with engine.store.read() as conn:
+        stmt = select(inst.c.status, func.count()).where(inst.c.fire_at == at)
+        counts = dict((await conn.execute(stmt.group_by(inst.c.status))).all())
+        sch = sched_q.schedules
+        stmt = select(func.count()).where(sch.c.next_fire_at <= at)
+        not_advanced = int((await conn.execute(stmt)).scalar() or 0)
+    res.done = int(counts.get(QUEUED, 0))
+    res.missed = n - res.done
+    if counts.get(MISSED):
+        res.note = f"{counts[MISSED]} recorded as missed"
+    if not_advanced:
+        res.note += f" {not_advanced} schedules still due at T (not advanced)"
+    res.lateness = [done_at - t_fire for done_at, count in commits for _ in range(count)]
+    return res
+
+
+# -------------------------------------------------------------------------- apscheduler
+async def bench_apscheduler(
+    n: int, idle_seconds: float, lead: float, *, grace_none: bool
+) -> Result:
+    from apscheduler.events import EVENT_JOB_MISSED
+    from apscheduler.jobstores.memory import MemoryJobStore
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+    from apscheduler.triggers.cron import CronTrigger
+
+    name = "apscheduler grace=None" if grace_none else "apscheduler grace=1s"
+    res = Result(name, n, idle_seconds=idle_seconds)
+    ran: list[float] = []
+    missed = [0]
+    all_done = asyncio.Event()
+
+    async def job() -> None:
+        ran.append(time.time())
+        if len(ran) + missed[0] >= n:
+            all_done.set()
+
+    def on_missed(_event: Any) -> None:
+        missed[0] += 1
+        if len(ran) + missed[0] >= n:
+            all_done.set()
+
+    t0 = time.perf_counter()
+    at = target_second(lead)
+    sched = AsyncIOScheduler(jobstores={"default": MemoryJobStore()}, timezone=UTC)
+    sched.add_listener(on_missed, EVENT_JOB_MISSED)
+    extra: dict[str, Any] = {"misfire_grace_time": None} if grace_none else {}
+    for i in range(n):
+        trigger = CronTrigger(hour=at.hour, minute=at.minute, second=at.second, timezone=UTC)
+        sched.add_job(job, trigger, id=f"bench-{i:05d}", **extra)
+    sched.start()  # adds the pending jobs (computes each next run time)
+    res.setup = time.perf_counter() - t0
+    if time.time() > at.timestamp() - 0.3:
+        res.note = "setup ran past T - raise --lead"
+
+    heart = Heartbeat()
+    heart.start()
+    t_fire = at.timestamp()
+    await sleep_until(t_fire)
+    await wait_until(all_done, t_fire + DEADLINE)
+    res.stall = await heart.stop()
+
+    await asyncio.sleep(1.0)
+    res.idle_cpu = await idle_cpu(idle_seconds)
+    sched.shutdown(wait=False)
+
+    res.done = len(ran)
+    res.missed = n - res.done
+    res.lateness = [t - t_fire for t in ran]
+    return res
+
+
+# ------------------------------------------------------------------------------ report
+def ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:,.1f} ms"
+
+
+def report(results: list[Result], n: int) -> None:
+    sy = next((r for r in results if r.name == "switchyard"), None)
+    ap = next((r for r in results if r.name == "apscheduler grace=None"), None)
+    p99_goal = None if ap is None or ap.pct(0.99) is None else GOAL_P99_FRACTION * ap.pct(0.99)
+    width = 26
+    header = ["", *(r.name for r in results), "goal (switchyard)"]
+    lines = [
+        ("setup (create schedules)", [f"{r.setup:.2f} s" for r in results], ""),
+        ("fires expected", [f"{r.expected:,}" for r in results], ""),
+        ("fires done", [f"{r.done:,}" for r in results], f"{n:,}"),
+        ("fires missed", [f"{r.missed:,}" for r in results], "0"),
+        ("lateness p50", [ms(r.pct(0.50)) for r in results], ""),
+        (
+            "lateness p99",
+            [ms(r.pct(0.99)) for r in results],
+            "-" if p99_goal is None else f"<= {ms(p99_goal)} (1/10 of APS None)",
+        ),
+        ("lateness max", [ms(r.pct(1.0)) for r in results], ""),
+        ("longest loop stall", [ms(r.stall) for r in results], f"<= {GOAL_STALL_MS:.0f} ms"),
+        (
+            "idle CPU",
+            [f"{r.idle_cpu:.2f} % ({r.idle_seconds:.0f} s)" for r in results],
+            f"~0 (<= {GOAL_IDLE_CPU_PCT} %)",
+        ),
+    ]
+    print()
+    print("".join(h.ljust(width) for h in header).rstrip())
+    for label, cells, goal in lines:
+        print((label.ljust(width) + "".join(c.ljust(width) for c in cells) + goal).rstrip())
+    for r in results:
+        if r.note:
+            print(f"note: {r.name}: {r.note}")
+
+    if sy is None:
+        return
+    print()
+    checks = [("zero missed", sy.missed == 0, f"{sy.missed:,} missed")]
+    if ap is not None:
+        sp, ap99 = sy.pct(0.99), ap.pct(0.99)
+        if sp is not None and ap99:
+            ratio = sp / ap99
+            print(f"ratio p99 lateness switchyard / apscheduler(grace None): {ratio:.4f}")
+            checks.append(("p99 lateness <= 1/10 of APScheduler", ratio <= 0.1, f"{ratio:.3f}"))
+        if ap.stall > 0:
+            print(
+                f"ratio loop stall   switchyard / apscheduler(grace None): {sy.stall / ap.stall:.4f}"
+            )
+    checks.append(
+        ("loop stall <= 20 ms", sy.stall * 1000 <= GOAL_STALL_MS, ms(sy.stall)),
+    )
+    checks.append(
+        ("idle CPU ~0", sy.idle_cpu <= GOAL_IDLE_CPU_PCT, f"{sy.idle_cpu:.2f} %"),
+    )
+    print()
+    for label, ok, value in checks:
+        print(f"goal {'met   ' if ok else 'MISSED'}  {label:<38} ({value})")
+
+
+def platform_line() -> str:
+    import os
+    import platform
+    import sqlite3
+    from importlib.metadata import version
+
+    return (
+        f"{os.cpu_count()} CPUs, Python {platform.python_version()}, SQLite "
+        f"{sqlite3.sqlite_version}, SQLAlchemy {version('sqlalchemy')}, "
+        f"APScheduler {version('apscheduler')}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--schedules", type=int, default=10_000, help="schedules due at T")
+    parser.add_argument("--quick", action="store_true", help="idle CPU over 3 s, not 10 s")
+    parser.add_argument(
+        "--lead", type=float, default=3.0, help="seconds from setup start to T (default 3)"
+    )
+    parser.add_argument(
+        "--only",
+        choices=["switchyard", "apscheduler"],
+        help="run one contender (APScheduler runs both graces)",
+    )
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    # APScheduler logs one warning per missed fire; keep the console (and its cost) out.
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
+    n, idle = args.schedules, 3.0 if args.quick else 10.0
+    print(f"{n:,} cron schedules due in the same second; heartbeat every {HEARTBEAT * 1000:g} ms")
+    print(f"({platform_line()})")
+
+    results: list[Result] = []
+    runs: list[tuple[str, Callable[[], Any]]] = []
+    if args.only in (None, "switchyard"):
+        runs.append(("switchyard", lambda: bench_switchyard(n, idle, args.lead)))
+    if args.only in (None, "apscheduler"):
+        runs.append(
+            (
+                "apscheduler grace=1s",
+                lambda: bench_apscheduler(n, idle, args.lead, grace_none=False),
+            )
+        )
+        runs.append(
+            (
+                "apscheduler grace=None",
+                lambda: bench_apscheduler(n, idle, args.lead, grace_none=True),
+            )
+        )
+    for name, run in runs:
+        t0 = time.perf_counter()
+        print(f"running {name} ...", flush=True)
+        results.append(asyncio.run(run()))  # a fresh event loop per contender
+        print(f"  {time.perf_counter() - t0:.1f} s", flush=True)
+        gc.collect()
+    report(results, n)
+
+
+if __name__ == "__main__":
+    main()

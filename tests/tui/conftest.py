@@ -1,0 +1,142 @@
+"""Console tests: an engine on a fresh SQLite store with a fixed clock and known schedules.
+
+Every test runs with TZ=UTC (screens show local time) and its own XDG_CONFIG_HOME, so
+neither the machine's zone nor the user's keymap leaks in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from switchyard.engine.api import Engine
+from switchyard.engine.clock import FixedClock
+from switchyard.engine.schedule_spec import ScheduleSpec
+from switchyard.store.db import Store
+from switchyard.tui.app import SwitchyardApp
+
+NOW = datetime(2026, 3, 28, 12, 0, tzinfo=UTC)
+PY = sys.executable
+
+SCHEDULES = [
+    ScheduleSpec(
+        "nightly-backup",
+        ["/opt/backup/run", "--full"],
+        cron="30 1 * * *",
+        tz="Europe/London",
+        lane="maintenance",
+    ),
+    ScheduleSpec(
+        "sales-report",
+        ["./report", "--region", "emea"],
+        cron="45 6 * * 1-5",
+        tz="America/New_York",
+        lane="reports",
+    ),
+    ScheduleSpec("contact-sync", ["./sync"], every="15m", lane="reports"),
+    ScheduleSpec("cleanup-temp", ["sh", "-c", "rm -rf /tmp/x"], on_demand=True),
+]
+LANES = {"maintenance": 1, "reports": 1}
+
+
+@pytest.fixture(autouse=True)
+def console_env(tmp_path: Path) -> Iterator[None]:
+    """TZ=UTC and an empty config dir for every console test (restored afterwards)."""
+    saved = {k: os.environ.get(k) for k in ("TZ", "XDG_CONFIG_HOME")}
+    os.environ["TZ"] = "UTC"
+    os.environ["XDG_CONFIG_HOME"] = str(tmp_path / "config")
+    time.tzset()
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        time.tzset()
+
+
+async def seed(engine: Engine) -> None:
+    for lane, concurrency in LANES.items():
+        await engine.add_lane(lane, concurrency)
+    for spec in SCHEDULES:
+        await engine.add_schedule(spec)
+
+
+async def open_engine(url: str, data_dir: Path) -> Engine:
+    return await Engine.open(url, data_dir=data_dir, clock=FixedClock(NOW), user="tester")
+
+
+@pytest.fixture
+async def engine(sqlite_url: str, data_dir: Path) -> AsyncIterator[Engine]:
+    """An open engine (fixed clock at 2026-03-28 12:00 UTC) with lanes and schedules."""
+    eng = await open_engine(sqlite_url, data_dir)
+    await seed(eng)
+    try:
+        yield eng
+    finally:
+        await eng.close()
+
+
+async def _until(
+    probe: Callable[[], Any | Awaitable[Any]],
+    *,
+    timeout: float = 10.0,  # noqa: ASYNC109 - a deadline for polling, not a cancel scope
+    what: str = "condition",
+) -> Any:
+    """Poll ``probe`` (sync or async) until it is truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        last = probe()
+        if inspect.isawaitable(last):
+            last = await last
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            pytest.fail(f"timed out after {timeout:g}s waiting for {what}; last value: {last!r}")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+def until() -> Callable[..., Awaitable[Any]]:
+    """``await until(probe, timeout=..., what=...)``: poll instead of sleeping."""
+    return _until
+
+
+class SnapshotApp(SwitchyardApp):
+    """Closes its engine when it stops."""
+
+    async def on_unmount(self) -> None:
+        await self.engine.close()
+
+
+@pytest.fixture
+def snapshot_app(sqlite_url: str, data_dir: Path) -> SwitchyardApp:
+    """For snap_compare, which runs the app on an event loop of its own: the data is loaded
+    on another loop first, and the app gets an engine that connects lazily on the app's
+    loop (the schema is there already) and closes when the app stops. Four queued runs,
+    one paused schedule; no runtime, so nothing changes with time."""
+
+    async def prepare() -> None:
+        engine = await open_engine(sqlite_url, data_dir)
+        try:
+            await seed(engine)
+            for name in ("sales-report", "nightly-backup", "contact-sync", "sales-report"):
+                await engine.start(name)
+            await engine.set_paused("contact-sync", True)
+        finally:
+            await engine.close()
+
+    asyncio.run(prepare())
+    engine = Engine(Store(sqlite_url), data_dir=data_dir, clock=FixedClock(NOW), user="tester")
+    return SnapshotApp(engine)

@@ -1,0 +1,203 @@
+"""The Queue screen: lane order and positions, paging, cancel, and live logs of real runs."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from switchyard.engine.api import Engine
+from switchyard.engine.runtime import Runtime
+from switchyard.engine.schedule_spec import ScheduleSpec
+from switchyard.tui.app import SwitchyardApp
+from switchyard.tui.screens import queue as queue_screen
+from switchyard.tui.screens.confirm import ConfirmScreen
+from switchyard.tui.screens.queue import QueueScreen
+from switchyard.tui.widgets.log_pane import LogPane
+from textual.widgets import Static
+
+SIZE = (80, 24)
+Until = Callable[..., Awaitable[Any]]  # the `until` fixture: poll, never sleep
+
+
+def rows(app: SwitchyardApp) -> list[tuple[str, ...]]:
+    table = app.screen.query_one("#queue")
+    return [
+        tuple(str(c) for c in table.get_row(r.key))[:5]  # lane, #, id, schedule, status
+        for r in table.ordered_rows
+    ]
+
+
+def status_line(app: SwitchyardApp) -> str:
+    return str(app.screen.query_one("#queue-status", Static).content)
+
+
+def log_lines(app: SwitchyardApp) -> list[str]:
+    return list(app.screen.query_one(LogPane).log_widget.lines)
+
+
+def log_status(app: SwitchyardApp) -> str:
+    return str(app.screen.query_one("#log-status", Static).content)
+
+
+async def start_all(engine: Engine, *names: str) -> list[int]:
+    return [await engine.start(name) for name in names]
+
+
+async def test_queue_shows_lanes_in_order_with_positions(engine: Engine, until: Until) -> None:
+    ids = await start_all(
+        engine, "sales-report", "nightly-backup", "contact-sync", "cleanup-temp", "sales-report"
+    )
+    app = SwitchyardApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        assert isinstance(app.screen, QueueScreen)
+        await until(lambda: len(rows(app)) == 5, what="five rows")
+        assert rows(app) == [
+            ("default", "1", str(ids[3]), "cleanup-temp", "queued"),
+            ("maintenance", "1", str(ids[1]), "nightly-backup", "queued"),
+            ("reports", "1", str(ids[0]), "sales-report", "queued"),
+            ("reports", "2", str(ids[2]), "contact-sync", "queued"),
+            ("reports", "3", str(ids[4]), "sales-report", "queued"),
+        ]
+        assert status_line(app).startswith("showing 1–5 of 5 · 0 running · 5 queued")  # noqa: RUF001
+        table = app.screen.query_one("#queue")
+        assert str(table.get_cell(str(ids[0]), "time")) == "12:00:00"  # waiting since
+
+        new = await engine.start("nightly-backup")  # live: appears in its lane's place
+        await until(lambda: len(rows(app)) == 6, what="the new row")
+        assert rows(app)[2] == ("maintenance", "2", str(new), "nightly-backup", "queued")
+
+
+async def test_queue_pages(engine: Engine, until: Until, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(queue_screen, "PAGE", 3)
+    ids = await start_all(engine, *["cleanup-temp"] * 7)
+    app = SwitchyardApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await until(lambda: len(rows(app)) == 3, what="a page")
+        assert status_line(app).startswith("showing 1–3 of 7")  # noqa: RUF001
+        assert [r[2] for r in rows(app)] == [str(i) for i in ids[:3]]
+        await pilot.press("pagedown")
+        await until(lambda: status_line(app).startswith("showing 4–6 of 7"), what="page 2")  # noqa: RUF001
+        assert [r[1] for r in rows(app)] == ["4", "5", "6"]  # positions in the lane
+        await pilot.press("pagedown")
+        await until(lambda: status_line(app).startswith("showing 7–7 of 7"), what="page 3")  # noqa: RUF001
+        await pilot.press("pagedown")  # no page 4
+        assert status_line(app).startswith("showing 7–7 of 7")  # noqa: RUF001
+        await pilot.press("pageup", "pageup")
+        await until(lambda: status_line(app).startswith("showing 1–3 of 7"), what="page 1")  # noqa: RUF001
+        assert app.screen.query_one("#queue").row_count == 3
+
+
+async def test_cancel_from_the_keyboard(engine: Engine, until: Until) -> None:
+    ids = await start_all(engine, "sales-report", "contact-sync")
+    app = SwitchyardApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await until(lambda: len(rows(app)) == 2, what="rows")
+        await pilot.press("j", "c")  # the second: contact-sync
+        confirm = await until(
+            lambda: app.screen if isinstance(app.screen, ConfirmScreen) else None, what="confirm"
+        )
+        assert f"#{ids[1]} contact-sync is queued" in str(
+            confirm.query_one("#confirm-message").content
+        )
+        await pilot.press("y")
+
+        async def cancelled() -> bool:
+            return (await engine.instance(ids[1])).status == "cancelled"
+
+        await until(cancelled, what="cancelled")
+        await until(lambda: [r[2] for r in rows(app)] == [str(ids[0])], what="row gone")
+        assert (await engine.instance(ids[0])).status == "queued"
+
+
+async def test_log_pane_pauses_when_scrolled_up(engine: Engine, until: Until) -> None:
+    await engine.start("cleanup-temp")
+    app = SwitchyardApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await until(lambda: app.screen.query_one(LogPane).instance_id, what="a log")
+        pane = app.screen.query_one(LogPane)
+        pane.write_lines([f"line {i}" for i in range(100)])
+        await pilot.pause()
+        assert pane.following and log_status(app).endswith("following · 100 lines")
+        await pilot.press("l")
+        assert app.focused is pane.log_widget
+        await pilot.press("k", "k")  # scroll up: the tail pauses
+        await until(lambda: not pane.following, what="paused")
+        pane.write_lines(["more 1", "more 2", "more 3"])
+        await pilot.pause()
+        assert log_status(app) == "paused — 3 new lines, End to resume"
+        assert pane.log_widget.scroll_y < pane.log_widget.max_scroll_y
+        await pilot.press("end")
+        await until(lambda: pane.following, what="following again")
+        assert pane.log_widget.is_vertical_scroll_end
+        await pilot.press("f")  # f pauses and resumes too
+        assert not pane.following
+        await pilot.press("f")
+        assert pane.following
+        await pilot.press("escape")  # back to the table
+        assert app.focused is app.screen.query_one("#queue")
+
+
+GATE_SCRIPT = """
+import os, sys, time
+for i in range(5):
+    print(f"line {i}", flush=True)
+print("to stderr", file=sys.stderr, flush=True)
+deadline = time.monotonic() + 60
+while not os.path.exists(sys.argv[1]) and time.monotonic() < deadline:
+    time.sleep(0.05)
+print("done", flush=True)
+"""
+
+
+async def test_log_pane_follows_a_real_run(engine: Engine, until: Until, tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    await engine.add_schedule(
+        ScheduleSpec("echo-lines", [sys.executable, "-c", GATE_SCRIPT, str(gate)], on_demand=True)
+    )
+    runtime = Runtime(engine, mode="console")
+    await runtime.start()
+    try:
+        app = SwitchyardApp(engine, runtime)
+        async with app.run_test(size=SIZE) as pilot:
+            assert app.sub_title == "embedded engine"
+            await pilot.press("2")
+            instance_id = await engine.start("echo-lines")
+            await until(lambda: "line 4" in log_lines(app), timeout=20, what="the run's lines")
+            assert log_lines(app)[:5] == [f"line {i}" for i in range(5)]
+            assert "stderr: to stderr" in log_lines(app)
+            assert app.screen.query_one(LogPane).instance_id == instance_id
+            await until(lambda: rows(app) and rows(app)[0][4] == "running", what="running row")
+            assert rows(app)[0][1] == ""  # no position while running
+            assert log_status(app).startswith("running · following")
+
+            await pilot.press("q")  # a run is in progress: ask first
+            confirm = await until(
+                lambda: app.screen if isinstance(app.screen, ConfirmScreen) else None, what="ask"
+            )
+            assert str(confirm.query_one("#confirm-message").content) == (
+                "1 run in progress will be interrupted; use `switchyard serve` to keep work "
+                "running when consoles close"
+            )
+            await pilot.press("n")
+            assert app.is_running and runtime.started
+
+            gate.touch()
+            await until(lambda: "done" in log_lines(app), timeout=20, what="the last line")
+            await until(
+                lambda: log_status(app).startswith("ended completed (exit 0)"), what="ended"
+            )
+            assert (await engine.instance(instance_id)).status == "completed"
+            await until(lambda: rows(app) == [], what="queue empty")
+            assert "done" in log_lines(app)  # the finished run's log stays on screen
+            await until(lambda: not runtime.running, what="runtime idle")
+            await pilot.press("q")  # nothing running: quits at once
+            await until(lambda: not app.is_running, what="app exit")
+    finally:
+        await runtime.stop(grace=1)

@@ -1,0 +1,255 @@
+"""The Switchyard console: screens as modes, global keys, the keymap, the embedded engine.
+
+``run_console(db)`` opens the engine. If a live ``switchyard serve`` node serves the store
+this is a pure console (it runs nothing, and quitting touches nobody's work); otherwise it
+embeds a node (``Runtime(mode="console")``) that runs work while the console is open.
+Tests build ``SwitchyardApp(engine)`` around an engine they opened themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from switchyard.engine import events as ev
+from switchyard.engine.api import Engine
+from switchyard.engine.runtime import Runtime
+from switchyard.store.db import StoreError
+from switchyard.tui.commands import SwitchyardCommands
+from switchyard.tui.display import plural
+from switchyard.tui.keymap import binding_ids, default_keymap_path, load_keymap
+from switchyard.tui.screens.confirm import ConfirmScreen
+from switchyard.tui.screens.help import HelpScreen, bindings_of
+from switchyard.tui.screens.queue import PagedTable, QueueScreen
+from switchyard.tui.screens.schedule_form import ScheduleForm
+from switchyard.tui.screens.schedules import SchedulesScreen
+from switchyard.tui.widgets.keyed_table import KeyedTable
+from switchyard.tui.widgets.log_pane import TailLog
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.reactive import reactive
+from textual.screen import Screen
+
+QUIT_GRACE = 5.0
+
+
+class SwitchyardApp(App[None]):
+    TITLE = "Switchyard"
+    CSS_PATH = Path(__file__).with_name("app.tcss")
+    MODES = {"schedules": SchedulesScreen, "queue": QueueScreen}
+    DEFAULT_MODE = "schedules"
+    COMMANDS = App.COMMANDS | {SwitchyardCommands}
+    INHERIT_BINDINGS = False  # App's own ctrl+q has no id; ours below do
+    BINDINGS: list[BindingType] = [
+        Binding("1", "switch_mode('schedules')", "Schedules", show=False, id="screen_schedules"),
+        Binding("2", "switch_mode('queue')", "Queue", show=False, id="screen_queue"),
+        Binding("question_mark", "help", "Help", key_display="?", id="help"),
+        Binding("ctrl+p", "command_palette", "Palette", show=False, priority=True, id="palette"),
+        Binding("escape", "back", "Back", show=False, id="back"),
+        Binding("q", "quit", "Quit", id="quit"),
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True, id="quit_anywhere"),
+        Binding("ctrl+c", "help_quit", show=False, system=True, id="ctrl_c_hint"),
+    ]
+
+    store_problem: reactive[str | None] = reactive(None)
+
+    def __init__(
+        self,
+        engine: Engine,
+        runtime: Runtime | None = None,
+        *,
+        serve_node: str | None = None,
+        keymap_path: Path | None = None,
+    ) -> None:
+        super().__init__()
+        self.engine = engine
+        self.runtime = runtime
+        self.serve_node = serve_node
+        self.keymap_path = keymap_path or default_keymap_path()
+        self._quitting = False
+        self._colours: tuple[str, dict[str, str]] = ("", {})
+        self.sub_title = self._mode_text()
+
+    def _mode_text(self) -> str:
+        if self.runtime is not None:
+            return "embedded engine"
+        if self.serve_node:
+            return f"console — work runs on node {self.serve_node}"
+        return "console — no engine runs work here"
+
+    @property
+    def colours(self) -> dict[str, str]:
+        """Text colours of the theme by name (success, error, ...), for Rich text."""
+        if self._colours[0] != self.theme:
+            found = self.get_css_variables()
+            names = ("success", "error", "warning", "accent", "secondary", "primary")
+            self._colours = (
+                self.theme,
+                {n: found[f"text-{n}"] for n in names if found.get(f"text-{n}", "")[:1] == "#"},
+            )
+        return self._colours[1]
+
+    # ------------------------------------------------------------------ start
+    def on_mount(self) -> None:
+        self._apply_keymap()
+        self._watch_engine()
+
+    def _apply_keymap(self) -> None:
+        holders = (
+            SwitchyardApp,
+            SchedulesScreen,
+            QueueScreen,
+            ScheduleForm,
+            ConfirmScreen,
+            HelpScreen,
+            KeyedTable,
+            PagedTable,
+            TailLog,
+        )
+        keymap = load_keymap(self.keymap_path, binding_ids(holders))
+        if keymap.keys:
+            self.set_keymap(keymap.keys)
+        if keymap.problems:
+            self.notify(
+                "\n".join(keymap.problems),
+                title=f"keymap {self.keymap_path}",
+                severity="error",
+                timeout=15,
+                markup=False,
+            )
+
+    @work(group="engine-events")
+    async def _watch_engine(self) -> None:
+        """Store health (a banner on every screen) and which node runs the work."""
+        async with self.engine.bus.subscribe() as queue:
+            while True:
+                event = await queue.get()
+                if event.kind == ev.FEED_STATUS:
+                    self._feed_status(bool(event.data.get("ok")), event.data.get("error"))
+                elif event.kind == ev.NODE_CHANGED and self.runtime is None:
+                    await self._check_serve_node()
+
+    def _feed_status(self, ok: bool, error: Any) -> None:
+        if ok and self.store_problem is not None:
+            self.store_problem = None
+            self.notify("store reachable again; live updates resumed", timeout=4)
+        elif not ok:
+            self.store_problem = str(error or "unknown error")
+            self.notify(self.store_problem, title="store unavailable", severity="error")
+
+    async def _check_serve_node(self) -> None:
+        try:
+            node = await self.engine.live_serve_node()
+        except StoreError:
+            return
+        self.serve_node = node.id if node else None
+        self.sub_title = (
+            self._mode_text() if node else "console — no live node: nothing runs work now"
+        )
+
+    # ---------------------------------------------------------------- actions
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        screen = self.screen
+        self.push_screen(HelpScreen(screen.title or type(screen).__name__, bindings_of(screen)))
+
+    def action_back(self) -> None:
+        """Esc: close what is on top, or step back inside the screen."""
+        if len(self.screen_stack) > 1:
+            self.pop_screen()
+            return
+        go_back = getattr(self.screen, "go_back", None)
+        if callable(go_back):
+            go_back()
+
+    async def action_quit(self) -> None:
+        if self._quitting:
+            return
+        running = len(self.runtime.running) if self.runtime and self.runtime.started else 0
+        if not running:
+            self._quitting = True
+            self.exit()
+            return
+        self._confirm_quit(running)
+
+    @work(group="quit")
+    async def _confirm_quit(self, running: int) -> None:
+        self._quitting = True
+        try:
+            confirm = ConfirmScreen(
+                "Quit?",
+                f"{plural(running, 'run')} in progress will be interrupted; use "
+                "`switchyard serve` to keep work running when consoles close",
+                yes="Quit",
+                no="Stay",
+            )
+            if not await self.push_screen_wait(confirm):
+                return
+            self.notify(f"stopping: running commands get {QUIT_GRACE:g}s to finish", timeout=10)
+            if self.runtime is not None:
+                await self.runtime.stop(grace=QUIT_GRACE)
+            self.exit()
+        finally:
+            self._quitting = False
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        for command in super().get_system_commands(screen):
+            if command.title != "Keys":  # `?` shows ours
+                yield command
+
+    # ---------------------------------------------- helpers for the palette
+    async def schedules_screen(self) -> SchedulesScreen:
+        await self.switch_mode("schedules")
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+        screen = self.screen_stack[0]
+        assert isinstance(screen, SchedulesScreen)
+        return screen
+
+
+async def run_console_async(db: str | None) -> None:
+    """run_console on a running event loop."""
+    engine = await Engine.open(db)
+    runtime: Runtime | None = None
+    logger = logging.getLogger("switchyard")
+    handler, propagate = _log_to_file(engine.data_dir / "console.log"), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False  # the terminal belongs to the console
+    try:
+        node = await engine.live_serve_node()
+        if node is None:
+            runtime = Runtime(engine, mode="console")
+            await runtime.start()
+        await engine.start_feed()
+        app = SwitchyardApp(engine, runtime, serve_node=node.id if node else None)
+        await app.run_async()
+    finally:
+        if runtime is not None and runtime.started:
+            await runtime.stop(grace=QUIT_GRACE)
+        await engine.close()
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+        handler.close()
+
+
+def _log_to_file(path: Path) -> logging.Handler:
+    """The engine's warnings, into ``path`` (or nowhere if it cannot be written)."""
+    handler: logging.Handler
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path, encoding="utf-8")
+    except OSError:
+        handler = logging.NullHandler()
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    return handler
+
+
+def run_console(db: str | None) -> None:
+    """Open the console on store ``db`` (None: SWITCHYARD_DB or the default store)."""
+    asyncio.run(run_console_async(db))

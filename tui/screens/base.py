@@ -1,0 +1,99 @@
+"""What the top-level screens share: the engine, live refresh from engine events, and
+calling engine commands without blocking the UI.
+
+A screen lists the event kinds it cares about; a burst of them causes one reload 0.2 s
+after the first (a trailing throttle, so a steady stream still refreshes five times a
+second, never more). A screen that is not on display only notes that it is stale and
+reloads when it is shown again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, ClassVar, TypeVar, cast
+
+from switchyard.engine.errors import SwitchyardError
+from switchyard.store.db import StoreError
+from textual import work
+from textual.screen import Screen
+from textual.timer import Timer
+
+if TYPE_CHECKING:
+    from switchyard.engine.api import Engine
+    from switchyard.tui.app import SwitchyardApp
+
+T = TypeVar("T")
+
+
+class EngineScreen(Screen[None]):
+    REFRESH_ON: ClassVar[frozenset[str]] = frozenset()
+    DEBOUNCE: ClassVar[float] = 0.2
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._refresh_timer: Timer | None = None
+        self._stale = False
+
+    @property
+    def sy_app(self) -> SwitchyardApp:
+        return cast("SwitchyardApp", self.app)
+
+    @property
+    def engine(self) -> Engine:
+        return self.sy_app.engine
+
+    # ------------------------------------------------------------- refreshing
+    def start_live(self) -> None:
+        """Load now, then reload whenever one of ``REFRESH_ON`` arrives on the bus."""
+        self._listen()
+        self.reload()
+
+    @work(group="events")
+    async def _listen(self) -> None:
+        async with self.engine.bus.subscribe() as queue:
+            while True:
+                event = await queue.get()
+                if event.kind in self.REFRESH_ON:
+                    self.request_refresh()
+
+    def request_refresh(self) -> None:
+        if self._refresh_timer is None:
+            self._refresh_timer = self.set_timer(self.DEBOUNCE, self._refresh_due)
+
+    def _refresh_due(self) -> None:
+        self._refresh_timer = None
+        if self in self.app.screen_stack:  # shown, perhaps under a modal
+            self.reload()
+        else:
+            self._stale = True
+
+    def on_screen_resume(self) -> None:
+        if self._stale:
+            self._stale = False
+            self.reload()
+
+    def reload(self) -> None:
+        """Fetch and show fresh data (subclasses: start an exclusive worker)."""
+
+    # ----------------------------------------------------------------- commands
+    async def call(self, operation: Awaitable[T], *, failed: str) -> T | None:
+        """Await an engine command; a refusal or store error becomes a notification."""
+        try:
+            return await operation
+        except SwitchyardError as exc:
+            self.notify(exc.message, title=f"{failed}: {exc.field}", severity="error")
+        except StoreError as exc:
+            self.notify(str(exc), title=failed, severity="error")
+        return None
+
+    async def attempt(self, operation: Awaitable[object], *, failed: str) -> bool:
+        """Like ``call`` for commands without a result: True when it was done."""
+        try:
+            await operation
+        except SwitchyardError as exc:
+            self.notify(exc.message, title=f"{failed}: {exc.field}", severity="error")
+        except StoreError as exc:
+            self.notify(str(exc), title=failed, severity="error")
+        else:
+            return True
+        return False

@@ -1,0 +1,165 @@
+"""A DataTable of keyed rows updated by diffs, with vim keys and columns fitted to the width.
+
+``set_rows`` takes the full wanted content (key + cells, in order) and changes only what
+differs: rows that went away are removed, new rows are added, changed cells are updated
+with ``update_cell``; rows out of place are moved by removing and adding them. The
+cursor stays on the same row key. Call it inside ``app.batch_update()``.
+
+Flexible columns share the width left by fixed ones; cells are cut to fit with an
+ellipsis, so the table reads well at 80 columns and uses more room when there is some.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rich.text import Text
+from switchyard.tui.display import truncate
+from textual.binding import Binding, BindingType
+from textual.events import Resize
+from textual.widgets import DataTable
+
+Cell = str | Text
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    width: int | None = None  # fixed width
+    fit: bool = False  # as wide as its widest cell (within min/max)
+    weight: int = 1  # else: a share of the width left (by weight)
+    max_width: int | None = None
+    min_width: int = 4
+
+
+class KeyedTable(DataTable[Text]):
+    """Row cursor, vim keys (j/k/g/G), keyed diff updates."""
+
+    HELP_GROUP = "table"
+
+    BINDINGS: list[BindingType] = [
+        Binding("j", "cursor_down", "Down", show=False, id="table_down"),
+        Binding("k", "cursor_up", "Up", show=False, id="table_up"),
+        Binding("g", "scroll_top", "Top", show=False, id="table_top"),
+        Binding("G", "scroll_bottom", "Bottom", show=False, id="table_bottom"),
+    ]
+
+    def __init__(self, columns: Sequence[Column], *, id: str | None = None) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=False, id=id)
+        self._spec = list(columns)
+        self._rows: list[tuple[str, list[Text]]] = []  # full (uncut) content, in order
+        self._widths: dict[str, int] = {}
+
+    # ---------------------------------------------------------------- columns
+    def _fit(self) -> dict[str, int]:
+        total = self.size.width or self.app.size.width
+        free = total - 2 * self.cell_padding * len(self._spec) - 1  # 1: the scrollbar
+        widths: dict[str, int] = {}
+        for index, c in enumerate(self._spec):
+            if c.width is not None:
+                widths[c.key] = c.width
+            elif c.fit:
+                widest = max([len(c.label)] + [cells[index].cell_len for _, cells in self._rows])
+                widths[c.key] = max(c.min_width, min(widest, c.max_width or widest))
+        free -= sum(widths.values())
+        flex = [c for c in self._spec if c.key not in widths]
+        while flex:  # capped columns give what they cannot use to the others
+            weights = sum(c.weight for c in flex) or 1
+            capped = [c for c in flex if c.max_width and free * c.weight // weights >= c.max_width]
+            if not capped:
+                for c in flex:
+                    widths[c.key] = max(c.min_width, free * c.weight // weights)
+                break
+            for c in capped:
+                widths[c.key] = c.max_width or 0
+                free -= widths[c.key]
+                flex.remove(c)
+        return widths
+
+    def _build(self) -> bool:
+        """(Re)build the columns when their widths change; True if it did."""
+        widths = self._fit()
+        if widths == self._widths and self.columns:
+            return False
+        self._widths = widths
+        selected = self.selected_key
+        self.clear(columns=True)
+        for c in self._spec:
+            self.add_column(c.label, key=c.key, width=widths[c.key])
+        for key, cells in self._rows:
+            self.add_row(*self._cut(cells), key=key)
+        if selected is not None:
+            self.select_key(selected)
+        return True
+
+    def on_mount(self) -> None:
+        self._build()
+
+    def on_resize(self, event: Resize) -> None:
+        self._build()
+
+    def _cut(self, cells: Sequence[Text]) -> list[Text]:
+        return [
+            truncate(cell, self._widths[c.key]) for c, cell in zip(self._spec, cells, strict=True)
+        ]
+
+    # ------------------------------------------------------------------- rows
+    @property
+    def selected_key(self) -> str | None:
+        if not self.row_count:
+            return None
+        row = min(self.cursor_row, self.row_count - 1)
+        key = self.ordered_rows[row].key.value
+        return str(key) if key is not None else None
+
+    def select_key(self, key: str) -> bool:
+        if key not in self.rows:
+            return False
+        index = self.get_row_index(key)
+        if index != self.cursor_row:
+            self.move_cursor(row=index)
+        return True
+
+    def set_rows(self, rows: Sequence[tuple[str, Sequence[Cell]]]) -> None:
+        """Make the table show ``rows`` (key, cells), changing only what differs."""
+        wanted = [
+            (key, [Text(c, end="") if isinstance(c, str) else c for c in cells])
+            for key, cells in rows
+        ]
+        self._rows = wanted
+        if not self.is_mounted or self._build():  # new widths: rebuilt from self._rows
+            return
+        selected = self.selected_key
+        keys = {key for key, _ in wanted}
+        for row_key in list(self.rows):
+            if row_key.value not in keys:
+                self.remove_row(row_key)
+        # rows already in the wanted order keep their place; from the first one out of
+        # place on, rows are removed and added again in order (DataTable cannot move rows)
+        current = [str(r.key.value) for r in self.ordered_rows]
+        order = [key for key, _ in wanted]
+        keep = 0
+        while keep < min(len(current), len(order)) and current[keep] == order[keep]:
+            keep += 1
+        for key in current[keep:]:
+            self.remove_row(key)
+        for index, (key, cells) in enumerate(wanted):
+            cut = self._cut(cells)
+            if index < keep:
+                for c, cell in zip(self._spec, cut, strict=True):
+                    if self.get_cell(key, c.key) != cell:
+                        self.update_cell(key, c.key, cell)
+            else:
+                self.add_row(*cut, key=key)
+        if selected is not None:
+            self.select_key(selected)
+
+    def full_cell(self, key: str, column: str) -> Text | None:
+        """A cell's uncut content."""
+        index = next((i for i, c in enumerate(self._spec) if c.key == column), None)
+        for row_key, cells in self._rows:
+            if row_key == key and index is not None:
+                return cells[index]
+        return None

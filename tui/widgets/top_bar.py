@@ -1,0 +1,50 @@
+"""The top line: the screens with their keys (the current one highlighted) and the mode
+of this console (embedded engine, or which node runs the work)."""
+
+from __future__ import annotations
+
+from textual.app import RenderResult
+from textual.content import Content
+from textual.widget import Widget
+
+# mode name -> label; the key shown is whatever binding switches to it (keymap applied)
+SCREENS: dict[str, str] = {"schedules": "Schedules", "queue": "Queue"}
+
+
+class TopBar(Widget):
+    DEFAULT_CSS = """
+    TopBar {
+        dock: top;
+        height: 1;
+        width: 100%;
+        background: $panel;
+        color: $text;
+    }
+    """
+
+    def on_mount(self) -> None:
+        self.watch(self.app, "sub_title", lambda _: self.refresh(), init=False)
+
+    def _keys(self) -> dict[str, str]:
+        keys: dict[str, str] = {}
+        for key, active in self.screen.active_bindings.items():
+            action = active.binding.action.replace('"', "'")
+            for mode in SCREENS:
+                if action == f"switch_mode('{mode}')" and mode not in keys:
+                    keys[mode] = self.app.get_key_display(active.binding.with_key(key))
+        return keys
+
+    def render(self) -> RenderResult:
+        keys = self._keys()
+        current = self.app.current_mode
+        parts: list[Content | str] = [Content.styled(" Switchyard ", "bold $accent")]
+        for mode, label in SCREENS.items():
+            key = keys.get(mode, "")
+            text = f" {key} {label} " if key else f" {label} "
+            style = "bold reverse $accent" if mode == current else "$text-muted"
+            parts.append(Content.styled(text, style).stylize(f"@click=app.switch_mode('{mode}')"))
+            parts.append(" ")
+        left = Content.assemble(*parts)
+        right = Content(f"{self.app.sub_title} ")
+        gap = max(1, self.size.width - left.cell_length - right.cell_length)
+        return Content.assemble(left, " " * gap, right)
