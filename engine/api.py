@@ -21,6 +21,7 @@ from switchyard.engine.completion import after_end
 from switchyard.engine.errors import Conflict, NotFound, SwitchyardError
 from switchyard.engine.firing import instance_row
 from switchyard.engine.nodes import NodeView, is_alive, new_node_id, view
+from switchyard.engine.process.api import ProcessApi
 from switchyard.engine.runner import kill_stale_group, read_log
 from switchyard.engine.schedule_spec import ScheduleSpec, check_name, secret_refs
 from switchyard.engine.schedule_view import first_fire, schedule_view
@@ -37,12 +38,20 @@ from switchyard.engine.views import (
     instance_view,
 )
 from switchyard.store.db import Store, default_data_dir, default_url, normalise_url
-from switchyard.store.models import ACTIVE_STATUSES, CANCELLED, QUEUED, RUNNING, TERMINAL_STATUSES
+from switchyard.store.models import (
+    ACTIVE_STATUSES,
+    CANCELLED,
+    QUEUED,
+    RUNNING,
+    TERMINAL_STATUSES,
+    WAITING,
+)
 from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import lanes as lane_q
 from switchyard.store.queries import nodes as node_q
 from switchyard.store.queries import schedules as sched_q
 from switchyard.store.queries import secrets as secret_q
+from switchyard.store.queries import steps as step_q
 
 DEFAULT_LANE = "default"
 
@@ -58,7 +67,7 @@ def resolve_data_dir(store: Store, data_dir: Path | None) -> Path:
     return default_data_dir()
 
 
-class Engine:
+class Engine(ProcessApi):
     def __init__(
         self, store: Store, *, data_dir: Path, clock: Clock | None = None, user: str | None = None
     ) -> None:
@@ -334,7 +343,10 @@ class Engine:
             if row is None:
                 raise NotFound("id", f"unknown instance {instance_id}")
             reason = f"cancelled by {self.user}"
-            if row["status"] == QUEUED:
+            if row.get("definition_id") is not None:
+                await self._cancel_children(tx, instance_id)
+                await step_q.add_history(tx.conn, instance_id, "cancel", tx.now, self.user, {})
+            if row["status"] in (QUEUED, WAITING):
                 changed = await inst_q.set_fields(
                     tx.conn,
                     instance_id,
@@ -344,7 +356,7 @@ class Engine:
                         "ended_at": tx.now,
                         "updated_at": tx.now,
                     },
-                    only_status=QUEUED,
+                    only_status=row["status"],
                 )
                 if not changed:  # claimed between our read and our update
                     raise Conflict("id", f"instance {instance_id} just started; cancel it again")
@@ -375,6 +387,28 @@ class Engine:
                     "id", f"instance {instance_id} is {row['status']}: nothing to cancel"
                 )
         return await self.instance(instance_id)
+
+    async def _cancel_children(self, tx: Tx, parent_id: int) -> None:
+        """Cancelling an instance cancels its active children (cancel case)."""
+        for child in await inst_q.children(tx.conn, parent_id):
+            if child["status"] in (QUEUED, WAITING):
+                await inst_q.set_fields(
+                    tx.conn,
+                    child["id"],
+                    {
+                        "status": CANCELLED,
+                        "reason": f"parent #{parent_id} cancelled",
+                        "ended_at": tx.now,
+                        "updated_at": tx.now,
+                    },
+                    only_status=child["status"],
+                )
+                tx.emit(ev.INSTANCES_CHANGED, child["id"], ids=[child["id"]], status=CANCELLED)
+                await self._cancel_children(tx, child["id"])
+            elif child["status"] == RUNNING:
+                await inst_q.set_fields(tx.conn, child["id"], {"cancel_requested": True})
+                tx.emit(ev.CANCEL_REQUESTED, child["id"], node=child["node_id"], by=self.user)
+                await self._cancel_children(tx, child["id"])
 
     async def _owner_alive(self, tx: Tx, row: dict) -> bool:
         for node in await node_q.running(tx.conn):

@@ -46,6 +46,9 @@ async def finish(
 
 
 async def after_end(tx: Tx, row: dict[str, Any], status: str) -> None:
+    if row.get("parent_id") and await inst_q.wake(tx.conn, int(row["parent_id"]), tx.now):
+        # a parent waiting on this child goes back to the queue to look at its result
+        tx.emit(ev.INSTANCES_CHANGED, row["parent_id"], ids=[row["parent_id"]], status=QUEUED)
     if row.get("schedule_id") is None:
         return
     schedule = await sched_q.get(tx.conn, row["schedule_id"])

@@ -32,6 +32,8 @@ INSTANCE_LOG = "instance.log"  # local only: data {"lines": [...]}
 CANCEL_REQUESTED = "instance.cancel_requested"
 NODE_CHANGED = "node.changed"
 SECRET_CHANGED = "secret.changed"
+PARAM_CHANGED = "param.changed"
+PROCESS_PUBLISHED = "process.published"
 FEED_STATUS = "feed.status"  # local only: data {"ok": bool, "error": str}
 
 

@@ -17,15 +17,21 @@ from datetime import timedelta
 from typing import Any
 
 from switchyard.engine import events as ev
+from switchyard.engine import params as server_params
 from switchyard.engine import recovery
 from switchyard.engine.execution import execute
 from switchyard.engine.lanes import Dispatcher
 from switchyard.engine.nodes import HEARTBEAT_INTERVAL, HOST, own_start_time
+from switchyard.engine.process.host import ProcessHost
+from switchyard.engine.process.lifecycle import ProcessTask, run_claimed
+from switchyard.engine.process.writer import GroupWriter
 from switchyard.engine.runner import CommandRun
 from switchyard.engine.scheduler import Scheduler
 from switchyard.store.queries import events as event_rows
 from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import nodes as node_q
+from switchyard.store.queries import processes as proc_q
+from switchyard.store.queries import steps as step_q
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +48,12 @@ class Runtime:
         self.scheduler = Scheduler(engine)
         self.dispatcher = Dispatcher(engine, self._launch)
         self.running: dict[int, CommandRun] = {}
+        self.processes: dict[int, ProcessTask] = {}
+        self.writer = GroupWriter(engine)
+        self.host: ProcessHost | None = None
+        self._claimed: list[dict[str, Any]] = []
+        self._definitions: dict[int, dict[str, Any]] = {}
+        self._host_loaded = 0.0
         self._runs: set[asyncio.Task[Any]] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self.started = False
@@ -63,23 +75,98 @@ class Runtime:
             )
             tx.emit(ev.NODE_CHANGED, self.engine.node_id, mode=self.mode, state="started")
         await self.engine.start_feed()
-        await recovery.restore(self.engine)
+        self.writer.start()
+        await self.refresh_host()
+        async with self.engine.store.write() as conn:
+            await node_q.set_restoring(conn, self.engine.node_id, True)
+        try:
+            await recovery.restore(self.engine)
+        finally:
+            async with self.engine.store.write() as conn:
+                await node_q.set_restoring(conn, self.engine.node_id, False)
         self.scheduler.start()
         self.dispatcher.start()
         self._tasks = [
             asyncio.create_task(self._heartbeat(), name="switchyard-heartbeat"),
             asyncio.create_task(self._watch_cancels(), name="switchyard-cancels"),
             asyncio.create_task(self._housekeeping(), name="switchyard-housekeeping"),
+            asyncio.create_task(self._timers(), name="switchyard-timers"),
         ]
         self.started = True
 
-    def _launch(self, row: dict[str, Any]) -> None:
-        task = asyncio.create_task(
-            execute(self.engine, row, self.running, self.kill_grace),
-            name=f"switchyard-run-{row['id']}",
+    async def refresh_host(self) -> ProcessHost:
+        """Secrets, server parameters and config as process actions see them (re-read when
+        they change and every few seconds, not on every step)."""
+        async with self.engine.store.read() as conn:
+            params = await server_params.load(conn)
+        secrets = await self.engine.secret_values()
+        self.host = ProcessHost(
+            self.engine, self.writer, secrets=secrets, params=params, kill_grace=self.kill_grace
         )
+        self._host_loaded = time.monotonic()
+        return self.host
+
+    def _launch(self, row: dict[str, Any]) -> None:
+        if row.get("definition_id") is not None:
+            # Process instances claimed in one dispatch round start together: their
+            # journals and definitions are read in one go (see _start_processes).
+            self._claimed.append(row)
+            if len(self._claimed) == 1:
+                self._track(asyncio.create_task(self._start_processes()))
+            return
+        self._track(
+            asyncio.create_task(
+                execute(self.engine, row, self.running, self.kill_grace),
+                name=f"switchyard-run-{row['id']}",
+            )
+        )
+
+    def _track(self, task: asyncio.Task[Any]) -> None:
         self._runs.add(task)
         task.add_done_callback(self._runs.discard)
+
+    async def _start_processes(self) -> None:
+        await asyncio.sleep(0)  # let the dispatcher hand over its whole round first
+        rows, self._claimed = self._claimed, []
+        host = self.host
+        if host is None or time.monotonic() - self._host_loaded > 5.0:
+            host = await self.refresh_host()
+        ids = [int(r["id"]) for r in rows]
+        async with self.engine.store.read() as conn:
+            journals = await step_q.journals(conn, ids)
+            for definition_id in {int(r["definition_id"]) for r in rows} - set(self._definitions):
+                found = await proc_q.get_by_id(conn, definition_id)
+                if found is not None:  # published versions never change: cache them
+                    self._definitions[definition_id] = found
+        for row in rows:
+            me = ProcessTask(int(row["id"]))
+            definition = self._definitions.get(int(row["definition_id"]))
+            task: asyncio.Task[Any] = asyncio.create_task(
+                run_claimed(self.engine, host, row, me, definition, journals.get(me.instance_id)),
+                name=f"switchyard-process-{row['id']}",
+            )
+            me.task = task
+            self.processes[me.instance_id] = me
+            task.add_done_callback(lambda _t, i=me.instance_id: self.processes.pop(i, None))
+            self._track(task)
+
+    async def _timers(self) -> None:
+        """Waiting instances whose time has come go back to the queue."""
+        while True:
+            await asyncio.sleep(0.5)
+            try:
+                async with self.engine.tx() as tx:
+                    woken = await inst_q.wake_due(tx.conn, tx.now)
+                    for r in woken:
+                        tx.emit(
+                            ev.INSTANCES_CHANGED,
+                            r["id"],
+                            ids=[r["id"]],
+                            status="queued",
+                            lane=r["lane"],
+                        )
+            except Exception as exc:
+                log.warning("timers: %s", exc)
 
     async def stop(self, grace: float = 30.0) -> None:
         """Take no new work; let runs finish for ``grace`` seconds; interrupt the rest."""
@@ -91,6 +178,9 @@ class Runtime:
         if self._runs:
             _, pending = await asyncio.wait(set(self._runs), timeout=grace)
             if pending:
+                reason = f"interrupted: node {self.engine.node_id} stopped; retry it"
+                for proc in list(self.processes.values()):
+                    await proc.interrupt(reason)
                 for run in list(self.running.values()):
                     run.interrupted_reason = (  # type: ignore[attr-defined]
                         f"interrupted: node {self.engine.node_id} stopped; retry it"
@@ -101,6 +191,7 @@ class Runtime:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.writer.stop()
         async with self.engine.tx() as tx:
             await node_q.mark_stopped(tx.conn, self.engine.node_id, tx.now)
             tx.emit(ev.NODE_CHANGED, self.engine.node_id, mode=self.mode, state="stopped")
@@ -114,7 +205,10 @@ class Runtime:
             except Exception as exc:
                 log.warning("heartbeat failed: %s", exc)
 
-    async def _cancel(self, instance_id: int) -> None:
+    async def _cancel(self, instance_id: int, by: str | None = None) -> None:
+        proc = self.processes.get(instance_id)
+        if proc is not None:
+            await proc.cancel(f"cancelled by {by}" if by else "cancelled")
         run = self.running.get(instance_id)
         if run is not None:
             await run.cancel()
@@ -127,7 +221,9 @@ class Runtime:
                     async with asyncio.timeout(2.0):  # not wait_for: it can eat a cancel (3.11)
                         event = await queue.get()
                     if event.kind == ev.CANCEL_REQUESTED and event.entity_id:
-                        await self._cancel(int(event.entity_id))
+                        await self._cancel(int(event.entity_id), event.data.get("by"))
+                    elif event.kind in (ev.SECRET_CHANGED, ev.PARAM_CHANGED):
+                        await self.refresh_host()
                     continue
                 try:
                     async with self.engine.store.read() as conn:

@@ -10,7 +10,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, Text, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 
@@ -124,6 +134,18 @@ class Instance(SQLModel, table=True):
     proc_start_time: float | None = Field(default=None)
     cancel_requested: bool = Field(default=False)
     log_path: str | None = Field(default=None)
+    # Process instances (definition_id set); a plain command instance leaves these empty.
+    definition_id: int | None = Field(default=None)
+    process_version: int | None = Field(default=None)
+    variables: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    visit: int = Field(default=0)  # how many times the instance entered a state (step keys)
+    waiting_on: str | None = Field(default=None, max_length=200)  # timer | condition | child:ID
+    wake_at: datetime | None = utc_column(index=True)
+    parent_id: int | None = Field(default=None, index=True)
+    parent_step: str | None = Field(default=None, max_length=500)
+    depth: int = Field(default=0)
+    outcome: str | None = Field(default=None, max_length=200)
+    error_step: str | None = Field(default=None, max_length=500)
 
 
 class Secret(SQLModel, table=True):
@@ -145,6 +167,7 @@ class Node(SQLModel, table=True):
     started_at: datetime | None = utc_column()
     heartbeat_at: datetime | None = utc_column()
     stopped_at: datetime | None = utc_column()
+    restoring: bool = Field(default=False)  # restoring dead nodes' work (block_launch...)
 
 
 class Event(SQLModel, table=True):
@@ -171,3 +194,70 @@ class Param(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=100)
     value: Any = Field(sa_column=Column(JSON, nullable=False))
     updated_at: datetime | None = utc_column()
+
+
+class ProcessDefinition(SQLModel, table=True):
+    """One published version of a process. Published versions are never changed."""
+
+    __tablename__ = "process_definitions"
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_process_definitions_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200, index=True)
+    version: int
+    digest: str = Field(max_length=64)
+    filename: str | None = Field(default=None)
+    source: str = Field(sa_column=Column(Text, nullable=False))
+    doc: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    published_at: datetime | None = utc_column()
+    published_by: str | None = Field(default=None, max_length=100)
+
+
+# Step (journal) statuses
+STEP_STARTED = "started"
+STEP_DONE = "done"
+STEP_ERROR = "error"
+STEP_SKIPPED = "skipped"
+STEP_CANCELLED = "cancelled"
+
+
+class Step(SQLModel, table=True):
+    """The journal of a process instance: one row per action execution, keyed so a step
+    can be recorded once only. Holds positions and decisions, never variable values."""
+
+    __tablename__ = "steps"
+    __table_args__ = (UniqueConstraint("instance_id", "key", name="uq_steps_instance_key"),)
+
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    )
+    instance_id: int = Field(index=True)
+    key: str = Field(max_length=500)
+    kind: str = Field(max_length=50)
+    path: str = Field(max_length=500)  # where in the definition: states.pay.actions[0]
+    label: str | None = Field(default=None, max_length=200)
+    status: str = Field(max_length=20)
+    attempt: int = Field(default=1)
+    started_at: datetime | None = utc_column()
+    ended_at: datetime | None = utc_column()
+    decision: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    note: str | None = Field(default=None, sa_column=Column(Text))
+    error: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class HistoryEntry(SQLModel, table=True):
+    """Audit and reporting history of an instance: who did what, when; values only of
+    variables marked ``report: true``."""
+
+    __tablename__ = "instance_history"
+
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    )
+    instance_id: int = Field(index=True)
+    at: datetime | None = utc_column()
+    kind: str = Field(max_length=50)
+    user: str | None = Field(default=None, max_length=100)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

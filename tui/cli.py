@@ -271,9 +271,30 @@ def schedule_remove(name: str) -> None:
 
 # -------------------------------------------------------------- instances
 @app.command()
-def start(schedule: str) -> None:
-    """Run a schedule now; prints the instance id."""
-    typer.echo(str(run(lambda e: e.start(schedule))))
+def start(
+    name: Annotated[str, typer.Argument(help="A published process or a schedule.")],
+    var: Annotated[
+        list[str] | None, typer.Option("--var", help="K=V: a process variable (repeatable).")
+    ] = None,
+    lane: Annotated[str | None, typer.Option(help="Run on this lane (processes).")] = None,
+    version: Annotated[int | None, typer.Option(help="This version of the process.")] = None,
+) -> None:
+    """Start a process (or run a schedule now); prints the instance id.
+
+    NAME is looked up as a published process first, then as a schedule."""
+    from switchyard.tui.cli_process import parse_pairs
+
+    variables = parse_pairs(var or [], "var")
+
+    async def go(engine: Engine) -> int:
+        names = {p.name for p in await engine.processes()}
+        if name in names:
+            return await engine.start_process(name, variables, lane=lane, version=version)
+        if variables or lane or version is not None:
+            raise SwitchyardError("process", f"unknown process '{name}'")
+        return await engine.start(name)
+
+    typer.echo(str(run(go)))
 
 
 @app.command()
@@ -360,4 +381,6 @@ def secret_list(as_json: JsonOption = False) -> None:
 
 
 def main() -> None:
+    from switchyard.tui import cli_process  # noqa: F401  (registers its commands)
+
     app()

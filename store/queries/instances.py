@@ -174,3 +174,49 @@ async def last_result(conn: AsyncConnection, schedule_ids: Sequence[int]) -> dic
 async def ended_before(conn: AsyncConnection, cutoff: datetime) -> list[dict[str, Any]]:
     stmt = select(instances.c.id, instances.c.log_path).where(instances.c.ended_at < cutoff)
     return [dict(r) for r in (await conn.execute(stmt)).mappings()]
+
+
+async def get_by_fire_key(conn: AsyncConnection, fire_key: str) -> dict[str, Any] | None:
+    row = (
+        (await conn.execute(select(instances).where(instances.c.fire_key == fire_key)))
+        .mappings()
+        .first()
+    )
+    return dict(row) if row else None
+
+
+async def wake_due(conn: AsyncConnection, now: datetime) -> list[dict[str, Any]]:
+    """Waiting instances whose timer is due go back to the queue; returns them."""
+    due = (
+        select(instances.c.id, instances.c.lane)
+        .where(instances.c.status == "waiting", instances.c.wake_at <= now)
+        .limit(500)
+    )
+    rows = [dict(r) for r in (await conn.execute(due)).mappings()]
+    if rows:
+        await conn.execute(
+            update(instances)
+            .where(instances.c.id.in_([r["id"] for r in rows]), instances.c.status == "waiting")
+            .values(status=QUEUED, wake_at=None, node_id=None, updated_at=now)
+        )
+    return rows
+
+
+async def wake(conn: AsyncConnection, instance_id: int, now: datetime) -> int:
+    """A waiting instance (its child ended, a condition may hold) goes back to the queue."""
+    stmt = (
+        update(instances)
+        .where(instances.c.id == instance_id, instances.c.status == "waiting")
+        .values(status=QUEUED, wake_at=None, node_id=None, updated_at=now)
+    )
+    return (await conn.execute(stmt)).rowcount
+
+
+async def children(conn: AsyncConnection, parent_id: int) -> list[dict[str, Any]]:
+    stmt = select(instances).where(instances.c.parent_id == parent_id).order_by(instances.c.id)
+    return [dict(r) for r in (await conn.execute(stmt)).mappings()]
+
+
+async def get_many(conn: AsyncConnection, ids: Sequence[int]) -> list[dict[str, Any]]:
+    stmt = select(instances).where(instances.c.id.in_(list(ids)))
+    return [dict(r) for r in (await conn.execute(stmt)).mappings()]

@@ -28,3 +28,7 @@ async def running(conn: AsyncConnection) -> list[dict[str, Any]]:
     """Nodes that have not said they stopped (they may still be dead: check heartbeats)."""
     stmt = select(nodes).where(nodes.c.stopped_at.is_(None)).order_by(nodes.c.started_at)
     return [dict(r) for r in (await conn.execute(stmt)).mappings()]
+
+
+async def set_restoring(conn: AsyncConnection, node_id: str, restoring: bool) -> None:
+    await conn.execute(update(nodes).where(nodes.c.id == node_id).values(restoring=restoring))

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import String, bindparam, cast, delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
-from switchyard.store.models import Schedule
+from switchyard.store.models import ACTIVE_STATUSES, Instance, Schedule
+from switchyard.store.upsert import insert_ignore
 
 schedules = Schedule.__table__
+instances = Instance.__table__
 
 
 async def get_by_name(conn: AsyncConnection, name: str) -> dict[str, Any] | None:
@@ -70,6 +72,112 @@ async def due(conn: AsyncConnection, now: datetime, limit: int) -> list[dict[str
         .with_for_update(skip_locked=True)
     )
     return [dict(r) for r in (await conn.execute(stmt)).mappings()]
+
+
+async def next_fire_time(
+    conn: AsyncConnection, since: datetime, now: datetime, *, after: datetime | None = None
+) -> datetime | None:
+    """The earliest next fire in [since, now] (after ``after``) of an unpaused schedule."""
+    low = schedules.c.next_fire_at > after if after else schedules.c.next_fire_at >= since
+    stmt = select(func.min(schedules.c.next_fire_at)).where(
+        low, schedules.c.next_fire_at <= now, schedules.c.paused.is_(False)
+    )
+    return (await conn.execute(stmt)).scalar()
+
+
+async def chunk_next(
+    conn: AsyncConnection, fire_at: datetime, after_id: int, size: int
+) -> int | None:
+    """The id starting the chunk after the next ``size`` schedules due at ``fire_at``
+    after ``after_id``; None when no more than ``size`` are left."""
+    stmt = (
+        select(schedules.c.id)
+        .where(schedules.c.next_fire_at == fire_at, schedules.c.id > after_id)
+        .order_by(schedules.c.id)
+        .offset(size)
+        .limit(1)
+    )
+    return (await conn.execute(stmt)).scalar()
+
+
+# Instance columns copied from the schedule by ``insert_fires`` (firing.instance_row's).
+_COPIED = {
+    "schedule_id": schedules.c.id,
+    "schedule_name": schedules.c.name,
+    "lane": schedules.c.lane,
+    "overlap_limit": schedules.c.overlap_limit,
+    "fire_at": schedules.c.next_fire_at,
+    "command": schedules.c.command,
+    "shell": schedules.c.shell,
+    "cwd": schedules.c.cwd,
+    "env": schedules.c.env,
+    "timeout_seconds": schedules.c.timeout_seconds,
+}
+
+
+_fires_stmts: dict[tuple[Any, ...], Any] = {}
+
+
+def _fires_stmt(
+    conn: AsyncConnection, kinds: tuple[str, ...], fields: tuple[str, ...], bounded: bool
+) -> Any:
+    """The INSERT ... SELECT of ``insert_fires``, built once per shape (values are bound)."""
+    shape = (conn.dialect.name, kinds, fields, bounded)
+    stmt = _fires_stmts.get(shape)
+    if stmt is not None:
+        return stmt
+    s = schedules
+    key = bindparam("f_prefix", type_=String) + cast(s.c.id, String)
+    values: dict[str, Any] = {"fire_key": key + bindparam("f_suffix", type_=String), **_COPIED}
+    for name in fields:
+        if name not in values:
+            values[name] = bindparam(f"v_{name}", type_=instances.c[name].type)
+    active = exists().where(
+        instances.c.schedule_id == s.c.id, instances.c.status.in_(ACTIVE_STATUSES)
+    )
+    query = select(*(v.label(n) for n, v in values.items())).where(
+        s.c.next_fire_at == bindparam("f_at", type_=s.c.next_fire_at.type),
+        s.c.id > bindparam("f_after", type_=s.c.id.type),
+        s.c.paused.is_(False),
+        s.c.trigger["kind"].as_string().in_(kinds),
+        (s.c.overlap != "skip") | ~active,
+    )
+    if bounded:
+        query = query.where(s.c.id < bindparam("f_before", type_=s.c.id.type))
+    stmt = insert_ignore(conn, instances, ["fire_key"]).from_select(
+        list(values), query.order_by(s.c.id)
+    )
+    _fires_stmts[shape] = stmt
+    return stmt
+
+
+async def insert_fires(
+    conn: AsyncConnection,
+    *,
+    fire_at: datetime,
+    after_id: int,
+    before_id: int | None,
+    kinds: tuple[str, ...],
+    key_prefix: str,
+    key_suffix: str,
+    fields: dict[str, Any],
+) -> int:
+    """Insert one instance per unpaused schedule due at ``fire_at`` with an id after
+    ``after_id`` (and before ``before_id``), in one INSERT ... SELECT: no row goes through
+    Python, which makes it many times faster than inserting prepared rows.
+
+    Only triggers of ``kinds`` fire; a schedule with overlap ``skip`` fires only while none
+    of its instances is active. The fire key is ``key_prefix || id || key_suffix``; a key
+    that exists already is skipped. ``fields`` are the values every row gets beside the
+    ones copied from the schedule (None stays NULL). Returns how many rows were inserted.
+    """
+    given = {name: value for name, value in fields.items() if value is not None}
+    stmt = _fires_stmt(conn, kinds, tuple(given), before_id is not None)
+    params = {f"v_{name}": value for name, value in given.items()}
+    params.update(f_prefix=key_prefix, f_suffix=key_suffix, f_at=fire_at, f_after=after_id)
+    if before_id is not None:
+        params["f_before"] = before_id
+    return (await conn.execute(stmt, params)).rowcount
 
 
 async def earliest_fire(conn: AsyncConnection) -> datetime | None:

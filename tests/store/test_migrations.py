@@ -11,13 +11,15 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import insert, inspect, select, text
 from sqlmodel import SQLModel
 from switchyard.store import migrate
 from switchyard.store.db import Store, StoreError, normalise_url, open_store
 from switchyard.store.models import Lane, Node
 
-HEAD = "0001"
+# The newest revision, read from the migrations folder (one head).
+HEAD = ScriptDirectory.from_config(migrate.alembic_config()).get_current_head()
 FUTURE = "9999_from_the_future"
 
 

@@ -1,0 +1,182 @@
+"""The one interface every action kind implements, and the directives it answers with.
+
+An action module defines one class with:
+
+- ``kind``: the YAML key (``assign``, ``run``, ``http`` ...);
+- ``side_effects``: True when the action touches the world outside the store (a command,
+  HTTP, SQL, email). An in-flight side-effect action found after a crash is restored in
+  ``error`` (unless the definition marks it ``idempotent: true``); others are re-run;
+- ``async def execute(self, args, ctx) -> Directive``.
+
+The executor never knows an action's kind: it only obeys directives. Leaf actions answer
+``Done(updates)``; control flow answers with ``Enter`` (run one nested block), ``Loop``,
+``Parallel``, ``GotoState``, ``EndProcess``, ``WaitUntil``, ``WaitCondition``, ``CallTask``
+or ``StartChild``. So adding an action kind is one new module and one line in
+``registry.py``.
+
+Normalised action (what ``definitions`` produces and the store keeps as JSON)::
+
+    {"kind": "assign", "args": {...}, "when": "expr" | None, "retry": {"attempts": 3,
+     "backoff": 2.0} | None, "idempotent": False, "timeout": 30.0 | None,
+     "name": "label" | None, "path": "states.submit.actions[1]", "line": 14}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+
+class ActionFailed(Exception):
+    """An action could not do its work. ``retryable`` lets ``retry:`` try it again."""
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+
+
+# ------------------------------------------------------------------ directives
+@dataclass(frozen=True)
+class Done:
+    """A leaf action finished; ``updates`` are variables to set (committed with the end)."""
+
+    updates: dict[str, Any] = field(default_factory=dict)
+    note: str | None = None  # a short outcome for the history (never variable values)
+
+
+@dataclass(frozen=True)
+class Enter:
+    """Run one nested block (``if``'s then/else, a ``switch`` case). ``label`` is journaled
+    (``"then"``, ``"case:gold"``) so a replay takes the same branch."""
+
+    label: str
+    actions: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Loop:
+    """Run ``body`` once per item (``items`` given) or while ``condition`` holds, at most
+    ``max_iterations`` times. ``var`` (for each) is bound to the item in each pass."""
+
+    body: list[dict[str, Any]]
+    items: list[Any] | None = None
+    var: str | None = None
+    condition: str | None = None
+    max_iterations: int = 10_000
+
+
+@dataclass(frozen=True)
+class Branch:
+    actions: list[dict[str, Any]]
+    when: str | None = None  # multi-choice: a branch whose condition is false is not started
+
+
+@dataclass(frozen=True)
+class Parallel:
+    branches: list[Branch]
+    join: str = "all"  # all | first
+
+
+@dataclass(frozen=True)
+class GotoState:
+    state: str
+
+
+@dataclass(frozen=True)
+class EndProcess:
+    outcome: str | None = None
+
+
+@dataclass(frozen=True)
+class WaitUntil:
+    at: datetime
+
+
+@dataclass(frozen=True)
+class WaitCondition:
+    condition: str
+    every: float
+    deadline: datetime | None = None
+
+
+@dataclass(frozen=True)
+class CallTask:
+    task: str
+    inputs: dict[str, Any]
+    outputs: dict[str, str]  # caller variable -> task variable
+
+
+@dataclass(frozen=True)
+class StartChild:
+    process: str
+    version: int | None
+    variables: dict[str, Any]
+    wait: bool
+    outputs: dict[str, str]  # parent variable -> child variable (when waiting)
+
+
+Directive = (
+    Done
+    | Enter
+    | Loop
+    | Parallel
+    | GotoState
+    | EndProcess
+    | WaitUntil
+    | WaitCondition
+    | CallTask
+    | StartChild
+)
+
+
+# ------------------------------------------------------------------- context
+class Evaluator(Protocol):
+    def evaluate(self, expr: str, scope: Mapping[str, Any]) -> Any: ...
+    def render(self, value: Any, scope: Mapping[str, Any]) -> Any: ...
+
+
+@dataclass
+class ActionContext:
+    """What an action may use. It never sees the executor, the store or other instances."""
+
+    instance_id: int
+    step_key: str  # unique within the instance; stable across replays
+    scope: Mapping[str, Any]  # variables visible here (read only: return updates instead)
+    evaluator: Evaluator
+    secrets: Mapping[str, str]  # for `{{ secret.KEY }}` and env; never logged
+    log: Callable[[list[str]], Awaitable[None]]  # append masked lines to the instance log
+    data_dir: Path
+    params: Mapping[str, Any]  # server parameters (handler_response_timeout, ...)
+    connections: Mapping[str, str]  # named SQL connections: name -> SQLAlchemy URL
+    config: Mapping[str, Any] = field(default_factory=dict)  # the node's config.toml, e.g. [smtp]
+    timeout: float | None = None  # the action's own ``timeout:`` if set
+    now: Callable[[], datetime] | None = None
+    # Set by the executor for commands: record the process group before it runs.
+    on_process_started: Callable[[Any], Awaitable[None]] | None = None
+    register_cancel: Callable[[Callable[[], Awaitable[None]]], None] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def evaluate(self, expr: str) -> Any:
+        return self.evaluator.evaluate(expr, self.scope)
+
+    def render(self, value: Any) -> Any:
+        """Render templates inside ``value`` (strings, lists, dicts) against the scope."""
+        return self.evaluator.render(value, self.scope)
+
+    def effective_timeout(self) -> float | None:
+        """The action's timeout, else ``handler_response_timeout`` (0 means unlimited)."""
+        if self.timeout is not None:
+            return self.timeout or None
+        default = float(self.params.get("handler_response_timeout", 30))
+        return default or None
+
+
+class Action(Protocol):
+    kind: ClassVar[str]
+    side_effects: ClassVar[bool]
+
+    async def execute(self, args: dict[str, Any], ctx: ActionContext) -> Directive: ...

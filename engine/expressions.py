@@ -1,0 +1,478 @@
+"""The sandbox for expressions and templates, on Jinja's ``ImmutableSandboxedEnvironment``.
+
+* Templates hold only ``{{ ... }}`` (and ``{# #}``); ``{% ... %}`` statements are refused.
+* No attribute/item access to names starting with ``_``, no ``self``; Jinja's default globals
+  are gone; only the helpers in :data:`HELPERS` are offered.
+* Bounded work: operators, filters and ``str`` methods that can amplify are checked before
+  they run (strings/collections over 100,000 chars/items, counting shared parts each time;
+  exponents over 1000; integers over 4096 bits; ``range`` over 10,000; output over 64 KiB).
+  Chained ``a ** b ** c`` is refused: Jinja evaluates it left to right, unlike Python.
+* Unknown variables are errors (``StrictUndefined``) naming the variable. Every failure is an
+  :class:`ExpressionError`. Compiled code is cached per :class:`Sandbox`.
+
+Helpers: ``now()`` (aware UTC), ``today()``, ``days/hours/minutes/seconds(n)``, ``date(s)``,
+``datetime(s)`` (ISO; naive taken as UTC), ``len min max abs round int float str bool``,
+``Decimal``, ``range``.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from functools import lru_cache, wraps
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateError, Undefined, meta, nodes
+from jinja2.environment import Template, TemplateExpression
+from jinja2.exceptions import SecurityError, TemplateSyntaxError
+from jinja2.parser import Parser
+from jinja2.runtime import Context
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+MAX_ITEMS = 100_000  # chars of a string / items of a collection built inside the sandbox
+MAX_OUTPUT = 64 * 1024  # rendered template output, in bytes
+MAX_EXPONENT = 1000
+MAX_INT_BITS = 4096
+MAX_RANGE = 10_000
+MAX_SOURCE = 64 * 1024
+_MAX_DEC_EXP = 4096
+_MAX_PAD = 64  # indent width, tab size, wrap string
+_MAX_SPEC = 1000  # width / precision inside a format spec
+
+#: Names the sandbox provides; a definition may not declare variables with these names.
+HELPERS: frozenset[str] = frozenset(
+    {"now", "today", "days", "hours", "minutes", "seconds", "date", "datetime", "len", "min"}
+    | {"max", "abs", "round", "int", "float", "str", "bool", "Decimal", "range"}
+)
+
+_PRINTF = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?([a-zA-Z%])")
+_SINGLE = re.compile(r"\A\{\{-?(.*?)-?\}\}\Z", re.DOTALL)
+_CONTAINERS = (list, tuple, set, frozenset)
+
+
+class ExpressionError(Exception):
+    """An expression or template that does not parse, is unsafe, or fails when evaluated."""
+
+
+def _too_large(what: str = "expression result") -> ExpressionError:
+    return ExpressionError(f"{what} too large (limit {MAX_ITEMS:,} chars/items)")
+
+
+def _int_too_large() -> ExpressionError:
+    return ExpressionError(f"integer result too large (over {MAX_INT_BITS} bits)")
+
+
+def _weight(value: Any, budget: int = MAX_ITEMS) -> int:
+    """Chars + items in ``value``, nested, shared parts counted each time; stops past budget.
+
+    Meeting an Undefined (``[missing]``) raises its error, naming the variable."""
+    total, stack = 0, [value]
+    while stack and total <= budget:
+        item = stack.pop()
+        if isinstance(item, Undefined):
+            item._fail_with_undefined_error()
+        if isinstance(item, str | bytes):
+            total += len(item)
+        elif isinstance(item, _CONTAINERS):
+            total += len(item) + 1
+            stack.extend(item)
+        elif isinstance(item, dict):
+            total += len(item) + 1
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        else:
+            total += 1
+    return total
+
+
+def _check_size(value: Any) -> Any:
+    if isinstance(value, (str, bytes, dict, *_CONTAINERS)):
+        if _weight(value) > MAX_ITEMS:
+            raise _too_large()
+    elif isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
+        raise _int_too_large()
+    elif isinstance(value, Decimal) and value.is_finite() and abs(value.adjusted()) > _MAX_DEC_EXP:
+        raise ExpressionError(f"decimal result out of range (exponent over {_MAX_DEC_EXP})")
+    return value
+
+
+def _check_number(num: str | None, what: str = "format width") -> None:
+    if num == "*":
+        raise ExpressionError("'*' width in a % format is not allowed")
+    if num and int(num) > _MAX_SPEC:
+        raise ExpressionError(f"{what} {num} exceeds the limit {_MAX_SPEC}")
+
+
+def _check_printf(fmt: str) -> None:
+    for m in _PRINTF.finditer(fmt):
+        _check_number(m.group(1))
+        _check_number(m.group(2))
+
+
+def _check_format_string(fmt: str) -> None:
+    for _text, field, spec, _conv in string.Formatter().parse(fmt):
+        if field is not None and spec and "{" in spec:
+            raise ExpressionError("nested fields in a format spec are not allowed")
+        for num in re.findall(r"\d+", spec or "") if field is not None else ():
+            _check_number(num)
+
+
+def _check_replace(s: str, old: str, new: str, count: int | None = None) -> None:
+    hits = (len(s) + 1) if old == "" else s.count(old)
+    if count is not None and count >= 0:
+        hits = min(hits, count)
+    if len(s) + hits * max(0, len(new) - len(old)) > MAX_ITEMS:
+        raise _too_large("replace result")
+
+
+def _check_join(items: list[Any], sep: str) -> None:
+    size = len(sep) * max(0, len(items) - 1)
+    for item in items:
+        size += len(item) if isinstance(item, str) else _weight(item)
+        if size > MAX_ITEMS:
+            break
+    if size > MAX_ITEMS:
+        raise _too_large("join result")
+
+
+def _check_int_arg(value: Any, limit: int, what: str) -> None:
+    if isinstance(value, str):
+        value = len(value)
+    if isinstance(value, int) and value > limit:
+        raise ExpressionError(f"{what} {value} exceeds the limit {limit:,}")
+
+
+def _check_sum_start(start: Any) -> None:
+    if not isinstance(start, int | float | Decimal | timedelta):
+        raise ExpressionError("sum of strings or lists is not allowed; use join or +")
+
+
+def _check_int_source(value: Any) -> None:
+    if isinstance(value, Decimal) and value.is_finite() and value.adjusted() > 1300:
+        raise _int_too_large()
+
+
+# Pre-checks for the filters that can amplify, called with the filter's own arguments.
+_FILTER_CHECKS: dict[str, Callable[..., None]] = {
+    "center": lambda v, width=80, *a, **k: _check_int_arg(width, MAX_ITEMS, "width"),
+    "indent": lambda v, width=4, *a, **k: _check_int_arg(width, _MAX_PAD, "indent width"),
+    "batch": lambda v, linecount, *a, **k: _check_int_arg(linecount, MAX_ITEMS, "batch"),
+    "slice": lambda ctx, v, slices, *a, **k: _check_int_arg(slices, MAX_RANGE, "slices"),
+    "format": lambda v, *a, **k: _check_printf(str(v)),
+    "replace": lambda ctx, s, old, new, n=None: _check_replace(str(s), str(old), str(new), n),
+    "wordwrap": lambda env, s, width=79, blw=True, wrapstring=None, *a, **k: _check_int_arg(
+        wrapstring or "", _MAX_PAD, "wrap string length"
+    ),
+    "sum": lambda env, it, attribute=None, start=0: _check_sum_start(start),
+    "int": lambda v, *a, **k: _check_int_source(v),
+}
+
+
+def _guard_filter(func: Callable[..., Any], pre: Callable[..., None] | None) -> Callable[..., Any]:
+    @wraps(func)  # keeps jinja's pass_context / pass_environment marker
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        if pre is not None:
+            pre(*args, **kwargs)
+        return _check_size(func(*args, **kwargs))
+
+    return guarded
+
+
+def _guard_join(func: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(func)
+    def join(ctx: Any, value: Iterable[Any], d: str = "", attribute: Any = None) -> Any:
+        items = list(value)
+        if attribute is None:
+            _check_join(items, str(d))
+        elif len(items) > MAX_ITEMS:
+            raise _too_large("join input")
+        return _check_size(func(ctx, items, d, attribute))
+
+    return join
+
+
+def _delta(unit: str) -> Callable[[Any], timedelta]:
+    def make(n: Any) -> timedelta:
+        return timedelta(**{unit: float(n) if isinstance(n, Decimal) else n})
+
+    make.__name__ = unit
+    return make
+
+
+def _to_datetime(value: Any) -> datetime:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    result = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).strip())
+    return result.replace(tzinfo=UTC) if result.tzinfo is None else result
+
+
+def _to_date(value: Any) -> date:
+    if isinstance(value, date):
+        return value.date() if isinstance(value, datetime) else value
+    text = str(value).strip()
+    return datetime.fromisoformat(text).date() if "T" in text else date.fromisoformat(text)
+
+
+def _to_int(value: Any = 0, *base: int) -> int:
+    _check_int_source(value)
+    return _check_size(int(value, *base) if base else int(value))  # type: ignore[no-any-return]
+
+
+def _to_decimal(value: Any = "0") -> Decimal:
+    return _check_size(Decimal(repr(value) if isinstance(value, float) else value))  # type: ignore[no-any-return]
+
+
+def _range(*args: int) -> range:
+    result = range(*args)
+    if len(result) > MAX_RANGE:
+        raise ExpressionError(f"range of {len(result):,} items exceeds the limit {MAX_RANGE:,}")
+    return result
+
+
+class _Env(ImmutableSandboxedEnvironment):
+    intercepted_binops = frozenset({"*", "**", "+", "-", "/", "//", "%"})
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if isinstance(attribute, str) and attribute.startswith("_"):
+            raise SecurityError(f"unsafe attribute {attribute!r}")
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        if isinstance(argument, str) and argument.startswith("_"):
+            raise SecurityError(f"unsafe attribute {argument!r}")
+        return super().getitem(obj, argument)
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        owner = getattr(value, "__self__", None)
+        if isinstance(owner, str) and getattr(value, "__name__", "") in ("format", "format_map"):
+            _check_format_string(owner)
+        return super().wrap_str_format(value)
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        seqs = (str, list, tuple)
+        if operator == "**":
+            if (
+                isinstance(right, int | float | Decimal)
+                and not -MAX_EXPONENT <= right <= MAX_EXPONENT
+            ):
+                raise ExpressionError(f"exponent {right} exceeds the limit {MAX_EXPONENT}")
+            big = isinstance(left, int) and isinstance(right, int) and right > 0
+            if big and max(0, left.bit_length() - 1) * int(right) > MAX_INT_BITS:
+                raise _int_too_large()
+        elif operator == "*":
+            for seq, n in ((left, right), (right, left)):
+                if isinstance(seq, seqs) and isinstance(n, int) and _weight(seq) * n > MAX_ITEMS:
+                    raise _too_large()
+            ints = isinstance(left, int) and isinstance(right, int)
+            if ints and left.bit_length() + right.bit_length() > MAX_INT_BITS + 1:
+                raise _int_too_large()
+        elif operator == "+" and isinstance(left, seqs) and isinstance(right, seqs):
+            if _weight(left) + _weight(right) > MAX_ITEMS:
+                raise _too_large()
+        elif operator == "%" and isinstance(left, str):
+            _check_printf(left)
+        return _check_size(self.binop_table[operator](left, right))
+
+    def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
+        owner, name = getattr(obj, "__self__", None), getattr(obj, "__name__", "")
+        first = args[0] if args else None
+        if isinstance(owner, str):
+            if name in ("center", "ljust", "rjust", "zfill"):
+                _check_int_arg(first, MAX_ITEMS, "width")
+            elif name == "expandtabs":
+                _check_int_arg(kwargs.get("tabsize", first), _MAX_PAD, "tab size")
+            elif name == "replace" and len(args) >= 2:
+                _check_replace(owner, str(args[0]), str(args[1]), *args[2:3])
+            elif name == "join" and args:
+                items = list(args[0])
+                _check_join(items, owner)
+                args = (items, *args[1:])
+            elif name in ("translate", "maketrans"):
+                raise ExpressionError(f"str.{name} is not allowed")
+        elif isinstance(owner, int) and name == "to_bytes":
+            _check_int_arg(kwargs.get("length", first), MAX_ITEMS, "length")
+        return _check_size(super().call(context, obj, *args, **kwargs))
+
+
+def _check_tree(tree: nodes.Node, template: bool) -> None:
+    """Static checks: no statements (templates), no ``self``/``_`` names, no chained ``**``."""
+    problems: list[str] = []  # pre-order: for a.__x.__y the last one found comes first in source
+    for node in tree.find_all(nodes.Node):
+        if template and isinstance(node, nodes.Stmt) and not isinstance(node, nodes.Output):
+            raise ExpressionError(
+                "statements ({% ... %}) are not allowed; use {{ ... }} expressions only"
+            )
+        if isinstance(node, nodes.Name) and (node.name == "self" or node.name.startswith("_")):
+            problems.append(f"name {node.name!r} is not allowed")
+        elif isinstance(node, nodes.Getattr) and node.attr.startswith("_"):
+            problems.append(f"unsafe attribute {node.attr!r}")
+        elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+            key = node.arg.value
+            if isinstance(key, str) and key.startswith("_"):
+                problems.append(f"unsafe attribute {key!r}")
+        elif isinstance(node, nodes.Pow) and isinstance(node.left, nodes.Pow):
+            problems.append(
+                "chained '**' is not allowed (Jinja evaluates it left to right, unlike "
+                "Python); compute one power at a time"
+            )
+    if problems:
+        raise ExpressionError(problems[-1])
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TemplateSyntaxError):
+        where = f" (line {exc.lineno})" if exc.lineno and exc.lineno > 1 else ""
+        return f"syntax error: {exc.message}{where}"
+    if isinstance(exc, TemplateError):
+        return exc.message or type(exc).__name__
+    fixed: dict[type[BaseException], str] = {
+        ZeroDivisionError: "division by zero",
+        RecursionError: "expression nested too deeply",
+    }
+    return fixed.get(type(exc)) or f"{type(exc).__name__}: {exc}"
+
+
+class Sandbox:
+    """Evaluates expressions and renders templates from process definitions, safely."""
+
+    def __init__(self, *, now: Callable[[], datetime] | None = None) -> None:
+        self._now = now or (lambda: datetime.now(UTC))
+        env = _Env(undefined=StrictUndefined, finalize=_check_size, autoescape=False)
+        env.globals.clear()
+        env.globals.update({unit: _delta(unit) for unit in ("days", "hours", "minutes", "seconds")})
+        env.globals.update({f.__name__: f for f in (len, min, max, abs, round, float, str, bool)})
+        env.globals.update(
+            now=self._now_utc,
+            today=lambda: self._now_utc().date(),
+            date=_to_date,
+            datetime=_to_datetime,
+            int=_to_int,
+            Decimal=_to_decimal,
+            range=_range,
+        )
+        for name, func in list(env.filters.items()):
+            env.filters[name] = _guard_filter(func, _FILTER_CHECKS.get(name))
+        env.filters["join"] = _guard_join(env.filters["join"])
+        self._env = env
+        self._expressions = lru_cache(maxsize=4096)(self._compile_expression)
+        self._templates = lru_cache(maxsize=4096)(self._compile_template)
+
+    def _now_utc(self) -> datetime:
+        value = self._now()
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    # -- parsing and compiling (cached) --
+
+    def _parse_expression(self, expr: str) -> nodes.Template:
+        if len(expr) > MAX_SOURCE:
+            raise ExpressionError(f"expression longer than {MAX_SOURCE:,} chars")
+        single = _SINGLE.match(expr.strip())
+        if single and "{{" not in single.group(1):  # tolerate "{{ expr }}" where expr is wanted
+            expr = single.group(1)
+        try:
+            parser = Parser(self._env, expr, state="variable")
+            node = parser.parse_expression()
+            if not parser.stream.eos:
+                token = parser.stream.current
+                raise TemplateSyntaxError(f"unexpected {token.value!r} after the expression", 1)
+        except (TemplateError, RecursionError) as exc:
+            raise ExpressionError(_describe(exc)) from None
+        tree = nodes.Template([nodes.Output([node], lineno=1)], lineno=1)
+        tree.set_environment(self._env)
+        _check_tree(tree, template=False)
+        return tree
+
+    def _compile_expression(self, expr: str) -> TemplateExpression:
+        out = self._parse_expression(expr).body[0]
+        assert isinstance(out, nodes.Output)
+        body = [nodes.Assign(nodes.Name("result", "store"), out.nodes[0], lineno=1)]
+        return TemplateExpression(self._compile(nodes.Template(body, lineno=1)), False)
+
+    def _compile(self, tree: nodes.Template) -> Template:
+        tree.set_environment(self._env)
+        try:
+            return self._env.from_string(tree)
+        except (TemplateError, RecursionError) as exc:
+            raise ExpressionError(_describe(exc)) from None
+
+    def _parse_template(self, text: str) -> nodes.Template:
+        if len(text) > MAX_SOURCE:
+            raise ExpressionError(f"template longer than {MAX_SOURCE:,} chars")
+        try:
+            tree = self._env.parse(text)
+        except (TemplateError, RecursionError) as exc:
+            raise ExpressionError(_describe(exc)) from None
+        _check_tree(tree, template=True)
+        return tree
+
+    def _compile_template(self, text: str) -> Template | TemplateExpression:
+        """A TemplateExpression for a string that is exactly one ``{{ expr }}``, else a Template."""
+        tree = self._parse_template(text)
+        single = _SINGLE.match(text)
+        body = tree.body
+        if (
+            single
+            and len(body) == 1
+            and isinstance(body[0], nodes.Output)
+            and len(body[0].nodes) == 1
+            and not isinstance(body[0].nodes[0], nodes.TemplateData)
+        ):
+            return self._expressions(single.group(1))
+        return self._compile(tree)
+
+    # -- public API --
+
+    def check(self, expr: str) -> None:
+        """Parse ``expr`` (a bare expression); raise ExpressionError if invalid or unsafe."""
+        self._expressions(expr)
+
+    def check_template(self, text: str) -> None:
+        """Parse ``text`` as a template; raise ExpressionError if invalid or unsafe."""
+        self._templates(text)
+
+    def names(self, expr_or_template: str, *, template: bool) -> set[str]:
+        """The undeclared variable names an expression or template reads (helpers excluded)."""
+        if template:
+            tree = self._parse_template(expr_or_template)
+        else:
+            tree = self._parse_expression(expr_or_template)
+        return set(meta.find_undeclared_variables(tree)) - HELPERS
+
+    def evaluate(self, expr: str, scope: Mapping[str, Any]) -> Any:
+        """The native value of a bare expression, e.g. ``"amount > 1000"`` -> ``True``."""
+        return self._run(self._expressions(expr), scope)
+
+    def render(self, value: Any, scope: Mapping[str, Any]) -> Any:
+        """Render templates inside ``value`` (recursing into dicts and lists).
+
+        A string that is exactly one ``{{ expr }}`` gives the native value of ``expr``; other
+        strings containing ``{{`` render to a string (one containing ``{%`` is refused, as
+        statements are not allowed); everything else passes through unchanged.
+        """
+        if isinstance(value, str):
+            if "{{" not in value and "{%" not in value:
+                return value
+            return self._run(self._templates(value), scope)
+        if isinstance(value, dict):
+            return {k: self.render(v, scope) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.render(v, scope) for v in value]
+        return value
+
+    def _run(self, compiled: Template | TemplateExpression, scope: Mapping[str, Any]) -> Any:
+        try:
+            if isinstance(compiled, TemplateExpression):
+                result = compiled(scope)
+                _weight(result)  # raises on an Undefined inside
+                return result
+            out = compiled.render(scope)
+        except ExpressionError:
+            raise
+        except Exception as exc:
+            raise ExpressionError(_describe(exc)) from None
+        if len(out) > MAX_OUTPUT // 4 and len(out.encode()) > MAX_OUTPUT:
+            raise ExpressionError(f"template output too large (over {MAX_OUTPUT // 1024} KiB)")
+        return out

@@ -1,0 +1,366 @@
+"""The process half of the engine's door: publish definitions, start, inspect, and the
+operator's retry / skip. Mixed into ``Engine`` (engine/api.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from switchyard.engine import config as node_config
+from switchyard.engine import events as ev
+from switchyard.engine import params as server_params
+from switchyard.engine.definitions import Definition, DefinitionError, Known, load_file
+from switchyard.engine.errors import Conflict, NotFound, SwitchyardError
+from switchyard.engine.nodes import is_alive
+from switchyard.engine.process import values
+from switchyard.engine.process.views import (
+    InstanceDetail,
+    ProcessDetail,
+    ProcessView,
+    PublishResult,
+    history_view,
+    step_view,
+)
+from switchyard.engine.views import InstanceView, instance_view
+from switchyard.store.models import (
+    ERROR,
+    QUEUED,
+    STEP_ERROR,
+    STEP_SKIPPED,
+    STEP_STARTED,
+)
+from switchyard.store.queries import instances as inst_q
+from switchyard.store.queries import lanes as lane_q
+from switchyard.store.queries import nodes as node_q
+from switchyard.store.queries import processes as proc_q
+from switchyard.store.queries import secrets as secret_q
+from switchyard.store.queries import steps as step_q
+
+FRAMES = "__frames__"
+
+
+class ProcessApi:
+    # provided by Engine
+    store: Any
+    user: str
+    data_dir: Path
+    clock: Any
+
+    def tx(self) -> Any:  # pragma: no cover - Engine's
+        raise NotImplementedError
+
+    # ----------------------------------------------------------- definitions
+    async def known_names(self) -> Known:
+        async with self.store.read() as conn:
+            lanes = {row["name"] for row in await lane_q.list_with_counts(conn)}
+            secrets = {key for key, _ in await secret_q.list_keys(conn)}
+            processes = await proc_q.names(conn)
+        connections = set(node_config.sql_connections(node_config.load(self.data_dir)))
+        return Known(lanes=lanes, secrets=secrets, processes=processes, sql_connections=connections)
+
+    async def validate_files(self, paths: list[Path]) -> list[Definition]:
+        """Every file checked; raises DefinitionError with the issues of all of them."""
+        known = await self.known_names()
+        names = set(known.processes or set())
+        parsed: list[Definition] = []
+        issues = []
+        # processes published together may start each other
+        for path in paths:
+            try:
+                text = path.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise SwitchyardError("file", f"{path}: {exc.strerror or exc}") from exc
+            for line in text.splitlines():
+                if line.startswith("process:"):
+                    names.add(line.split(":", 1)[1].strip().strip("'\""))
+        known = Known(
+            lanes=known.lanes,
+            secrets=known.secrets,
+            processes=names,
+            sql_connections=known.sql_connections,
+        )
+        for path in paths:
+            try:
+                parsed.append(load_file(path, known))
+            except DefinitionError as exc:
+                issues.extend(exc.issues)
+        if issues:
+            raise DefinitionError(issues)
+        return parsed
+
+    async def publish(self, paths: list[Path]) -> list[PublishResult]:
+        """All files or none: any error in any file publishes nothing."""
+        definitions = await self.validate_files(paths)
+        seen: dict[str, str] = {}
+        for definition in definitions:
+            if definition.name in seen:
+                raise SwitchyardError(
+                    "process",
+                    f"'{definition.name}' is defined twice ({seen[definition.name]} and "
+                    f"{definition.filename})",
+                )
+            seen[definition.name] = definition.filename
+        results: list[PublishResult] = []
+        async with self.tx() as tx:
+            for definition in definitions:
+                latest = await proc_q.latest(tx.conn, definition.name)
+                warnings = [str(w) for w in definition.warnings]
+                if latest is not None and latest["digest"] == definition.digest:
+                    results.append(
+                        PublishResult(
+                            definition.name, latest["version"], definition.filename, False, warnings
+                        )
+                    )
+                    continue
+                _, version = await proc_q.add_version(
+                    tx.conn,
+                    name=definition.name,
+                    digest=definition.digest,
+                    filename=definition.filename,
+                    source=definition.source,
+                    doc=definition.doc,
+                    now=tx.now,
+                    user=self.user,
+                )
+                tx.emit(ev.PROCESS_PUBLISHED, definition.name, version=version, by=self.user)
+                results.append(
+                    PublishResult(definition.name, version, definition.filename, True, warnings)
+                )
+        return results
+
+    async def processes(self) -> list[ProcessView]:
+        async with self.store.read() as conn:
+            rows = await proc_q.list_latest(conn)
+        return [
+            ProcessView(
+                name=r["name"],
+                version=r["version"],
+                versions=int(r["versions"]),
+                digest=r["digest"],
+                description=(r["doc"] or {}).get("description"),
+                filename=r["filename"],
+                published_at=r["published_at"],
+                published_by=r["published_by"],
+            )
+            for r in rows
+        ]
+
+    async def _definition(self, conn: Any, name: str, version: int | None) -> dict[str, Any]:
+        row = (
+            await proc_q.latest(conn, name)
+            if version is None
+            else await proc_q.get(conn, name, version)
+        )
+        if row is None:
+            what = f"process '{name}'" + (f" version {version}" if version is not None else "")
+            raise NotFound("process", f"unknown {what} (publish it: switchyard process publish)")
+        return row
+
+    async def process(self, name: str, version: int | None = None) -> ProcessDetail:
+        async with self.store.read() as conn:
+            r = await self._definition(conn, name, version)
+        return ProcessDetail(
+            name=r["name"],
+            version=r["version"],
+            digest=r["digest"],
+            filename=r["filename"],
+            published_at=r["published_at"],
+            published_by=r["published_by"],
+            source=r["source"],
+            definition=r["doc"],
+        )
+
+    # ------------------------------------------------------------- starting
+    async def _check_launch_allowed(self, conn: Any) -> None:
+        params = await server_params.load(conn)
+        if not params["block_launch_during_restore"]:
+            return
+        now = self.clock.now()
+        for node in await node_q.running(conn):
+            if node.get("restoring") and is_alive(node, now):
+                raise Conflict(
+                    "start",
+                    f"node {node['id']} is restoring instances after a restart; new starts "
+                    "are blocked until it finishes (block_launch_during_restore); try again",
+                )
+
+    async def start_process(
+        self,
+        name: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        lane: str | None = None,
+        version: int | None = None,
+        origin: str = "manual",
+        schedule: dict[str, Any] | None = None,
+    ) -> int:
+        async with self.tx() as tx:
+            await self._check_launch_allowed(tx.conn)
+            definition = await self._definition(tx.conn, name, version)
+            row = process_instance_row(
+                definition,
+                variables or {},
+                lane=lane,
+                now=tx.now,
+                origin=origin,
+                originator=self.user,
+            )
+            if not await lane_q.get(tx.conn, row["lane"]):
+                raise SwitchyardError("lane", f"unknown lane '{row['lane']}'")
+            instance_id = await inst_q.insert_one(tx.conn, row)
+            assert instance_id is not None
+            tx.emit(
+                ev.INSTANCES_CHANGED,
+                instance_id,
+                ids=[instance_id],
+                status=QUEUED,
+                lane=row["lane"],
+            )
+        return instance_id
+
+    # ------------------------------------------------------------- inspecting
+    async def instance_detail(self, instance_id: int) -> InstanceDetail:
+        async with self.store.read() as conn:
+            row = await inst_q.get(conn, instance_id)
+            if row is None:
+                raise NotFound("id", f"unknown instance {instance_id}")
+            steps = await step_q.list_steps(conn, instance_id, limit=2000)
+            history = await step_q.list_history(conn, instance_id, limit=2000)
+            children = await inst_q.children(conn, instance_id)
+        stored = dict(row.get("variables") or {})
+        stored.pop(FRAMES, None)
+        stack = [s["path"] for s in steps if s["status"] == STEP_STARTED and s.get("decision")]
+        return InstanceDetail(
+            instance=instance_view(row),
+            version=row.get("process_version"),
+            variables=stored,
+            waiting_on=row.get("waiting_on"),
+            wake_at=row.get("wake_at"),
+            outcome=row.get("outcome"),
+            error_step=row.get("error_step"),
+            parent_id=row.get("parent_id"),
+            children=[int(c["id"]) for c in children],
+            call_stack=stack,
+            steps=[step_view(s) for s in steps],
+            history=[history_view(h) for h in history],
+        )
+
+    # ------------------------------------------------------ operator actions
+    async def _failed_process(self, tx: Any, instance_id: int, what: str) -> dict[str, Any]:
+        row = await inst_q.get(tx.conn, instance_id)
+        if row is None:
+            raise NotFound("id", f"unknown instance {instance_id}")
+        if row["status"] != ERROR:
+            raise Conflict("id", f"instance {instance_id} is {row['status']}: nothing to {what}")
+        return row
+
+    async def retry(self, instance_id: int, set_vars: dict[str, str] | None = None) -> InstanceView:
+        """Run the failed step again (after setting variables, if asked)."""
+        async with self.tx() as tx:
+            row = await self._failed_process(tx, instance_id, "retry")
+            if row.get("definition_id") is None:
+                raise Conflict("id", f"instance {instance_id} is a command run: start it again")
+            stored = dict(row.get("variables") or {})
+            if set_vars:
+                definition = await proc_q.get_by_id(tx.conn, row["definition_id"])
+                specs = (definition or {}).get("doc", {}).get("variables") or {}
+                for name, value in set_vars.items():
+                    if name not in specs:
+                        raise SwitchyardError("set", f"{name}: unknown variable")
+                    try:
+                        stored[name] = values.to_json(values.coerce(value, specs[name]["type"]))
+                    except values.ValueProblem as exc:
+                        raise SwitchyardError("set", f"{name}: {exc}") from exc
+            if row.get("error_step"):
+                await step_q.forget_step(tx.conn, instance_id, row["error_step"])
+            await self._requeue(
+                tx,
+                row,
+                stored,
+                "retry",
+                {
+                    "step": row.get("error_step"),
+                    "set": sorted(set_vars or {}),
+                },
+            )
+        return await self.instance(instance_id)  # type: ignore[attr-defined]
+
+    async def skip(self, instance_id: int) -> InstanceView:
+        """Mark the failed step done without running it, and go on after it."""
+        async with self.tx() as tx:
+            row = await self._failed_process(tx, instance_id, "skip")
+            key = row.get("error_step")
+            if row.get("definition_id") is None or not key:
+                raise Conflict("id", f"instance {instance_id} has no failed step to skip")
+            changed = await step_q.set_step(
+                tx.conn,
+                instance_id,
+                key,
+                {"status": STEP_SKIPPED, "ended_at": tx.now, "note": f"skipped by {self.user}"},
+            )
+            if not changed:
+                raise Conflict("id", f"step {key} of instance {instance_id} is not recorded")
+            await self._requeue(tx, row, dict(row.get("variables") or {}), "skip", {"step": key})
+        return await self.instance(instance_id)  # type: ignore[attr-defined]
+
+    async def _requeue(
+        self,
+        tx: Any,
+        row: dict[str, Any],
+        stored: dict[str, Any],
+        kind: str,
+        detail: dict[str, Any],
+    ) -> None:
+        await inst_q.set_fields(
+            tx.conn,
+            row["id"],
+            {
+                "status": QUEUED,
+                "reason": f"{kind} by {self.user}",
+                "variables": stored,
+                "error_step": None,
+                "ended_at": None,
+                "node_id": None,
+                "cancel_requested": False,
+                "queued_at": tx.now,
+                "updated_at": tx.now,
+            },
+            only_status=ERROR,
+        )
+        await step_q.add_history(tx.conn, row["id"], kind, tx.now, self.user, detail)
+        tx.emit(ev.INSTANCES_CHANGED, row["id"], ids=[row["id"]], status=QUEUED, lane=row["lane"])
+
+
+def process_instance_row(
+    definition: dict[str, Any],
+    given: dict[str, Any],
+    *,
+    lane: str | None,
+    now: Any,
+    origin: str,
+    originator: str | None,
+) -> dict[str, Any]:
+    doc = definition["doc"]
+    try:
+        start_vars = values.initial(doc.get("variables") or {}, given)
+    except values.ValueProblem as exc:
+        raise SwitchyardError("var", str(exc)) from exc
+    return {
+        "process": definition["name"],
+        "definition_id": definition["id"],
+        "process_version": definition["version"],
+        "lane": lane or doc.get("lane") or "default",
+        "status": QUEUED,
+        "origin": origin,
+        "originator": originator,
+        "queued_at": now,
+        "fire_at": now,
+        "updated_at": now,
+        "variables": values.to_json(start_vars),
+        "command": [],
+        "env": {},
+        "current_state": doc["start"],
+    }
+
+
+__all__ = ["STEP_ERROR", "ProcessApi", "process_instance_row"]

@@ -1,0 +1,477 @@
+"""The step loop: runs one process instance, one committed step at a time.
+
+Every action execution is a *step* with a key that is stable across runs of the
+instance: ``<visit>:<state>/<index>`` for a state's actions, and
+``<parent key>/<label>/<index>`` inside nested blocks (``then``, loop pass ``3``,
+branch ``b1``, task body ``t``). The journal (``steps`` table, unique per instance and
+key) records when each step started and ended, and for control flow the *decision*
+taken (which branch, the loop's items, the child started, the wait's deadline).
+
+Running an instance walks its current state from the top. A step the journal has as
+done is passed over (its variable changes are already in the stored variables); a
+control-flow step that started re-enters the decision it recorded, never re-evaluating
+a condition against later values. So after a crash an instance resumes exactly after
+its last committed step. A leaf step found *started* was in flight when the node died:
+a side-effect action (command, HTTP, SQL, email) is restored in error, unless declared
+``idempotent: true`` (then it runs again); a pure action runs again (nothing of it was
+committed).
+
+Directives from actions (see ``actions/base.py``) are all the executor knows of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from switchyard.engine.actions import base as act
+from switchyard.engine.actions.registry import ACTIONS
+from switchyard.engine.expressions import ExpressionError
+from switchyard.engine.process import journal as j
+from switchyard.engine.process import values
+from switchyard.store.models import STEP_DONE, STEP_ERROR, STEP_SKIPPED, STEP_STARTED
+
+RESTORED = "restored in error"
+FRAMES = "__frames__"  # task-call frames inside the stored variables document
+
+
+class Suspend(Exception):
+    """The instance waits: leave the lane, come back when woken."""
+
+    def __init__(self, waiting_on: str, wake_at: datetime | None) -> None:
+        super().__init__(waiting_on)
+        self.waiting_on = waiting_on
+        self.wake_at = wake_at
+
+
+class Jump(Exception):
+    def __init__(self, directive: act.GotoState | act.EndProcess) -> None:
+        super().__init__(str(directive))
+        self.directive = directive
+
+
+class StepFailed(Exception):
+    def __init__(self, key: str, action: dict[str, Any], message: str) -> None:
+        super().__init__(message)
+        self.key = key
+        self.action = action
+        self.message = message
+
+
+class Scope:
+    """Where a block reads and writes: the globals or a task frame, plus loop bindings."""
+
+    __slots__ = ("bindings", "data", "specs")
+
+    def __init__(
+        self,
+        data: dict[str, Any],
+        specs: dict[str, dict[str, Any]],
+        bindings: dict[str, Any] | None = None,
+    ) -> None:
+        self.data = data
+        self.specs = specs
+        self.bindings = bindings or {}
+
+    def bind(self, name: str | None, value: Any) -> Scope:
+        if not name:
+            return self
+        return Scope(self.data, self.specs, {**self.bindings, name: value})
+
+    def apply(self, updates: dict[str, Any]) -> None:
+        for name, value in updates.items():
+            spec = self.specs.get(name)
+            try:
+                self.data[name] = values.coerce(value, spec.get("type")) if spec else value
+            except values.ValueProblem as exc:
+                raise act.ActionFailed(f"{name}: {exc}", retryable=False) from exc
+
+
+def merge_suspends(suspends: list[Suspend]) -> Suspend:
+    times = [s.wake_at for s in suspends if s.wake_at is not None]
+    kinds = sorted({s.waiting_on for s in suspends})
+    return Suspend(kinds[0] if len(kinds) == 1 else ",".join(kinds)[:200], min(times, default=None))
+
+
+class ProcessRun:
+    """One instance being executed on this node. ``host`` supplies the world (see
+    ``engine/process/host.py``): commits, contexts for actions, children, params."""
+
+    def __init__(
+        self,
+        host: Any,
+        row: dict[str, Any],
+        doc: dict[str, Any],
+        journal: dict[str, dict[str, Any]],
+    ) -> None:
+        self.host = host
+        self.id = int(row["id"])
+        self.row = row
+        self.doc = doc
+        self.journal = journal
+        self.specs: dict[str, dict[str, Any]] = doc.get("variables") or {}
+        stored = dict(row.get("variables") or {})
+        frames = stored.pop(FRAMES, {}) or {}
+        self.vars = values.load(stored, self.specs)
+        self.frames: dict[str, dict[str, Any]] = {
+            key: values.load(frame, self._task_specs(self._frame_task(key)))
+            for key, frame in frames.items()
+        }
+        self.state: str = row.get("current_state") or doc["start"]
+        self.visit: int = int(row.get("visit") or 0)
+        self.current: str | None = None
+        self.pending: list[j.Statement] = []  # rides along with the next write
+
+    # ------------------------------------------------------------ helpers
+    def _frame_task(self, key: str) -> str | None:
+        entry = self.journal.get(key)
+        return (entry.get("decision") or {}).get("task") if entry else None
+
+    def _task_specs(self, task: str | None) -> dict[str, dict[str, Any]]:
+        spec = (self.doc.get("tasks") or {}).get(task or "", {})
+        return {**spec.get("inputs", {}), **spec.get("outputs", {}), **spec.get("variables", {})}
+
+    def stored_variables(self) -> dict[str, Any]:
+        doc = values.to_json(self.vars)
+        if self.frames:
+            doc[FRAMES] = {k: values.to_json(v) for k, v in self.frames.items()}
+        return doc
+
+    def touch(self, now: datetime) -> j.Statement:
+        return j.touch(
+            self.id,
+            variables=self.stored_variables(),
+            current_action=self.current,
+            current_state=self.state,
+            visit=self.visit,
+            now=now,
+        )
+
+    def global_scope(self) -> Scope:
+        return Scope(self.vars, self.specs)
+
+    def _describe(self, action: dict[str, Any]) -> str:
+        label = action.get("name") or action["kind"]
+        return f"{label} @ {action.get('path', '')}"[:200]
+
+    async def _write(self, statements: list[j.Statement], events: list[Any] = ()) -> None:  # type: ignore[assignment]
+        if self.pending:
+            statements, self.pending = [*self.pending, *statements], []
+        await self.host.write(statements, events)
+
+    # ------------------------------------------------------------ the walk
+    async def run(self) -> tuple[str, Any]:
+        """Run until the instance ends, waits or fails. Returns (what, detail):
+        ("completed", outcome) | ("waiting", Suspend) | ("error", StepFailed)."""
+        try:
+            while True:
+                state = self.doc["states"][self.state]
+                try:
+                    await self.block(
+                        state["actions"], f"{self.visit}:{self.state}", self.global_scope()
+                    )
+                except Jump as jump:
+                    if isinstance(jump.directive, act.GotoState):
+                        await self._enter_state(jump.directive.state)
+                        continue
+                    return "completed", jump.directive.outcome
+                return "completed", None
+        except Suspend as suspend:
+            return "waiting", suspend
+        except StepFailed as failed:
+            return "error", failed
+
+    async def _enter_state(self, state: str) -> None:
+        previous = self.state
+        self.state, self.visit = state, self.visit + 1
+        self.current = None
+        now = self.host.now()
+        await self._write(
+            [
+                self.touch(now),
+                j.history(self.id, "state", now, None, {"from": previous, "to": state}),
+            ],
+            [self.host.changed_event(self, state=state)],
+        )
+
+    async def block(self, actions: list[dict[str, Any]], prefix: str, scope: Scope) -> None:
+        for index, action in enumerate(actions):
+            await self.step(action, f"{prefix}/{index}", scope)
+
+    async def step(self, action: dict[str, Any], key: str, scope: Scope) -> None:
+        entry = self.journal.get(key)
+        if entry is not None and entry["status"] in (STEP_DONE, STEP_SKIPPED):
+            return
+        if entry is not None and entry["status"] == STEP_ERROR:
+            raise StepFailed(key, action, entry.get("error") or "failed")
+        kind = ACTIONS[action["kind"]]
+        decision = entry.get("decision") if entry else None
+        if entry is not None and decision:  # control flow that had started: same choice
+            await self.resume(action, key, scope, decision)
+            return
+        restart = entry is not None  # a leaf found in flight
+        if restart and kind.side_effects and not action.get("idempotent"):
+            message = f"{RESTORED}: {action['kind']} was in flight when its node stopped"
+            raise StepFailed(key, action, message)
+        self.current = self._describe(action)
+        directive = await self.execute(kind, action, key, scope, restart=restart)
+        await self.obey(directive, action, key, scope, restart=restart)
+
+    async def execute(
+        self, kind: act.Action, action: dict[str, Any], key: str, scope: Scope, *, restart: bool
+    ) -> act.Directive:
+        retry = action.get("retry") or {}
+        attempts = max(1, int(retry.get("attempts") or 1))
+        backoff = float(retry.get("backoff") or 1.0)
+        if kind.side_effects:  # committed before the world is touched
+            now = self.host.now()
+            first = (
+                j.restart_step(self.id, key, now=now, decision=None)
+                if restart
+                else j.step_row(self.id, key, action, status=STEP_STARTED, now=now)
+            )
+            await self._write([first, self.touch(now)])
+            self.journal[key] = {"status": STEP_STARTED, "decision": None}
+        attempt = 1
+        while True:
+            ctx = self.host.context(self, key, scope, action)
+            try:
+                return await kind.execute(action["args"], ctx)
+            except act.ActionFailed as exc:
+                if not exc.retryable or attempt >= attempts:
+                    suffix = f" (after {attempt} attempts)" if attempt > 1 else ""
+                    raise StepFailed(key, action, exc.message + suffix) from exc
+            except ExpressionError as exc:
+                raise StepFailed(key, action, f"expression: {exc}") from exc
+            except (asyncio.CancelledError, Jump, Suspend, StepFailed):
+                raise
+            except Exception as exc:
+                raise StepFailed(key, action, f"{type(exc).__name__}: {exc}") from exc
+            await self.host.log_lines(
+                self, [f"switchyard: {action['kind']} failed (attempt {attempt}); retrying"]
+            )
+            await asyncio.sleep(backoff * 2 ** (attempt - 1))
+            attempt += 1
+
+    async def _finish_leaf(
+        self,
+        action: dict[str, Any],
+        key: str,
+        *,
+        started: bool,
+        note: str | None = None,
+        decision: dict[str, Any] | None = None,
+        extra: list[j.Statement] | None = None,
+    ) -> None:
+        now = self.host.now()
+        first = (
+            j.end_step(self.id, key, now=now, note=note, decision=decision)
+            if started
+            else j.step_row(
+                self.id,
+                key,
+                action,
+                status=STEP_DONE,
+                now=now,
+                ended=True,
+                note=note,
+                decision=decision,
+            )
+        )
+        await self._write([first, self.touch(now), *(extra or [])])
+        self.journal[key] = {"status": STEP_DONE, "decision": decision}
+
+    async def _start_compound(
+        self, action: dict[str, Any], key: str, decision: dict[str, Any], *, restart: bool
+    ) -> None:
+        now = self.host.now()
+        first = (
+            j.restart_step(self.id, key, now=now, decision=decision)
+            if restart or self.journal.get(key)
+            else j.step_row(self.id, key, action, status=STEP_STARTED, now=now, decision=decision)
+        )
+        await self._write([first, self.touch(now)])
+        self.journal[key] = {"status": STEP_STARTED, "decision": decision}
+
+    async def obey(
+        self,
+        directive: act.Directive,
+        action: dict[str, Any],
+        key: str,
+        scope: Scope,
+        *,
+        restart: bool,
+    ) -> None:
+        started = restart or self.journal.get(key, {}).get("status") == STEP_STARTED
+        if isinstance(directive, act.Done):
+            try:
+                scope.apply(directive.updates)
+            except act.ActionFailed as exc:
+                raise StepFailed(key, action, exc.message) from exc
+            await self._finish_leaf(
+                action,
+                key,
+                started=started,
+                note=directive.note,
+                extra=self.host.report_rows(self, directive.updates, scope),
+            )
+            return
+        if isinstance(directive, act.GotoState | act.EndProcess):
+            await self._finish_leaf(action, key, started=started)
+            raise Jump(directive)
+        decision = await self.host.decide(self, directive, action, key, scope)
+        await self._start_compound(action, key, decision, restart=started)
+        await self.resume(action, key, scope, decision)
+
+    # ----------------------------------------------------- compound steps
+    async def resume(
+        self, action: dict[str, Any], key: str, scope: Scope, decision: dict[str, Any]
+    ) -> None:
+        """Carry on a control-flow step from its recorded decision, then end it."""
+        kind = decision["type"]
+        handler: Callable[..., Awaitable[dict[str, Any] | None]] = getattr(self, f"_run_{kind}")
+        try:
+            final = await handler(action, key, scope, decision)
+        except Jump:  # a state change from inside: this step is over too
+            now = self.host.now()
+            await self._write([j.end_step(self.id, key, now=now, decision=decision)])
+            self.journal[key] = {"status": STEP_DONE, "decision": decision}
+            raise
+        now = self.host.now()
+        self.current = None
+        await self._write(
+            [j.end_step(self.id, key, now=now, decision=final or decision), self.touch(now)]
+        )
+        self.journal[key] = {"status": STEP_DONE, "decision": final or decision}
+
+    async def _run_enter(self, action: dict, key: str, scope: Scope, d: dict) -> None:
+        await self.block(resolve(action["args"], d["ref"]), f"{key}/{d['ref']}", scope)
+
+    async def _run_loop(self, action: dict, key: str, scope: Scope, d: dict) -> None:
+        body = action["args"]["do"]
+        if d.get("items") is not None:
+            for n, item in enumerate(d["items"]):
+                await self.block(body, f"{key}/{n}", scope.bind(d.get("as"), item))
+            return
+        bound = int(d["max"])
+        for n in range(bound + 1):
+            cond_key = f"{key}/c{n}"
+            entry = self.journal.get(cond_key)
+            if entry is not None:
+                holds = bool((entry.get("decision") or {}).get("value"))
+            else:
+                try:
+                    holds = bool(self.host.evaluate(self, d["while"], scope))
+                except ExpressionError as exc:
+                    raise StepFailed(key, action, f"expression: {exc}") from exc
+                if holds and n == bound:
+                    raise StepFailed(key, action, f"loop still true after max {bound} passes")
+                now = self.host.now()
+                cond = {"kind": "loop", "path": action.get("path", "") + f".while[{n}]"}
+                await self._write(
+                    [
+                        j.step_row(
+                            self.id,
+                            cond_key,
+                            cond,
+                            status=STEP_DONE,
+                            now=now,
+                            ended=True,
+                            decision={"value": holds},
+                        )
+                    ]
+                )
+                self.journal[cond_key] = {"status": STEP_DONE, "decision": {"value": holds}}
+            if not holds:
+                return
+            await self.block(body, f"{key}/{n}", scope)
+
+    async def _run_call(self, action: dict, key: str, scope: Scope, d: dict) -> None:
+        task = self.doc["tasks"][d["task"]]
+        specs = self._task_specs(d["task"])
+        frame = self.frames.get(key)
+        if frame is None:  # first entry: inputs were evaluated into the decision
+            optional = {k: {**v, "required": False} for k, v in specs.items()}
+            frame = values.initial(optional, {})
+            frame.update(values.load(d.get("inputs") or {}, specs))
+            self.frames[key] = frame
+        await self.block(task["actions"], f"{key}/t", Scope(frame, specs))
+        scope.apply({caller: frame.get(output) for caller, output in (d.get("into") or {}).items()})
+        self.frames.pop(key, None)
+
+    async def _run_parallel(self, action: dict, key: str, scope: Scope, d: dict) -> dict | None:
+        branches = action["args"]["branches"]
+        if d.get("winner") is not None:
+            return None
+        tasks: dict[asyncio.Task[None], int] = {
+            asyncio.create_task(self.block(branches[i]["actions"], f"{key}/b{i}", scope)): i
+            for i in d["started"]
+        }
+        suspends: list[Suspend] = []
+        pending = set(tasks)
+        try:
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    exc = task.exception()
+                    if exc is None:
+                        if d["join"] == "first":
+                            return {**d, "winner": tasks[task]}
+                        continue
+                    if isinstance(exc, Suspend):
+                        suspends.append(exc)
+                        continue
+                    raise exc
+        finally:
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+        if suspends:
+            raise merge_suspends(suspends)
+        return None
+
+    async def _run_wait(self, action: dict, key: str, scope: Scope, d: dict) -> None:
+        now = self.host.now()
+        if d.get("until"):
+            until = datetime.fromisoformat(d["until"])
+            if now < until:
+                raise Suspend("timer", until)
+            return
+        try:
+            holds = bool(self.host.evaluate(self, d["condition"], scope))
+        except ExpressionError as exc:
+            raise StepFailed(key, action, f"expression: {exc}") from exc
+        if holds:
+            return
+        deadline = datetime.fromisoformat(d["deadline"]) if d.get("deadline") else None
+        if deadline is not None and now >= deadline:
+            raise StepFailed(key, action, "condition still false when the wait timed out")
+        wake = now + timedelta(seconds=float(d["every"]))
+        raise Suspend("condition", min(wake, deadline) if deadline else wake)
+
+    async def _run_child(self, action: dict, key: str, scope: Scope, d: dict) -> None:
+        if not d.get("wait"):
+            return
+        child = await self.host.child_status(d["child"])
+        if child is None:
+            raise StepFailed(key, action, f"child instance {d['child']} is gone")
+        status, child_vars = child
+        if status == "completed":
+            scope.apply({p: child_vars.get(c) for p, c in (d.get("into") or {}).items()})
+            return
+        if status in ("queued", "running", "waiting"):
+            raise Suspend(f"child:{d['child']}", None)
+        raise StepFailed(key, action, f"child instance {d['child']} ended {status}")
+
+
+def resolve(args: dict[str, Any], ref: str) -> list[dict[str, Any]]:
+    """``"then"`` or ``"cases.2.actions"`` inside an action's args."""
+    node: Any = args
+    for part in ref.split("."):
+        node = node[int(part)] if isinstance(node, list) else node.get(part)
+        if node is None:
+            return []
+    return list(node)

@@ -1,0 +1,241 @@
+"""What a running process instance may use from its node: commits, action contexts,
+decisions for control flow, children, logs. The executor talks to the world only here."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from switchyard.engine import config as node_config
+from switchyard.engine import events as ev
+from switchyard.engine.actions import base as act
+from switchyard.engine.expressions import Sandbox
+from switchyard.engine.process import journal as j
+from switchyard.engine.process import values
+from switchyard.engine.process.executor import ProcessRun, Scope, StepFailed
+from switchyard.engine.process.writer import GroupWriter
+from switchyard.engine.runner import Masker
+from switchyard.store.models import QUEUED
+from switchyard.store.queries import instances as inst_q
+from switchyard.store.queries import processes as proc_q
+
+
+class ProcessHost:
+    def __init__(
+        self,
+        engine: Any,
+        writer: GroupWriter,
+        *,
+        secrets: dict[str, str],
+        params: dict[str, Any],
+        kill_grace: float = 5.0,
+    ) -> None:
+        self.engine = engine
+        self.writer = writer
+        self.secrets = secrets
+        self.masker = Masker(secrets.values())
+        self.params = params
+        self.kill_grace = kill_grace
+        self.sandbox = Sandbox(now=engine.clock.now)
+        self.config = node_config.load(engine.data_dir)
+        self.connections = node_config.sql_connections(self.config)
+
+    def now(self) -> datetime:
+        return self.engine.clock.now()
+
+    async def write(self, statements: list[j.Statement], events: Any = ()) -> None:
+        await self.writer.write(statements, list(events))
+
+    def changed_event(self, run: ProcessRun, **data: Any) -> ev.EngineEvent:
+        return ev.EngineEvent(
+            ev.INSTANCES_CHANGED,
+            str(run.id),
+            {"ids": [run.id], "status": "running", "lane": run.row["lane"], **data},
+            self.engine.node_id,
+        )
+
+    # ----------------------------------------------------------- scopes
+    def mapping(self, run: ProcessRun, scope: Scope) -> dict[str, Any]:
+        return {
+            **scope.data,
+            **scope.bindings,
+            "secret": self.secrets,
+            "instance": {"id": run.id, "state": run.state, "process": run.doc["process"]},
+        }
+
+    def evaluate(self, run: ProcessRun, expr: str, scope: Scope) -> Any:
+        return self.sandbox.evaluate(expr, self.mapping(run, scope))
+
+    def context(
+        self, run: ProcessRun, key: str, scope: Scope, action: dict[str, Any]
+    ) -> act.ActionContext:
+        log_path = self.engine.log_path(run.id)
+
+        async def log(lines: list[str]) -> None:
+            await self.log_lines(run, lines)
+
+        async def on_lines(lines: list[str]) -> None:
+            self.engine.bus.publish(ev.EngineEvent(ev.INSTANCE_LOG, str(run.id), {"lines": lines}))
+
+        async def on_process_started(handle: Any) -> None:
+            async with self.engine.tx() as tx:
+                await inst_q.set_fields(
+                    tx.conn,
+                    run.id,
+                    {
+                        "pgid": handle.pgid,
+                        "proc_start_time": handle.start_time,
+                        "host": handle.host,
+                        "log_path": str(log_path),
+                        "updated_at": tx.now,
+                    },
+                )
+
+        return act.ActionContext(
+            instance_id=run.id,
+            step_key=key,
+            scope=self.mapping(run, scope),
+            evaluator=self.sandbox,
+            secrets=self.secrets,
+            log=log,
+            data_dir=self.engine.data_dir,
+            params=self.params,
+            connections=self.connections,
+            config=self.config,
+            timeout=action.get("timeout"),
+            now=self.now,
+            on_process_started=on_process_started,
+            extra={"log_path": log_path, "on_lines": on_lines, "kill_grace": self.kill_grace},
+        )
+
+    async def log_lines(self, run: ProcessRun, lines: list[str]) -> None:
+        masked = [self.masker.mask(line) for line in lines]
+        path: Path = self.engine.log_path(run.id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        stamp = self.now().astimezone(UTC).strftime("%H:%M:%S")
+        with path.open("a", encoding="utf-8") as fh:
+            fh.writelines(f"{stamp} {line}\n" for line in masked)
+        self.engine.bus.publish(ev.EngineEvent(ev.INSTANCE_LOG, str(run.id), {"lines": masked}))
+
+    def report_rows(
+        self, run: ProcessRun, updates: dict[str, Any], scope: Scope
+    ) -> list[j.Statement]:
+        """Reporting history keeps values only of variables declared ``report: true``."""
+        if scope.data is not run.vars:
+            return []
+        now = self.now()
+        return [
+            j.history(run.id, "report", now, None, {"name": name, "value": values.to_json(value)})
+            for name, value in updates.items()
+            if (run.specs.get(name) or {}).get("report")
+        ]
+
+    # -------------------------------------------------------- decisions
+    async def decide(
+        self,
+        run: ProcessRun,
+        directive: act.Directive,
+        action: dict[str, Any],
+        key: str,
+        scope: Scope,
+    ) -> dict[str, Any]:
+        if isinstance(directive, act.Enter):
+            return {"type": "enter", "ref": directive.label}
+        if isinstance(directive, act.Loop):
+            if directive.items is not None:
+                return {
+                    "type": "loop",
+                    "items": values.to_json(directive.items),
+                    "as": directive.var,
+                }
+            return {"type": "loop", "while": directive.condition, "max": directive.max_iterations}
+        if isinstance(directive, act.Parallel):
+            started = []
+            for index, branch in enumerate(directive.branches):
+                if branch.when is None or self.evaluate(run, branch.when, scope):
+                    started.append(index)
+            return {"type": "parallel", "started": started, "join": directive.join}
+        if isinstance(directive, act.WaitUntil):
+            return {"type": "wait", "until": directive.at.isoformat()}
+        if isinstance(directive, act.WaitCondition):
+            return {
+                "type": "wait",
+                "condition": directive.condition,
+                "every": directive.every,
+                "deadline": directive.deadline.isoformat() if directive.deadline else None,
+            }
+        if isinstance(directive, act.CallTask):
+            return {
+                "type": "call",
+                "task": directive.task,
+                "inputs": values.to_json(directive.inputs),
+                "into": directive.outputs,
+            }
+        if isinstance(directive, act.StartChild):
+            child = await self.start_child(run, directive, action, key)
+            return {
+                "type": "child",
+                "child": child,
+                "wait": directive.wait,
+                "into": directive.outputs,
+            }
+        raise StepFailed(key, action, f"unknown directive {type(directive).__name__}")
+
+    async def start_child(
+        self, run: ProcessRun, directive: act.StartChild, action: dict[str, Any], key: str
+    ) -> int:
+        depth = int(run.row.get("depth") or 0) + 1
+        limit = int(self.params.get("depth_threshold", 10))
+        if depth > limit:
+            raise StepFailed(
+                key, action, f"subprocess nesting {depth} is deeper than depth_threshold {limit}"
+            )
+        fire_key = f"child:{run.id}:{key}"  # idempotent: a replay finds the same child
+        async with self.engine.tx() as tx:
+            if directive.version is None:
+                definition = await proc_q.latest(tx.conn, directive.process)
+            else:
+                definition = await proc_q.get(tx.conn, directive.process, directive.version)
+            if definition is None:
+                raise StepFailed(key, action, f"unknown process '{directive.process}'")
+            doc = definition["doc"]
+            try:
+                start_vars = values.initial(doc.get("variables") or {}, directive.variables)
+            except values.ValueProblem as exc:
+                raise StepFailed(key, action, f"start_process: {exc}") from exc
+            row = {
+                "fire_key": fire_key,
+                "process": definition["name"],
+                "definition_id": definition["id"],
+                "process_version": definition["version"],
+                "lane": doc.get("lane") or run.row["lane"],
+                "status": QUEUED,
+                "origin": "child",
+                "originator": run.row.get("originator"),
+                "queued_at": tx.now,
+                "fire_at": tx.now,
+                "updated_at": tx.now,
+                "variables": values.to_json(start_vars),
+                "command": [],
+                "env": {},
+                "current_state": doc["start"],
+                "parent_id": run.id,
+                "parent_step": key,
+                "depth": depth,
+                "reason": f"started by #{run.id}",
+            }
+            child_id = await inst_q.insert_one(tx.conn, row)
+            if child_id is None:
+                existing = await inst_q.get_by_fire_key(tx.conn, fire_key)
+                assert existing is not None
+                return int(existing["id"])
+            tx.emit(ev.INSTANCES_CHANGED, child_id, ids=[child_id], status=QUEUED, lane=row["lane"])
+            return child_id
+
+    async def child_status(self, child_id: int) -> tuple[str, dict[str, Any]] | None:
+        async with self.engine.store.read() as conn:
+            row = await inst_q.get(conn, child_id)
+        if row is None:
+            return None
+        return row["status"], dict(row.get("variables") or {})

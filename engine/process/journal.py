@@ -1,0 +1,162 @@
+"""The statements one step writes, shaped for the group writer (shared statement objects,
+so the writes of many instances in one batch run as one executemany each)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, update
+from switchyard.engine.process.writer import Statement
+from switchyard.store.models import STEP_DONE, STEP_STARTED, Instance
+from switchyard.store.queries.steps import INSERT_HISTORY, INSERT_STEP, end_step_stmt
+
+instances = Instance.__table__
+
+END_STEP = end_step_stmt()
+RESTART_STEP = end_step_stmt()  # same shape, a different object: never grouped with ends
+
+TOUCH_INSTANCE = (
+    update(instances)
+    .where(instances.c.id == bindparam("b_id"))
+    .values(
+        variables=bindparam("variables"),
+        current_action=bindparam("current_action"),
+        current_state=bindparam("current_state"),
+        visit=bindparam("visit"),
+        updated_at=bindparam("updated_at"),
+    )
+)
+
+
+def step_row(
+    instance_id: int,
+    key: str,
+    action: dict[str, Any],
+    *,
+    status: str,
+    now: datetime,
+    ended: bool = False,
+    decision: dict[str, Any] | None = None,
+    note: str | None = None,
+    attempt: int = 1,
+) -> Statement:
+    return (
+        INSERT_STEP,
+        {
+            "instance_id": instance_id,
+            "key": key,
+            "kind": action["kind"],
+            "path": action.get("path") or "",
+            "label": action.get("name"),
+            "status": status,
+            "attempt": attempt,
+            "started_at": now,
+            "ended_at": now if ended else None,
+            "decision": decision,
+            "note": note,
+            "error": None,
+        },
+    )
+
+
+def end_step(
+    instance_id: int,
+    key: str,
+    *,
+    now: datetime,
+    status: str = STEP_DONE,
+    decision: dict[str, Any] | None = None,
+    note: str | None = None,
+    error: str | None = None,
+) -> Statement:
+    return (
+        END_STEP,
+        {
+            "b_instance_id": instance_id,
+            "b_key": key,
+            "status": status,
+            "ended_at": now,
+            "note": note,
+            "error": error,
+            "decision": decision,
+        },
+    )
+
+
+def restart_step(
+    instance_id: int, key: str, *, now: datetime, decision: dict[str, Any] | None
+) -> Statement:
+    return (
+        RESTART_STEP,
+        {
+            "b_instance_id": instance_id,
+            "b_key": key,
+            "status": STEP_STARTED,
+            "ended_at": None,
+            "note": None,
+            "error": None,
+            "decision": decision,
+        },
+    )
+
+
+def touch(
+    instance_id: int,
+    *,
+    variables: dict[str, Any],
+    current_action: str | None,
+    current_state: str | None,
+    visit: int,
+    now: datetime,
+) -> Statement:
+    return (
+        TOUCH_INSTANCE,
+        {
+            "b_id": instance_id,
+            "variables": variables,
+            "current_action": current_action,
+            "current_state": current_state,
+            "visit": visit,
+            "updated_at": now,
+        },
+    )
+
+
+def history(
+    instance_id: int, kind: str, now: datetime, user: str | None, detail: dict[str, Any]
+) -> Statement:
+    return (
+        INSERT_HISTORY,
+        {"instance_id": instance_id, "kind": kind, "at": now, "user": user, "detail": detail},
+    )
+
+
+COMPLETE_INSTANCE = (
+    update(instances)
+    .where(instances.c.id == bindparam("b_id"), instances.c.status == "running")
+    .values(
+        status="completed",
+        reason=bindparam("reason"),
+        outcome=bindparam("outcome"),
+        variables=bindparam("variables"),
+        current_action=None,
+        ended_at=bindparam("ended_at"),
+        updated_at=bindparam("ended_at"),
+    )
+)
+
+
+def complete(
+    instance_id: int, *, outcome: str | None, variables: dict[str, Any], now: datetime
+) -> Statement:
+    return (
+        COMPLETE_INSTANCE,
+        {
+            "b_id": instance_id,
+            "reason": f"outcome: {outcome}" if outcome else None,
+            "outcome": outcome,
+            "variables": variables,
+            "ended_at": now,
+        },
+    )

@@ -1,0 +1,230 @@
+"""A claimed process instance from start to its next stop: completed, waiting, error,
+cancelled or interrupted — each end committed with its history entry."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from switchyard.engine import events as ev
+from switchyard.engine.completion import after_end
+from switchyard.engine.process import journal as j
+from switchyard.engine.process.executor import ProcessRun, StepFailed, Suspend
+from switchyard.engine.process.host import ProcessHost
+from switchyard.store.models import (
+    CANCELLED,
+    COMPLETED,
+    ERROR,
+    RUNNING,
+    STEP_CANCELLED,
+    STEP_ERROR,
+    STEP_STARTED,
+    WAITING,
+)
+from switchyard.store.queries import instances as inst_q
+from switchyard.store.queries import processes as proc_q
+from switchyard.store.queries import steps as step_q
+
+log = logging.getLogger(__name__)
+
+
+class ProcessTask:
+    """A running instance on this node; ``cancel`` stops it wherever it is."""
+
+    def __init__(self, instance_id: int) -> None:
+        self.instance_id = instance_id
+        self.task: asyncio.Task[str] | None = None
+        self.cancel_reason: str | None = None
+        self.interrupt_reason: str | None = None
+
+    async def cancel(self, reason: str = "cancelled") -> None:
+        self.cancel_reason = reason
+        if self.task is not None:
+            self.task.cancel()
+
+    async def interrupt(self, reason: str) -> None:
+        self.interrupt_reason = reason
+        if self.task is not None:
+            self.task.cancel()
+
+
+async def run_claimed(
+    engine: Any,
+    host: ProcessHost,
+    row: dict[str, Any],
+    me: ProcessTask,
+    definition: dict[str, Any] | None = None,
+    journal: dict[str, dict[str, Any]] | None = None,
+) -> str:
+    """Run a claimed instance; ``definition`` and ``journal`` may come pre-read."""
+    instance_id = int(row["id"])
+    if definition is None:
+        async with engine.store.read() as conn:
+            definition = await proc_q.get_by_id(conn, int(row["definition_id"]))
+    journal = dict(journal or {})
+    if definition is None:
+        async with engine.tx() as tx:
+            await _end(tx, row, ERROR, f"definition {row['definition_id']} is gone")
+        return ERROR
+    run = ProcessRun(host, row, definition["doc"], journal)
+    if not journal:  # committed with the first step
+        detail = {"process": row.get("process"), "version": row.get("process_version")}
+        run.pending.append(
+            j.history(instance_id, "started", host.now(), row.get("originator"), detail)
+        )
+    try:
+        what, detail = await run.run()
+    except asyncio.CancelledError:
+        if me.cancel_reason is None and me.interrupt_reason is None:
+            raise
+        return await _stopped(engine, run, row, me)
+    except Exception as exc:  # a bug must not leave the instance running for ever
+        log.exception("instance %s: executor failed", instance_id)
+        async with engine.tx() as tx:
+            await _end(tx, row, ERROR, f"internal error: {type(exc).__name__}: {exc}")
+        return ERROR
+    if what == "completed" and not row.get("schedule_id") and not row.get("parent_id"):
+        # nothing to do after it (no chain, no parent): one group-committed write
+        now = host.now()
+        await run._write(
+            [
+                j.complete(instance_id, outcome=detail, variables=run.stored_variables(), now=now),
+                j.history(instance_id, "completed", now, None, {"outcome": detail}),
+            ],
+            [
+                ev.EngineEvent(
+                    ev.INSTANCES_CHANGED,
+                    str(instance_id),
+                    {"ids": [instance_id], "status": COMPLETED, "lane": row["lane"]},
+                    engine.node_id,
+                )
+            ],
+        )
+        return COMPLETED
+    if what == "completed":
+        async with engine.tx() as tx:
+            await inst_q.set_fields(
+                tx.conn, instance_id, {"outcome": detail, "variables": run.stored_variables()}
+            )
+            await step_q.add_history(
+                tx.conn, instance_id, "completed", tx.now, None, {"outcome": detail}
+            )
+            await _end(tx, row, COMPLETED, f"outcome: {detail}" if detail else None)
+        return COMPLETED
+    if what == "waiting":
+        suspend: Suspend = detail
+        async with engine.tx() as tx:
+            changed = await inst_q.set_fields(
+                tx.conn,
+                instance_id,
+                {
+                    "status": WAITING,
+                    "waiting_on": suspend.waiting_on,
+                    "wake_at": suspend.wake_at,
+                    "node_id": None,
+                    "current_action": None,
+                    "variables": run.stored_variables(),
+                    "updated_at": tx.now,
+                },
+                only_status=RUNNING,
+            )
+            if changed:
+                tx.emit(
+                    ev.INSTANCES_CHANGED,
+                    instance_id,
+                    ids=[instance_id],
+                    status=WAITING,
+                    lane=row["lane"],
+                )
+        if suspend.waiting_on.startswith("child:"):  # the child may have ended already
+            await _wake_if_child_done(engine, instance_id, int(suspend.waiting_on[6:]))
+        return WAITING
+    failed: StepFailed = detail
+    async with engine.tx() as tx:
+        await step_q.set_step(
+            tx.conn,
+            instance_id,
+            failed.key,
+            {"status": STEP_ERROR, "error": failed.message, "ended_at": tx.now},
+        )
+        if await step_q.get_step(tx.conn, instance_id, failed.key) is None:
+            await _insert_failed(tx, instance_id, failed)
+        await inst_q.set_fields(
+            tx.conn,
+            instance_id,
+            {"error_step": failed.key, "variables": run.stored_variables()},
+        )
+        await step_q.add_history(
+            tx.conn,
+            instance_id,
+            "error",
+            tx.now,
+            None,
+            {"step": failed.key, "path": failed.action.get("path"), "error": failed.message},
+        )
+        await _end(tx, row, ERROR, f"{failed.action.get('path')}: {failed.message}")
+    return ERROR
+
+
+async def _insert_failed(tx: Any, instance_id: int, failed: StepFailed) -> None:
+    from switchyard.engine.process import journal as j
+
+    stmt, params = j.step_row(
+        instance_id, failed.key, failed.action, status=STEP_ERROR, now=tx.now, ended=True
+    )
+    params["error"] = failed.message
+    await tx.conn.execute(stmt, params)
+
+
+async def _stopped(engine: Any, run: ProcessRun, row: dict[str, Any], me: ProcessTask) -> str:
+    instance_id = run.id
+    async with engine.tx() as tx:
+        in_flight = [k for k, e in run.journal.items() if e.get("status") == STEP_STARTED]
+        if me.cancel_reason is not None:
+            for key in in_flight:
+                await step_q.set_step(
+                    tx.conn, instance_id, key, {"status": STEP_CANCELLED, "ended_at": tx.now}
+                )
+            await inst_q.set_fields(tx.conn, instance_id, {"variables": run.stored_variables()})
+            await _end(tx, row, CANCELLED, me.cancel_reason)
+            return CANCELLED
+        # interrupted (node stopping): the step in flight is the one to retry
+        leaf = max(in_flight, key=len) if in_flight else None
+        await inst_q.set_fields(
+            tx.conn, instance_id, {"variables": run.stored_variables(), "error_step": leaf}
+        )
+        if leaf:
+            await step_q.set_step(
+                tx.conn, instance_id, leaf, {"status": STEP_ERROR, "error": me.interrupt_reason}
+            )
+        await _end(tx, row, ERROR, me.interrupt_reason)
+    return ERROR
+
+
+async def _end(tx: Any, row: dict[str, Any], status: str, reason: str | None) -> bool:
+    changed = await inst_q.set_fields(
+        tx.conn,
+        row["id"],
+        {
+            "status": status,
+            "reason": reason,
+            "ended_at": tx.now,
+            "updated_at": tx.now,
+            "current_action": None,
+            "wake_at": None,
+        },
+        only_status=RUNNING,
+    )
+    if changed:
+        tx.emit(ev.INSTANCES_CHANGED, row["id"], ids=[row["id"]], status=status, lane=row["lane"])
+        await after_end(tx, row, status)
+    return bool(changed)
+
+
+async def _wake_if_child_done(engine: Any, parent_id: int, child_id: int) -> None:
+    async with engine.tx() as tx:
+        child = await inst_q.get(tx.conn, child_id)
+        ended = child is not None and child["status"] not in ("queued", "running", "waiting")
+        if ended and await inst_q.wake(tx.conn, parent_id, tx.now):
+            tx.emit(ev.INSTANCES_CHANGED, parent_id, ids=[parent_id], status="queued")

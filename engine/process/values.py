@@ -1,0 +1,115 @@
+"""Variable values: typed in the engine (Decimal, date, datetime), JSON in the store."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+
+class ValueProblem(ValueError):
+    pass
+
+
+def coerce(value: Any, type_name: str | None) -> Any:
+    """A value (often a string typed by a person) as the declared type, or ValueProblem."""
+    if value is None or type_name is None:
+        return value
+    try:
+        if type_name == "string":
+            return value if isinstance(value, str) else str(value)
+        if type_name == "integer":
+            if isinstance(value, bool):
+                raise ValueProblem("not an integer")
+            if isinstance(value, int):
+                return value
+            if isinstance(value, float | Decimal) and value == int(value):
+                return int(value)
+            return int(str(value).strip())
+        if type_name == "decimal":
+            if isinstance(value, bool):
+                raise ValueProblem("not a decimal")
+            return value if isinstance(value, Decimal) else Decimal(str(value).strip())
+        if type_name == "boolean":
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("true", "yes", "1", "on"):
+                return True
+            if text in ("false", "no", "0", "off"):
+                return False
+            raise ValueProblem("not a boolean (true/false)")
+        if type_name == "date":
+            if isinstance(value, datetime):
+                return value.date()
+            return value if isinstance(value, date) else date.fromisoformat(str(value).strip())
+        if type_name == "datetime":
+            if not isinstance(value, datetime):
+                value = datetime.fromisoformat(str(value).strip())
+            return value if value.tzinfo else value.replace(tzinfo=UTC)
+        if type_name == "list":
+            if isinstance(value, list | tuple):
+                return list(value)
+            raise ValueProblem("not a list")
+        if type_name == "map":
+            if isinstance(value, dict):
+                return dict(value)
+            raise ValueProblem("not a map")
+    except (ValueError, TypeError, InvalidOperation) as exc:
+        if isinstance(exc, ValueProblem):
+            raise
+        raise ValueProblem(f"not a valid {type_name}: {value!r}") from exc
+    return value
+
+
+def to_json(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [to_json(v) for v in value]
+    return value
+
+
+def load(values: dict[str, Any], specs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Stored JSON values back as their declared types (unknown names pass through)."""
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        spec = specs.get(name)
+        try:
+            out[name] = coerce(value, spec.get("type")) if spec else value
+        except ValueProblem:
+            out[name] = value
+    return out
+
+
+def initial(
+    specs: dict[str, dict[str, Any]], given: dict[str, Any], *, where: str = "var"
+) -> dict[str, Any]:
+    """Start values: defaults, then the given ones (coerced); every problem named."""
+    problems: list[str] = []
+    out: dict[str, Any] = {}
+    for name, value in given.items():
+        if name not in specs:
+            known = ", ".join(sorted(specs)) or "none"
+            problems.append(f"{where} {name}: unknown variable (declared: {known})")
+            continue
+        try:
+            out[name] = coerce(value, specs[name].get("type"))
+        except ValueProblem as exc:
+            problems.append(f"{where} {name}: {exc}")
+    for name, spec in specs.items():
+        if name in out:
+            continue
+        if spec.get("default") is not None:
+            out[name] = coerce(spec["default"], spec.get("type"))
+        elif spec.get("required"):
+            problems.append(f"{where} {name}: required, and not given")
+        else:
+            out[name] = None
+    if problems:
+        raise ValueProblem("; ".join(problems))
+    return out
