@@ -190,7 +190,9 @@ def main() -> None:
         for sub in ("sy", "group", "single"):
             (root / sub).mkdir()
         print(f"{args.instances} instances x {STEPS} steps, concurrency {args.concurrency}")
-        sy_rate, note = asyncio.run(switchyard(root / "sy" / "s.db", args.instances, args.concurrency))
+        sy_rate, note = asyncio.run(
+            switchyard(root / "sy" / "s.db", args.instances, args.concurrency)
+        )
         group_rate = asyncio.run(
             raw(root / "group" / "g.db", args.instances, args.concurrency, group=True)
         )
@@ -205,10 +207,14 @@ def main() -> None:
     print()
     ratio_a = sy_rate / group_rate
     ratio_b = sy_rate / single_rate
-    print(f"ratio switchyard / (a): {ratio_a:.2f}   goal >= 0.50   "
-          f"{'met' if ratio_a >= 0.5 else 'MISSED'}")
-    print(f"ratio switchyard / (b): {ratio_b:.1f}x  goal >= 20x    "
-          f"{'met' if ratio_b >= 20 else 'MISSED'}")
+    print(
+        f"ratio switchyard / (a): {ratio_a:.2f}   goal >= 0.50   "
+        f"{'met' if ratio_a >= 0.5 else 'MISSED'}"
+    )
+    print(
+        f"ratio switchyard / (b): {ratio_b:.1f}x  goal >= 20x    "
+        f"{'met' if ratio_b >= 20 else 'MISSED'}"
+    )
 
 
 if __name__ == "__main__":

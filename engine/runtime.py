@@ -19,6 +19,7 @@ from typing import Any
 from switchyard.engine import events as ev
 from switchyard.engine import params as server_params
 from switchyard.engine import recovery
+from switchyard.engine.actions import sql as sql_action
 from switchyard.engine.execution import execute
 from switchyard.engine.lanes import Dispatcher
 from switchyard.engine.nodes import HEARTBEAT_INTERVAL, HOST, own_start_time
@@ -192,6 +193,7 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.writer.stop()
+        await sql_action.dispose_all()  # pools of the SQL action's target databases
         async with self.engine.tx() as tx:
             await node_q.mark_stopped(tx.conn, self.engine.node_id, tx.now)
             tx.emit(ev.NODE_CHANGED, self.engine.node_id, mode=self.mode, state="stopped")

@@ -46,7 +46,7 @@ BATCH = 250
 FRESH = timedelta(milliseconds=900)  # below the 1 s between two fires of any trigger
 FRESH_KINDS = ("cron", "every", "at")  # the triggers that fire at their next_fire_at
 FRESH_TIMES = 64  # distinct fire times per fast pass; later ones are left to planning
-CHUNK = 5000  # instances per fast-pass transaction
+CHUNK = 4000  # instances per fast-pass transaction
 MAX_SLEEP = 30.0
 
 
@@ -206,27 +206,27 @@ class Scheduler:
         for _ in range(FRESH_TIMES):
             async with self.engine.store.read() as conn:
                 at = await sched_q.next_fire_time(conn, now - FRESH, now, after=at)
+                starts = [] if at is None else await sched_q.chunk_starts(conn, at, CHUNK)
             if at is None:
                 break
-            after: int | None = 0
-            while after is not None:
+            # Chunks of schedule ids: (0, s1), [s1, s2), ... [sN, end]; all of them together
+            # cover every id, so a schedule added or moved since the split is not missed.
+            for after, before in zip([0, *(s - 1 for s in starts)], [*starts, None], strict=True):
                 async with self.engine.tx() as tx:
-                    start = await sched_q.chunk_next(tx.conn, at, after, CHUNK)
                     count = await sched_q.insert_fires(
                         tx.conn,
                         fire_at=at,
                         after_id=after,
-                        before_id=start,
+                        before_id=before,
                         kinds=FRESH_KINDS,
                         key_prefix=FIRE_KEY_PREFIX,
                         key_suffix=fire_key_suffix(at),
                         fields=instance_fields(now=tx.now, origin="schedule"),
                     )
-                    if count:  # the ids are not read back: they would cost more than the insert
+                    if count:  # ids are not read back: that would cost more than the insert
                         tx.emit(ev.INSTANCES_CHANGED, None, ids=[], status=QUEUED, count=count)
                 queued += count
                 await asyncio.sleep(0)  # one chunk per turn of the loop
-                after = None if start is None else start - 1
             fresh.add(at)
         return queued
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from pathlib import Path
 
 from switchyard.engine.api import Engine
 from switchyard.engine.errors import Conflict
@@ -75,6 +76,7 @@ SCHEDULES = [
 ]
 
 LANES = {"maintenance": 1, "reports": 1, "streams": 2}
+PROCESSES = sorted((Path(__file__).parent / "demo_processes").glob("*.yaml"))
 
 
 async def load_demo(engine: Engine) -> list[str]:
@@ -89,6 +91,11 @@ async def load_demo(engine: Engine) -> list[str]:
         if spec.name not in existing:
             await engine.add_schedule(spec)
             added.append(spec.name)
+    published = await engine.publish(PROCESSES)
+    if any(p.changed for p in published):
+        added.extend(p.name for p in published if p.changed)
+        await engine.start_process("invoice-run")
+        await engine.start_process("invoice-run", {"region": "apac", "customers": '["x","y"]'})
     if added:  # something to watch in the queue straight away
         await engine.start("nightly-backup")
         await engine.start("sales-report-0645")

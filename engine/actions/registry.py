@@ -6,39 +6,17 @@ from switchyard.engine.actions.assign import AssignAction
 from switchyard.engine.actions.base import Action
 from switchyard.engine.actions.call import CallAction
 from switchyard.engine.actions.conditional import IfAction, SwitchAction
+from switchyard.engine.actions.email import EmailAction
 from switchyard.engine.actions.flow import ChangeStateAction, EndProcessAction, RaiseAction
+from switchyard.engine.actions.http import HttpAction
 from switchyard.engine.actions.log import LogAction
 from switchyard.engine.actions.loop import LoopAction
 from switchyard.engine.actions.parallel import ParallelAction
 from switchyard.engine.actions.run import RunAction
+from switchyard.engine.actions.sql import SqlAction
 from switchyard.engine.actions.subprocess import StartProcessAction
 from switchyard.engine.actions.wait import WaitAction
 from switchyard.engine.actions.workitem import SendWorkItemAction
-
-
-def _external() -> list[Action]:
-    """HTTP, SQL and email live in their own modules (httpx, SQLAlchemy, aiosmtplib)."""
-    found: list[Action] = []
-    try:
-        from switchyard.engine.actions.http import HttpAction
-
-        found.append(HttpAction())
-    except ImportError:  # pragma: no cover - during development only
-        pass
-    try:
-        from switchyard.engine.actions.sql import SqlAction
-
-        found.append(SqlAction())
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        from switchyard.engine.actions.email import EmailAction
-
-        found.append(EmailAction())
-    except ImportError:  # pragma: no cover
-        pass
-    return found
-
 
 ACTIONS: dict[str, Action] = {
     action.kind: action
@@ -57,6 +35,8 @@ ACTIONS: dict[str, Action] = {
         EndProcessAction(),
         RaiseAction(),
         SendWorkItemAction(),
-        *_external(),
+        HttpAction(),
+        SqlAction(),
+        EmailAction(),
     ]
 }

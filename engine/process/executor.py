@@ -35,6 +35,7 @@ from switchyard.store.models import STEP_DONE, STEP_ERROR, STEP_SKIPPED, STEP_ST
 
 RESTORED = "restored in error"
 FRAMES = "__frames__"  # task-call frames inside the stored variables document
+ITEMS = "__items__"  # for-each lists under way inside the stored variables document
 
 
 class Suspend(Exception):
@@ -114,6 +115,9 @@ class ProcessRun:
         self.specs: dict[str, dict[str, Any]] = doc.get("variables") or {}
         stored = dict(row.get("variables") or {})
         frames = stored.pop(FRAMES, {}) or {}
+        # for-each items under way, by loop step key (values live with the variables,
+        # never in the journal)
+        self.items: dict[str, list[Any]] = stored.pop(ITEMS, {}) or {}
         self.vars = values.load(stored, self.specs)
         self.frames: dict[str, dict[str, Any]] = {
             key: values.load(frame, self._task_specs(self._frame_task(key)))
@@ -133,10 +137,20 @@ class ProcessRun:
         spec = (self.doc.get("tasks") or {}).get(task or "", {})
         return {**spec.get("inputs", {}), **spec.get("outputs", {}), **spec.get("variables", {})}
 
+    def new_frame(self, task: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        """A task call's variables: its locals and outputs (defaults) and its inputs."""
+        specs = self._task_specs(task)
+        optional = {k: {**v, "required": False} for k, v in specs.items()}
+        frame = values.initial(optional, {})
+        frame.update(values.load(values.to_json(inputs), specs))
+        return frame
+
     def stored_variables(self) -> dict[str, Any]:
         doc = values.to_json(self.vars)
         if self.frames:
             doc[FRAMES] = {k: values.to_json(v) for k, v in self.frames.items()}
+        if self.items:
+            doc[ITEMS] = self.items
         return doc
 
     def touch(self, now: datetime) -> j.Statement:
@@ -351,9 +365,10 @@ class ProcessRun:
 
     async def _run_loop(self, action: dict, key: str, scope: Scope, d: dict) -> None:
         body = action["args"]["do"]
-        if d.get("items") is not None:
-            for n, item in enumerate(d["items"]):
+        if d.get("items"):
+            for n, item in enumerate(self.items.get(key, [])):
                 await self.block(body, f"{key}/{n}", scope.bind(d.get("as"), item))
+            self.items.pop(key, None)
             return
         bound = int(d["max"])
         for n in range(bound + 1):
@@ -392,11 +407,8 @@ class ProcessRun:
         task = self.doc["tasks"][d["task"]]
         specs = self._task_specs(d["task"])
         frame = self.frames.get(key)
-        if frame is None:  # first entry: inputs were evaluated into the decision
-            optional = {k: {**v, "required": False} for k, v in specs.items()}
-            frame = values.initial(optional, {})
-            frame.update(values.load(d.get("inputs") or {}, specs))
-            self.frames[key] = frame
+        if frame is None:  # pragma: no cover - the frame is written with the step's start
+            frame = self.frames[key] = self.new_frame(d["task"], {})
         await self.block(task["actions"], f"{key}/t", Scope(frame, specs))
         scope.apply({caller: frame.get(output) for caller, output in (d.get("into") or {}).items()})
         self.frames.pop(key, None)

@@ -3,7 +3,7 @@ decisions for control flow, children, logs. The executor talks to the world only
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -113,9 +113,8 @@ class ProcessHost:
         masked = [self.masker.mask(line) for line in lines]
         path: Path = self.engine.log_path(run.id)
         path.parent.mkdir(parents=True, exist_ok=True)
-        stamp = self.now().astimezone(UTC).strftime("%H:%M:%S")
-        with path.open("a", encoding="utf-8") as fh:
-            fh.writelines(f"{stamp} {line}\n" for line in masked)
+        with path.open("a", encoding="utf-8") as fh:  # same shape as a command's output
+            fh.writelines(f"{line}\n" for line in masked)
         self.engine.bus.publish(ev.EngineEvent(ev.INSTANCE_LOG, str(run.id), {"lines": masked}))
 
     def report_rows(
@@ -144,11 +143,8 @@ class ProcessHost:
             return {"type": "enter", "ref": directive.label}
         if isinstance(directive, act.Loop):
             if directive.items is not None:
-                return {
-                    "type": "loop",
-                    "items": values.to_json(directive.items),
-                    "as": directive.var,
-                }
+                run.items[key] = values.to_json(directive.items)  # kept with the variables
+                return {"type": "loop", "items": True, "as": directive.var}
             return {"type": "loop", "while": directive.condition, "max": directive.max_iterations}
         if isinstance(directive, act.Parallel):
             started = []
@@ -166,12 +162,10 @@ class ProcessHost:
                 "deadline": directive.deadline.isoformat() if directive.deadline else None,
             }
         if isinstance(directive, act.CallTask):
-            return {
-                "type": "call",
-                "task": directive.task,
-                "inputs": values.to_json(directive.inputs),
-                "into": directive.outputs,
-            }
+            # the frame (inputs, locals) is committed with the step's start, in the
+            # variables document; the journal keeps only the task's name
+            run.frames[key] = run.new_frame(directive.task, directive.inputs)
+            return {"type": "call", "task": directive.task, "into": directive.outputs}
         if isinstance(directive, act.StartChild):
             child = await self.start_child(run, directive, action, key)
             return {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -47,14 +48,17 @@ def coerce(value: Any, type_name: str | None) -> Any:
             if not isinstance(value, datetime):
                 value = datetime.fromisoformat(str(value).strip())
             return value if value.tzinfo else value.replace(tzinfo=UTC)
-        if type_name == "list":
-            if isinstance(value, list | tuple):
+        if type_name in ("list", "map"):
+            if isinstance(value, str):  # typed on a command line: JSON
+                try:
+                    value = json.loads(value)
+                except json.JSONDecodeError as exc:
+                    raise ValueProblem(f"not a {type_name} (give JSON): {exc.msg}") from None
+            if type_name == "list" and isinstance(value, list | tuple):
                 return list(value)
-            raise ValueProblem("not a list")
-        if type_name == "map":
-            if isinstance(value, dict):
+            if type_name == "map" and isinstance(value, dict):
                 return dict(value)
-            raise ValueProblem("not a map")
+            raise ValueProblem(f"not a {type_name}")
     except (ValueError, TypeError, InvalidOperation) as exc:
         if isinstance(exc, ValueProblem):
             raise

@@ -85,19 +85,19 @@ async def next_fire_time(
     return (await conn.execute(stmt)).scalar()
 
 
-async def chunk_next(
-    conn: AsyncConnection, fire_at: datetime, after_id: int, size: int
-) -> int | None:
-    """The id starting the chunk after the next ``size`` schedules due at ``fire_at``
-    after ``after_id``; None when no more than ``size`` are left."""
-    stmt = (
-        select(schedules.c.id)
-        .where(schedules.c.next_fire_at == fire_at, schedules.c.id > after_id)
-        .order_by(schedules.c.id)
-        .offset(size)
-        .limit(1)
+async def chunk_starts(conn: AsyncConnection, fire_at: datetime, size: int) -> list[int]:
+    """The ids starting the 2nd, 3rd, ... chunk of ``size`` schedules due at ``fire_at``
+    (in id order): one query splits a burst into chunks that need no more lookups."""
+    due = (
+        select(
+            schedules.c.id,
+            func.row_number().over(order_by=schedules.c.id).label("n"),
+        )
+        .where(schedules.c.next_fire_at == fire_at)
+        .subquery()
     )
-    return (await conn.execute(stmt)).scalar()
+    stmt = select(due.c.id).where(due.c.n > size, (due.c.n - 1) % size == 0).order_by(due.c.id)
+    return list((await conn.execute(stmt)).scalars())
 
 
 # Instance columns copied from the schedule by ``insert_fires`` (firing.instance_row's).

@@ -60,11 +60,12 @@ async def test_kill_9_at_random_points_loses_nothing_and_repeats_nothing(sy) -> 
     rng = random.Random(seed)
     (sy.tmp_path / "counter.yaml").write_text(textwrap.dedent(COUNTER))
     (sy.tmp_path / "worker.yaml").write_text(textwrap.dedent(WORKER))
-    sy.cli("process", "publish", str(sy.tmp_path / "counter.yaml"), str(sy.tmp_path / "worker.yaml"))
+    sy.cli(
+        "process", "publish", str(sy.tmp_path / "counter.yaml"), str(sy.tmp_path / "worker.yaml")
+    )
     sy.cli("lane", "add", "wide", "--concurrency", "8")
     counters = [
-        int(sy.cli("start", "counter", "--var", "n=300", "--lane", "wide").stdout)
-        for _ in range(3)
+        int(sy.cli("start", "counter", "--var", "n=300", "--lane", "wide").stdout) for _ in range(3)
     ]
     workers = [
         int(sy.cli("start", "worker", "--var", "n=40", "--lane", "wide").stdout) for _ in range(2)

@@ -139,7 +139,9 @@ class QueueScreen(EngineScreen):
             else:
                 since = display.clock_time(i.queued_at, now)
             action = ""
-            if i.current_action:
+            if i.process and not i.command:  # a process instance: where it is
+                action = " · ".join(x for x in (i.current_state, i.current_action) if x)
+            elif i.current_action:
                 action = f"{i.current_action} {display.command_short(i.command)}"
             rows.append(
                 (

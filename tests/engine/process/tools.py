@@ -1,0 +1,157 @@
+"""Probes for the process-engine stress tests: process groups, raw rows, server parameters,
+and a real node in a child process that a test can kill -9 (``CrashableNode``)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+from engine.helpers import until
+from sqlalchemy import delete, select, update
+from switchyard.engine.api import Engine
+from switchyard.store.models import HistoryEntry, Node, Param, Step
+
+
+def group_alive(pgid: int) -> bool:
+    """True while process group ``pgid`` has a member that is not a zombie."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    for proc in psutil.process_iter():
+        try:
+            if os.getpgid(proc.pid) == pgid and proc.status() != psutil.STATUS_ZOMBIE:
+                return True
+        except (OSError, psutil.Error):
+            continue
+    return False
+
+
+def kill_group(pgid: int) -> None:
+    """Test clean-up: never leave a stray group behind, whatever the engine did."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+async def read_pid(path: Path, within: float = 10.0) -> int:
+    """A pid a command wrote with ``echo $$ > path`` (waits until it is there)."""
+
+    def probe() -> int | None:
+        try:
+            text = path.read_text()
+        except FileNotFoundError:
+            return None
+        return int(text) if text.endswith("\n") and text.strip().isdigit() else None
+
+    return int(await until(probe, within=within, what=f"{path.name} to be written"))
+
+
+async def set_param(engine: Engine, name: str, value: Any) -> None:
+    """Store a server parameter row (there is no API setter yet)."""
+    table = Param.__table__
+    async with engine.store.write() as conn:
+        await conn.execute(delete(table).where(table.c.name == name))
+        await conn.execute(
+            table.insert().values(name=name, value=value, updated_at=engine.clock.now())
+        )
+
+
+async def step_rows(engine: Engine, instance_id: int | None = None) -> list[dict[str, Any]]:
+    table = Step.__table__
+    stmt = select(table).order_by(table.c.id)
+    if instance_id is not None:
+        stmt = stmt.where(table.c.instance_id == instance_id)
+    async with engine.store.read() as conn:
+        return [dict(r) for r in (await conn.execute(stmt)).mappings()]
+
+
+async def history_rows(engine: Engine, instance_id: int | None = None) -> list[dict[str, Any]]:
+    table = HistoryEntry.__table__
+    stmt = select(table).order_by(table.c.id)
+    if instance_id is not None:
+        stmt = stmt.where(table.c.instance_id == instance_id)
+    async with engine.store.read() as conn:
+        return [dict(r) for r in (await conn.execute(stmt)).mappings()]
+
+
+async def node_rows(engine: Engine) -> list[dict[str, Any]]:
+    table = Node.__table__
+    async with engine.store.read() as conn:
+        return [dict(r) for r in (await conn.execute(select(table))).mappings()]
+
+
+async def age_node(engine: Engine, node_id: str, heartbeat: datetime) -> None:
+    """Make a node's heartbeat look old (a dead node stops beating)."""
+    table = Node.__table__
+    async with engine.store.write() as conn:
+        await conn.execute(
+            update(table).where(table.c.id == node_id).values(heartbeat_at=heartbeat)
+        )
+
+
+# A real node in its own OS process: `python node.py URL DATA_DIR` starts a Runtime and
+# prints "ready <node id>"; the test kills it with SIGKILL (no handler, no clean-up).
+_NODE = """
+import asyncio, sys
+from pathlib import Path
+from switchyard.engine.api import Engine
+from switchyard.engine.runtime import Runtime
+
+
+async def main(url: str, data_dir: str) -> None:
+    engine = await Engine.open(url, data_dir=Path(data_dir))
+    runtime = Runtime(engine, kill_grace=1.0)
+    await runtime.start()
+    await runtime.scheduler.stop()
+    print("ready", engine.node_id, flush=True)
+    await asyncio.Event().wait()
+
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+
+class CrashableNode:
+    """``async with CrashableNode(url, data_dir, tmp) as node:`` ... ``node.crash()``."""
+
+    def __init__(self, url: str, data_dir: Path, tmp: Path) -> None:
+        self.url = url
+        self.data_dir = data_dir
+        self.script = tmp / "crash_node.py"
+        self.script.write_text(textwrap.dedent(_NODE))
+        self.popen: subprocess.Popen[str] | None = None
+        self.node_id = ""
+
+    async def __aenter__(self) -> CrashableNode:
+        self.popen = subprocess.Popen(
+            [sys.executable, str(self.script), self.url, str(self.data_dir)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert self.popen.stdout is not None
+        line = await asyncio.wait_for(asyncio.to_thread(self.popen.stdout.readline), 30)
+        assert line.startswith("ready "), f"node did not start: {line!r}"
+        self.node_id = line.split()[1]
+        return self
+
+    def crash(self) -> None:
+        assert self.popen is not None
+        os.kill(self.popen.pid, signal.SIGKILL)
+        self.popen.wait(10)
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.popen is not None and self.popen.poll() is None:
+            self.crash()
