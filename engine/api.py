@@ -21,6 +21,8 @@ from switchyard.engine.completion import after_end
 from switchyard.engine.errors import Conflict, NotFound, SwitchyardError
 from switchyard.engine.firing import instance_row
 from switchyard.engine.nodes import NodeView, is_alive, new_node_id, view
+from switchyard.engine.people.api import PeopleApi
+from switchyard.engine.people.rules import guarded
 from switchyard.engine.process.api import ProcessApi
 from switchyard.engine.runner import kill_stale_group, read_log
 from switchyard.engine.schedule_spec import ScheduleSpec, check_name, secret_refs
@@ -50,6 +52,7 @@ from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import lanes as lane_q
 from switchyard.store.queries import nodes as node_q
 from switchyard.store.queries import schedules as sched_q
+from switchyard.store.queries import processes as proc_q
 from switchyard.store.queries import secrets as secret_q
 from switchyard.store.queries import steps as step_q
 
@@ -67,16 +70,25 @@ def resolve_data_dir(store: Store, data_dir: Path | None) -> Path:
     return default_data_dir()
 
 
-class Engine(ProcessApi):
+@guarded  # every public operation is checked: engine/people/rules.py
+class Engine(PeopleApi, ProcessApi):
     def __init__(
-        self, store: Store, *, data_dir: Path, clock: Clock | None = None, user: str | None = None
+        self,
+        store: Store,
+        *,
+        data_dir: Path,
+        clock: Clock | None = None,
+        user: str | None = None,
+        as_user: str | None = None,
     ) -> None:
         self.store = store
         self.data_dir = data_dir
         self.clock: Clock = clock or SystemClock()
         self.bus = ev.EventBus()
         self.node_id = new_node_id()
-        self.user = user or getpass.getuser()
+        self.login = user or getpass.getuser()  # the OS login: who is asking
+        self.user = as_user or self.login  # whom this engine acts as (--as: admins only)
+        self._identity_checked = False
         self.secret_box = SecretBox.for_data_dir(data_dir)
         self.feed: ev.EventFeed | None = None
 
@@ -88,12 +100,22 @@ class Engine(ProcessApi):
         data_dir: Path | None = None,
         clock: Clock | None = None,
         user: str | None = None,
+        as_user: str | None = None,
     ) -> Engine:
+        """Open the store as ``user`` (default: the OS login), acting as ``as_user`` if given
+        (admins only). On a store without users, the login becomes its first admin."""
         store = Store(normalise_url(url or os.environ.get("SWITCHYARD_DB") or default_url()))
         await store.open()
-        engine = cls(store, data_dir=resolve_data_dir(store, data_dir), clock=clock, user=user)
-        async with engine.tx() as tx:
-            await lane_q.ensure(tx.conn, DEFAULT_LANE, tx.now)
+        data = resolve_data_dir(store, data_dir)
+        engine = cls(store, data_dir=data, clock=clock, user=user, as_user=as_user)
+        try:
+            async with engine.tx() as tx:
+                await lane_q.ensure(tx.conn, DEFAULT_LANE, tx.now)
+                await engine._first_start(tx)
+            await engine._check_identity()
+        except BaseException:
+            await store.close()
+            raise
         return engine
 
     def tx(self) -> AbstractAsyncContextManager[Tx]:
@@ -149,6 +171,11 @@ class Engine(ProcessApi):
             )
         if row["after"] and not await sched_q.get_by_name(tx.conn, row["after"]):
             raise SwitchyardError("after", f"unknown schedule '{row['after']}'")
+        if row.get("process") and not await proc_q.latest(tx.conn, row["process"]):
+            raise SwitchyardError(
+                "process",
+                f"unknown process '{row['process']}' (publish it: switchyard process publish)",
+            )
         for key in secret_refs(row["env"]):
             if await secret_q.get(tx.conn, key) is None:
                 raise SwitchyardError(
@@ -304,6 +331,7 @@ class Engine(ProcessApi):
         async with self.store.read() as conn:
             rows = await inst_q.search(
                 conn,
+                where=await self._visible(),  # only what the caller may view
                 statuses=statuses,
                 schedule=schedule,
                 lane=lane,
@@ -321,9 +349,10 @@ class Engine(ProcessApi):
 
     async def queue(self, *, limit: int = 200, offset: int = 0) -> tuple[list[QueueEntry], int]:
         """A page of the queue (running first per lane, then waiting in order) and its size."""
+        visible = await self._visible()  # only what the caller may view
         async with self.store.read() as conn:
-            rows = await inst_q.queue_page(conn, limit=limit, offset=offset)
-            total = await inst_q.queue_total(conn)
+            rows = await inst_q.queue_page(conn, limit=limit, offset=offset, where=visible)
+            total = await inst_q.queue_total(conn, where=visible)
         entries: list[QueueEntry] = []
         positions: dict[str, int] = {}
         for r in rows:
@@ -347,6 +376,8 @@ class Engine(ProcessApi):
                 await self._cancel_children(tx, instance_id)
                 await step_q.add_history(tx.conn, instance_id, "cancel", tx.now, self.user, {})
             if row["status"] in (QUEUED, WAITING):
+                if row.get("definition_id") is not None:  # its waits end here
+                    await step_q.close_started(tx.conn, instance_id, tx.now)
                 changed = await inst_q.set_fields(
                     tx.conn,
                     instance_id,
@@ -419,7 +450,7 @@ class Engine(ProcessApi):
     async def log(self, instance_id: int) -> list[str]:
         await self.instance(instance_id)
         lines, _ = read_log(self.log_path(instance_id))
-        return lines
+        return await self._mask_lines(instance_id, lines)
 
     async def follow_log(self, instance_id: int, *, poll: float = 0.2) -> AsyncIterator[list[str]]:
         """The log so far, then new lines as they come, until the instance has ended."""
@@ -432,11 +463,11 @@ class Engine(ProcessApi):
             # off the event loop: a console shares it with the screens
             lines, offset = await asyncio.to_thread(read_log, path, offset)
             if lines:
-                yield lines
+                yield await self._mask_lines(instance_id, lines)
             if status in TERMINAL_STATUSES:
                 lines, offset = await asyncio.to_thread(read_log, path, offset)
                 if lines:
-                    yield lines
+                    yield await self._mask_lines(instance_id, lines)
                 return
             await asyncio.sleep(poll)
 

@@ -20,3 +20,14 @@ class NotFound(SwitchyardError):
 
 class Conflict(SwitchyardError):
     exit_code = 2
+
+
+class Refused(SwitchyardError):
+    """Not allowed for this user. ``field`` is what is missing (a licence, ``admin``, or a
+    right such as ``launch``); the message says who may not do what and names it, e.g.
+    "dave may not start expense-approval: needs the launch right on it"."""
+
+    exit_code = 4
+
+    def __str__(self) -> str:
+        return self.message

@@ -322,6 +322,9 @@ def _check_tree(tree: nodes.Node, template: bool) -> None:
         raise ExpressionError(problems[-1])
 
 
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+
+
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, TemplateSyntaxError):
         where = f" (line {exc.lineno})" if exc.lineno and exc.lineno > 1 else ""
@@ -332,7 +335,9 @@ def _describe(exc: BaseException) -> str:
         ZeroDivisionError: "division by zero",
         RecursionError: "expression nested too deeply",
     }
-    return fixed.get(type(exc)) or f"{type(exc).__name__}: {exc}"
+    # Python's own messages quote the offending value ("invalid literal for int() with
+    # base 10: 'x'"): errors reach the journal and the history, which never hold values
+    return fixed.get(type(exc)) or f"{type(exc).__name__}: {_QUOTED.sub('…', str(exc))}"
 
 
 class Sandbox:

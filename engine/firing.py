@@ -35,7 +35,6 @@ def instance_fields(
     """
     terminal = status != QUEUED
     return {
-        "process": None,
         "status": status,
         "reason": reason,
         "queued_at": now,
@@ -79,6 +78,8 @@ def instance_row(
         "cwd": schedule["cwd"],
         "env": dict(schedule["env"]),
         "timeout_seconds": schedule["timeout_seconds"],
+        "process": schedule.get("process"),  # bound to its newest version when it starts
+        "variables": dict(schedule.get("variables") or {}),
         **instance_fields(
             now=now, origin=origin, status=status, reason=reason, originator=originator
         ),

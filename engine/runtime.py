@@ -24,7 +24,7 @@ from switchyard.engine.execution import execute
 from switchyard.engine.lanes import Dispatcher
 from switchyard.engine.nodes import HEARTBEAT_INTERVAL, HOST, own_start_time
 from switchyard.engine.process.host import ProcessHost
-from switchyard.engine.process.lifecycle import ProcessTask, run_claimed
+from switchyard.engine.process.lifecycle import ProcessTask, resolve_definition, run_claimed
 from switchyard.engine.process.writer import GroupWriter
 from switchyard.engine.runner import CommandRun
 from switchyard.engine.scheduler import Scheduler
@@ -108,7 +108,7 @@ class Runtime:
         return self.host
 
     def _launch(self, row: dict[str, Any]) -> None:
-        if row.get("definition_id") is not None:
+        if row.get("definition_id") is not None or (row.get("process") and not row["command"]):
             # Process instances claimed in one dispatch round start together: their
             # journals and definitions are read in one go (see _start_processes).
             self._claimed.append(row)
@@ -135,13 +135,17 @@ class Runtime:
         ids = [int(r["id"]) for r in rows]
         async with self.engine.store.read() as conn:
             journals = await step_q.journals(conn, ids)
-            for definition_id in {int(r["definition_id"]) for r in rows} - set(self._definitions):
+            for row in rows:  # fired by a process schedule: its newest version, now
+                if row.get("definition_id") is None:
+                    await resolve_definition(conn, row)
+            wanted = {int(r["definition_id"]) for r in rows if r.get("definition_id")}
+            for definition_id in wanted - set(self._definitions):
                 found = await proc_q.get_by_id(conn, definition_id)
                 if found is not None:  # published versions never change: cache them
                     self._definitions[definition_id] = found
         for row in rows:
             me = ProcessTask(int(row["id"]))
-            definition = self._definitions.get(int(row["definition_id"]))
+            definition = self._definitions.get(int(row.get("definition_id") or 0))
             task: asyncio.Task[Any] = asyncio.create_task(
                 run_claimed(self.engine, host, row, me, definition, journals.get(me.instance_id)),
                 name=f"switchyard-process-{row['id']}",

@@ -80,6 +80,19 @@ def parse_env(items: list[str] | dict[str, str]) -> dict[str, str]:
     return env
 
 
+def parse_vars(items: list[str] | dict[str, str]) -> dict[str, str]:
+    """``K=V`` process variables (typed and checked when the process starts)."""
+    if isinstance(items, dict):
+        return {str(k): str(v) for k, v in items.items()}
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise SwitchyardError("var", f"'{item}' is not NAME=VALUE")
+        out[name.strip()] = value
+    return out
+
+
 def secret_refs(env: dict[str, str]) -> list[str]:
     return [
         v.split(":", 1)[1]
@@ -107,6 +120,8 @@ class ScheduleSpec:
     cwd: str | None = None
     timeout: str | None = None
     shell: bool = False
+    process: str | None = None  # start this published process instead of a command
+    variables: list[str] | dict[str, str] = field(default_factory=list)  # its K=V inputs
 
     def trigger(self, now: datetime) -> Trigger:
         try:
@@ -127,7 +142,11 @@ class ScheduleSpec:
         """Check every field; return the trigger and the row values (no references checked)."""
         check_name(self.name)
         trigger = self.trigger(now)
-        if not self.command:
+        if self.process and self.command:
+            raise SwitchyardError("process", "give either --process or a command, not both")
+        if self.variables and not self.process:
+            raise SwitchyardError("var", "--var sets process variables: it needs --process")
+        if not self.command and not self.process:
             raise SwitchyardError("command", "no command given (put it after --)")
         if self.shell and len(self.command) != 1:
             raise SwitchyardError("command", "with --shell give the command as one string")
@@ -161,6 +180,8 @@ class ScheduleSpec:
             "cwd": self.cwd or None,
             "env": env,
             "timeout_seconds": timeout,
+            "process": self.process or None,
+            "variables": parse_vars(self.variables),
         }
 
 

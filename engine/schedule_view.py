@@ -29,6 +29,8 @@ def schedule_view(row: dict[str, Any], last_result: str | None) -> ScheduleView:
         misfire=misfire_text(row),
         after=row["after"],
         command=list(row["command"]),
+        process=row.get("process"),
+        variables=dict(row.get("variables") or {}),
         env=dict(row["env"]),
         cwd=row["cwd"],
         timeout_seconds=row["timeout_seconds"],
@@ -63,6 +65,8 @@ def spec_from_row(row: dict[str, Any]) -> ScheduleSpec:
         cwd=row["cwd"],
         timeout=format_duration_seconds(row["timeout_seconds"]),
         shell=bool(row["shell"]),
+        process=row.get("process"),
+        variables=[f"{k}={v}" for k, v in (row.get("variables") or {}).items()],
     )
 
 

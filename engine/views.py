@@ -39,6 +39,8 @@ class ScheduleView:
     misfire: str
     after: str | None
     command: list[str]
+    process: str | None  # a process schedule starts this process (command is empty)
+    variables: dict[str, str]  # its start variables, as typed
     env: dict[str, str]  # secret references stay references: NAME=secret:KEY
     cwd: str | None
     timeout_seconds: float | None

@@ -86,6 +86,8 @@ class Schedule(SQLModel, table=True):
     cwd: str | None = Field(default=None)
     env: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     timeout_seconds: float | None = Field(default=None)
+    process: str | None = Field(default=None, max_length=200)  # starts a process, not a command
+    variables: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     paused: bool = Field(default=False)
     next_fire_at: datetime | None = utc_column(index=True)
     last_fire_at: datetime | None = utc_column()
@@ -260,4 +262,88 @@ class HistoryEntry(SQLModel, table=True):
     at: datetime | None = utc_column()
     kind: str = Field(max_length=50)
     user: str | None = Field(default=None, max_length=100)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+# People. Licences are cumulative, in this order; ``admin`` is a separate flag.
+LICENCES = ("direct", "group", "monitor", "designer")
+SUBJECT_USER = "user"
+SUBJECT_GROUP = "group"
+ALL_PROCESSES = "*"  # a right on "*" applies to every process
+
+
+class User(SQLModel, table=True):
+    """A Switchyard user: an OS login (no passwords are stored)."""
+
+    __tablename__ = "users"
+
+    login: str = Field(primary_key=True, max_length=100)
+    name: str | None = Field(default=None, max_length=200)
+    licence: str = Field(default="direct", max_length=20)  # one of LICENCES
+    admin: bool = Field(default=False)
+    roles: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime | None = utc_column()
+
+
+class Group(SQLModel, table=True):
+    """A workgroup: work items are routed to it, rights and security specs name it."""
+
+    __tablename__ = "groups"
+
+    name: str = Field(primary_key=True, max_length=100)
+    created_at: datetime | None = utc_column()
+
+
+class GroupMember(SQLModel, table=True):
+    __tablename__ = "group_members"
+
+    group: str = Field(primary_key=True, max_length=100)
+    login: str = Field(primary_key=True, max_length=100, index=True)
+
+
+class Right(SQLModel, table=True):
+    """Launch / view / manage on one process (or "*") for one user or group."""
+
+    __tablename__ = "rights"
+    __table_args__ = (
+        UniqueConstraint("process", "subject_kind", "subject", name="uq_rights_process_subject"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    process: str = Field(max_length=200, index=True)  # a process name or ALL_PROCESSES
+    subject_kind: str = Field(max_length=10)  # SUBJECT_USER | SUBJECT_GROUP
+    subject: str = Field(max_length=100)
+    launch: bool = Field(default=False)
+    view: bool = Field(default=False)
+    manage: bool = Field(default=False)
+    updated_at: datetime | None = utc_column()
+    updated_by: str | None = Field(default=None, max_length=100)
+
+
+class SecSpec(SQLModel, table=True):
+    """A security specification: the users, groups and roles that may see a variable."""
+
+    __tablename__ = "secspecs"
+
+    name: str = Field(primary_key=True, max_length=100)
+    users: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    groups: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    roles: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    updated_at: datetime | None = utc_column()
+
+
+class AuditEntry(SQLModel, table=True):
+    """Who did what as whom: impersonation, refusals, changes to people and rights."""
+
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    )
+    at: datetime | None = utc_column(index=True)
+    login: str = Field(max_length=100, index=True)  # the OS login that acted
+    as_login: str | None = Field(default=None, max_length=100)  # whom it acted as (--as)
+    action: str = Field(max_length=50)
+    target: str | None = Field(default=None, max_length=300)
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

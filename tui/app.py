@@ -212,9 +212,9 @@ class SwitchyardApp(App[None]):
         return screen
 
 
-async def run_console_async(db: str | None) -> None:
+async def run_console_async(db: str | None, as_user: str | None = None) -> None:
     """run_console on a running event loop."""
-    engine = await Engine.open(db)
+    engine = await Engine.open(db, as_user=as_user)
     runtime: Runtime | None = None
     logger = logging.getLogger("switchyard")
     handler, propagate = _log_to_file(engine.data_dir / "console.log"), logger.propagate
@@ -250,6 +250,7 @@ def _log_to_file(path: Path) -> logging.Handler:
     return handler
 
 
-def run_console(db: str | None) -> None:
-    """Open the console on store ``db`` (None: SWITCHYARD_DB or the default store)."""
-    asyncio.run(run_console_async(db))
+def run_console(db: str | None, as_user: str | None = None) -> None:
+    """Open the console on store ``db`` (None: SWITCHYARD_DB or the default store), acting
+    as ``as_user`` if given (admins only)."""
+    asyncio.run(run_console_async(db, as_user))

@@ -41,10 +41,15 @@ DbOption = Annotated[
     typer.Option("--db", envvar="SWITCHYARD_DB", help="Store URL or SQLite path."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+AsOption = Annotated[
+    str | None,
+    typer.Option("--as", help="Act as this Switchyard user (admins only; audited)."),
+]
 
 
 class State:
     db: str | None = None
+    as_user: str | None = None
 
 
 state = State()
@@ -57,7 +62,7 @@ def fail(message: str, code: int = 2) -> None:
 
 def run(fn: Callable[[Engine], Awaitable[T]], *, db: str | None = None) -> T:
     async def main() -> T:
-        engine = await Engine.open(db or state.db)
+        engine = await Engine.open(db or state.db, as_user=state.as_user)
         try:
             return await fn(engine)
         finally:
@@ -77,14 +82,17 @@ def emit_json(value: Any) -> None:
 
 
 @app.callback(invoke_without_command=True)
-def main_callback(ctx: typer.Context, db: DbOption = None) -> None:
+def main_callback(ctx: typer.Context, db: DbOption = None, as_user: AsOption = None) -> None:
     """Without a command: open the console."""
     state.db = db
+    state.as_user = as_user
     if ctx.invoked_subcommand is None:
         from switchyard.tui.app import run_console
 
         try:
-            run_console(db)
+            run_console(db, as_user=as_user)
+        except SwitchyardError as exc:
+            fail(str(exc), exc.exit_code)
         except StoreError as exc:
             fail(str(exc), 1)
 
@@ -172,9 +180,16 @@ def schedule_add(
     shell: Annotated[
         bool, typer.Option("--shell", help="Run the command with /bin/sh -c.")
     ] = False,
+    process: Annotated[
+        str | None, typer.Option(help="Start this published process (instead of a command).")
+    ] = None,
+    var: Annotated[
+        list[str] | None, typer.Option("--var", help="K=V: a variable of --process.")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Add a schedule: switchyard schedule add NAME --cron '0 2 * * *' -- COMMAND [ARGS...]"""
+    """Add a schedule: switchyard schedule add NAME --cron '0 2 * * *' -- COMMAND [ARGS...]
+    (or --process NAME [--var K=V ...] instead of a command)."""
     if cwd and not Path(cwd).is_dir():
         fail(f"cwd: '{cwd}' is not a directory")
     spec = ScheduleSpec(
@@ -195,6 +210,8 @@ def schedule_add(
         cwd=cwd,
         timeout=timeout,
         shell=shell,
+        process=process,
+        variables=list(var or []),
     )
     view = run(lambda e: e.add_schedule(spec))
     if as_json:
@@ -381,6 +398,6 @@ def secret_list(as_json: JsonOption = False) -> None:
 
 
 def main() -> None:
-    from switchyard.tui import cli_process  # noqa: F401  (registers its commands)
+    from switchyard.tui import cli_people, cli_process  # noqa: F401  (register their commands)
 
     app()

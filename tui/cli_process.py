@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from switchyard.engine.api import Engine
 from switchyard.engine.definitions import DefinitionError
-from switchyard.engine.errors import SwitchyardError
+from switchyard.engine.errors import Refused, SwitchyardError
 from switchyard.tui import formatting as fmt
 from switchyard.tui.cli import JsonOption, app, emit_json, fail, run
 
@@ -180,7 +180,10 @@ def skip(instance_ids: Annotated[list[int], typer.Argument(help="Instances in er
 
 
 def _each(ids: list[int], verb: str, op: object) -> None:
-    """Apply an operation to each id; report each result; exit 2 if any was refused."""
+    """Apply an operation to each id; report each result; exit 2 if any failed (4 if any
+    was refused for a missing right)."""
+
+    codes: list[int] = []
 
     async def go(engine: Engine) -> list[str]:
         problems = []
@@ -190,10 +193,11 @@ def _each(ids: list[int], verb: str, op: object) -> None:
                 typer.echo(f"instance {instance_id}: {verb}: now {view.status}")
             except SwitchyardError as exc:
                 problems.append(f"instance {instance_id}: {exc}")
+                codes.append(4 if isinstance(exc, Refused) else 2)
         return problems
 
     problems = run(go)
     for problem in problems:
         typer.echo(f"error: {problem}", err=True)
     if problems:
-        raise typer.Exit(2)
+        raise typer.Exit(max(codes))  # 4 when any was refused (a missing right)

@@ -137,7 +137,9 @@ class HttpAction:
         if method not in METHODS:
             raise ActionFailed(f"http: unsupported method {method}", retryable=False)
         url = str(ctx.render(args["url"]))
-        shown = safe_url(url)
+        # messages name the URL as written in the definition (templates unrendered), so a
+        # variable's value never reaches the journal or the history through an error
+        shown = safe_url(str(args["url"]))
         headers = _headers(ctx.render(args.get("headers") or {}))
         content = self._content(args, ctx, headers)
         expect = [int(s) for s in args["expect"]] if args.get("expect") else None
@@ -148,7 +150,7 @@ class HttpAction:
         started = time.monotonic()
         try:
             status, resp_headers, raw, encoding = await self._call(
-                method, url, headers, content, _verify(args, ctx), timeout, follow
+                method, url, headers, content, _verify(args, ctx), timeout, follow, shown
             )
         except ActionFailed as exc:
             message = masker.mask(exc.message)
@@ -206,8 +208,9 @@ class HttpAction:
         verify: ssl.SSLContext | bool,
         budget: float | None,
         follow: bool,
+        where: str,
     ) -> tuple[int, dict[str, str], bytes, str | None]:
-        shown = f"{method} {safe_url(url)}"
+        shown = f"{method} {where}"
         try:
             async with asyncio.timeout(budget):
                 async with httpx.AsyncClient(

@@ -32,10 +32,13 @@ class WaitAction:
             if isinstance(value, str):
                 try:
                     value = datetime.fromisoformat(value)
-                except ValueError as exc:
-                    raise ActionFailed(f"until: not a time: {value!r}", retryable=False) from exc
+                except ValueError as exc:  # the value itself never goes into the journal
+                    raise ActionFailed(
+                        "until: not a time (expected an ISO date-time)", retryable=False
+                    ) from exc
             if not isinstance(value, datetime):
-                raise ActionFailed(f"until: not a time: {value!r}", retryable=False)
+                what = type(value).__name__
+                raise ActionFailed(f"until: not a time (got {what})", retryable=False)
             if value.tzinfo is None:
                 value = value.replace(tzinfo=UTC)
             return WaitUntil(value.astimezone(UTC))

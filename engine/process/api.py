@@ -3,13 +3,15 @@ operator's retry / skip. Mixed into ``Engine`` (engine/api.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
+import yaml
 from switchyard.engine import config as node_config
 from switchyard.engine import events as ev
 from switchyard.engine import params as server_params
-from switchyard.engine.definitions import Definition, DefinitionError, Known, load_file
+from switchyard.engine.definitions import Definition, DefinitionError, Known, load_file, yamlsrc
 from switchyard.engine.errors import Conflict, NotFound, SwitchyardError
 from switchyard.engine.nodes import is_alive
 from switchyard.engine.process import values
@@ -32,9 +34,11 @@ from switchyard.store.models import (
 from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import lanes as lane_q
 from switchyard.store.queries import nodes as node_q
+from switchyard.store.queries import people as people_q
 from switchyard.store.queries import processes as proc_q
 from switchyard.store.queries import secrets as secret_q
 from switchyard.store.queries import steps as step_q
+from yaml.nodes import MappingNode, ScalarNode
 
 FRAMES = "__frames__"
 
@@ -55,8 +59,19 @@ class ProcessApi:
             lanes = {row["name"] for row in await lane_q.list_with_counts(conn)}
             secrets = {key for key, _ in await secret_q.list_keys(conn)}
             processes = await proc_q.names(conn)
+            workgroups = await people_q.group_names(conn)
+            users = await people_q.logins(conn)
+            secspecs = await people_q.secspec_names(conn)
         connections = set(node_config.sql_connections(node_config.load(self.data_dir)))
-        return Known(lanes=lanes, secrets=secrets, processes=processes, sql_connections=connections)
+        return Known(
+            lanes=lanes,
+            secrets=secrets,
+            workgroups=workgroups,
+            users=users,
+            processes=processes,
+            sql_connections=connections,
+            secspecs=secspecs,
+        )
 
     async def validate_files(self, paths: list[Path]) -> list[Definition]:
         """Every file checked; raises DefinitionError with the issues of all of them."""
@@ -70,15 +85,10 @@ class ProcessApi:
                 text = path.read_text(encoding="utf-8")
             except OSError as exc:
                 raise SwitchyardError("file", f"{path}: {exc.strerror or exc}") from exc
-            for line in text.splitlines():
-                if line.startswith("process:"):
-                    names.add(line.split(":", 1)[1].strip().strip("'\""))
-        known = Known(
-            lanes=known.lanes,
-            secrets=known.secrets,
-            processes=names,
-            sql_connections=known.sql_connections,
-        )
+            name = _process_name(text)
+            if name:
+                names.add(name)
+        known = dataclasses.replace(known, processes=names)
         for path in paths:
             try:
                 parsed.append(load_file(path, known))
@@ -230,10 +240,11 @@ class ProcessApi:
         stored = dict(row.get("variables") or {})
         stored.pop(FRAMES, None)
         stack = [s["path"] for s in steps if s["status"] == STEP_STARTED and s.get("decision")]
+        mask = await self._masker(row)  # type: ignore[attr-defined]  # secured variables
         return InstanceDetail(
             instance=instance_view(row),
             version=row.get("process_version"),
-            variables=stored,
+            variables=mask.variables(stored),
             waiting_on=row.get("waiting_on"),
             wake_at=row.get("wake_at"),
             outcome=row.get("outcome"),
@@ -241,8 +252,8 @@ class ProcessApi:
             parent_id=row.get("parent_id"),
             children=[int(c["id"]) for c in children],
             call_stack=stack,
-            steps=[step_view(s) for s in steps],
-            history=[history_view(h) for h in history],
+            steps=mask.steps([step_view(s) for s in steps]),
+            history=mask.history([history_view(h) for h in history]),
         )
 
     # ------------------------------------------------------ operator actions
@@ -329,6 +340,19 @@ class ProcessApi:
         )
         await step_q.add_history(tx.conn, row["id"], kind, tx.now, self.user, detail)
         tx.emit(ev.INSTANCES_CHANGED, row["id"], ids=[row["id"]], status=QUEUED, lane=row["lane"])
+
+
+def _process_name(text: str) -> str | None:
+    """The ``process:`` name in a definition's text (comments, quotes and all), if any."""
+    try:
+        root = yaml.compose(text, Loader=yamlsrc.Loader)  # a node tree: aliases unexpanded
+    except yaml.YAMLError:
+        return None
+    if isinstance(root, MappingNode):
+        for key, value in root.value:
+            if isinstance(key, ScalarNode) and key.value == "process":
+                return str(value.value) if isinstance(value, ScalarNode) else None
+    return None
 
 
 def process_instance_row(

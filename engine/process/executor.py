@@ -31,7 +31,13 @@ from switchyard.engine.actions.registry import ACTIONS
 from switchyard.engine.expressions import ExpressionError
 from switchyard.engine.process import journal as j
 from switchyard.engine.process import values
-from switchyard.store.models import STEP_DONE, STEP_ERROR, STEP_SKIPPED, STEP_STARTED
+from switchyard.store.models import (
+    STEP_CANCELLED,
+    STEP_DONE,
+    STEP_ERROR,
+    STEP_SKIPPED,
+    STEP_STARTED,
+)
 
 RESTORED = "restored in error"
 FRAMES = "__frames__"  # task-call frames inside the stored variables document
@@ -173,7 +179,7 @@ class ProcessRun:
     async def _write(self, statements: list[j.Statement], events: list[Any] = ()) -> None:  # type: ignore[assignment]
         if self.pending:
             statements, self.pending = [*self.pending, *statements], []
-        await self.host.write(statements, events)
+        await self.host.write(statements, events, owner=self.id)
 
     # ------------------------------------------------------------ the walk
     async def run(self) -> tuple[str, Any]:
@@ -225,8 +231,11 @@ class ProcessRun:
         if entry is not None and decision:  # control flow that had started: same choice
             await self.resume(action, key, scope, decision)
             return
-        restart = entry is not None  # a leaf found in flight
-        if restart and kind.side_effects and not action.get("idempotent"):
+        # a leaf found in flight (its node died: unknown how far it got), or one a
+        # parallel join cancelled itself (known: killed) which simply runs again
+        restart = entry is not None
+        in_flight = restart and entry["status"] != STEP_CANCELLED
+        if in_flight and kind.side_effects and not action.get("idempotent"):
             message = f"{RESTORED}: {action['kind']} was in flight when its node stopped"
             raise StepFailed(key, action, message)
         self.current = self._describe(action)
@@ -238,7 +247,8 @@ class ProcessRun:
     ) -> act.Directive:
         retry = action.get("retry") or {}
         attempts = max(1, int(retry.get("attempts") or 1))
-        backoff = float(retry.get("backoff") or 1.0)
+        # 0 (``retry: 3``, or no backoff given) retries at once, as definitions document
+        backoff = float(retry["backoff"]) if retry.get("backoff") is not None else 1.0
         if kind.side_effects:  # committed before the world is touched
             now = self.host.now()
             first = (
@@ -246,8 +256,9 @@ class ProcessRun:
                 if restart
                 else j.step_row(self.id, key, action, status=STEP_STARTED, now=now)
             )
-            await self._write([first, self.touch(now)])
+            # in flight from here on, even if this task is cancelled while the write commits
             self.journal[key] = {"status": STEP_STARTED, "decision": None}
+            await self._write([first, self.touch(now)])
         attempt = 1
         while True:
             ctx = self.host.context(self, key, scope, action)
@@ -423,6 +434,7 @@ class ProcessRun:
         }
         suspends: list[Suspend] = []
         pending = set(tasks)
+        stopped: set[int] = set()  # branches this join ends before they are done
         try:
             while pending:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
@@ -430,20 +442,45 @@ class ProcessRun:
                     exc = task.exception()
                     if exc is None:
                         if d["join"] == "first":
+                            stopped = set(d["started"]) - {tasks[task]}
                             return {**d, "winner": tasks[task]}
                         continue
                     if isinstance(exc, Suspend):
                         suspends.append(exc)
                         continue
+                    stopped = {tasks[t] for t in pending}
                     raise exc
         finally:
             for task in pending:
                 task.cancel()
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
+            if stopped:
+                await self._cancel_branches(key, stopped)
         if suspends:
             raise merge_suspends(suspends)
         return None
+
+    async def _cancel_branches(self, key: str, branches: set[int]) -> None:
+        """Steps under way in branches a join stopped are over (cancelled), not in flight:
+        neither recovery nor an interrupt may take them for the step that was running."""
+        under = tuple(f"{key}/b{i}/" for i in branches)
+        keys = [
+            k
+            for k, e in self.journal.items()
+            if e.get("status") == STEP_STARTED and k.startswith(under)
+        ]
+        if not keys:
+            return
+        now = self.host.now()
+        await self._write(
+            [
+                j.cancel_step(self.id, k, now=now, decision=self.journal[k].get("decision"))
+                for k in keys
+            ]
+        )
+        for k in keys:
+            self.journal[k] = {**self.journal[k], "status": STEP_CANCELLED}
 
     async def _run_wait(self, action: dict, key: str, scope: Scope, d: dict) -> None:
         now = self.host.now()

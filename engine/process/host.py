@@ -44,8 +44,10 @@ class ProcessHost:
     def now(self) -> datetime:
         return self.engine.clock.now()
 
-    async def write(self, statements: list[j.Statement], events: Any = ()) -> None:
-        await self.writer.write(statements, list(events))
+    async def write(
+        self, statements: list[j.Statement], events: Any = (), *, owner: int | None = None
+    ) -> None:
+        await self.writer.write(statements, list(events), owner=owner)
 
     def changed_event(self, run: ProcessRun, **data: Any) -> ev.EngineEvent:
         return ev.EngineEvent(

@@ -8,13 +8,15 @@ from typing import Any
 
 from sqlalchemy import bindparam, update
 from switchyard.engine.process.writer import Statement
-from switchyard.store.models import STEP_DONE, STEP_STARTED, Instance
+from switchyard.store.models import STEP_CANCELLED, STEP_DONE, STEP_STARTED, Instance, Step
 from switchyard.store.queries.steps import INSERT_HISTORY, INSERT_STEP, end_step_stmt
 
 instances = Instance.__table__
 
 END_STEP = end_step_stmt()
 RESTART_STEP = end_step_stmt()  # same shape, a different object: never grouped with ends
+# ends a step only while it is still under way (a step that ended meanwhile keeps its end)
+CANCEL_STEP = end_step_stmt().where(Step.__table__.c.status == STEP_STARTED)
 
 TOUCH_INSTANCE = (
     update(instances)
@@ -79,6 +81,23 @@ def end_step(
             "ended_at": now,
             "note": note,
             "error": error,
+            "decision": decision,
+        },
+    )
+
+
+def cancel_step(
+    instance_id: int, key: str, *, now: datetime, decision: dict[str, Any] | None
+) -> Statement:
+    return (
+        CANCEL_STEP,
+        {
+            "b_instance_id": instance_id,
+            "b_key": key,
+            "status": STEP_CANCELLED,
+            "ended_at": now,
+            "note": None,
+            "error": None,
             "decision": decision,
         },
     )
@@ -159,4 +178,19 @@ def complete(
             "variables": variables,
             "ended_at": now,
         },
+    )
+
+
+BIND_DEFINITION = (
+    update(instances)
+    .where(instances.c.id == bindparam("b_id"))
+    .values(definition_id=bindparam("definition_id"), process_version=bindparam("process_version"))
+)
+
+
+def bind_definition(instance_id: int, definition_id: int, version: int) -> Statement:
+    """A scheduled process fire learns its version when it starts (with its first step)."""
+    return (
+        BIND_DEFINITION,
+        {"b_id": instance_id, "definition_id": definition_id, "process_version": version},
     )

@@ -12,6 +12,7 @@ from switchyard.engine.completion import after_end
 from switchyard.engine.process import journal as j
 from switchyard.engine.process.executor import ProcessRun, StepFailed, Suspend
 from switchyard.engine.process.host import ProcessHost
+from switchyard.engine.process.writer import LostOwnership
 from switchyard.store.models import (
     CANCELLED,
     COMPLETED,
@@ -59,15 +60,23 @@ async def run_claimed(
 ) -> str:
     """Run a claimed instance; ``definition`` and ``journal`` may come pre-read."""
     instance_id = int(row["id"])
-    if definition is None:
+    if definition is None and row.get("definition_id") is not None:
         async with engine.store.read() as conn:
             definition = await proc_q.get_by_id(conn, int(row["definition_id"]))
+    if row.get("start_problem"):
+        async with engine.tx() as tx:
+            await _end(tx, row, ERROR, f"cannot start: {row['start_problem']}")
+        return ERROR
     journal = dict(journal or {})
     if definition is None:
         async with engine.tx() as tx:
             await _end(tx, row, ERROR, f"definition {row['definition_id']} is gone")
         return ERROR
     run = ProcessRun(host, row, definition["doc"], journal)
+    if row.get("resolved"):
+        run.pending.append(
+            j.bind_definition(instance_id, int(row["definition_id"]), int(row["process_version"]))
+        )
     if not journal:  # committed with the first step
         detail = {"process": row.get("process"), "version": row.get("process_version")}
         run.pending.append(
@@ -75,6 +84,9 @@ async def run_claimed(
         )
     try:
         what, detail = await run.run()
+    except LostOwnership:
+        log.warning("instance %s was taken over by another node; this node stops it", instance_id)
+        return "lost"
     except asyncio.CancelledError:
         if me.cancel_reason is None and me.interrupt_reason is None:
             raise
@@ -104,6 +116,8 @@ async def run_claimed(
         return COMPLETED
     if what == "completed":
         async with engine.tx() as tx:
+            if not _mine(await inst_q.get(tx.conn, instance_id), engine):
+                return "lost"
             await inst_q.set_fields(
                 tx.conn, instance_id, {"outcome": detail, "variables": run.stored_variables()}
             )
@@ -115,6 +129,13 @@ async def run_claimed(
     if what == "waiting":
         suspend: Suspend = detail
         async with engine.tx() as tx:
+            current = await inst_q.get(tx.conn, instance_id)
+            if not _mine(current, engine):
+                return "lost"
+            if current and current.get("cancel_requested"):  # asked while it was suspending
+                await inst_q.set_fields(tx.conn, instance_id, {"variables": run.stored_variables()})
+                await _end(tx, row, CANCELLED, "cancelled")
+                return CANCELLED
             changed = await inst_q.set_fields(
                 tx.conn,
                 instance_id,
@@ -142,6 +163,8 @@ async def run_claimed(
         return WAITING
     failed: StepFailed = detail
     async with engine.tx() as tx:
+        if not _mine(await inst_q.get(tx.conn, instance_id), engine):
+            return "lost"
         await step_q.set_step(
             tx.conn,
             instance_id,
@@ -180,6 +203,8 @@ async def _insert_failed(tx: Any, instance_id: int, failed: StepFailed) -> None:
 async def _stopped(engine: Any, run: ProcessRun, row: dict[str, Any], me: ProcessTask) -> str:
     instance_id = run.id
     async with engine.tx() as tx:
+        if not _mine(await inst_q.get(tx.conn, instance_id), engine):
+            return "lost"
         in_flight = [k for k, e in run.journal.items() if e.get("status") == STEP_STARTED]
         if me.cancel_reason is not None:
             for key in in_flight:
@@ -198,8 +223,18 @@ async def _stopped(engine: Any, run: ProcessRun, row: dict[str, Any], me: Proces
             await step_q.set_step(
                 tx.conn, instance_id, leaf, {"status": STEP_ERROR, "error": me.interrupt_reason}
             )
+        for key in in_flight:  # other commands this stop killed (parallel branches): over,
+            if key != leaf and not run.journal[key].get("decision"):  # so the retry reruns them
+                await step_q.set_step(
+                    tx.conn, instance_id, key, {"status": STEP_CANCELLED, "ended_at": tx.now}
+                )
         await _end(tx, row, ERROR, me.interrupt_reason)
     return ERROR
+
+
+def _mine(current: dict[str, Any] | None, engine: Any) -> bool:
+    """Still running on this node? (Another node may have restored it meanwhile.)"""
+    return bool(current and current["status"] == RUNNING and current["node_id"] == engine.node_id)
 
 
 async def _end(tx: Any, row: dict[str, Any], status: str, reason: str | None) -> bool:
@@ -215,6 +250,7 @@ async def _end(tx: Any, row: dict[str, Any], status: str, reason: str | None) ->
             "wake_at": None,
         },
         only_status=RUNNING,
+        only_node=row.get("node_id"),
     )
     if changed:
         tx.emit(ev.INSTANCES_CHANGED, row["id"], ids=[row["id"]], status=status, lane=row["lane"])
@@ -228,3 +264,27 @@ async def _wake_if_child_done(engine: Any, parent_id: int, child_id: int) -> Non
         ended = child is not None and child["status"] not in ("queued", "running", "waiting")
         if ended and await inst_q.wake(tx.conn, parent_id, tx.now):
             tx.emit(ev.INSTANCES_CHANGED, parent_id, ids=[parent_id], status="queued")
+
+
+async def resolve_definition(conn: Any, row: dict[str, Any]) -> None:
+    """A process schedule's fire names its process: bind it to the newest version and
+    type its variables (in ``row``; committed with the first step). A problem (the process
+    was removed, a variable no longer fits) is kept in ``row["start_problem"]``."""
+    from switchyard.engine.process import values
+
+    definition = await proc_q.latest(conn, row["process"])
+    if definition is None:
+        row["start_problem"] = f"unknown process '{row['process']}'"
+        return
+    try:
+        typed = values.initial(definition["doc"].get("variables") or {}, row.get("variables") or {})
+    except values.ValueProblem as exc:
+        row["start_problem"] = str(exc)
+        return
+    row.update(
+        definition_id=definition["id"],
+        process_version=definition["version"],
+        variables=values.to_json(typed),
+        current_state=row.get("current_state") or definition["doc"]["start"],
+        resolved=True,
+    )

@@ -62,7 +62,8 @@ def coerce(value: Any, type_name: str | None) -> Any:
     except (ValueError, TypeError, InvalidOperation) as exc:
         if isinstance(exc, ValueProblem):
             raise
-        raise ValueProblem(f"not a valid {type_name}: {value!r}") from exc
+        # never the value itself: this message may reach the journal and the history
+        raise ValueProblem(f"not a valid {type_name}") from exc
     return value
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from switchyard.engine.events import INSTANCE_LOG, EngineEvent
 from switchyard.store.queries import events as event_rows
+from switchyard.store.queries import instances as inst_q
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +33,16 @@ Statement = tuple[Any, dict[str, Any]]
 LOCAL_ONLY = frozenset({INSTANCE_LOG, "instance.step"})
 
 
+class LostOwnership(Exception):
+    """The instance is no longer running on this node (another node restored it, or it
+    was ended meanwhile): its writes are dropped and its executor must stop."""
+
+
 @dataclass
 class _Write:
     statements: Sequence[Statement]
     events: Sequence[EngineEvent]
+    owner: int | None = None  # an instance id: written only while it runs on this node
     future: asyncio.Future[None] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -66,13 +73,24 @@ class GroupWriter:
                 item.future.set_exception(RuntimeError("group writer stopped"))
 
     async def write(
-        self, statements: Sequence[Statement], events: Sequence[EngineEvent] = ()
+        self,
+        statements: Sequence[Statement],
+        events: Sequence[EngineEvent] = (),
+        *,
+        owner: int | None = None,
     ) -> None:
-        """Queue a write and wait until it is committed (or raise its error)."""
+        """Queue a write and wait until it is committed (or raise its error).
+
+        With ``owner`` (an instance id) the write is fenced: it commits only while that
+        instance is ``running`` on this node, else LostOwnership is raised and nothing of
+        it is written. So a node that only looked dead, and whose work another node took
+        over, cannot write over the other node's steps."""
+        item = _Write(statements, events, owner)
         if self._task is None:  # not started (one-shot CLI use): commit on our own
-            await self._commit([_Write(statements, events)])
+            await self._commit([item])
+            if item.future.done():
+                item.future.result()
             return
-        item = _Write(statements, events)
         self._queue.put_nowait(item)
         await item.future
 
@@ -84,7 +102,11 @@ class GroupWriter:
             try:
                 await self._commit(batch)
             except Exception:
-                log.debug("group commit of %d writes failed; retrying one by one", len(batch))
+                log.warning(
+                    "group commit of %d writes failed; retrying one by one",
+                    len(batch),
+                    exc_info=True,
+                )
                 for item in batch:
                     try:
                         await self._commit([item])
@@ -99,10 +121,34 @@ class GroupWriter:
                     if not item.future.done():
                         item.future.set_result(None)
 
+    async def _fence(self, conn: Any, batch: list[_Write]) -> list[_Write]:
+        """Drop (and fail) the writes of instances this node no longer runs. On PostgreSQL
+        the instance rows stay locked until the commit, so a takeover waits for it."""
+        owners = sorted({item.owner for item in batch if item.owner is not None})
+        if not owners:
+            return batch
+        lost: set[int] = set()
+        for start in range(0, len(owners), 500):
+            chunk = owners[start : start + 500]
+            lost |= await inst_q.not_running_on(conn, chunk, self.engine.node_id)
+        if not lost:
+            return batch
+        kept = []
+        for item in batch:
+            if item.owner in lost:
+                if not item.future.done():
+                    item.future.set_exception(
+                        LostOwnership(f"instance {item.owner} is no longer run by this node")
+                    )
+            else:
+                kept.append(item)
+        return kept
+
     async def _commit(self, batch: list[_Write]) -> None:
         now = self.engine.clock.now()
-        events = [e for item in batch for e in item.events]
         async with self.engine.store.write() as conn:
+            batch = await self._fence(conn, batch)
+            events = [e for item in batch for e in item.events]
             depth = max((len(item.statements) for item in batch), default=0)
             for position in range(depth):
                 groups: dict[int, tuple[Any, list[dict[str, Any]]]] = {}

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from switchyard.store.models import ACTIVE_STATUSES, QUEUED, RUNNING, Instance, Node
 from switchyard.store.upsert import insert_ignore
@@ -50,10 +50,13 @@ async def set_fields(
     values: dict[str, Any],
     *,
     only_status: str | None = None,
+    only_node: str | None = None,
 ) -> int:
     stmt = update(instances).where(instances.c.id == instance_id).values(**values)
     if only_status is not None:
         stmt = stmt.where(instances.c.status == only_status)
+    if only_node is not None:
+        stmt = stmt.where(instances.c.node_id == only_node)
     return (await conn.execute(stmt)).rowcount
 
 
@@ -85,9 +88,12 @@ async def search(
     limit: int = 100,
     before_id: int | None = None,
     newest_first: bool = True,
+    where: ColumnElement[bool] | None = None,
 ) -> list[dict[str, Any]]:
-    """A page of instances, keyset-paged on id."""
+    """A page of instances, keyset-paged on id (``where``: e.g. what a viewer may see)."""
     stmt = select(instances)
+    if where is not None:
+        stmt = stmt.where(where)
     if statuses:
         stmt = stmt.where(instances.c.status.in_(list(statuses)))
     if schedule:
@@ -102,7 +108,13 @@ async def search(
     return [dict(r) for r in (await conn.execute(stmt)).mappings()]
 
 
-async def queue_page(conn: AsyncConnection, *, limit: int, offset: int = 0) -> list[dict[str, Any]]:
+async def queue_page(
+    conn: AsyncConnection,
+    *,
+    limit: int,
+    offset: int = 0,
+    where: ColumnElement[bool] | None = None,
+) -> list[dict[str, Any]]:
     """Running and queued instances, per lane, running first, then in queue order."""
     running_first = (instances.c.status != RUNNING).label("rf")
     stmt = (
@@ -112,11 +124,15 @@ async def queue_page(conn: AsyncConnection, *, limit: int, offset: int = 0) -> l
         .limit(limit)
         .offset(offset)
     )
+    if where is not None:
+        stmt = stmt.where(where)
     return [dict(r) for r in (await conn.execute(stmt)).mappings()]
 
 
-async def queue_total(conn: AsyncConnection) -> int:
+async def queue_total(conn: AsyncConnection, *, where: ColumnElement[bool] | None = None) -> int:
     stmt = select(func.count()).where(instances.c.status.in_((RUNNING, QUEUED)))
+    if where is not None:
+        stmt = stmt.where(where)
     return int((await conn.execute(stmt)).scalar() or 0)
 
 
@@ -220,3 +236,16 @@ async def children(conn: AsyncConnection, parent_id: int) -> list[dict[str, Any]
 async def get_many(conn: AsyncConnection, ids: Sequence[int]) -> list[dict[str, Any]]:
     stmt = select(instances).where(instances.c.id.in_(list(ids)))
     return [dict(r) for r in (await conn.execute(stmt)).mappings()]
+
+
+async def not_running_on(conn: AsyncConnection, ids: Sequence[int], node_id: str) -> set[int]:
+    """Of ``ids``, those NOT running on ``node_id``. On PostgreSQL the rows are locked
+    (FOR UPDATE) until the transaction ends, so nobody takes them over meanwhile."""
+    stmt = select(instances.c.id, instances.c.status, instances.c.node_id).where(
+        instances.c.id.in_(list(ids))
+    )
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    rows = (await conn.execute(stmt)).all()
+    found = {int(r[0]) for r in rows if r[1] == RUNNING and r[2] == node_id}
+    return set(ids) - found

@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, bindparam, cast, delete, exists, func, select, update
+from sqlalchemy import (
+    String,
+    Text,
+    bindparam,
+    cast,
+    delete,
+    exists,
+    func,
+    null,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 from switchyard.store.models import ACTIVE_STATUSES, Instance, Schedule
 from switchyard.store.upsert import insert_ignore
@@ -57,21 +69,44 @@ async def chained_after(conn: AsyncConnection, name: str) -> list[dict[str, Any]
     return [dict(r) for r in rows.mappings()]
 
 
+# What the scheduler plans a fire with; the trigger as its stored JSON text (parsed once
+# per distinct text by the scheduler's cache, not once per row).
+_PLAN_COLUMNS = (
+    schedules.c.id,
+    schedules.c.name,
+    schedules.c.overlap,
+    schedules.c.misfire,
+    schedules.c.misfire_limit,
+    schedules.c.next_fire_at,
+    schedules.c.last_fire_at,
+    type_coerce(schedules.c.trigger, Text).label("trigger_json"),
+)
+
+
 async def due(conn: AsyncConnection, now: datetime, limit: int) -> list[dict[str, Any]]:
     """Due schedules, locked for this transaction (PostgreSQL; SQLite has one writer).
 
     Another node firing at the same moment skips the rows this one holds, and sees them
     advanced once it commits: a schedule is never fired by two transactions at once (the
     fire keys alone cannot stop that for continuous schedules, keyed by their last run).
+    Rows carry the planning columns only (``_PLAN_COLUMNS``); ``get_many`` reads the rest.
     """
     stmt = (
-        select(schedules)
+        select(*_PLAN_COLUMNS)
         .where(schedules.c.next_fire_at <= now, schedules.c.paused.is_(False))
         .order_by(schedules.c.next_fire_at, schedules.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
     return [dict(r) for r in (await conn.execute(stmt)).mappings()]
+
+
+async def get_many(conn: AsyncConnection, ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Whole schedule rows by id."""
+    if not ids:
+        return {}
+    rows = await conn.execute(select(schedules).where(schedules.c.id.in_(ids)))
+    return {int(r["id"]): dict(r) for r in rows.mappings()}
 
 
 async def next_fire_time(
@@ -85,19 +120,19 @@ async def next_fire_time(
     return (await conn.execute(stmt)).scalar()
 
 
-async def chunk_starts(conn: AsyncConnection, fire_at: datetime, size: int) -> list[int]:
-    """The ids starting the 2nd, 3rd, ... chunk of ``size`` schedules due at ``fire_at``
-    (in id order): one query splits a burst into chunks that need no more lookups."""
-    due = (
-        select(
-            schedules.c.id,
-            func.row_number().over(order_by=schedules.c.id).label("n"),
-        )
-        .where(schedules.c.next_fire_at == fire_at)
-        .subquery()
+async def chunk_next(
+    conn: AsyncConnection, fire_at: datetime, after_id: int, size: int
+) -> int | None:
+    """The id starting the chunk after the next ``size`` schedules due at ``fire_at``
+    after ``after_id`` (in id order); None when no more than ``size`` are left."""
+    stmt = (
+        select(schedules.c.id)
+        .where(schedules.c.next_fire_at == fire_at, schedules.c.id > after_id)
+        .order_by(schedules.c.id)
+        .offset(size)
+        .limit(1)
     )
-    stmt = select(due.c.id).where(due.c.n > size, (due.c.n - 1) % size == 0).order_by(due.c.id)
-    return list((await conn.execute(stmt)).scalars())
+    return (await conn.execute(stmt)).scalar()
 
 
 # Instance columns copied from the schedule by ``insert_fires`` (firing.instance_row's).
@@ -112,6 +147,8 @@ _COPIED = {
     "cwd": schedules.c.cwd,
     "env": schedules.c.env,
     "timeout_seconds": schedules.c.timeout_seconds,
+    "process": schedules.c.process,
+    "variables": schedules.c.variables,
 }
 
 
@@ -119,9 +156,13 @@ _fires_stmts: dict[tuple[Any, ...], Any] = {}
 
 
 def _fires_stmt(
-    conn: AsyncConnection, kinds: tuple[str, ...], fields: tuple[str, ...], bounded: bool
+    conn: AsyncConnection,
+    kinds: tuple[str, ...],
+    fields: tuple[tuple[str, bool], ...],
+    bounded: bool,
 ) -> Any:
-    """The INSERT ... SELECT of ``insert_fires``, built once per shape (values are bound)."""
+    """The INSERT ... SELECT of ``insert_fires``, built once per shape (values are bound;
+    ``fields`` are (name, value is None) pairs)."""
     shape = (conn.dialect.name, kinds, fields, bounded)
     stmt = _fires_stmts.get(shape)
     if stmt is not None:
@@ -129,9 +170,10 @@ def _fires_stmt(
     s = schedules
     key = bindparam("f_prefix", type_=String) + cast(s.c.id, String)
     values: dict[str, Any] = {"fire_key": key + bindparam("f_suffix", type_=String), **_COPIED}
-    for name in fields:
+    for name, is_none in fields:
         if name not in values:
-            values[name] = bindparam(f"v_{name}", type_=instances.c[name].type)
+            type_ = instances.c[name].type
+            values[name] = null() if is_none else bindparam(f"v_{name}", type_=type_)
     active = exists().where(
         instances.c.schedule_id == s.c.id, instances.c.status.in_(ACTIVE_STATUSES)
     )
@@ -169,15 +211,99 @@ async def insert_fires(
     Only triggers of ``kinds`` fire; a schedule with overlap ``skip`` fires only while none
     of its instances is active. The fire key is ``key_prefix || id || key_suffix``; a key
     that exists already is skipped. ``fields`` are the values every row gets beside the
-    ones copied from the schedule (None stays NULL). Returns how many rows were inserted.
+    ones copied from the schedule. Returns how many rows were inserted.
     """
-    given = {name: value for name, value in fields.items() if value is not None}
-    stmt = _fires_stmt(conn, kinds, tuple(given), before_id is not None)
-    params = {f"v_{name}": value for name, value in given.items()}
+    shape = tuple((name, value is None) for name, value in fields.items())
+    stmt = _fires_stmt(conn, kinds, shape, before_id is not None)
+    params = {f"v_{name}": value for name, value in fields.items() if value is not None}
     params.update(f_prefix=key_prefix, f_suffix=key_suffix, f_at=fire_at, f_after=after_id)
     if before_id is not None:
         params["f_before"] = before_id
     return (await conn.execute(stmt, params)).rowcount
+
+
+async def due_triggers(conn: AsyncConnection, fire_at: datetime, limit: int) -> list[str]:
+    """The distinct triggers (as stored JSON text) of unpaused schedules due at ``fire_at``."""
+    text = cast(schedules.c.trigger, Text)
+    stmt = (
+        select(text)
+        .where(schedules.c.next_fire_at == fire_at, schedules.c.paused.is_(False))
+        .distinct()
+        .limit(limit)
+    )
+    return list((await conn.execute(stmt)).scalars())
+
+
+_advance_fired_stmts: dict[tuple[Any, ...], Any] = {}
+
+
+def _advance_fired_stmt(bounded: bool) -> Any:
+    shape = (bounded,)
+    stmt = _advance_fired_stmts.get(shape)
+    if stmt is not None:
+        return stmt
+    s = schedules
+    key = bindparam("a_prefix", type_=String) + cast(s.c.id, String)
+    fired = exists().where(instances.c.fire_key == key + bindparam("a_suffix", type_=String))
+    fire_at = bindparam("a_at", type_=s.c.next_fire_at.type)
+    stmt = (
+        update(s)
+        .where(
+            s.c.next_fire_at == fire_at,
+            s.c.id > bindparam("a_after", type_=s.c.id.type),
+            s.c.paused.is_(False),
+            cast(s.c.trigger, Text) == bindparam("a_trigger", type_=Text),
+            fired,
+        )
+        .values(
+            next_fire_at=bindparam("a_next", type_=s.c.next_fire_at.type),
+            last_fire_at=fire_at,
+            updated_at=bindparam("a_now", type_=s.c.updated_at.type),
+        )
+    )
+    if bounded:
+        stmt = stmt.where(s.c.id < bindparam("a_before", type_=s.c.id.type))
+    _advance_fired_stmts[shape] = stmt
+    return stmt
+
+
+async def advance_fired(
+    conn: AsyncConnection,
+    *,
+    fire_at: datetime,
+    trigger_json: str,
+    next_fire: datetime | None,
+    now: datetime,
+    after_id: int,
+    before_id: int | None,
+    key_prefix: str,
+    key_suffix: str,
+) -> int:
+    """Move on, in one UPDATE, the unpaused schedules with this trigger (stored JSON text)
+    due at ``fire_at``, with an id after ``after_id`` (and before ``before_id``), whose
+    instance for that fire exists (key ``key_prefix || id || key_suffix``): next fire
+    ``next_fire``, last fire ``fire_at``. Guarded like ``advance_many``: a schedule
+    another node moved on already is left alone. Returns how many were moved on."""
+    params: dict[str, Any] = {
+        "a_at": fire_at,
+        "a_after": after_id,
+        "a_trigger": trigger_json,
+        "a_next": next_fire,
+        "a_now": now,
+        "a_prefix": key_prefix,
+        "a_suffix": key_suffix,
+    }
+    if before_id is not None:
+        params["a_before"] = before_id
+    return (await conn.execute(_advance_fired_stmt(before_id is not None), params)).rowcount
+
+
+async def existing_fire_keys(conn: AsyncConnection, keys: list[str]) -> set[str]:
+    """Which of these instance fire keys exist (visible to this transaction)."""
+    if not keys:
+        return set()
+    stmt = select(instances.c.fire_key).where(instances.c.fire_key.in_(keys))
+    return set((await conn.execute(stmt)).scalars())
 
 
 async def earliest_fire(conn: AsyncConnection) -> datetime | None:

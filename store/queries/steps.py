@@ -108,3 +108,13 @@ async def list_history(
         .limit(limit)
     )
     return [dict(r) for r in (await conn.execute(stmt)).mappings()]
+
+
+async def close_started(conn: AsyncConnection, instance_id: int, now: datetime) -> int:
+    """Steps under way of an instance cancelled while it waited: they are over."""
+    stmt = (
+        update(steps)
+        .where(steps.c.instance_id == instance_id, steps.c.status == "started")
+        .values(status="cancelled", ended_at=now)
+    )
+    return (await conn.execute(stmt)).rowcount

@@ -7,11 +7,13 @@ import time
 from collections import Counter
 from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 from switchyard.engine import events as ev
+from switchyard.engine import scheduler as scheduler_module
 from switchyard.engine.api import Engine
+from switchyard.engine.firing import fire_key
 from switchyard.engine.scheduler import GRACE, Scheduler
-from switchyard.store.models import MISSED, QUEUED, Schedule
+from switchyard.store.models import MISSED, QUEUED, Instance, Schedule
 
 from engine.helpers import BASE, count_rows, instance_rows, schedule_row, spec
 
@@ -209,3 +211,103 @@ async def test_racing_schedulers_start_one_run_of_a_continuous_schedule(open_eng
             if row["status"] == QUEUED:
                 await engines[0].cancel(row["id"])
         clock.at += timedelta(seconds=10)
+
+
+# ------------------------------------------------------------------ the fast pass
+# Fires just due (less than scheduler.FRESH ago) are queued by one INSERT ... SELECT per
+# chunk of schedules; the planning pass then only moves those schedules on.
+
+SAME_FIELDS = ("lane", "status", "reason", "overlap_limit", "origin", "command", "shell")
+SAME_FIELDS += ("cwd", "env", "timeout_seconds", "started_at", "ended_at", "exit_code")
+SAME_FIELDS += ("node_id", "cancel_requested", "originator", "process", "variables", "visit")
+
+
+def burst_spec(name: str, cron: str = HOURLY, **kw: object) -> object:
+    return spec(name, ["run", name], cron=cron, cwd="/srv", env={"N": name}, timeout="5m", **kw)
+
+
+async def test_a_fresh_burst_is_queued_once_in_chunks(open_engine, clock, monkeypatch) -> None:
+    monkeypatch.setattr(scheduler_module, "CHUNK", 4)  # several chunks, and a gap in the ids
+    a: Engine = await open_engine()
+    b: Engine = await open_engine()
+    names = [f"b{n:02d}" for n in range(15)]
+    for name in [*names, "removed"]:
+        await a.add_schedule(burst_spec(name))
+    await a.remove_schedule("removed")
+    await a.add_schedule(burst_spec("late-comer"))
+    await a.add_schedule(burst_spec("paused"))
+    await a.set_paused("paused", True)
+    await a.add_schedule(spec("cont", continuous=True))  # continuous: the planning pass's
+    clock.at = FIRST_FIRE + timedelta(milliseconds=300)
+    seen: list[ev.EngineEvent] = []
+    async with a.bus.subscribe() as qa, b.bus.subscribe() as qb:
+        counts = await asyncio.gather(Scheduler(a).fire_due(), Scheduler(b).fire_due())
+        for queue in (qa, qb):
+            while not queue.empty():
+                seen.append(queue.get_nowait())
+    assert sum(counts) == 16 + 1  # each fire once, whichever node queued it; + cont
+    rows = {r["schedule_name"]: r for r in await instance_rows(a)}
+    assert sorted(rows) == sorted([*names, "late-comer", "cont"])
+    for name in [*names, "late-comer"]:
+        row = rows[name]
+        sched = await schedule_row(a, name)
+        assert row["fire_key"] == fire_key(sched["id"], FIRST_FIRE)
+        assert (row["fire_at"], row["queued_at"], row["updated_at"]) == (
+            FIRST_FIRE,
+            *[clock.at] * 2,
+        )
+        assert (row["status"], row["origin"], row["reason"]) == (QUEUED, "schedule", None)
+        assert (row["command"], row["env"], row["cwd"]) == (["run", name], {"N": name}, "/srv")
+        assert (row["timeout_seconds"], row["schedule_id"]) == (300, sched["id"])
+        assert sched["next_fire_at"] == FIRST_FIRE + timedelta(hours=1)
+        assert sched["last_fire_at"] == FIRST_FIRE
+    assert (await schedule_row(a, "paused"))["next_fire_at"] == FIRST_FIRE  # untouched
+    queued = [e for e in seen if e.kind == ev.INSTANCES_CHANGED and e.data["status"] == QUEUED]
+    assert sum(e.data["count"] for e in queued) == 17
+    assert len([e for e in queued if e.data["ids"] == []]) >= 4  # fast-pass chunks (no ids)
+    moved = [e for e in seen if e.kind == ev.SCHEDULE_CHANGED and e.data.get("count")]
+    assert sum(e.data["count"] for e in moved) == 16  # moved on in bulk, not one by one
+    assert await Scheduler(a).fire_due() == 0
+
+
+async def test_fast_and_planned_fires_make_the_same_rows(engine: Engine, clock) -> None:
+    await engine.add_schedule(burst_spec("fast", cron="0 8 * * *"))
+    await engine.add_schedule(burst_spec("planned", cron="0 7 * * *"))
+    clock.at = FIRST_FIRE + timedelta(seconds=5)  # on time, but too old for the fast pass
+    assert await Scheduler(engine).fire_due() == 1
+    clock.at = FIRST_FIRE + timedelta(hours=1)
+    assert await Scheduler(engine).fire_due() == 1
+    planned, fast = await instance_rows(engine)
+    assert planned["schedule_name"] == "planned" and fast["schedule_name"] == "fast"
+    assert {k: planned[k] for k in SAME_FIELDS} == {
+        **{k: fast[k] for k in SAME_FIELDS},
+        "command": ["run", "planned"],
+        "env": {"N": "planned"},
+    }
+    table = Instance.__table__
+    for row, fire in ((planned, FIRST_FIRE), (fast, FIRST_FIRE + timedelta(hours=1))):
+        assert row["fire_at"] == fire
+        assert row["fire_key"] == fire_key(row["schedule_id"], fire)
+        # times stored as the store stores them: equal in SQL too, not only once read back
+        same = [table.c.id == row["id"]]
+        same += [table.c[c] == row[c] for c in ("fire_at", "queued_at", "updated_at")]
+        async with engine.store.read() as conn:
+            assert (await conn.execute(select(func.count()).where(*same))).scalar() == 1
+
+
+async def test_the_planning_pass_fires_what_the_fast_pass_did_not_see(engine, clock) -> None:
+    """A schedule committed (or resumed) just after the fast pass read its chunk is due at a
+    time the fast pass covered: the planning pass finds no instance and queues it."""
+    await add_hourly(engine)
+    clock.at = FIRST_FIRE
+    scheduler = Scheduler(engine)
+
+    async def saw_nothing(now: object, fresh: set) -> int:
+        fresh.add(FIRST_FIRE)
+        return 0
+
+    scheduler._fire_fresh = saw_nothing  # type: ignore[method-assign]
+    assert await scheduler.fire_due() == 1
+    [row] = await instance_rows(engine, "hourly")
+    assert (row["fire_at"], row["status"], row["origin"]) == (FIRST_FIRE, QUEUED, "schedule")
+    assert (await schedule_row(engine, "hourly"))["next_fire_at"] == FIRST_FIRE + timedelta(hours=1)

@@ -4,9 +4,9 @@ and a real node in a child process that a test can kill -9 (``CrashableNode``)."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
-import subprocess
 import sys
 import textwrap
 from datetime import datetime
@@ -39,10 +39,8 @@ def group_alive(pgid: int) -> bool:
 
 def kill_group(pgid: int) -> None:
     """Test clean-up: never leave a stray group behind, whatever the engine did."""
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 async def read_pid(path: Path, within: float = 10.0) -> int:
@@ -124,34 +122,38 @@ asyncio.run(main(sys.argv[1], sys.argv[2]))
 
 
 class CrashableNode:
-    """``async with CrashableNode(url, data_dir, tmp) as node:`` ... ``node.crash()``."""
+    """``async with CrashableNode(url, data_dir, tmp) as node:`` ... ``await node.crash()``."""
 
     def __init__(self, url: str, data_dir: Path, tmp: Path) -> None:
         self.url = url
         self.data_dir = data_dir
         self.script = tmp / "crash_node.py"
         self.script.write_text(textwrap.dedent(_NODE))
-        self.popen: subprocess.Popen[str] | None = None
+        self.proc: asyncio.subprocess.Process | None = None
         self.node_id = ""
 
     async def __aenter__(self) -> CrashableNode:
-        self.popen = subprocess.Popen(
-            [sys.executable, str(self.script), self.url, str(self.data_dir)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(self.script),
+            self.url,
+            str(self.data_dir),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
         )
-        assert self.popen.stdout is not None
-        line = await asyncio.wait_for(asyncio.to_thread(self.popen.stdout.readline), 30)
+        assert self.proc.stdout is not None
+        line = (await asyncio.wait_for(self.proc.stdout.readline(), 30)).decode()
         assert line.startswith("ready "), f"node did not start: {line!r}"
         self.node_id = line.split()[1]
         return self
 
-    def crash(self) -> None:
-        assert self.popen is not None
-        os.kill(self.popen.pid, signal.SIGKILL)
-        self.popen.wait(10)
+    async def crash(self) -> None:
+        """SIGKILL: no handler runs, nothing is cleaned up."""
+        assert self.proc is not None
+        if self.proc.returncode is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+        await asyncio.wait_for(self.proc.wait(), 10)
 
     async def __aexit__(self, *exc: object) -> None:
-        if self.popen is not None and self.popen.poll() is None:
-            self.crash()
+        if self.proc is not None:
+            await self.crash()

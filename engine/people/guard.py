@@ -1,0 +1,163 @@
+"""Who is asking, and the checks every operation uses: identity (the OS login, or whom an
+admin acts as with ``--as``), the first-start admin, refusals written to the audit log,
+rights on a process, the filter of visible instances, and the masker of an instance.
+Mixed into ``Engine`` through ``PeopleApi``; the rules themselves are in rules.py.
+
+Rights and licences are read from the store on every operation, so a change made by an
+admin applies at once to every console and node."""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from typing import Any, NoReturn
+
+from sqlalchemy import ColumnElement
+from switchyard.engine.errors import Refused
+from switchyard.engine.people.identity import Access, Identity, identity_from
+from switchyard.engine.people.masking import Masker
+from switchyard.store.models import ALL_PROCESSES
+from switchyard.store.queries import instances as inst_q
+from switchyard.store.queries import people as people_q
+from switchyard.store.queries import processes as proc_q
+
+PEOPLE_CHANGED = "people.changed"  # users, groups, rights or security specs changed
+
+#: The identity of the guarded operation under way, per engine (see rules.guarded): nested
+#: engine calls (cancel reading its result back) do not check twice.
+CURRENT: ContextVar[tuple[int, Identity] | None] = ContextVar("switchyard_identity", default=None)
+
+
+class Guard:
+    # provided by Engine
+    store: Any
+    clock: Any
+    user: str  # whom the engine acts as
+    login: str  # the OS login behind it
+    _identity_checked: bool
+
+    def tx(self) -> Any:  # pragma: no cover - Engine's
+        raise NotImplementedError
+
+    # ---------------------------------------------------------- identity
+    @property
+    def impersonating(self) -> bool:
+        return self.user != self.login
+
+    async def _audit(self, tx: Any, action: str, target: str | None, **detail: Any) -> None:
+        await people_q.add_audit(
+            tx.conn,
+            at=tx.now,
+            login=self.login,
+            as_login=self.user if self.impersonating else None,
+            action=action,
+            target=target,
+            detail=detail,
+        )
+
+    async def _refuse(
+        self, needs: str, message: str, *, operation: str, target: str | None = None
+    ) -> NoReturn:
+        """Record the refusal in the audit log (its own commit), then raise it."""
+        async with self.tx() as tx:
+            await self._audit(tx, "refused", target, operation=operation, needs=needs, why=message)
+        raise Refused(needs, message)
+
+    async def _unknown(self, login: str, operation: str) -> NoReturn:
+        await self._refuse(
+            "user",
+            f"not a Switchyard user: {login} (an admin can add you: switchyard user add {login})",
+            operation=operation,
+            target=login,
+        )
+
+    async def _check_identity(self) -> None:
+        """Once per engine: the OS login is a user; acting as another needs the admin right
+        (and is recorded in the audit log)."""
+        async with self.store.read() as conn:
+            real = await people_q.get_user(conn, self.login)
+            target = await people_q.get_user(conn, self.user) if self.impersonating else real
+        if real is None:
+            await self._unknown(self.login, "open")
+        if self.impersonating:
+            if not real["admin"]:
+                await self._refuse(
+                    "admin",
+                    f"{self.login} may not act as {self.user} (--as): needs the admin right",
+                    operation="impersonate",
+                    target=self.user,
+                )
+            if target is None:
+                await self._unknown(self.user, "impersonate")
+            async with self.tx() as tx:
+                await self._audit(tx, "impersonate", self.user)
+        self._identity_checked = True
+
+    async def _first_start(self, tx: Any) -> None:
+        """A store without users: the login opening it becomes an admin and a designer."""
+        if await people_q.make_first_admin(tx.conn, self.login, tx.now):
+            await self._audit(tx, "first-start", self.login, licence="designer", admin=True)
+            tx.emit(PEOPLE_CHANGED, self.login)
+
+    async def _load_identity(self) -> Identity:
+        if not self._identity_checked:
+            await self._check_identity()
+        async with self.store.read() as conn:
+            row = await people_q.get_user(conn, self.user)
+            groups = await people_q.groups_of(conn, self.user) if row else []
+        if row is None:  # removed since this engine opened
+            await self._unknown(self.user, "identity")
+        return identity_from(row, groups, self.login if self.impersonating else None)
+
+    async def _me(self) -> Identity:
+        current = CURRENT.get()
+        if current is not None and current[0] == id(self):
+            return current[1]
+        return await self._load_identity()
+
+    async def identity(self) -> Identity:
+        """Who this engine acts as: login, name, licence, admin, groups, roles."""
+        return await self._me()
+
+    async def _access(self, me: Identity, name: str) -> Access:
+        """Rights of ``me`` on a process (or command schedule) ``name``, "*" included."""
+        if me.admin:
+            return Access.everything()
+        async with self.store.read() as conn:
+            rows = await people_q.rights_of(conn, me.login, me.groups, [name, ALL_PROCESSES])
+        return Access.from_rows(rows)
+
+    async def _visible(self) -> ColumnElement[bool] | None:
+        """The instances the caller may see, as a WHERE clause (None: all of them)."""
+        me = await self._me()
+        if me.admin:
+            return None
+        async with self.store.read() as conn:
+            rows = await people_q.all_rights_of(conn, me.login, me.groups)
+        names = sorted({r["process"] for r in rows if r["view"] or r["manage"]})
+        everything = ALL_PROCESSES in names
+        return people_q.visible_instances(
+            me.login,
+            all_processes=everything,
+            processes=names,
+            schedules=names,
+            command_runs=everything or me.has_licence("monitor"),
+        )
+
+    async def _masker(self, row: dict[str, Any]) -> Masker:
+        """What the caller may not see of an instance's variables."""
+        if row.get("definition_id") is None:
+            return Masker()
+        async with self.store.read() as conn:
+            definition = await proc_q.get_by_id(conn, int(row["definition_id"]))
+            doc = (definition or {}).get("doc") or {}
+            wanted = {s.get("security") for s in (doc.get("variables") or {}).values()}
+            specs = await people_q.get_secspecs(conn, sorted(n for n in wanted if n))
+        return Masker.build(await self._me(), doc, specs, dict(row.get("variables") or {}))
+
+    async def _mask_lines(self, instance_id: int, lines: list[str]) -> list[str]:
+        """Log lines as the caller may see them (secured variables' values masked)."""
+        if not lines:
+            return lines
+        async with self.store.read() as conn:
+            row = await inst_q.get(conn, instance_id)
+        return (await self._masker(row)).lines(lines) if row else lines
