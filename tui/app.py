@@ -170,7 +170,11 @@ class SwitchyardApp(App[None]):
     async def action_quit(self) -> None:
         if self._quitting:
             return
-        running = len(self.runtime.running) if self.runtime and self.runtime.started else 0
+        running = (
+            len(self.runtime.running) + len(self.runtime.processes)
+            if self.runtime and self.runtime.started
+            else 0
+        )
         if not running:
             self._quitting = True
             self.exit()

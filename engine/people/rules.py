@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from switchyard.engine.people.guard import CURRENT
 from switchyard.engine.people.identity import Identity
 from switchyard.store.queries import instances as inst_q
+from switchyard.store.queries import schedules as sched_q
 
 Rule = Callable[[Any, Identity, str, tuple[Any, ...], dict[str, Any]], Awaitable[None]]
 C = TypeVar("C", bound=type)
@@ -76,6 +77,28 @@ async def launch(engine: Any, me: Identity, op: str, args: Any, kw: Any) -> None
     )
 
 
+async def launch_schedule(engine: Any, me: Identity, op: str, args: Any, kw: Any) -> None:
+    """Run a schedule now: the launch right on the schedule's name, or on the process it
+    starts (a process schedule), or on "*"; designers and admins may run any."""
+    name = str(_arg(args, kw, "schedule", "name"))
+    if me.admin or me.has_licence("designer"):
+        return
+    async with engine.store.read() as conn:
+        row = await sched_q.get_by_name(conn, name)
+    process = (row or {}).get("process")
+    if (await engine._access(me, name)).launch:
+        return
+    if process and (await engine._access(me, process)).launch:
+        return
+    await engine._refuse(
+        "launch",
+        f"{me.login} may not start {name}: needs the launch right on "
+        + (f"it or on {process}" if process and process != name else "it"),
+        operation=op,
+        target=name,
+    )
+
+
 def on_instance(right: str, verb: str) -> Rule:
     """view: the view (or manage) right on the instance's process, or being its originator;
     a command-schedule run needs the monitor licence (or a right on its schedule).
@@ -122,7 +145,7 @@ RULES: dict[str, Rule] = {
     "schedule_spec": anyone,
     "next_fires": anyone,
     # instances
-    "start": launch,
+    "start": launch_schedule,
     "instances": anyone,  # filtered in the query: only what the caller may view
     "queue": anyone,  # likewise
     "instance": on_instance("view", "view"),

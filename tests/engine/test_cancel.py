@@ -93,6 +93,7 @@ async def test_cancel_from_another_engine_reaches_the_running_node(
     instance_id = await engine.start("sleeper")
     row = await until(lambda: _with_pgid(engine, instance_id), what="the command to start")
 
+    await engine.add_user("operator2", licence="designer")  # designers cancel command runs
     other: Engine = await open_engine(user="operator2")  # another process: its own store
     assert other.node_id != engine.node_id and other.feed is None
     async with engine.bus.subscribe() as queue:

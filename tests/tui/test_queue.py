@@ -201,3 +201,52 @@ async def test_log_pane_follows_a_real_run(engine: Engine, until: Until, tmp_pat
             await until(lambda: not app.is_running, what="app exit")
     finally:
         await runtime.stop(grace=1)
+
+
+PROCESS = """
+process: two-steps
+variables:
+  n: {type: integer, default: 0}
+  gate: {type: string, default: "GATE"}
+start: working
+states:
+  working:
+    actions:
+      - assign: {n: 1}
+      - run: {command: [sh, -c, "until [ -e {{ gate }} ]; do sleep 0.05; done; echo released"]}
+"""
+
+
+async def test_queue_shows_a_process_instance_with_its_state_and_action(
+    engine: Engine, until: Until, tmp_path: Path
+) -> None:
+    gate = tmp_path / "gate"
+    definition = tmp_path / "two.yaml"
+    definition.write_text(PROCESS.replace("GATE", str(gate)))
+    await engine.publish([definition])
+    runtime = Runtime(engine, mode="console")
+    await runtime.start()
+    try:
+        app = SwitchyardApp(engine, runtime)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("2")
+            instance_id = await engine.start_process("two-steps")
+
+            def action_cell() -> str:
+                table = app.screen.query_one("#queue")
+                for r in table.ordered_rows:
+                    cells = [str(c) for c in table.get_row(r.key)]
+                    if cells[2] == str(instance_id):
+                        return cells[-1]
+                return ""
+
+            await until(lambda: action_cell().startswith("working · run"), what="state · action")
+            assert rows(app)[0][3:] == ("two-steps", "running")
+            await pilot.press("q")  # a process run is in progress: ask first
+            await until(lambda: isinstance(app.screen, ConfirmScreen), what="ask")
+            await pilot.press("n")
+            gate.touch()
+            await until(lambda: rows(app) == [], what="queue empty")
+            assert (await engine.instance(instance_id)).status == "completed"
+    finally:
+        await runtime.stop(grace=1)

@@ -14,6 +14,7 @@ from engine.helpers import spec
 from switchyard.engine.api import Engine
 from switchyard.engine.definitions import DefinitionError
 from switchyard.engine.errors import Conflict, NotFound, Refused, SwitchyardError
+from switchyard.engine.schedule_spec import ScheduleSpec
 
 OpenEngine = Callable[..., Awaitable[Engine]]
 
@@ -294,3 +295,16 @@ async def test_definitions_must_name_known_groups_users_and_specs(
     await cast.root.add_secspec("finance", users=["zoe"])
     [result] = await cast.root.publish([path])
     assert result.version == 1
+
+
+async def test_running_a_process_schedule_needs_launch_on_it_or_on_its_process(
+    cast: Cast,
+) -> None:
+    await cast.root.add_schedule(ScheduleSpec("daily-expense", on_demand=True, process="expense"))
+    await refused(
+        cast.dave.start("daily-expense"),
+        "dave may not start daily-expense: needs the launch right on it or on expense",
+    )
+    await cast.root.grant("expense", "dave", launch=True)
+    run = await cast.dave.start("daily-expense")
+    assert (await cast.dave.instance(run)).process == "expense"  # dave is its originator
