@@ -8,10 +8,10 @@ through Python and no next fire is computed yet. Then it moves those schedules o
 bulk, one UPDATE per chunk and distinct trigger (croniter runs once per trigger). The
 planning pass takes the schedules still due ``BATCH`` at a time: it applies the misfire
 and overlap policies, inserts what the fast pass left (late fires, continuous schedules,
-skips) and moves each of them on.
-Both yield to the loop between transactions, so a burst never stalls the console. Several
-nodes may fire the same schedule: the guarded next-fire update and the unique
-``fire_key`` of each instance make sure one fire gives one instance.
+skips) and moves each of them on. Both yield to the loop between transactions, so a
+burst never stalls the console. Several nodes may fire the same schedule: the guarded
+next-fire updates and the unique ``fire_key`` of each instance make sure one fire gives
+one instance.
 
 Lateness: a fire found less than ``GRACE`` late is simply run. Fires later than that
 were missed (no node was running): ``once`` runs the latest of them and records the
@@ -73,7 +73,7 @@ class TriggerCache:
             if trigger is None:
                 trigger = self._put(text, Trigger.from_fields(json.loads(text)))
             return trigger
-        fields = row["trigger"] if text is None else text
+        fields = row["trigger"] if text is None else text  # a driver that parsed the JSON
         try:
             key = tuple(sorted(fields.items()))
             trigger = self._cache.get(key)

@@ -140,6 +140,7 @@ class HttpAction:
         # messages name the URL as written in the definition (templates unrendered), so a
         # variable's value never reaches the journal or the history through an error
         shown = safe_url(str(args["url"]))
+        logged = safe_url(url)  # the instance log names the real address (secrets masked)
         headers = _headers(ctx.render(args.get("headers") or {}))
         content = self._content(args, ctx, headers)
         expect = [int(s) for s in args["expect"]] if args.get("expect") else None
@@ -154,10 +155,10 @@ class HttpAction:
             )
         except ActionFailed as exc:
             message = masker.mask(exc.message)
-            await ctx.log([f"http {masker.mask(f'{method} {shown}')} -> failed: {message}"])
+            await ctx.log([f"http {masker.mask(f'{method} {logged}')} -> failed: {message}"])
             raise ActionFailed(message, retryable=exc.retryable) from exc.__cause__
         elapsed = time.monotonic() - started
-        await ctx.log([masker.mask(f"http {method} {shown} -> {status} in {elapsed:.3f}s")])
+        await ctx.log([masker.mask(f"http {method} {logged} -> {status} in {elapsed:.3f}s")])
 
         if not _status_ok(status, expect):
             retryable = status >= 500 or status == 429
