@@ -51,8 +51,8 @@ from switchyard.store.models import (
 from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import lanes as lane_q
 from switchyard.store.queries import nodes as node_q
-from switchyard.store.queries import schedules as sched_q
 from switchyard.store.queries import processes as proc_q
+from switchyard.store.queries import schedules as sched_q
 from switchyard.store.queries import secrets as secret_q
 from switchyard.store.queries import steps as step_q
 
@@ -331,7 +331,7 @@ class Engine(PeopleApi, ProcessApi):
         async with self.store.read() as conn:
             rows = await inst_q.search(
                 conn,
-                where=await self._visible(),  # only what the caller may view
+                where=await self._visible(conn),  # only what the caller may view
                 statuses=statuses,
                 schedule=schedule,
                 lane=lane,

@@ -126,13 +126,17 @@ class Guard:
             rows = await people_q.rights_of(conn, me.login, me.groups, [name, ALL_PROCESSES])
         return Access.from_rows(rows)
 
-    async def _visible(self) -> ColumnElement[bool] | None:
-        """The instances the caller may see, as a WHERE clause (None: all of them)."""
+    async def _visible(self, conn: Any = None) -> ColumnElement[bool] | None:
+        """The instances the caller may see, as a WHERE clause (None: all of them). Pass the
+        read connection in use, if any (no second connection from the pool)."""
         me = await self._me()
         if me.admin:
             return None
-        async with self.store.read() as conn:
+        if conn is not None:
             rows = await people_q.all_rights_of(conn, me.login, me.groups)
+        else:
+            async with self.store.read() as own:
+                rows = await people_q.all_rights_of(own, me.login, me.groups)
         names = sorted({r["process"] for r in rows if r["view"] or r["manage"]})
         everything = ALL_PROCESSES in names
         return people_q.visible_instances(
