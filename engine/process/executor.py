@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from switchyard.engine.actions import base as act
@@ -31,6 +31,13 @@ from switchyard.engine.actions.registry import ACTIONS
 from switchyard.engine.expressions import ExpressionError
 from switchyard.engine.process import journal as j
 from switchyard.engine.process import values
+from switchyard.engine.process.compound import CompoundSteps
+from switchyard.engine.process.signals import (
+    Jump,
+    Scope,
+    StepFailed,
+    Suspend,
+)
 from switchyard.store.models import (
     STEP_CANCELLED,
     STEP_DONE,
@@ -44,65 +51,7 @@ FRAMES = "__frames__"  # task-call frames inside the stored variables document
 ITEMS = "__items__"  # for-each lists under way inside the stored variables document
 
 
-class Suspend(Exception):
-    """The instance waits: leave the lane, come back when woken."""
-
-    def __init__(self, waiting_on: str, wake_at: datetime | None) -> None:
-        super().__init__(waiting_on)
-        self.waiting_on = waiting_on
-        self.wake_at = wake_at
-
-
-class Jump(Exception):
-    def __init__(self, directive: act.GotoState | act.EndProcess) -> None:
-        super().__init__(str(directive))
-        self.directive = directive
-
-
-class StepFailed(Exception):
-    def __init__(self, key: str, action: dict[str, Any], message: str) -> None:
-        super().__init__(message)
-        self.key = key
-        self.action = action
-        self.message = message
-
-
-class Scope:
-    """Where a block reads and writes: the globals or a task frame, plus loop bindings."""
-
-    __slots__ = ("bindings", "data", "specs")
-
-    def __init__(
-        self,
-        data: dict[str, Any],
-        specs: dict[str, dict[str, Any]],
-        bindings: dict[str, Any] | None = None,
-    ) -> None:
-        self.data = data
-        self.specs = specs
-        self.bindings = bindings or {}
-
-    def bind(self, name: str | None, value: Any) -> Scope:
-        if not name:
-            return self
-        return Scope(self.data, self.specs, {**self.bindings, name: value})
-
-    def apply(self, updates: dict[str, Any]) -> None:
-        for name, value in updates.items():
-            spec = self.specs.get(name)
-            try:
-                self.data[name] = values.coerce(value, spec.get("type")) if spec else value
-            except values.ValueProblem as exc:
-                raise act.ActionFailed(f"{name}: {exc}", retryable=False) from exc
-
-
-def merge_suspends(suspends: list[Suspend]) -> Suspend:
-    times = [s.wake_at for s in suspends if s.wake_at is not None]
-    kinds = sorted({s.waiting_on for s in suspends})
-    return Suspend(kinds[0] if len(kinds) == 1 else ",".join(kinds)[:200], min(times, default=None))
-
-
-class ProcessRun:
+class ProcessRun(CompoundSteps):
     """One instance being executed on this node. ``host`` supplies the world (see
     ``engine/process/host.py``): commits, contexts for actions, children, params."""
 
@@ -370,157 +319,3 @@ class ProcessRun:
             [j.end_step(self.id, key, now=now, decision=final or decision), self.touch(now)]
         )
         self.journal[key] = {"status": STEP_DONE, "decision": final or decision}
-
-    async def _run_enter(self, action: dict, key: str, scope: Scope, d: dict) -> None:
-        await self.block(resolve(action["args"], d["ref"]), f"{key}/{d['ref']}", scope)
-
-    async def _run_loop(self, action: dict, key: str, scope: Scope, d: dict) -> None:
-        body = action["args"]["do"]
-        if d.get("items"):
-            for n, item in enumerate(self.items.get(key, [])):
-                await self.block(body, f"{key}/{n}", scope.bind(d.get("as"), item))
-            self.items.pop(key, None)
-            return
-        bound = int(d["max"])
-        for n in range(bound + 1):
-            cond_key = f"{key}/c{n}"
-            entry = self.journal.get(cond_key)
-            if entry is not None:
-                holds = bool((entry.get("decision") or {}).get("value"))
-            else:
-                try:
-                    holds = bool(self.host.evaluate(self, d["while"], scope))
-                except ExpressionError as exc:
-                    raise StepFailed(key, action, f"expression: {exc}") from exc
-                if holds and n == bound:
-                    raise StepFailed(key, action, f"loop still true after max {bound} passes")
-                now = self.host.now()
-                cond = {"kind": "loop", "path": action.get("path", "") + f".while[{n}]"}
-                await self._write(
-                    [
-                        j.step_row(
-                            self.id,
-                            cond_key,
-                            cond,
-                            status=STEP_DONE,
-                            now=now,
-                            ended=True,
-                            decision={"value": holds},
-                        )
-                    ]
-                )
-                self.journal[cond_key] = {"status": STEP_DONE, "decision": {"value": holds}}
-            if not holds:
-                return
-            await self.block(body, f"{key}/{n}", scope)
-
-    async def _run_call(self, action: dict, key: str, scope: Scope, d: dict) -> None:
-        task = self.doc["tasks"][d["task"]]
-        specs = self._task_specs(d["task"])
-        frame = self.frames.get(key)
-        if frame is None:  # pragma: no cover - the frame is written with the step's start
-            frame = self.frames[key] = self.new_frame(d["task"], {})
-        await self.block(task["actions"], f"{key}/t", Scope(frame, specs))
-        scope.apply({caller: frame.get(output) for caller, output in (d.get("into") or {}).items()})
-        self.frames.pop(key, None)
-
-    async def _run_parallel(self, action: dict, key: str, scope: Scope, d: dict) -> dict | None:
-        branches = action["args"]["branches"]
-        if d.get("winner") is not None:
-            return None
-        tasks: dict[asyncio.Task[None], int] = {
-            asyncio.create_task(self.block(branches[i]["actions"], f"{key}/b{i}", scope)): i
-            for i in d["started"]
-        }
-        suspends: list[Suspend] = []
-        pending = set(tasks)
-        stopped: set[int] = set()  # branches this join ends before they are done
-        try:
-            while pending:
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    exc = task.exception()
-                    if exc is None:
-                        if d["join"] == "first":
-                            stopped = set(d["started"]) - {tasks[task]}
-                            return {**d, "winner": tasks[task]}
-                        continue
-                    if isinstance(exc, Suspend):
-                        suspends.append(exc)
-                        continue
-                    stopped = {tasks[t] for t in pending}
-                    raise exc
-        finally:
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.gather(*pending, return_exceptions=True)
-            if stopped:
-                await self._cancel_branches(key, stopped)
-        if suspends:
-            raise merge_suspends(suspends)
-        return None
-
-    async def _cancel_branches(self, key: str, branches: set[int]) -> None:
-        """Steps under way in branches a join stopped are over (cancelled), not in flight:
-        neither recovery nor an interrupt may take them for the step that was running."""
-        under = tuple(f"{key}/b{i}/" for i in branches)
-        keys = [
-            k
-            for k, e in self.journal.items()
-            if e.get("status") == STEP_STARTED and k.startswith(under)
-        ]
-        if not keys:
-            return
-        now = self.host.now()
-        await self._write(
-            [
-                j.cancel_step(self.id, k, now=now, decision=self.journal[k].get("decision"))
-                for k in keys
-            ]
-        )
-        for k in keys:
-            self.journal[k] = {**self.journal[k], "status": STEP_CANCELLED}
-
-    async def _run_wait(self, action: dict, key: str, scope: Scope, d: dict) -> None:
-        now = self.host.now()
-        if d.get("until"):
-            until = datetime.fromisoformat(d["until"])
-            if now < until:
-                raise Suspend("timer", until)
-            return
-        try:
-            holds = bool(self.host.evaluate(self, d["condition"], scope))
-        except ExpressionError as exc:
-            raise StepFailed(key, action, f"expression: {exc}") from exc
-        if holds:
-            return
-        deadline = datetime.fromisoformat(d["deadline"]) if d.get("deadline") else None
-        if deadline is not None and now >= deadline:
-            raise StepFailed(key, action, "condition still false when the wait timed out")
-        wake = now + timedelta(seconds=float(d["every"]))
-        raise Suspend("condition", min(wake, deadline) if deadline else wake)
-
-    async def _run_child(self, action: dict, key: str, scope: Scope, d: dict) -> None:
-        if not d.get("wait"):
-            return
-        child = await self.host.child_status(d["child"])
-        if child is None:
-            raise StepFailed(key, action, f"child instance {d['child']} is gone")
-        status, child_vars = child
-        if status == "completed":
-            scope.apply({p: child_vars.get(c) for p, c in (d.get("into") or {}).items()})
-            return
-        if status in ("queued", "running", "waiting"):
-            raise Suspend(f"child:{d['child']}", None)
-        raise StepFailed(key, action, f"child instance {d['child']} ended {status}")
-
-
-def resolve(args: dict[str, Any], ref: str) -> list[dict[str, Any]]:
-    """``"then"`` or ``"cases.2.actions"`` inside an action's args."""
-    node: Any = args
-    for part in ref.split("."):
-        node = node[int(part)] if isinstance(node, list) else node.get(part)
-        if node is None:
-            return []
-    return list(node)

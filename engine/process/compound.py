@@ -1,0 +1,175 @@
+"""The control-flow steps of the executor, carried on from their recorded decisions:
+entering a branch, loops, task calls, parallel branches, waits and children.
+
+Mixed into ``ProcessRun`` (executor.py); each ``_run_<type>`` gets the action, its step
+key, the scope and the decision, and returns an updated decision or None.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from typing import Any
+
+from switchyard.engine.expressions import ExpressionError
+from switchyard.engine.process import journal as j
+from switchyard.engine.process.signals import Scope, StepFailed, Suspend, merge_suspends, resolve
+from switchyard.store.models import STEP_CANCELLED, STEP_DONE, STEP_STARTED
+
+
+class CompoundSteps:
+    # provided by ProcessRun
+    id: int
+    host: Any
+    doc: dict[str, Any]
+    journal: dict[str, dict[str, Any]]
+    frames: dict[str, dict[str, Any]]
+    items: dict[str, list[Any]]
+    block: Any
+    new_frame: Any
+    _task_specs: Any
+    _write: Any
+
+    async def _run_enter(self, action: dict, key: str, scope: Scope, d: dict) -> None:
+        await self.block(resolve(action["args"], d["ref"]), f"{key}/{d['ref']}", scope)
+
+    async def _run_loop(self, action: dict, key: str, scope: Scope, d: dict) -> None:
+        body = action["args"]["do"]
+        if d.get("items"):
+            for n, item in enumerate(self.items.get(key, [])):
+                await self.block(body, f"{key}/{n}", scope.bind(d.get("as"), item))
+            self.items.pop(key, None)
+            return
+        bound = int(d["max"])
+        for n in range(bound + 1):
+            cond_key = f"{key}/c{n}"
+            entry = self.journal.get(cond_key)
+            if entry is not None:
+                holds = bool((entry.get("decision") or {}).get("value"))
+            else:
+                try:
+                    holds = bool(self.host.evaluate(self, d["while"], scope))
+                except ExpressionError as exc:
+                    raise StepFailed(key, action, f"expression: {exc}") from exc
+                if holds and n == bound:
+                    raise StepFailed(key, action, f"loop still true after max {bound} passes")
+                now = self.host.now()
+                cond = {"kind": "loop", "path": action.get("path", "") + f".while[{n}]"}
+                await self._write(
+                    [
+                        j.step_row(
+                            self.id,
+                            cond_key,
+                            cond,
+                            status=STEP_DONE,
+                            now=now,
+                            ended=True,
+                            decision={"value": holds},
+                        )
+                    ]
+                )
+                self.journal[cond_key] = {"status": STEP_DONE, "decision": {"value": holds}}
+            if not holds:
+                return
+            await self.block(body, f"{key}/{n}", scope)
+
+    async def _run_call(self, action: dict, key: str, scope: Scope, d: dict) -> None:
+        task = self.doc["tasks"][d["task"]]
+        specs = self._task_specs(d["task"])
+        frame = self.frames.get(key)
+        if frame is None:  # pragma: no cover - the frame is written with the step's start
+            frame = self.frames[key] = self.new_frame(d["task"], {})
+        await self.block(task["actions"], f"{key}/t", Scope(frame, specs))
+        scope.apply({caller: frame.get(output) for caller, output in (d.get("into") or {}).items()})
+        self.frames.pop(key, None)
+
+    async def _run_parallel(self, action: dict, key: str, scope: Scope, d: dict) -> dict | None:
+        branches = action["args"]["branches"]
+        if d.get("winner") is not None:
+            return None
+        tasks: dict[asyncio.Task[None], int] = {
+            asyncio.create_task(self.block(branches[i]["actions"], f"{key}/b{i}", scope)): i
+            for i in d["started"]
+        }
+        suspends: list[Suspend] = []
+        pending = set(tasks)
+        stopped: set[int] = set()  # branches this join ends before they are done
+        try:
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    exc = task.exception()
+                    if exc is None:
+                        if d["join"] == "first":
+                            stopped = set(d["started"]) - {tasks[task]}
+                            return {**d, "winner": tasks[task]}
+                        continue
+                    if isinstance(exc, Suspend):
+                        suspends.append(exc)
+                        continue
+                    stopped = {tasks[t] for t in pending}
+                    raise exc
+        finally:
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+            if stopped:
+                await self._cancel_branches(key, stopped)
+        if suspends:
+            raise merge_suspends(suspends)
+        return None
+
+    async def _cancel_branches(self, key: str, branches: set[int]) -> None:
+        """Steps under way in branches a join stopped are over (cancelled), not in flight:
+        neither recovery nor an interrupt may take them for the step that was running."""
+        under = tuple(f"{key}/b{i}/" for i in branches)
+        keys = [
+            k
+            for k, e in self.journal.items()
+            if e.get("status") == STEP_STARTED and k.startswith(under)
+        ]
+        if not keys:
+            return
+        now = self.host.now()
+        await self._write(
+            [
+                j.cancel_step(self.id, k, now=now, decision=self.journal[k].get("decision"))
+                for k in keys
+            ]
+        )
+        for k in keys:
+            self.journal[k] = {**self.journal[k], "status": STEP_CANCELLED}
+
+    async def _run_wait(self, action: dict, key: str, scope: Scope, d: dict) -> None:
+        now = self.host.now()
+        if d.get("until"):
+            until = datetime.fromisoformat(d["until"])
+            if now < until:
+                raise Suspend("timer", until)
+            return
+        try:
+            holds = bool(self.host.evaluate(self, d["condition"], scope))
+        except ExpressionError as exc:
+            raise StepFailed(key, action, f"expression: {exc}") from exc
+        if holds:
+            return
+        deadline = datetime.fromisoformat(d["deadline"]) if d.get("deadline") else None
+        if deadline is not None and now >= deadline:
+            raise StepFailed(key, action, "condition still false when the wait timed out")
+        wake = now + timedelta(seconds=float(d["every"]))
+        raise Suspend("condition", min(wake, deadline) if deadline else wake)
+
+    async def _run_child(self, action: dict, key: str, scope: Scope, d: dict) -> None:
+        if not d.get("wait"):
+            return
+        child = await self.host.child_status(d["child"])
+        if child is None:
+            raise StepFailed(key, action, f"child instance {d['child']} is gone")
+        status, child_vars = child
+        if status == "completed":
+            scope.apply({p: child_vars.get(c) for p, c in (d.get("into") or {}).items()})
+            return
+        if status in ("queued", "running", "waiting"):
+            raise Suspend(f"child:{d['child']}", None)
+        raise StepFailed(key, action, f"child instance {d['child']} ended {status}")
