@@ -13,7 +13,7 @@ from switchyard.engine.events import INSTANCE_LOG, EngineEvent, EventBus
 from switchyard.store.db import Store
 from switchyard.store.queries import events as event_rows
 
-LOCAL_ONLY = frozenset({INSTANCE_LOG})
+LOCAL_ONLY = frozenset({INSTANCE_LOG, "instance.step"})
 
 
 @dataclass
@@ -35,16 +35,20 @@ async def transaction(
     async with store.write() as conn:
         tx = Tx(conn, node_id, now)
         yield tx
-        rows = [
-            {
-                "at": now,
-                "kind": e.kind,
-                "entity_id": e.entity_id,
-                "node_id": e.node_id,
-                "data": e.data,
-            }
-            for e in tx.events
-            if e.kind not in LOCAL_ONLY
-        ]
-        await event_rows.append_many(conn, rows)
+        await event_rows.append_many(conn, feed_rows(tx.events, now))
     bus.publish_many(tx.events)
+
+
+def feed_rows(events: list[EngineEvent], now: datetime) -> list[dict[str, Any]]:
+    """The events table's rows for ``events`` (local-only kinds, like log lines, stay out)."""
+    return [
+        {
+            "at": now,
+            "kind": e.kind,
+            "entity_id": e.entity_id,
+            "node_id": e.node_id,
+            "data": e.data,
+        }
+        for e in events
+        if e.kind not in LOCAL_ONLY
+    ]

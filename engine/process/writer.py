@@ -23,14 +23,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from switchyard.engine.events import INSTANCE_LOG, EngineEvent
+from switchyard.engine.events import EngineEvent
+from switchyard.engine.tx import feed_rows
 from switchyard.store.queries import events as event_rows
 from switchyard.store.queries import instances as inst_q
 
 log = logging.getLogger(__name__)
 
 Statement = tuple[Any, dict[str, Any]]
-LOCAL_ONLY = frozenset({INSTANCE_LOG, "instance.step"})
 
 
 class LostOwnership(Exception):
@@ -158,18 +158,7 @@ class GroupWriter:
                         groups.setdefault(id(stmt), (stmt, []))[1].append(params)
                 for stmt, params in groups.values():
                     await conn.execute(stmt, params if len(params) > 1 else params[0])
-            rows = [
-                {
-                    "at": now,
-                    "kind": e.kind,
-                    "entity_id": e.entity_id,
-                    "node_id": e.node_id,
-                    "data": e.data,
-                }
-                for e in events
-                if e.kind not in LOCAL_ONLY
-            ]
-            await event_rows.append_many(conn, rows)
+            await event_rows.append_many(conn, feed_rows(events, now))
         self.batches += 1
         self.writes += len(batch)
         self.engine.bus.publish_many(events)
