@@ -39,6 +39,7 @@ from switchyard.engine.views import (
     SecretView,
     instance_view,
 )
+from switchyard.engine.workitems.api import WorkItemApi
 from switchyard.store.db import Store, default_data_dir, default_url, normalise_url
 from switchyard.store.models import (
     ACTIVE_STATUSES,
@@ -67,7 +68,7 @@ def resolve_data_dir(store: Store, data_dir: Path | None) -> Path:
 
 
 @guarded  # every public operation is checked: engine/people/rules.py
-class Engine(PeopleApi, ProcessApi, CancelApi):
+class Engine(PeopleApi, ProcessApi, WorkItemApi, CancelApi):
     def __init__(
         self,
         store: Store,

@@ -14,9 +14,10 @@ from switchyard.engine import events as ev
 from switchyard.engine.firing import instance_row
 from switchyard.engine.triggers import Trigger
 from switchyard.engine.tx import Tx
-from switchyard.store.models import COMPLETED, QUEUED
+from switchyard.store.models import CANCELLED, COMPLETED, QUEUED
 from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import schedules as sched_q
+from switchyard.store.queries import workitems as wi_q
 
 CONTINUOUS_RESTART_AFTER_FAILURE = timedelta(seconds=5)
 
@@ -46,6 +47,10 @@ async def finish(
 
 
 async def after_end(tx: Tx, row: dict[str, Any], status: str) -> None:
+    if row.get("definition_id") is not None and status in (CANCELLED, COMPLETED):
+        items = await wi_q.cancel_for_instances(tx.conn, [int(row["id"])], tx.now)
+        if items:  # nobody can answer them any more
+            tx.emit(ev.WORK_ITEMS_CHANGED, row["id"], ids=items, status="cancelled")
     if row.get("parent_id") and await inst_q.wake(tx.conn, int(row["parent_id"]), tx.now):
         # a parent waiting on this child goes back to the queue to look at its result
         tx.emit(ev.INSTANCES_CHANGED, row["parent_id"], ids=[row["parent_id"]], status=QUEUED)

@@ -34,6 +34,7 @@ NODE_CHANGED = "node.changed"
 SECRET_CHANGED = "secret.changed"
 PARAM_CHANGED = "param.changed"
 PROCESS_PUBLISHED = "process.published"
+WORK_ITEMS_CHANGED = "workitems.changed"  # data: {"ids": [...], "status": ..., "instance": id}
 FEED_STATUS = "feed.status"  # local only: data {"ok": bool, "error": str}
 
 

@@ -20,6 +20,7 @@ from switchyard.engine import events as ev
 from switchyard.engine.completion import finish
 from switchyard.engine.nodes import HOST, is_alive
 from switchyard.engine.runner import kill_stale_group
+from switchyard.engine.workitems.timers import hold_sessions
 from switchyard.store.models import ERROR, QUEUED, RUNNING
 from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import nodes as node_q
@@ -60,6 +61,8 @@ async def restore(engine: Any) -> int:
             if await finish(tx, row, ERROR, reason + "; retry or skip it"):
                 restored += 1
     if dead:
+        names = [n["id"] for n in dead]
+        await hold_sessions(engine, names, "restored: its console's node stopped")
         async with engine.tx() as tx:
             for node in dead:
                 await node_q.mark_stopped(tx.conn, node["id"], now)

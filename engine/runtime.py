@@ -28,6 +28,7 @@ from switchyard.engine.process.lifecycle import ProcessTask, resolve_definition,
 from switchyard.engine.process.writer import GroupWriter
 from switchyard.engine.runner import CommandRun
 from switchyard.engine.scheduler import Scheduler
+from switchyard.engine.workitems import timers as wi_timers
 from switchyard.store.queries import events as event_rows
 from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import nodes as node_q
@@ -172,6 +173,10 @@ class Runtime:
                         )
             except Exception as exc:
                 log.warning("timers: %s", exc)
+            try:
+                await wi_timers.fire_due(self.engine)
+            except Exception as exc:
+                log.warning("work item timers: %s", exc)
 
     async def stop(self, grace: float = 30.0) -> None:
         """Take no new work; let runs finish for ``grace`` seconds; interrupt the rest."""
@@ -198,6 +203,9 @@ class Runtime:
                 await task
         await self.writer.stop()
         await sql_action.dispose_all()  # pools of the SQL action's target databases
+        await wi_timers.hold_sessions(
+            self.engine, [self.engine.node_id], f"node {self.engine.node_id} stopped"
+        )
         async with self.engine.tx() as tx:
             await node_q.mark_stopped(tx.conn, self.engine.node_id, tx.now)
             tx.emit(ev.NODE_CHANGED, self.engine.node_id, mode=self.mode, state="stopped")

@@ -347,3 +347,52 @@ class AuditEntry(SQLModel, table=True):
     action: str = Field(max_length=50)
     target: str | None = Field(default=None, max_length=300)
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+# Work item statuses (WS-HumanTask style). Open ones wait for a person.
+WI_QUEUED = "queued"  # in a workgroup, nobody has picked it up
+WI_OFFERED = "offered"  # sent (or delegated) to one user, not yet picked up
+WI_IN_PROGRESS = "in progress"  # picked up (claimed) by its user
+WI_HELD = "held"  # put aside, or brought back after a crash/restart; keeps user and draft
+WI_COMPLETED = "completed"
+WI_CANCELLED = "cancelled"
+WI_OPEN = (WI_QUEUED, WI_OFFERED, WI_IN_PROGRESS, WI_HELD)
+
+
+class WorkItem(SQLModel, table=True):
+    """A form waiting for a person, created by ``send_work_item``; its instance waits on it.
+    ``draft`` holds typed values until a button completes it (then ``values`` and
+    ``button``). ``timer_at`` is its next due/reminder/escalation time."""
+
+    __tablename__ = "work_items"
+    __table_args__ = (
+        UniqueConstraint("instance_id", "step_key", name="uq_work_items_instance_step"),
+        Index("ix_work_items_status_user", "status", "user"),
+        Index("ix_work_items_status_workgroup", "status", "workgroup"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    instance_id: int = Field(index=True)
+    step_key: str = Field(max_length=500)
+    process: str = Field(max_length=200)
+    form: str = Field(max_length=100)
+    title: str = Field(default="", max_length=300)
+    status: str = Field(max_length=20)
+    user: str | None = Field(default=None, max_length=100)  # owner (offered/claimed/held)
+    workgroup: str | None = Field(default=None, max_length=100)
+    priority: int = Field(default=3)  # 1 (highest) .. 5
+    due_at: datetime | None = utc_column()
+    timer_at: datetime | None = utc_column(index=True)
+    timers: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    escalated: bool = Field(default=False)
+    session: str | None = Field(default=None, max_length=100)  # node of the console that claimed
+    draft: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    values: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    button: str | None = Field(default=None, max_length=200)
+    held_reason: str | None = Field(default=None, max_length=300)
+    created_at: datetime | None = utc_column()
+    updated_at: datetime | None = utc_column()
+    completed_at: datetime | None = utc_column()
+    completed_by: str | None = Field(default=None, max_length=100)

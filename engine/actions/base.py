@@ -10,8 +10,8 @@ An action module defines one class with:
 
 The executor never knows an action's kind: it only obeys directives. Leaf actions answer
 ``Done(updates)``; control flow answers with ``Enter`` (run one nested block), ``Loop``,
-``Parallel``, ``GotoState``, ``EndProcess``, ``WaitUntil``, ``WaitCondition``, ``CallTask``
-or ``StartChild``. So adding an action kind is one new module and one line in
+``Parallel``, ``GotoState``, ``EndProcess``, ``WaitUntil``, ``WaitCondition``, ``CallTask``,
+``StartChild`` or ``SendWorkItem``. So adding an action kind is one new module and one line in
 ``registry.py``.
 
 Normalised action (what ``definitions`` produces and the store keeps as JSON)::
@@ -119,6 +119,21 @@ class StartChild:
     outputs: dict[str, str]  # parent variable -> child variable (when waiting)
 
 
+@dataclass(frozen=True)
+class SendWorkItem:
+    """Create a work item (once per step) and wait until a person presses a button.
+    Durations are seconds from the item's creation; ``to`` is already rendered."""
+
+    form: str
+    to: dict[str, str]
+    title: str
+    priority: int = 3
+    due: float | None = None
+    reminders: list[float] = field(default_factory=list)
+    escalate_after: float | None = None
+    escalate_to: dict[str, str] | None = None
+
+
 Directive = (
     Done
     | Enter
@@ -130,6 +145,7 @@ Directive = (
     | WaitCondition
     | CallTask
     | StartChild
+    | SendWorkItem
 )
 
 

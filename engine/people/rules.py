@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from switchyard.engine.people.guard import CURRENT
 from switchyard.engine.people.identity import Identity
+from switchyard.engine.workitems.access import on_work_item
 from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import schedules as sched_q
 
@@ -187,6 +188,16 @@ RULES: dict[str, Rule] = {
     "set_secspec": admin("change security specs"),
     "remove_secspec": admin("remove security specs"),
     "audit": admin("read the audit log"),
+    # work items (engine/workitems/api.py): lists are filtered in the query
+    "work_items": anyone,
+    "work_item": on_work_item("view"),
+    "claim_work_item": on_work_item("claim"),
+    "release_work_item": on_work_item("release"),
+    "delegate_work_item": on_work_item("delegate"),
+    "forward_work_item": on_work_item("forward"),
+    "hold_work_item": on_work_item("hold"),
+    "save_work_item_draft": on_work_item("work"),
+    "complete_work_item": on_work_item("work"),
 }
 
 #: Public coroutines deliberately left unchecked, and why.

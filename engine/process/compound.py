@@ -14,7 +14,14 @@ from typing import Any
 from switchyard.engine.expressions import ExpressionError
 from switchyard.engine.process import journal as j
 from switchyard.engine.process.signals import Scope, StepFailed, Suspend, merge_suspends, resolve
-from switchyard.store.models import STEP_CANCELLED, STEP_DONE, STEP_STARTED
+from switchyard.engine.workitems.forms import split
+from switchyard.store.models import (
+    STEP_CANCELLED,
+    STEP_DONE,
+    STEP_STARTED,
+    WI_CANCELLED,
+    WI_COMPLETED,
+)
 
 
 class CompoundSteps:
@@ -173,3 +180,36 @@ class CompoundSteps:
         if status in ("queued", "running", "waiting"):
             raise Suspend(f"child:{d['child']}", None)
         raise StepFailed(key, action, f"child instance {d['child']} ended {status}")
+
+    async def _run_workitem(self, action: dict, key: str, scope: Scope, d: dict) -> dict | None:
+        """Wait for a button; then apply the item's values (once, committed with a decision
+        that says so), run the button's actions in the instance, and go on. An escalation
+        that has actions wakes the instance to run them once, then it waits again."""
+        item = await self.host.work_item(d["item"])
+        if item is None:
+            raise StepFailed(key, action, f"work item {d['item']} is gone")
+        form = self.doc["forms"][item["form"]]
+        if item["status"] == WI_COMPLETED:
+            button = item["button"]
+            updates, local = split(form["fields"], item.get("values") or {})
+            if not d.get("applied"):  # once: a replay must not undo what the button did
+                scope.apply(updates)
+                d = {**d, "applied": True, "button": button}
+                now = self.host.now()
+                await self._write(
+                    [j.restart_step(self.id, key, now=now, decision=d), self.touch(now)]
+                )
+                self.journal[key] = {"status": STEP_STARTED, "decision": d}
+            actions = form["buttons"].get(button) or []
+            await self.block(actions, f"{key}/button", scope.bind_many(local))
+            return d
+        if item["status"] == WI_CANCELLED:
+            raise StepFailed(key, action, f"work item {item['id']} was cancelled")
+        escalate = action["args"].get("escalate") or {}
+        if item.get("escalated") and escalate.get("actions") and not d.get("escalation_done"):
+            await self.block(escalate["actions"], f"{key}/escalate", scope)
+            d = {**d, "escalation_done": True}
+            now = self.host.now()
+            await self._write([j.restart_step(self.id, key, now=now, decision=d), self.touch(now)])
+            self.journal[key] = {"status": STEP_STARTED, "decision": d}
+        raise Suspend(f"workitem:{item['id']}", None)

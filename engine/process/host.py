@@ -16,9 +16,11 @@ from switchyard.engine.process import values
 from switchyard.engine.process.executor import ProcessRun, Scope, StepFailed
 from switchyard.engine.process.writer import GroupWriter
 from switchyard.engine.runner import Masker
+from switchyard.engine.workitems.create import RoutingProblem, create_item
 from switchyard.store.models import QUEUED
 from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import processes as proc_q
+from switchyard.store.queries import workitems as wi_q
 
 
 class ProcessHost:
@@ -176,6 +178,12 @@ class ProcessHost:
                 "wait": directive.wait,
                 "into": directive.outputs,
             }
+        if isinstance(directive, act.SendWorkItem):
+            try:
+                item = await create_item(self.engine, run.row, run.doc, key, directive)
+            except RoutingProblem as exc:
+                raise StepFailed(key, action, f"send_work_item: {exc}") from exc
+            return {"type": "workitem", "item": item}
         raise StepFailed(key, action, f"unknown directive {type(directive).__name__}")
 
     async def start_child(
@@ -228,6 +236,10 @@ class ProcessHost:
                 return int(existing["id"])
             tx.emit(ev.INSTANCES_CHANGED, child_id, ids=[child_id], status=QUEUED, lane=row["lane"])
             return child_id
+
+    async def work_item(self, item_id: int) -> dict[str, Any] | None:
+        async with self.engine.store.read() as conn:
+            return await wi_q.get(conn, item_id)
 
     async def child_status(self, child_id: int) -> tuple[str, dict[str, Any]] | None:
         async with self.engine.store.read() as conn:

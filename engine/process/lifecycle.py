@@ -22,10 +22,12 @@ from switchyard.store.models import (
     STEP_ERROR,
     STEP_STARTED,
     WAITING,
+    WI_OPEN,
 )
 from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import processes as proc_q
 from switchyard.store.queries import steps as step_q
+from switchyard.store.queries import workitems as wi_q
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +162,8 @@ async def run_claimed(
                 )
         if suspend.waiting_on.startswith("child:"):  # the child may have ended already
             await _wake_if_child_done(engine, instance_id, int(suspend.waiting_on[6:]))
+        if "workitem:" in suspend.waiting_on:  # or a person was quicker than this commit
+            await _wake_if_item_done(engine, instance_id, suspend.waiting_on)
         return WAITING
     failed: StepFailed = detail
     async with engine.tx() as tx:
@@ -264,6 +268,17 @@ async def _wake_if_child_done(engine: Any, parent_id: int, child_id: int) -> Non
         ended = child is not None and child["status"] not in ("queued", "running", "waiting")
         if ended and await inst_q.wake(tx.conn, parent_id, tx.now):
             tx.emit(ev.INSTANCES_CHANGED, parent_id, ids=[parent_id], status="queued")
+
+
+async def _wake_if_item_done(engine: Any, instance_id: int, waiting_on: str) -> None:
+    ids = [int(p[9:]) for p in waiting_on.split(",") if p.startswith("workitem:")]
+    async with engine.tx() as tx:
+        for item_id in ids:
+            item = await wi_q.get(tx.conn, item_id)
+            if item is not None and item["status"] not in WI_OPEN:
+                if await inst_q.wake(tx.conn, instance_id, tx.now):
+                    tx.emit(ev.INSTANCES_CHANGED, instance_id, ids=[instance_id], status="queued")
+                return
 
 
 async def resolve_definition(conn: Any, row: dict[str, Any]) -> None:

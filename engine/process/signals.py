@@ -53,6 +53,11 @@ class Scope:
             return self
         return Scope(self.data, self.specs, {**self.bindings, name: value})
 
+    def bind_many(self, names: dict[str, Any]) -> Scope:
+        if not names:
+            return self
+        return Scope(self.data, self.specs, {**self.bindings, **names})
+
     def apply(self, updates: dict[str, Any]) -> None:
         for name, value in updates.items():
             spec = self.specs.get(name)

@@ -1,0 +1,1 @@
+"""Work items: forms routed to people and workgroups, their states, timers and access."""

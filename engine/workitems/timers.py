@@ -1,0 +1,98 @@
+"""Work-item timers, fired by every node's timer loop (engine/runtime.py).
+
+- due: the item becomes overdue (a history entry; lists mark it).
+- reminder: a history entry and an event for its user or workgroup.
+- escalate: the item is reassigned (``to``: offered to a user, or queued in another
+  workgroup) and marked escalated; if the escalation has actions, the instance is woken
+  to run them once (engine/process/compound.py), then it waits on the item again.
+
+Each timer is marked done in the same transaction that acts on it, with the row's
+``timer_at`` as a guard, so two nodes never fire the same timer twice.
+
+Also here: holding the items of consoles that stopped (their node died or shut down).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from switchyard.engine import events as ev
+from switchyard.engine.workitems.create import next_timer
+from switchyard.store.models import WI_OFFERED, WI_QUEUED
+from switchyard.store.queries import instances as inst_q
+from switchyard.store.queries import people as people_q
+from switchyard.store.queries import steps as step_q
+from switchyard.store.queries import workitems as wi_q
+
+
+async def fire_due(engine: Any) -> int:
+    """Fire the work-item timers that are due; returns how many fired."""
+    fired = 0
+    async with engine.store.read() as conn:
+        rows = await wi_q.due(conn, engine.clock.now())
+    for row in rows:
+        try:
+            async with engine.tx() as tx:
+                fired += await _fire(tx, row)
+        except _Retry:  # it moved while its timer fired: the next pass sees it again
+            continue
+    return fired
+
+
+async def _fire(tx: Any, row: dict[str, Any]) -> int:
+    timers = [dict(t) for t in row.get("timers") or []]
+    values: dict[str, Any] = {}
+    fired = 0
+    wake = False
+    for timer in timers:
+        if timer.get("done") or datetime.fromisoformat(timer["at"]) > tx.now:
+            continue
+        timer["done"] = True
+        fired += 1
+        detail: dict[str, Any] = {"item": row["id"], "op": timer["kind"]}
+        if timer["kind"] == "escalate":
+            values["escalated"] = True
+            route = timer.get("to") or {}
+            if route.get("user") and await people_q.get_user(tx.conn, route["user"]):
+                values.update(status=WI_OFFERED, user=route["user"], session=None)
+                detail["to"] = route["user"]
+            elif route.get("workgroup") and await people_q.get_group(tx.conn, route["workgroup"]):
+                values.update(
+                    status=WI_QUEUED, user=None, workgroup=route["workgroup"], session=None
+                )
+                detail["to"] = route["workgroup"]
+            wake = True
+        await step_q.add_history(tx.conn, int(row["instance_id"]), "workitem", tx.now, None, detail)
+    values.update(timers=timers, timer_at=next_timer(timers), updated_at=tx.now)
+    changed = await wi_q.change(
+        tx.conn, int(row["id"]), values, only_status=(row["status"],), only_user=row["user"]
+    )
+    if not changed:
+        raise _Retry()
+    tx.emit(
+        ev.WORK_ITEMS_CHANGED,
+        row["id"],
+        ids=[row["id"]],
+        status=values.get("status", row["status"]),
+        instance=row["instance_id"],
+        timer=[t["kind"] for t in timers if t.get("done")][-1:],
+    )
+    if wake and await inst_q.wake(tx.conn, int(row["instance_id"]), tx.now):
+        tx.emit(ev.INSTANCES_CHANGED, row["instance_id"], ids=[row["instance_id"]], status="queued")
+    return fired
+
+
+class _Retry(Exception):
+    pass
+
+
+async def hold_sessions(engine: Any, sessions: list[str], why: str) -> list[int]:
+    """Items in progress in consoles whose node stopped come back held, drafts kept."""
+    if not sessions:
+        return []
+    async with engine.tx() as tx:
+        ids = await wi_q.hold_sessions(tx.conn, sessions, why, tx.now)
+        if ids:
+            tx.emit(ev.WORK_ITEMS_CHANGED, None, ids=ids, status="held")
+    return ids
