@@ -398,6 +398,6 @@ def secret_list(as_json: JsonOption = False) -> None:
 
 
 def main() -> None:
-    from switchyard.tui import cli_people, cli_process  # noqa: F401  (register their commands)
+    from switchyard.tui import cli_people, cli_process, cli_workitems  # noqa: F401  (register)
 
     app()

@@ -48,7 +48,8 @@ class RunAction:
             kill_grace=float(ctx.extra.get("kill_grace", 5.0)),
         )
         log_path = Path(ctx.extra.get("log_path") or ctx.data_dir / "logs" / "run.log")
-        run = CommandRun(spec, log_path, Masker(secrets), on_lines=ctx.extra.get("on_lines"))
+        masker = Masker([*secrets, *ctx.extra.get("mask_values", ())])  # + secured variables
+        run = CommandRun(spec, log_path, masker, on_lines=ctx.extra.get("on_lines"))
         try:
             handle = await run.start()
         except RunnerStartError as exc:

@@ -41,6 +41,18 @@ def secured_variables(doc: dict[str, Any] | None) -> dict[str, str]:
     return {name: spec["security"] for name, spec in specs.items() if spec.get("security")}
 
 
+def secured_texts(doc: dict[str, Any] | None, stored: dict[str, Any]) -> list[str]:
+    """The values of an instance's secured variables as they may appear in text (4+
+    characters): what no log file may hold, whoever reads it."""
+    texts = {
+        t
+        for name in secured_variables(doc)
+        for t in _texts(stored.get(name))
+        if len(t) >= MIN_TEXT_MASK
+    }
+    return sorted(texts, key=len, reverse=True)
+
+
 def _texts(value: Any) -> Iterable[str]:
     if value is None or isinstance(value, bool):
         return

@@ -11,6 +11,7 @@ from switchyard.engine import config as node_config
 from switchyard.engine import events as ev
 from switchyard.engine.actions import base as act
 from switchyard.engine.expressions import Sandbox
+from switchyard.engine.people.masking import secured_texts
 from switchyard.engine.process import journal as j
 from switchyard.engine.process import values
 from switchyard.engine.process.executor import ProcessRun, Scope, StepFailed
@@ -110,11 +111,23 @@ class ProcessHost:
             timeout=action.get("timeout"),
             now=self.now,
             on_process_started=on_process_started,
-            extra={"log_path": log_path, "on_lines": on_lines, "kill_grace": self.kill_grace},
+            extra={
+                "log_path": log_path,
+                "on_lines": on_lines,
+                "kill_grace": self.kill_grace,
+                "mask_values": self.secured_values(run),
+            },
         )
 
+    def secured_values(self, run: ProcessRun) -> list[str]:
+        """Values of the instance's secured variables: masked in its log files for
+        everyone (members see them in the variables, never in a log)."""
+        return secured_texts(run.doc, values.to_json(run.vars))
+
     async def log_lines(self, run: ProcessRun, lines: list[str]) -> None:
-        masked = [self.masker.mask(line) for line in lines]
+        hidden = self.secured_values(run)
+        masker = self.masker.with_secrets(hidden) if hidden else self.masker
+        masked = [masker.mask(line) for line in lines]
         path: Path = self.engine.log_path(run.id)
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a", encoding="utf-8") as fh:  # same shape as a command's output

@@ -68,6 +68,7 @@ class WorkItemApi(Guard):
         process: str | None = None,
         status: list[str] | None = None,
         overdue: bool = False,
+        workgroup: str | None = None,
         sort: str = "due",
         limit: int = 100,
         offset: int = 0,
@@ -82,7 +83,10 @@ class WorkItemApi(Guard):
             if view not in wheres:
                 raise ValueError(f"view: expected one of {', '.join(VIEWS)}, got {view!r}")
             extra = wi_q.filters(
-                process=process, status=status or None, overdue_at=now if overdue else None
+                process=process,
+                status=status or None,
+                overdue_at=now if overdue else None,
+                workgroup=workgroup,
             )
             if not status:
                 extra.append(wi_q.open_only())

@@ -89,8 +89,11 @@ def filters(
     status: Sequence[str] | None = None,
     overdue_at: datetime | None = None,
     priority: int | None = None,
+    workgroup: str | None = None,
 ) -> list[ColumnElement[bool]]:
     out: list[ColumnElement[bool]] = []
+    if workgroup:
+        out.append(items.c.workgroup == workgroup)
     if process:
         out.append(items.c.process == process)
     if status:
