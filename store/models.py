@@ -103,6 +103,8 @@ class Instance(SQLModel, table=True):
         Index("ix_instances_schedule_status", "schedule_id", "status"),
         Index("ix_instances_status_updated", "status", "updated_at"),
         Index("ix_instances_node_status", "node_id", "status"),
+        # the monitor: a process's instances by status, newest first
+        Index("ix_instances_process_status_updated", "process", "status", "updated_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -396,3 +398,62 @@ class WorkItem(SQLModel, table=True):
     updated_at: datetime | None = utc_column()
     completed_at: datetime | None = utc_column()
     completed_by: str | None = Field(default=None, max_length=100)
+
+
+class InstanceVar(SQLModel, table=True):
+    """The indexed home of process variables for monitor filters (``amount > 1000``,
+    ``employee = "Ann"``): one row per scalar variable of an instance, kept in step with
+    the variables document by the executor's writes. ``num`` holds numbers (and booleans
+    as 0/1), ``text`` the value as text (dates ISO), so both compare in SQL."""
+
+    __tablename__ = "instance_vars"
+    __table_args__ = (
+        Index("ix_instance_vars_name_num", "name", "num", "instance_id"),
+        Index("ix_instance_vars_name_text", "name", "text", "instance_id"),
+    )
+
+    instance_id: int = Field(primary_key=True)
+    name: str = Field(primary_key=True, max_length=100)
+    num: float | None = Field(default=None)
+    text: str | None = Field(default=None, max_length=200)
+
+
+class SavedFilter(SQLModel, table=True):
+    """A monitor filter a user saved by name."""
+
+    __tablename__ = "saved_filters"
+
+    login: str = Field(primary_key=True, max_length=100)
+    name: str = Field(primary_key=True, max_length=100)
+    filter: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    updated_at: datetime | None = utc_column()
+
+
+class EventLogEntry(SQLModel, table=True):
+    """The operator's event log: node start/stop, restores, ownership changes, refused
+    filters, parameter and secret changes (never values), refusals."""
+
+    __tablename__ = "event_log"
+
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    )
+    at: datetime | None = utc_column(index=True)
+    kind: str = Field(max_length=50, index=True)
+    node_id: str | None = Field(default=None, max_length=64)
+    login: str | None = Field(default=None, max_length=100)
+    message: str = Field(default="", sa_column=Column(Text, nullable=False))
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class TimerRun(SQLModel, table=True):
+    """A forced timer run under way (``timers run``): one row per timer key while it runs,
+    so a second run of the same timer is refused with "already running"."""
+
+    __tablename__ = "timer_runs"
+
+    key: str = Field(primary_key=True, max_length=200)  # instance:12 | workitem:3 | schedule:n
+    node_id: str | None = Field(default=None, max_length=64)
+    login: str | None = Field(default=None, max_length=100)
+    started_at: datetime | None = utc_column()
