@@ -15,12 +15,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from switchyard.engine import eventlog
 from switchyard.engine import events as ev
 from switchyard.engine.cancelling import CancelApi
 from switchyard.engine.clock import Clock, SystemClock
 from switchyard.engine.errors import Conflict, NotFound, SwitchyardError
 from switchyard.engine.firing import instance_row
+from switchyard.engine.monitor.api import MonitorApi
 from switchyard.engine.nodes import NodeView, new_node_id, view
+from switchyard.engine.operations_api import OperationsApi
 from switchyard.engine.people.api import PeopleApi
 from switchyard.engine.people.rules import guarded
 from switchyard.engine.process.api import ProcessApi
@@ -28,6 +31,7 @@ from switchyard.engine.runner import read_log
 from switchyard.engine.schedule_spec import ScheduleSpec, check_name, secret_refs
 from switchyard.engine.schedule_view import first_fire, schedule_view
 from switchyard.engine.secrets import SecretBox, check_key
+from switchyard.engine.timers_api import TimersApi
 from switchyard.engine.triggers import Trigger, TriggerError, dst_note
 from switchyard.engine.tx import Tx, transaction
 from switchyard.engine.views import (
@@ -68,7 +72,7 @@ def resolve_data_dir(store: Store, data_dir: Path | None) -> Path:
 
 
 @guarded  # every public operation is checked: engine/people/rules.py
-class Engine(PeopleApi, ProcessApi, WorkItemApi, CancelApi):
+class Engine(PeopleApi, ProcessApi, WorkItemApi, MonitorApi, CancelApi, OperationsApi, TimersApi):
     def __init__(
         self,
         store: Store,
@@ -394,8 +398,13 @@ class Engine(PeopleApi, ProcessApi, WorkItemApi, CancelApi):
             raise SwitchyardError("value", "empty secret (pipe the value on standard input)")
         token = self.secret_box.encrypt(value)
         async with self.tx() as tx:
+            existed = await secret_q.get(tx.conn, key) is not None
             await secret_q.put(tx.conn, key, token, tx.now)
             tx.emit(ev.SECRET_CHANGED, key)  # never the value
+            verb = "changed" if existed else "added"
+            await eventlog.record(
+                tx, eventlog.SECRET_CHANGED, f"secret {key} {verb}", name=key, change=verb
+            )
 
     async def secrets(self) -> list[SecretView]:
         async with self.store.read() as conn:

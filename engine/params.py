@@ -6,19 +6,27 @@
 | handler_response_timeout | 30 (seconds) | number >= 0; 0 = unlimited |
 | max_monitored_flows | 5000 | integer >= 100 |
 | load_balance_threshold | 5000 | integer >= 1000 |
+
+Changed with ``Engine.set_param`` (admins); running nodes re-read them on
+``param.changed`` (engine/runtime.py), so a change needs no restart.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from switchyard.engine.errors import SwitchyardError
+from switchyard.engine.triggers import TriggerError, parse_duration
 from switchyard.store.models import Param
 
 params_table = Param.__table__
+
+_KIND_WORDS = {bool: "boolean", int: "integer", float: "number of seconds"}
+_A_KIND = {bool: "true or false", int: "an integer", float: "a number of seconds"}
 
 
 @dataclass(frozen=True)
@@ -26,41 +34,87 @@ class ParamRule:
     default: Any
     kind: type
     minimum: float | None = None
+    meaning: str = ""
+
+    def describe(self) -> str:
+        """The rule in words: "integer >= 100", "number of seconds >= 0", "boolean"."""
+        text = _KIND_WORDS[self.kind]
+        if self.minimum is not None:
+            text += f" >= {self.minimum:g}"
+        return text
 
 
 RULES: dict[str, ParamRule] = {
-    "block_launch_during_restore": ParamRule(False, bool),
-    "depth_threshold": ParamRule(10, int, 1),
-    "handler_response_timeout": ParamRule(30.0, float, 0),
-    "max_monitored_flows": ParamRule(5000, int, 100),
-    "load_balance_threshold": ParamRule(5000, int, 1000),
+    "block_launch_during_restore": ParamRule(
+        False, bool, None, "no new user starts until restore finishes"
+    ),
+    "depth_threshold": ParamRule(10, int, 1, "subprocess nesting deeper than this is an error"),
+    "handler_response_timeout": ParamRule(
+        30.0, float, 0, "default timeout of an external action; 0 = unlimited"
+    ),
+    "max_monitored_flows": ParamRule(
+        5000, int, 100, "a monitor filter matching more is cancelled (narrow your filter)"
+    ),
+    "load_balance_threshold": ParamRule(
+        5000, int, 1000, "instances a node holds before new ones go to other nodes"
+    ),
 }
 
 
+def _seconds(value: Any) -> float:
+    """30, 2.5, "30s", "5m", "1h30m" -> seconds (ValueError if none of these)."""
+    if isinstance(value, bool):
+        raise ValueError
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError
+        return float(value)
+    text = str(value).strip().lower()
+    try:
+        seconds = float(text.removesuffix("s"))
+    except ValueError:
+        try:
+            seconds = parse_duration(text).total_seconds()
+        except TriggerError:
+            raise ValueError from None
+    if not math.isfinite(seconds):
+        raise ValueError
+    return seconds
+
+
+def _typed(rule: ParamRule, value: Any) -> Any:
+    if rule.kind is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("true", "yes", "on", "1"):
+            return True
+        if text in ("false", "no", "off", "0"):
+            return False
+        raise ValueError
+    if rule.kind is int:
+        if isinstance(value, bool):
+            raise ValueError
+        return int(str(value).strip())
+    return _seconds(value)
+
+
 def check(name: str, value: Any) -> Any:
-    """The value as its parameter's type, or SwitchyardError naming what is wrong."""
+    """The value as its parameter's type, or SwitchyardError naming the parameter and
+    the rule it breaks."""
     rule = RULES.get(name)
     if rule is None:
         raise SwitchyardError("name", f"unknown parameter '{name}' (one of {', '.join(RULES)})")
     try:
-        if rule.kind is bool:
-            text = str(value).strip().lower()
-            if isinstance(value, bool):
-                typed: Any = value
-            elif text in ("true", "yes", "on", "1"):
-                typed = True
-            elif text in ("false", "no", "off", "0"):
-                typed = False
-            else:
-                raise ValueError
-        elif rule.kind is int:
-            typed = int(str(value).strip())
-        else:
-            typed = float(str(value).strip().removesuffix("s"))
+        typed = _typed(rule, value)
     except ValueError:
-        raise SwitchyardError("value", f"{name}: {value!r} is not a {rule.kind.__name__}") from None
+        raise SwitchyardError(
+            name, f"{value!r} is not {_A_KIND[rule.kind]} (rule: {rule.describe()})"
+        ) from None
     if rule.minimum is not None and typed < rule.minimum:
-        raise SwitchyardError("value", f"{name}: {typed} is below the minimum {rule.minimum:g}")
+        raise SwitchyardError(
+            name, f"{typed:g} is below the minimum {rule.minimum:g} (rule: {rule.describe()})"
+        )
     return typed
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from switchyard.engine import eventlog
 from switchyard.engine import events as ev
 from switchyard.engine.completion import finish
 from switchyard.engine.nodes import HOST, is_alive
@@ -31,8 +32,13 @@ log = logging.getLogger(__name__)
 RESTORED = "restored in error"
 
 
-async def restore(engine: Any) -> int:
-    """Restore every running instance whose node is dead; returns how many."""
+async def restore(engine: Any, *, log_always: bool = False) -> int:
+    """Restore every running instance whose node is dead; returns how many.
+
+    The event log gets "restore started/finished" entries (with counts) when there was
+    something to restore or a dead node to mark, or always with ``log_always`` (a node
+    starting), so housekeeping every few seconds does not flood it; plus one entry per
+    instance restored in error and one per dead node whose instances were requeued."""
     now = engine.clock.now()
     async with engine.store.read() as conn:
         node_rows = await node_q.running(conn)
@@ -45,7 +51,11 @@ async def restore(engine: Any) -> int:
         late = await node_q.running(conn)
     late_live = {n["id"] for n in late if n["id"] not in live and is_alive(n, now)}
     orphans = [o for o in orphans if o.get("node_id") not in late_live]
-    restored = 0
+    logged = log_always or bool(orphans or dead)
+    if logged:
+        await _log_started(engine, [n["id"] for n in dead], len(orphans))
+    in_error = 0
+    requeued: dict[str, list[int]] = {}
     for row in orphans:
         killed = False
         if row.get("pgid") and row.get("host") == HOST:
@@ -55,20 +65,84 @@ async def restore(engine: Any) -> int:
             reason += " (its leftover process group was killed)"
         if row.get("definition_id") is not None:
             if await _requeue_process(engine, row, killed):
-                restored += 1
+                requeued.setdefault(str(row.get("node_id") or "?"), []).append(int(row["id"]))
             continue
         async with engine.tx() as tx:
             if await finish(tx, row, ERROR, reason + "; retry or skip it"):
-                restored += 1
+                in_error += 1
+                await eventlog.record(
+                    tx,
+                    eventlog.RESTORED_IN_ERROR,
+                    f"instance {row['id']} restored in error: node "
+                    f"{row.get('node_id') or '?'} stopped while it ran",
+                    instance_id=int(row["id"]),
+                    node=row.get("node_id"),
+                    reason=reason,
+                    killed_leftover_group=killed,
+                )
+    if requeued:
+        await _log_ownership(engine, requeued)
     if dead:
         names = [n["id"] for n in dead]
         await hold_sessions(engine, names, "restored: its console's node stopped")
         async with engine.tx() as tx:
             for node in dead:
                 await node_q.mark_stopped(tx.conn, node["id"], now)
+    restored = in_error + sum(len(ids) for ids in requeued.values())
+    if logged:
+        await _log_finished(engine, sum(len(i) for i in requeued.values()), in_error, len(dead))
     if restored:
         log.warning("restored %d instance(s) in error", restored)
     return restored
+
+
+async def _log_started(engine: Any, dead: list[str], orphans: int) -> None:
+    found = f"dead node(s) {', '.join(dead)}; " if dead else ""
+    async with engine.tx() as tx:
+        await eventlog.record(
+            tx,
+            eventlog.RESTORE_STARTED,
+            f"restore started: {found}{orphans} instance(s) to restore",
+            login=engine.login,
+            dead_nodes=dead,
+            instances=orphans,
+        )
+
+
+async def _log_finished(engine: Any, requeued: int, in_error: int, dead: int) -> None:
+    if requeued or in_error:
+        counts = f"{requeued} instance(s) requeued, {in_error} restored in error"
+    else:
+        counts = "nothing to restore"
+    if dead:
+        counts += f"; {dead} dead node(s) marked stopped"
+    async with engine.tx() as tx:
+        await eventlog.record(
+            tx,
+            eventlog.RESTORE_FINISHED,
+            f"restore finished: {counts}",
+            login=engine.login,
+            requeued=requeued,
+            restored_in_error=in_error,
+            dead_nodes=dead,
+        )
+
+
+async def _log_ownership(engine: Any, requeued: dict[str, list[int]]) -> None:
+    """One entry per dead node: its process instances went back to the queue, for any
+    live node to take over (this node did the requeueing)."""
+    async with engine.tx() as tx:
+        for node, ids in requeued.items():
+            await eventlog.record(
+                tx,
+                eventlog.OWNERSHIP_CHANGED,
+                f"{len(ids)} instance(s) of dead node {node} requeued by {engine.node_id}",
+                login=engine.login,
+                from_node=node,
+                by_node=engine.node_id,
+                count=len(ids),
+                instance_ids=ids[:100],
+            )
 
 
 async def _requeue_process(engine: Any, row: dict[str, Any], killed: bool) -> bool:

@@ -16,9 +16,9 @@ import time
 from datetime import timedelta
 from typing import Any
 
+from switchyard.engine import eventlog, recovery
 from switchyard.engine import events as ev
 from switchyard.engine import params as server_params
-from switchyard.engine import recovery
 from switchyard.engine.actions import sql as sql_action
 from switchyard.engine.execution import execute
 from switchyard.engine.lanes import Dispatcher
@@ -76,13 +76,22 @@ class Runtime:
                 },
             )
             tx.emit(ev.NODE_CHANGED, self.engine.node_id, mode=self.mode, state="started")
+            await eventlog.record(
+                tx,
+                eventlog.NODE_STARTED,
+                f"node {self.engine.node_id} started ({self.mode})",
+                login=self.engine.login,
+                mode=self.mode,
+                host=HOST,
+                pid=os.getpid(),
+            )
         await self.engine.start_feed()
         self.writer.start()
         await self.refresh_host()
         async with self.engine.store.write() as conn:
             await node_q.set_restoring(conn, self.engine.node_id, True)
         try:
-            await recovery.restore(self.engine)
+            await recovery.restore(self.engine, log_always=True)
         finally:
             async with self.engine.store.write() as conn:
                 await node_q.set_restoring(conn, self.engine.node_id, False)
@@ -185,9 +194,11 @@ class Runtime:
         self.started = False
         await self.dispatcher.stop()
         await self.scheduler.stop()
+        interrupted = 0
         if self._runs:
             _, pending = await asyncio.wait(set(self._runs), timeout=grace)
             if pending:
+                interrupted = len(pending)
                 reason = f"interrupted: node {self.engine.node_id} stopped; retry it"
                 for proc in list(self.processes.values()):
                     await proc.interrupt(reason)
@@ -209,6 +220,16 @@ class Runtime:
         async with self.engine.tx() as tx:
             await node_q.mark_stopped(tx.conn, self.engine.node_id, tx.now)
             tx.emit(ev.NODE_CHANGED, self.engine.node_id, mode=self.mode, state="stopped")
+            await eventlog.record(
+                tx,
+                eventlog.NODE_STOPPED,
+                f"node {self.engine.node_id} stopped ({self.mode})"
+                + (f"; {interrupted} run(s) interrupted" if interrupted else ""),
+                login=self.engine.login,
+                mode=self.mode,
+                host=HOST,
+                interrupted=interrupted,
+            )
 
     async def _heartbeat(self) -> None:
         while True:

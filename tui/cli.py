@@ -321,8 +321,45 @@ def instances(
     lane: Annotated[str | None, typer.Option(help="Only this lane.")] = None,
     limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 100,
     as_json: JsonOption = False,
+    process: Annotated[
+        list[str] | None, typer.Option("--process", help="Process instances of NAME.")
+    ] = None,
+    state: Annotated[str | None, typer.Option(help="In this state.")] = None,
+    var: Annotated[
+        list[str] | None, typer.Option("--var", help="'amount>1000', 'employee=Ann', 'x exists'.")
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="Updated since: ISO time or 2h, 1d.")] = None,
+    until: Annotated[str | None, typer.Option(help="Updated before: ISO time or 2h, 1d.")] = None,
+    waiting_on: Annotated[
+        str | None, typer.Option("--waiting-on", help="work item | timer | child | condition")
+    ] = None,
+    originator: Annotated[str | None, typer.Option(help="Started by this user.")] = None,
+    filter_: Annotated[
+        str | None, typer.Option("--filter", help="A saved filter's name, or 'process=x; a>1'.")
+    ] = None,
 ) -> None:
-    """List instances, newest first."""
+    """List instances, newest first. Process filters (--process, --state, --var, --since,
+    --until, --waiting-on, --originator, --filter) go through the monitor: only what you
+    may view, secured variables ****, and refused over max_monitored_flows."""
+    if any([process, state, var, since, until, waiting_on, originator, filter_]):
+        from switchyard.tui.cli_monitor import monitored
+
+        return monitored(
+            filter_,
+            dict(
+                process=process,
+                status=status,
+                state=state,
+                var=var,
+                since=since,
+                until=until,
+                waiting_on=waiting_on,
+                originator=originator,
+                lane=lane,
+            ),
+            limit,
+            as_json,
+        )
     views = run(lambda e: e.instances(status=status, schedule=schedule, lane=lane, limit=limit))
     if as_json:
         return emit_json(views)
@@ -365,8 +402,21 @@ def log(instance_id: int, follow: Annotated[bool, typer.Option("--follow", "-f")
 
 
 @app.command()
-def cancel(instance_id: int) -> None:
-    """Cancel a queued or running instance (kills its process group)."""
+def cancel(
+    instance_ids: Annotated[
+        list[int] | None, typer.Argument(help="Instances (or --filter).")
+    ] = None,
+    filter_: Annotated[
+        str | None,
+        typer.Option("--filter", help="Cancel every instance this filter matches."),
+    ] = None,
+) -> None:
+    """Cancel queued, running or waiting instances (kills their process groups)."""
+    if filter_ is not None or len(instance_ids or []) != 1:
+        from switchyard.tui.cli_monitor import bulk
+
+        return bulk("cancel", instance_ids or [], filter_, {}, lambda e, i: e.cancel(i))
+    instance_id = (instance_ids or [0])[0]
     view = run(lambda e: e.cancel(instance_id))
     typer.echo(
         f"instance {view.id}: {view.status}"
@@ -398,6 +448,12 @@ def secret_list(as_json: JsonOption = False) -> None:
 
 
 def main() -> None:
-    from switchyard.tui import cli_people, cli_process, cli_workitems  # noqa: F401  (register)
+    from switchyard.tui import (  # noqa: F401  (register)
+        cli_ops,
+        cli_people,
+        cli_process,
+        cli_timers,
+        cli_workitems,
+    )
 
     app()

@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from switchyard.engine.api import Engine
 from switchyard.engine.definitions import DefinitionError
-from switchyard.engine.errors import Refused, SwitchyardError
 from switchyard.tui import formatting as fmt
 from switchyard.tui.cli import JsonOption, app, emit_json, fail, run
+from switchyard.tui.cli_monitor import FilterOption, bulk
 
 process_app = typer.Typer(help="Processes: YAML definitions, validated and versioned.")
 instance_app = typer.Typer(help="One instance: its state, variables, steps and history.")
@@ -163,41 +162,25 @@ def _detail(detail: dict[str, object]) -> str:
 
 @app.command()
 def retry(
-    instance_ids: Annotated[list[int], typer.Argument(help="Instances in error.")],
+    instance_ids: Annotated[
+        list[int] | None, typer.Argument(help="Instances in error (or --filter).")
+    ] = None,
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="K=V: set a variable first (repeatable).")
     ] = None,
+    filter_: Annotated[str | None, FilterOption] = None,
 ) -> None:
     """Run the failed step of instances in error again (after setting variables)."""
     values = parse_pairs(set_ or [], "set")
-    _each(instance_ids, "retry", lambda e, i: e.retry(i, values))
+    bulk("retry", instance_ids or [], filter_, {}, lambda e, i: e.retry(i, values))
 
 
 @app.command()
-def skip(instance_ids: Annotated[list[int], typer.Argument(help="Instances in error.")]) -> None:
+def skip(
+    instance_ids: Annotated[
+        list[int] | None, typer.Argument(help="Instances in error (or --filter).")
+    ] = None,
+    filter_: Annotated[str | None, FilterOption] = None,
+) -> None:
     """Mark the failed step done without running it, and go on."""
-    _each(instance_ids, "skip", lambda e, i: e.skip(i))
-
-
-def _each(ids: list[int], verb: str, op: object) -> None:
-    """Apply an operation to each id; report each result; exit 2 if any failed (4 if any
-    was refused for a missing right)."""
-
-    codes: list[int] = []
-
-    async def go(engine: Engine) -> list[str]:
-        problems = []
-        for instance_id in ids:
-            try:
-                view = await op(engine, instance_id)  # type: ignore[operator]
-                typer.echo(f"instance {instance_id}: {verb}: now {view.status}")
-            except SwitchyardError as exc:
-                problems.append(f"instance {instance_id}: {exc}")
-                codes.append(4 if isinstance(exc, Refused) else 2)
-        return problems
-
-    problems = run(go)
-    for problem in problems:
-        typer.echo(f"error: {problem}", err=True)
-    if problems:
-        raise typer.Exit(max(codes))  # 4 when any was refused (a missing right)
+    bulk("skip", instance_ids or [], filter_, {}, lambda e, i: e.skip(i))

@@ -12,6 +12,7 @@ from contextvars import ContextVar
 from typing import Any, NoReturn
 
 from sqlalchemy import ColumnElement
+from switchyard.engine import eventlog
 from switchyard.engine.errors import Refused
 from switchyard.engine.people.identity import Access, Identity, identity_from
 from switchyard.engine.people.masking import Masker
@@ -57,9 +58,21 @@ class Guard:
     async def _refuse(
         self, needs: str, message: str, *, operation: str, target: str | None = None
     ) -> NoReturn:
-        """Record the refusal in the audit log (its own commit), then raise it."""
+        """Record the refusal in the audit log and the event log (one commit of its own),
+        then raise it."""
         async with self.tx() as tx:
             await self._audit(tx, "refused", target, operation=operation, needs=needs, why=message)
+            extra = {"real_login": self.login} if self.impersonating else {}
+            await eventlog.record(
+                tx,
+                eventlog.REFUSED,
+                message,
+                login=self.user,
+                operation=operation,
+                needs=needs,
+                target=target,
+                **extra,
+            )
         raise Refused(needs, message)
 
     async def _unknown(self, login: str, operation: str) -> NoReturn:

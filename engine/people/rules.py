@@ -62,6 +62,18 @@ def licence(needed: str, what: str) -> Rule:
     return rule
 
 
+def licence_or_admin(needed: str, what: str) -> Rule:
+    async def rule(engine: Any, me: Identity, op: str, args: Any, kw: Any) -> None:
+        if not (me.admin or me.has_licence(needed)):
+            await engine._refuse(
+                needed,
+                f"{me.login} needs the {needed} licence or the admin right to {what}",
+                operation=op,
+            )
+
+    return rule
+
+
 async def launch(engine: Any, me: Identity, op: str, args: Any, kw: Any) -> None:
     """Start a process (or run a command schedule now): the launch right on it, or on "*".
     Designers may start any process (they test what they design); admins hold every right."""
@@ -159,6 +171,10 @@ RULES: dict[str, Rule] = {
     # nodes
     "nodes": anyone,
     "live_serve_node": anyone,
+    # server parameters and the event log (engine/operations_api.py)
+    "params": anyone,
+    "set_param": admin("change server parameters"),
+    "event_log": licence_or_admin("monitor", "read the event log"),
     # processes (engine/process/api.py)
     "known_names": anyone,
     "validate_files": licence("designer", "validate processes"),
@@ -188,6 +204,12 @@ RULES: dict[str, Rule] = {
     "set_secspec": admin("change security specs"),
     "remove_secspec": admin("remove security specs"),
     "audit": admin("read the audit log"),
+    # the monitor (engine/monitor/api.py): filtered in the query to what the caller may view
+    "monitor": licence("monitor", "use the monitor"),
+    "monitor_ids": licence("monitor", "use the monitor"),
+    "save_filter": licence("monitor", "save monitor filters"),
+    "saved_filters": anyone,
+    "delete_filter": anyone,
     # work items (engine/workitems/api.py): lists are filtered in the query
     "work_items": anyone,
     "work_item": on_work_item("view"),
@@ -198,6 +220,10 @@ RULES: dict[str, Rule] = {
     "hold_work_item": on_work_item("hold"),
     "save_work_item_draft": on_work_item("work"),
     "complete_work_item": on_work_item("work"),
+    # timers (engine/timers_api.py): the list is filtered to what the caller may view;
+    # forcing checks the manage right (designer licence for schedules) per selection
+    "timers": anyone,
+    "run_timers": anyone,
 }
 
 #: Public coroutines deliberately left unchecked, and why.

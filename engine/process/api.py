@@ -31,6 +31,7 @@ from switchyard.store.models import (
     STEP_SKIPPED,
     STEP_STARTED,
 )
+from switchyard.store.queries import instance_vars as var_q
 from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import lanes as lane_q
 from switchyard.store.queries import nodes as node_q
@@ -219,6 +220,7 @@ class ProcessApi:
                 raise SwitchyardError("lane", f"unknown lane '{row['lane']}'")
             instance_id = await inst_q.insert_one(tx.conn, row)
             assert instance_id is not None
+            await var_q.replace(tx.conn, instance_id, row["variables"])
             tx.emit(
                 ev.INSTANCES_CHANGED,
                 instance_id,
@@ -282,6 +284,8 @@ class ProcessApi:
                         stored[name] = values.to_json(values.coerce(value, specs[name]["type"]))
                     except values.ValueProblem as exc:
                         raise SwitchyardError("set", f"{name}: {exc}") from exc
+            if set_vars:
+                await var_q.replace(tx.conn, instance_id, stored)
             if row.get("error_step"):
                 await step_q.forget_step(tx.conn, instance_id, row["error_step"])
             await self._requeue(

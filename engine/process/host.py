@@ -19,6 +19,7 @@ from switchyard.engine.process.writer import GroupWriter
 from switchyard.engine.runner import Masker
 from switchyard.engine.workitems.create import RoutingProblem, create_item
 from switchyard.store.models import QUEUED
+from switchyard.store.queries import instance_vars as var_q
 from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import processes as proc_q
 from switchyard.store.queries import workitems as wi_q
@@ -243,6 +244,8 @@ class ProcessHost:
                 "reason": f"started by #{run.id}",
             }
             child_id = await inst_q.insert_one(tx.conn, row)
+            if child_id is not None:
+                await var_q.replace(tx.conn, child_id, row["variables"])
             if child_id is None:
                 existing = await inst_q.get_by_fire_key(tx.conn, fire_key)
                 assert existing is not None

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import bindparam, update
 from switchyard.engine.process.writer import Statement
 from switchyard.store.models import STEP_CANCELLED, STEP_DONE, STEP_STARTED, Instance, Step
+from switchyard.store.queries import instance_vars as var_q
 from switchyard.store.queries.steps import INSERT_HISTORY, INSERT_STEP, end_step_stmt
 
 instances = Instance.__table__
@@ -194,3 +195,11 @@ def bind_definition(instance_id: int, definition_id: int, version: int) -> State
         BIND_DEFINITION,
         {"b_id": instance_id, "definition_id": definition_id, "process_version": version},
     )
+
+
+def index_variables(instance_id: int, variables: dict[str, Any]) -> list[Statement]:
+    """Replace the instance's indexed variables (monitor filters) with these values."""
+    rows = var_q.index_rows(instance_id, variables)
+    return [(var_q.DELETE_VARS, {"b_instance_id": instance_id})] + [
+        (var_q.INSERT_VAR, row) for row in rows
+    ]

@@ -24,6 +24,7 @@ from switchyard.store.models import (
     WAITING,
     WI_OPEN,
 )
+from switchyard.store.queries import instance_vars as var_q
 from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import processes as proc_q
 from switchyard.store.queries import steps as step_q
@@ -105,6 +106,7 @@ async def run_claimed(
             [
                 j.complete(instance_id, outcome=detail, variables=run.stored_variables(), now=now),
                 j.history(instance_id, "completed", now, None, {"outcome": detail}),
+                *j.index_variables(instance_id, run.stored_variables()),
             ],
             [
                 ev.EngineEvent(
@@ -123,6 +125,7 @@ async def run_claimed(
             await inst_q.set_fields(
                 tx.conn, instance_id, {"outcome": detail, "variables": run.stored_variables()}
             )
+            await var_q.replace(tx.conn, instance_id, run.stored_variables())
             await step_q.add_history(
                 tx.conn, instance_id, "completed", tx.now, None, {"outcome": detail}
             )
@@ -152,6 +155,7 @@ async def run_claimed(
                 },
                 only_status=RUNNING,
             )
+            await var_q.replace(tx.conn, instance_id, run.stored_variables())
             if changed:
                 tx.emit(
                     ev.INSTANCES_CHANGED,
@@ -182,6 +186,7 @@ async def run_claimed(
             instance_id,
             {"error_step": failed.key, "variables": run.stored_variables()},
         )
+        await var_q.replace(tx.conn, instance_id, run.stored_variables())
         await step_q.add_history(
             tx.conn,
             instance_id,
@@ -210,6 +215,7 @@ async def _stopped(engine: Any, run: ProcessRun, row: dict[str, Any], me: Proces
         if not _mine(await inst_q.get(tx.conn, instance_id), engine):
             return "lost"
         in_flight = [k for k, e in run.journal.items() if e.get("status") == STEP_STARTED]
+        await var_q.replace(tx.conn, instance_id, run.stored_variables())
         if me.cancel_reason is not None:
             for key in in_flight:
                 await step_q.set_step(

@@ -46,7 +46,7 @@ SORTS = tuple(wi_q.SORTS)
 
 class WorkItemApi(Guard):
     # ------------------------------------------------------------- lists
-    async def _where(self, view: str, conn: Any) -> ColumnElement[bool]:
+    async def _items_where(self, view: str, conn: Any) -> ColumnElement[bool]:
         me = await self._me()
         if view == "mine":
             return wi_q.mine(me.login)
@@ -79,7 +79,7 @@ class WorkItemApi(Guard):
             raise ValueError(f"sort: expected one of {', '.join(SORTS)}, got {sort!r}")
         now = self.clock.now()
         async with self.store.read() as conn:
-            wheres = {v: await self._where(v, conn) for v in VIEWS}
+            wheres = {v: await self._items_where(v, conn) for v in VIEWS}
             if view not in wheres:
                 raise ValueError(f"view: expected one of {', '.join(VIEWS)}, got {view!r}")
             extra = wi_q.filters(

@@ -9,6 +9,9 @@
 Each timer is marked done in the same transaction that acts on it, with the row's
 ``timer_at`` as a guard, so two nodes never fire the same timer twice.
 
+``fire_now`` forces an item's next pending timer whatever its time (``timers run``,
+engine/timers_api.py); a forced due timer also moves the item's due date to now.
+
 Also here: holding the items of consoles that stopped (their node died or shut down).
 """
 
@@ -19,7 +22,7 @@ from typing import Any
 
 from switchyard.engine import events as ev
 from switchyard.engine.workitems.create import next_timer
-from switchyard.store.models import WI_OFFERED, WI_QUEUED
+from switchyard.store.models import WI_OFFERED, WI_OPEN, WI_QUEUED
 from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import people as people_q
 from switchyard.store.queries import steps as step_q
@@ -40,17 +43,50 @@ async def fire_due(engine: Any) -> int:
     return fired
 
 
-async def _fire(tx: Any, row: dict[str, Any]) -> int:
+async def fire_now(engine: Any, item_id: int, *, by: str | None = None) -> str | None:
+    """Fire the next pending timer of one open item now, whatever its time (and any other
+    that is due). Returns the kind of the timer forced (due, reminder, escalate), or None
+    when the item is not open or has no pending timer."""
+    for _ in range(5):
+        try:
+            async with engine.tx() as tx:
+                row = await wi_q.get(tx.conn, item_id)
+                if row is None or row["status"] not in WI_OPEN:
+                    return None
+                forced = _next_pending(row)
+                if forced is None:
+                    return None
+                await _fire(tx, row, force=True, by=by)
+                return str(forced["kind"])
+        except _Retry:  # it moved meanwhile: read it again
+            continue
+    return None
+
+
+def _next_pending(row: dict[str, Any]) -> dict[str, Any] | None:
+    pending = [t for t in row.get("timers") or [] if not t.get("done")]
+    return min(pending, key=lambda t: datetime.fromisoformat(t["at"]), default=None)
+
+
+async def _fire(tx: Any, row: dict[str, Any], *, force: bool = False, by: str | None = None) -> int:
+    """Fire the item's timers that are due; with ``force``, its next pending one too."""
     timers = [dict(t) for t in row.get("timers") or []]
+    forced = _next_pending({"timers": timers}) if force else None
     values: dict[str, Any] = {}
     fired = 0
     wake = False
     for timer in timers:
-        if timer.get("done") or datetime.fromisoformat(timer["at"]) > tx.now:
+        if timer.get("done"):
+            continue
+        if timer is not forced and datetime.fromisoformat(timer["at"]) > tx.now:
             continue
         timer["done"] = True
         fired += 1
         detail: dict[str, Any] = {"item": row["id"], "op": timer["kind"]}
+        if timer is forced:
+            detail["forced"] = True
+            if timer["kind"] == "due" and (row.get("due_at") is None or row["due_at"] > tx.now):
+                values["due_at"] = tx.now
         if timer["kind"] == "escalate":
             values["escalated"] = True
             route = timer.get("to") or {}
@@ -63,7 +99,7 @@ async def _fire(tx: Any, row: dict[str, Any]) -> int:
                 )
                 detail["to"] = route["workgroup"]
             wake = True
-        await step_q.add_history(tx.conn, int(row["instance_id"]), "workitem", tx.now, None, detail)
+        await step_q.add_history(tx.conn, int(row["instance_id"]), "workitem", tx.now, by, detail)
     values.update(timers=timers, timer_at=next_timer(timers), updated_at=tx.now)
     changed = await wi_q.change(
         tx.conn, int(row["id"]), values, only_status=(row["status"],), only_user=row["user"]

@@ -96,3 +96,8 @@ async def list_latest(conn: AsyncConnection) -> list[dict[str, Any]]:
 
 async def names(conn: AsyncConnection) -> set[str]:
     return set((await conn.execute(select(definitions.c.name).distinct())).scalars())
+
+
+async def newest_id(conn: AsyncConnection) -> int:
+    """The id of the last published definition (0 when none): changes on every publish."""
+    return int((await conn.execute(select(func.max(definitions.c.id)))).scalar_one() or 0)

@@ -1,0 +1,1 @@
+"""The process monitor: filters with a cap, pages of instances, saved filters."""

@@ -1,0 +1,92 @@
+"""Command-line verbs for operations: ``switchyard param list|set`` (server parameters)
+and ``switchyard events`` (the event log). Registered on the main ``switchyard`` app.
+
+Setting a parameter needs the admin right (refused: exit 4, naming it); a bad value is
+named with the rule it breaks and changes nothing (exit 2). Reading the event log needs
+the monitor licence or the admin right."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from switchyard.engine.operations_api import show_value
+from switchyard.engine.triggers import TriggerError, parse_duration
+from switchyard.tui import formatting as fmt
+from switchyard.tui.cli import JsonOption, app, emit_json, fail, run
+
+param_app = typer.Typer(help="Server parameters: stored, validated, live on every node.")
+app.add_typer(param_app, name="param")
+
+TIME_HELP = "ISO time (2026-11-24T08:00, local unless it has an offset) or an age: 30m, 1h, 2d."
+
+
+def parse_time(text: str, field: str, now: datetime | None = None) -> datetime:
+    """An ISO time (naive = local time) or a relative age ("1h", "2d": that long ago)."""
+    raw = text.strip()
+    try:
+        at = datetime.fromisoformat(raw)
+    except ValueError:
+        pass
+    else:
+        return at if at.tzinfo is not None else at.astimezone()
+    try:
+        age = parse_duration(raw, field)
+    except TriggerError:
+        fail(f"{field}: '{text}' is neither an ISO time nor an age like 30m, 1h or 2d")
+        raise AssertionError("unreachable") from None
+    return (now or datetime.now(UTC)) - age
+
+
+# ------------------------------------------------------------- parameters
+@param_app.command("list")
+def param_list(as_json: JsonOption = False) -> None:
+    """Every server parameter: value, default, rule and when it was last set."""
+    views = run(lambda e: e.params())
+    if as_json:
+        return emit_json(views)
+    rows = [
+        [
+            v.name,
+            show_value(v.name, v.value),
+            show_value(v.name, v.default),
+            fmt.when(v.updated_at),
+            v.rule,
+        ]
+        for v in views
+    ]
+    typer.echo(fmt.table(["NAME", "VALUE", "DEFAULT", "SET AT", "RULE"], rows))
+
+
+@param_app.command("set")
+def param_set(
+    name: Annotated[str, typer.Argument(help="The parameter (see: switchyard param list).")],
+    value: Annotated[str, typer.Argument(help="true/false, a number, or seconds: 30s, 5m.")],
+) -> None:
+    """Change a server parameter (admins); running nodes take it without a restart."""
+    view = run(lambda e: e.set_param(name, value))
+    typer.echo(f"{view.name} = {show_value(view.name, view.value)}")
+
+
+# -------------------------------------------------------------- event log
+@app.command()
+def events(
+    kind: Annotated[
+        list[str] | None,
+        typer.Option("--kind", help="Only this kind, or family: node, param.changed (repeatable)."),
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="From this time on. " + TIME_HELP)] = None,
+    until: Annotated[str | None, typer.Option(help="Before this time. " + TIME_HELP)] = None,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 100,
+    as_json: JsonOption = False,
+) -> None:
+    """The event log: node start/stop, restores, ownership changes, parameter and secret
+    changes, refusals, cancelled monitor filters; newest first."""
+    start = parse_time(since, "since") if since else None
+    end = parse_time(until, "until") if until else None
+    views = run(lambda e: e.event_log(kind, since=start, until=end, limit=limit))
+    if as_json:
+        return emit_json(views)
+    rows = [[fmt.when(v.at), v.kind, v.node_id or "-", v.login or "-", v.message] for v in views]
+    typer.echo(fmt.table(["AT", "KIND", "NODE", "LOGIN", "MESSAGE"], rows))
