@@ -17,15 +17,25 @@ from typing import Any
 from switchyard.engine import events as ev
 from switchyard.engine.api import Engine
 from switchyard.engine.runtime import Runtime
+from switchyard.engine.sessions import ConsoleSession
 from switchyard.store.db import StoreError
 from switchyard.tui.commands import SwitchyardCommands
 from switchyard.tui.display import plural
 from switchyard.tui.keymap import binding_ids, default_keymap_path, load_keymap
+from switchyard.tui.screens.admin import AdminScreen
+from switchyard.tui.screens.admin_form import AdminForm
+from switchyard.tui.screens.bulk import BulkScreen
 from switchyard.tui.screens.confirm import ConfirmScreen
 from switchyard.tui.screens.help import HelpScreen, bindings_of
+from switchyard.tui.screens.instance_detail import InstanceDetailScreen
+from switchyard.tui.screens.monitor import MonitorScreen
+from switchyard.tui.screens.prompt import PromptScreen
 from switchyard.tui.screens.queue import PagedTable, QueueScreen
+from switchyard.tui.screens.saved_filters import SavedFiltersScreen
 from switchyard.tui.screens.schedule_form import ScheduleForm
 from switchyard.tui.screens.schedules import SchedulesScreen
+from switchyard.tui.screens.workitem_form import WorkItemForm
+from switchyard.tui.screens.workitems import WorkItemsScreen
 from switchyard.tui.widgets.keyed_table import KeyedTable
 from switchyard.tui.widgets.log_pane import TailLog
 from textual import work
@@ -40,13 +50,22 @@ QUIT_GRACE = 5.0
 class SwitchyardApp(App[None]):
     TITLE = "Switchyard"
     CSS_PATH = Path(__file__).with_name("app.tcss")
-    MODES = {"schedules": SchedulesScreen, "queue": QueueScreen}
+    MODES = {
+        "schedules": SchedulesScreen,
+        "queue": QueueScreen,
+        "monitor": MonitorScreen,
+        "workitems": WorkItemsScreen,
+        "admin": AdminScreen,
+    }
     DEFAULT_MODE = "schedules"
     COMMANDS = App.COMMANDS | {SwitchyardCommands}
     INHERIT_BINDINGS = False  # App's own ctrl+q has no id; ours below do
     BINDINGS: list[BindingType] = [
         Binding("1", "switch_mode('schedules')", "Schedules", show=False, id="screen_schedules"),
         Binding("2", "switch_mode('queue')", "Queue", show=False, id="screen_queue"),
+        Binding("3", "switch_mode('monitor')", "Monitor", show=False, id="screen_monitor"),
+        Binding("4", "switch_mode('workitems')", "Work Items", show=False, id="screen_workitems"),
+        Binding("5", "switch_mode('admin')", "Admin", show=False, id="screen_admin"),
         Binding("question_mark", "help", "Help", key_display="?", id="help"),
         Binding("ctrl+p", "command_palette", "Palette", show=False, priority=True, id="palette"),
         Binding("escape", "back", "Back", show=False, id="back"),
@@ -68,6 +87,7 @@ class SwitchyardApp(App[None]):
         super().__init__()
         self.engine = engine
         self.runtime = runtime
+        self.session: ConsoleSession | None = None  # set when attached to a serve node
         self.serve_node = serve_node
         self.keymap_path = keymap_path or default_keymap_path()
         self._quitting = False
@@ -103,6 +123,15 @@ class SwitchyardApp(App[None]):
             SwitchyardApp,
             SchedulesScreen,
             QueueScreen,
+            MonitorScreen,
+            InstanceDetailScreen,
+            BulkScreen,
+            SavedFiltersScreen,
+            WorkItemsScreen,
+            WorkItemForm,
+            PromptScreen,
+            AdminScreen,
+            AdminForm,
             ScheduleForm,
             ConfirmScreen,
             HelpScreen,
@@ -220,6 +249,7 @@ async def run_console_async(db: str | None, as_user: str | None = None) -> None:
     """run_console on a running event loop."""
     engine = await Engine.open(db, as_user=as_user)
     runtime: Runtime | None = None
+    session: ConsoleSession | None = None
     logger = logging.getLogger("switchyard")
     handler, propagate = _log_to_file(engine.data_dir / "console.log"), logger.propagate
     logger.addHandler(handler)
@@ -229,12 +259,18 @@ async def run_console_async(db: str | None, as_user: str | None = None) -> None:
         if node is None:
             runtime = Runtime(engine, mode="console")
             await runtime.start()
+        else:  # attached: a session node, so work items in progress here survive a crash
+            session = ConsoleSession(engine)
+            await session.start()
         await engine.start_feed()
         app = SwitchyardApp(engine, runtime, serve_node=node.id if node else None)
+        app.session = session
         await app.run_async()
     finally:
         if runtime is not None and runtime.started:
             await runtime.stop(grace=QUIT_GRACE)
+        if session is not None:
+            await session.stop()
         await engine.close()
         logger.removeHandler(handler)
         logger.propagate = propagate

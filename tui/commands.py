@@ -32,6 +32,9 @@ class SwitchyardCommands(Provider):
         return [
             ("Schedules", "screen 1: schedules, next fires", partial(app.switch_mode, "schedules")),
             ("Queue", "screen 2: running and queued runs, live logs", partial(app.switch_mode, "queue")),
+            ("Monitor", "screen 3: process instances by filter, detail, bulk retry/cancel", partial(app.switch_mode, "monitor")),
+            ("Work Items", "screen 4: work items waiting for you and your groups", partial(app.switch_mode, "workitems")),
+            ("Admin", "screen 5: users, groups, rights, security specs", partial(app.switch_mode, "admin")),
             ("Add schedule", "open the schedule form", partial(self._on_schedules, "add", None)),
             ("Help: keys", "every key of the current screen", app.action_help),
             ("Quit", "quit the console", app.action_quit),

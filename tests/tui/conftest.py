@@ -1,5 +1,8 @@
 """Console tests: an engine on a fresh SQLite store with a fixed clock and known schedules.
 
+Work items: ``expenses`` sets up people and the expense-approval process, runs a node and
+opens bob's engine; ``workitems_snapshot_app`` is ``snapshot_app`` for bob with one item.
+
 Every test runs with TZ=UTC (screens show local time) and its own XDG_CONFIG_HOME, so
 neither the machine's zone nor the user's keymap leaks in.
 """
@@ -10,8 +13,10 @@ import asyncio
 import inspect
 import os
 import sys
+import textwrap
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +24,7 @@ from typing import Any
 import pytest
 from switchyard.engine.api import Engine
 from switchyard.engine.clock import FixedClock
+from switchyard.engine.runtime import Runtime
 from switchyard.engine.schedule_spec import ScheduleSpec
 from switchyard.store.db import Store
 from switchyard.tui.app import SwitchyardApp
@@ -139,4 +145,136 @@ def snapshot_app(sqlite_url: str, data_dir: Path) -> SwitchyardApp:
 
     asyncio.run(prepare())
     engine = Engine(Store(sqlite_url), data_dir=data_dir, clock=FixedClock(NOW), user="tester")
+    return SnapshotApp(engine)
+
+
+# ------------------------------------------------------------------ work items
+EXPENSE = """
+process: expense-approval
+variables:
+  employee: {type: string, required: true}
+  amount:   {type: decimal, required: true}
+  iban:     {type: string, security: finance-only}
+  category: {type: string}
+  urgent:   {type: boolean}
+  decision: {type: string, report: true}
+  note_seen: {type: string}
+start: submit
+states:
+  submit:
+    actions:
+      - if: "amount > 1000"
+        then:
+          - send_work_item: {form: approve, to: {workgroup: managers}, due: 2d}
+        else:
+          - assign: {decision: auto-approved}
+      - change_state: pay
+  pay:
+    actions:
+      - end_process: paid
+forms:
+  approve:
+    fields:
+      - employee
+      - amount
+      - iban
+      - {name: category, type: choice, choices: [travel, meals, other]}
+      - {name: paid_on, type: date, label: Paid on}
+      - urgent
+      - {name: note, type: text, multiline: true, required: true}
+    buttons:
+      Approve: [assign: {decision: approved, note_seen: "{{ note }}"}]
+      Deny:    [assign: {decision: denied}, end_process: denied]
+"""
+IBAN = "DE89370400440532013000"
+
+
+async def setup_expense(root: Engine, directory: Path) -> None:
+    """bob (group licence) in managers, carol in finance (who may see the iban), the
+    expense-approval process published; alice may start it."""
+    await root.add_user("alice", licence="direct")
+    await root.add_user("bob", licence="group")
+    await root.add_user("carol", licence="monitor")
+    await root.add_group("managers")
+    await root.add_group("finance")
+    await root.add_member("managers", "bob")
+    await root.add_member("finance", "carol")
+    await root.add_secspec("finance-only", groups=["finance"])
+    path = directory / "expense.yaml"
+    path.write_text(textwrap.dedent(EXPENSE).lstrip(), encoding="utf-8")
+    await root.publish([path])
+    await root.grant("expense-approval", "alice", launch=True)
+
+
+async def start_expense(
+    root: Engine, url: str, data_dir: Path, amount: str = "1500.00"
+) -> tuple[int, int]:
+    """alice starts an expense; (instance id, work item id) once it waits on its item
+    (a runtime must be running)."""
+    alice = await Engine.open(url, data_dir=data_dir, clock=FixedClock(NOW), user="alice")
+    try:
+        instance_id = await alice.start_process(
+            "expense-approval", {"employee": "Ann", "amount": amount, "iban": IBAN}
+        )
+    finally:
+        await alice.close()
+
+    async def item() -> int | None:
+        page = await root.work_items("all")
+        return next((r.id for r in page.rows if r.instance_id == instance_id), None)
+
+    item_id = await _until(item, timeout=20, what="the work item")
+    return instance_id, int(item_id)
+
+
+@dataclass
+class Expenses:
+    """The admin engine (``root``, with a runtime), bob's engine (its event feed on),
+    and ``start()``: a new expense waiting in managers -> (instance id, item id)."""
+
+    root: Engine
+    bob: Engine
+    runtime: Runtime
+    url: str
+    data_dir: Path
+
+    async def start(self, amount: str = "1500.00") -> tuple[int, int]:
+        return await start_expense(self.root, self.url, self.data_dir, amount)
+
+
+@pytest.fixture
+async def expenses(
+    engine: Engine, sqlite_url: str, data_dir: Path, tmp_path: Path
+) -> AsyncIterator[Expenses]:
+    await setup_expense(engine, tmp_path)
+    runtime = Runtime(engine, mode="console")
+    await runtime.start()
+    bob = await Engine.open(sqlite_url, data_dir=data_dir, clock=FixedClock(NOW), user="bob")
+    await bob.start_feed(interval=0.05)
+    try:
+        yield Expenses(engine, bob, runtime, sqlite_url, data_dir)
+    finally:
+        await runtime.stop(grace=1)
+        await bob.close()
+
+
+@pytest.fixture
+def workitems_snapshot_app(sqlite_url: str, data_dir: Path, tmp_path: Path) -> SwitchyardApp:
+    """Like ``snapshot_app``, for bob: one expense of 1500.00 waiting in managers."""
+
+    async def prepare() -> None:
+        root = await open_engine(sqlite_url, data_dir)
+        try:
+            await setup_expense(root, tmp_path)
+            runtime = Runtime(root, mode="console")
+            await runtime.start()
+            try:
+                await start_expense(root, sqlite_url, data_dir)
+            finally:
+                await runtime.stop(grace=1)
+        finally:
+            await root.close()
+
+    asyncio.run(prepare())
+    engine = Engine(Store(sqlite_url), data_dir=data_dir, clock=FixedClock(NOW), user="bob")
     return SnapshotApp(engine)

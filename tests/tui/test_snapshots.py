@@ -57,3 +57,71 @@ def test_schedule_form_with_dst_preview(snap_compare, snapshot_app: SwitchyardAp
         await pilot.pause()
 
     assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=ready)
+
+
+def test_admin_users_tab(snap_compare, snapshot_app: SwitchyardApp) -> None:
+    async def ready(pilot: Pilot) -> None:
+        engine = pilot.app.engine  # type: ignore[attr-defined]
+        await engine.add_user("alice", name="Alice Smith", licence="designer", roles=["ops-lead"])
+        await engine.add_user("bob", name="Bob Jones", licence="monitor")
+        await engine.add_group("ops")
+        await engine.add_member("ops", "alice")
+        await pilot.press("5")
+        await settle(pilot, "#admin-users", 3)
+        await pilot.press("j")  # bob: in full below the table
+
+    assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=ready)
+
+
+def test_work_items_screen(snap_compare, workitems_snapshot_app: SwitchyardApp) -> None:
+    async def ready(pilot: Pilot) -> None:
+        await pilot.press("4")
+        await settle(pilot, "#wi-groups", 1)  # bob's item waits in managers
+
+    assert snap_compare(workitems_snapshot_app, terminal_size=SIZE, run_before=ready)
+
+
+def test_work_item_form(snap_compare, workitems_snapshot_app: SwitchyardApp) -> None:
+    async def ready(pilot: Pilot) -> None:
+        await pilot.press("4")
+        await settle(pilot, "#wi-groups", 1)
+        await pilot.press("enter")
+        for _ in range(100):
+            if isinstance(pilot.app.focused, Input):
+                break
+            await pilot.pause(0.05)
+        for field in pilot.app.screen.query(Input):
+            field.cursor_blink = False
+        await pilot.pause()
+
+    assert snap_compare(workitems_snapshot_app, terminal_size=SIZE, run_before=ready)
+
+
+MONITOR_CLAIMS = """\
+process: claims
+variables:
+  employee: {type: string, required: true}
+  amount: {type: decimal, required: true}
+start: review
+states:
+  review:
+    actions:
+      - end_process: done
+"""
+
+
+def test_monitor_screen(snap_compare, snapshot_app: SwitchyardApp, tmp_path) -> None:
+    async def ready(pilot: Pilot) -> None:
+        engine = pilot.app.engine  # type: ignore[attr-defined]
+        path = tmp_path / "claims.yaml"
+        path.write_text(MONITOR_CLAIMS, encoding="utf-8")
+        await engine.publish([path])
+        for who, amount in [("Ann", "1500"), ("Bob", "200"), ("Cy", "2500.75"), ("Di", "1200")]:
+            await engine.start_process("claims", {"employee": who, "amount": amount})
+        await pilot.press("3", "slash")
+        pilot.app.screen.query_one("#monitor-filter", Input).cursor_blink = False
+        await pilot.press(*"process=claims; amount > 1000", "enter")
+        await settle(pilot, "#monitor", 3)
+        await pilot.press("space")  # the first row marked, the cursor on the second
+
+    assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=ready)

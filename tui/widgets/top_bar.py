@@ -8,7 +8,13 @@ from textual.content import Content
 from textual.widget import Widget
 
 # mode name -> label; the key shown is whatever binding switches to it (keymap applied)
-SCREENS: dict[str, str] = {"schedules": "Schedules", "queue": "Queue"}
+SCREENS: dict[str, str] = {
+    "schedules": "Schedules",
+    "queue": "Queue",
+    "monitor": "Monitor",
+    "workitems": "Work Items",
+    "admin": "Admin",
+}
 
 
 class TopBar(Widget):
@@ -46,5 +52,8 @@ class TopBar(Widget):
             parts.append(" ")
         left = Content.assemble(*parts)
         right = Content(f"{self.app.sub_title} ")
+        room = self.size.width - left.cell_length - 1
+        if right.cell_length > room:  # narrow: the mode is cut, never the screens
+            right = Content.assemble(right.truncate(max(room - 1, 0), ellipsis=True), " ")
         gap = max(1, self.size.width - left.cell_length - right.cell_length)
         return Content.assemble(left, " " * gap, right)

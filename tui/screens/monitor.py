@@ -1,0 +1,427 @@
+"""Monitor: process instances matching a filter, a page at a time, live.
+
+It shows nothing until a filter is set (``/`` focuses the filter bar; the syntax is the
+command line's, see tui/cli_filters.py, or the name of a saved filter). A filter that
+matches more than ``max_monitored_flows`` instances is refused by the engine: the message
+goes to the status line and the previous results stay. The table holds one page
+(``PAGE`` rows) of ``engine.monitor``; PageUp/PageDown (or n/p) move between pages. It
+follows INSTANCES_CHANGED events by re-querying the page (debounced) and keyed diffs.
+
+Space marks rows, ``a`` marks the page; ``R``/``X`` retry/cancel the marked instances, or
+every instance the filter matches when none is marked (bulk.py shows the progress).
+Enter opens the instance detail. While the store is unreachable the rows stay as they
+were; when it comes back the page is fetched again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from rich.text import Text
+from sqlalchemy.exc import SQLAlchemyError
+from switchyard.engine import events as ev
+from switchyard.engine.errors import SwitchyardError
+from switchyard.engine.monitor.api import FilterTooBroad, MonitorPage, MonitorRow
+from switchyard.engine.monitor.filters import MonitorFilter
+from switchyard.store.db import StoreError
+from switchyard.tui import display
+from switchyard.tui.cli_filters import parse_filter
+from switchyard.tui.display import plural
+from switchyard.tui.screens.base import EngineScreen
+from switchyard.tui.screens.bulk import BulkScreen
+from switchyard.tui.screens.confirm import ConfirmScreen
+from switchyard.tui.screens.instance_detail import InstanceDetailScreen
+from switchyard.tui.screens.prompt import PromptScreen
+from switchyard.tui.screens.queue import PagedTable
+from switchyard.tui.screens.saved_filters import SavedFiltersScreen
+from switchyard.tui.widgets.banner import StoreBanner
+from switchyard.tui.widgets.keyed_table import Column
+from switchyard.tui.widgets.top_bar import TopBar
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.widgets import DataTable, Footer, Input, Static
+
+PAGE = 100
+ACTIVE = frozenset({"queued", "running", "waiting"})
+STORE_ERRORS = (StoreError, SQLAlchemyError, OSError)
+MARK = "✓"
+NO_FILTER = "Set a filter (/) — the monitor shows nothing until then"
+EXAMPLE = "process=claims; status=error; amount > 1000   (or a saved filter's name)"
+COLUMNS = (
+    Column("mark", "", width=1),
+    Column("id", "id", fit=True, min_width=2, max_width=8),
+    Column("process", "process", weight=3, min_width=7, max_width=28),
+    Column("status", "status", fit=True, min_width=6, max_width=9),
+    Column("state", "state", weight=2, min_width=5, max_width=18),
+    Column("waiting", "waiting", weight=2, min_width=6, max_width=18),
+    Column("originator", "by", fit=True, min_width=2, max_width=12),
+    Column("running", "running", width=7),
+    Column("updated", "updated", fit=True, min_width=7, max_width=12),
+    Column("node", "node", weight=1, min_width=4, max_width=16),
+)
+ROW_ACTIONS = {"open_detail", "toggle_mark"}
+FILTER_ACTIONS = {"select_page", "bulk", "save_filter", "page"}
+
+
+def filter_text(flt: MonitorFilter) -> str:
+    """A filter in the filter bar's syntax (started_from/to have none: left out)."""
+    parts = []
+    if flt.processes:
+        parts.append("process=" + ",".join(flt.processes))
+    if flt.version is not None:
+        parts.append(f"version={flt.version}")
+    if flt.statuses:
+        parts.append("status=" + ",".join(flt.statuses))
+    for name in ("state", "lane", "node", "originator", "waiting_on"):
+        value = getattr(flt, name)
+        if value:
+            parts.append(f"{name.replace('_', '-')}={value}")
+    if flt.updated_from:
+        parts.append(f"since={flt.updated_from.isoformat()}")
+    if flt.updated_to:
+        parts.append(f"until={flt.updated_to.isoformat()}")
+    parts.extend(flt.variables)
+    return "; ".join(parts)
+
+
+def waiting_text(raw: str | None) -> str:
+    """``workitem:12,child:7`` -> ``item #12, child #7``; ``timer`` stays ``timer``."""
+    if not raw:
+        return "-"
+    out = []
+    for part in raw.split(","):
+        kind, _, ref = part.partition(":")
+        label = {"workitem": "item", "child": "child"}.get(kind)
+        out.append(f"{label} #{ref}" if label and ref.isdigit() else kind)
+    return ", ".join(out)
+
+
+def running_time(row: MonitorRow, now: Any) -> str:
+    started = row.instance.started_at
+    if started is None:
+        return "-"
+    return display.span((row.instance.ended_at or now) - started)
+
+
+class MonitorScreen(EngineScreen):
+    TITLE = "Monitor"
+    CSS_PATH = Path(__file__).with_suffix(".tcss")
+    REFRESH_ON: ClassVar[frozenset[str]] = frozenset({ev.INSTANCES_CHANGED})
+    DEBOUNCE: ClassVar[float] = 0.3
+    BINDINGS: list[BindingType] = [
+        Binding("slash", "focus_filter", "Filter", key_display="/", id="monitor_filter"),
+        Binding("enter", "open_detail", "Detail", priority=True, id="monitor_open"),
+        Binding("space", "toggle_mark", "Mark", id="monitor_mark"),
+        Binding("a", "select_page", "Mark page", show=False, id="monitor_mark_page"),
+        Binding("R", "bulk('retry')", "Retry", id="monitor_retry"),
+        Binding("X", "bulk('cancel')", "Cancel", id="monitor_cancel"),
+        Binding("f", "saved_filters", "Saved", id="monitor_saved"),
+        Binding("ctrl+s", "save_filter", "Save filter", show=False, id="monitor_save"),
+        Binding("n", "page(1)", "Next page", show=False, id="monitor_next_page"),
+        Binding("p", "page(-1)", "Previous page", show=False, id="monitor_prev_page"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flt: MonitorFilter | None = None  # the filter whose results are shown
+        self._candidate: MonitorFilter | None = None  # applied, not loaded yet
+        self.rows: dict[str, MonitorRow] = {}
+        self.total = 0
+        self.page_offset = 0
+        self.marked: set[int] = set()
+        self.problem: str | None = None  # the last refusal (too broad, bad filter)
+        self._store_down = False
+
+    def compose(self) -> ComposeResult:
+        yield TopBar()
+        yield StoreBanner()
+        with Horizontal(id="monitor-bar"):
+            yield Static("filter", id="monitor-bar-label")
+            yield Input(placeholder=EXAMPLE, id="monitor-filter", compact=True)
+        yield Static(id="monitor-status")
+        yield PagedTable(COLUMNS, id="monitor")
+        yield Footer(compact=True)
+
+    @property
+    def table(self) -> PagedTable:
+        return self.query_one("#monitor", PagedTable)
+
+    @property
+    def filter_input(self) -> Input:
+        return self.query_one("#monitor-filter", Input)
+
+    @property
+    def current(self) -> MonitorRow | None:
+        return self.rows.get(self.table.selected_key or "")
+
+    def on_mount(self) -> None:
+        self.table.focus()
+        self.watch(self.app, "store_problem", self._store_changed, init=False)
+        # the top bar's keys depend on focus (the filter bar takes 1..5 as text)
+        self.watch(self, "focused", lambda _: self.query_one(TopBar).refresh(), init=False)
+        self.start_live()
+        self.set_interval(1.0, self._tick)
+        self._show_status()
+
+    # ---------------------------------------------------------------- filter
+    def action_focus_filter(self) -> None:
+        self.filter_input.focus()
+
+    @on(Input.Submitted, "#monitor-filter")
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.apply_text(event.value)
+
+    @work(exclusive=True, group="apply")
+    async def apply_text(self, text: str) -> None:
+        """Enter in the filter bar: a saved filter's name, an inline filter, or empty."""
+        if not text.strip():
+            self.flt = self._candidate = None
+            self.rows, self.total, self.page_offset, self.problem = {}, 0, 0, None
+            self.marked.clear()
+            self._render_rows()
+            self.table.focus()
+            return
+        saved = await self._fetch(self.engine.saved_filters(), failed="saved filters") or {}
+        try:
+            flt = saved.get(text.strip()) or parse_filter(text, now=self.engine.clock.now())
+        except SwitchyardError as exc:
+            self._refused(exc.message)
+            return
+        self.apply(flt)
+
+    def apply(self, flt: MonitorFilter) -> None:
+        """Show ``flt``'s first page (the current results stay if it is refused)."""
+        self._candidate = flt
+        self.filter_input.value = filter_text(flt)
+        self.reload()
+
+    def _refused(self, message: str) -> None:
+        if message != self.problem or self._candidate is not None:  # not at every refresh
+            self.notify(message, title="filter refused", severity="warning", timeout=6)
+        self.problem = message
+        self._show_status()
+
+    # --------------------------------------------------------------- loading
+    def reload(self) -> None:
+        if self._candidate is not None or self.flt is not None:
+            self._load()
+
+    async def _fetch(self, operation: Any, *, failed: str) -> Any:
+        """Await an engine read; refusals and store trouble are reported, never raised."""
+        try:
+            return await operation
+        except FilterTooBroad as exc:
+            self._refused(exc.message)
+        except SwitchyardError as exc:
+            self.notify(exc.message, title=f"{failed}: {exc.field}", severity="error")
+        except STORE_ERRORS as exc:
+            if self.sy_app.store_problem is None:  # else the banner says it already
+                self.notify(str(exc), title=failed, severity="error")
+            self._store_down = True
+            self._show_status()
+        return None
+
+    @work(exclusive=True, group="reload")
+    async def _load(self) -> None:
+        candidate = self._candidate
+        flt = candidate or self.flt
+        if flt is None:
+            return
+        offset = 0 if candidate is not None else self.page_offset
+        page: MonitorPage | None = await self._fetch(
+            self.engine.monitor(flt, limit=PAGE, offset=offset), failed="monitor"
+        )
+        if candidate is not None and self._candidate is candidate:
+            self._candidate = None  # answered: shown, or refused (the old results stay)
+        if page is None:
+            return
+        self._store_down = False
+        if candidate is not None:
+            self.flt, self.page_offset, self.problem = candidate, 0, None
+            self.marked.clear()
+            self.table.move_cursor(row=0)
+            self.table.focus()
+        if not page.rows and page.total and self.page_offset:  # the page emptied
+            self.page_offset = (page.total - 1) // PAGE * PAGE
+            self.reload()
+            return
+        self.rows = {str(r.instance.id): r for r in page.rows}
+        self.total = page.total
+        self._render_rows()
+
+    def _store_changed(self, problem: str | None) -> None:
+        if problem is None:  # reachable again: what is shown may be old
+            self._store_down = False
+            self.reload()
+        self._show_status()
+
+    def _tick(self) -> None:
+        if self.is_current and any(r.instance.status in ACTIVE for r in self.rows.values()):
+            self._render_rows()
+
+    # -------------------------------------------------------------- showing
+    def _render_rows(self) -> None:
+        now = self.engine.clock.now()
+        colours = self.sy_app.colours
+        rows = [
+            (
+                key,
+                [
+                    MARK if r.instance.id in self.marked else "",
+                    key,
+                    f"{r.instance.process} v{r.version}"
+                    if r.version
+                    else r.instance.process or "-",
+                    display.status_text(r.instance.status, colours),
+                    r.state or "-",
+                    waiting_text(r.waiting_on),
+                    r.originator or "-",
+                    running_time(r, now),
+                    display.clock_time(r.updated_at, now),
+                    r.instance.node_id or "-",
+                ],
+            )
+            for key, r in self.rows.items()
+        ]
+        with self.app.batch_update():
+            self.table.set_rows(rows)
+            self._show_status()
+        self.refresh_bindings()
+
+    def _show_status(self) -> None:
+        status = self.query_one("#monitor-status", Static)
+        warning = self.sy_app.colours.get("warning", "yellow")
+        parts: list[str | tuple[str, str]] = []
+        if self.problem:
+            parts += [(self.problem, f"bold {warning}"), " · "]
+        if self.flt is None:
+            parts.append(NO_FILTER if not self.problem else "nothing shown yet")
+        elif not self.total:
+            parts.append(f"nothing matches {self.flt.describe()}")
+        else:
+            first = self.page_offset + 1
+            parts.append(f"{first}–{first + len(self.rows) - 1} of {self.total}")  # noqa: RUF001
+            if self.marked:
+                parts.append(f" · {len(self.marked)} marked")
+            if self.total > PAGE:
+                parts.append(" · PgUp/PgDn: pages")
+            if not self.problem:
+                parts.append(f" · {self.flt.describe()}")
+        if self._store_down or self.sy_app.store_problem is not None:
+            parts.append((" · last results (store unavailable)", f"bold {warning}"))
+        status.update(Text.assemble(*parts))
+
+    # ------------------------------------------------------------ the table
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "open_detail" and not self.table.has_focus:
+            return False  # Enter belongs to the filter bar then
+        if action in ROW_ACTIONS and self.current is None:
+            return None
+        if action in FILTER_ACTIONS and self.flt is None:
+            return None
+        return True
+
+    def on_paged_table_page(self, event: PagedTable.Page) -> None:
+        self.action_page(event.delta)
+
+    def action_page(self, delta: int) -> None:
+        offset = self.page_offset + delta * PAGE
+        if self.flt is None or offset < 0 or offset >= self.total:
+            self.notify("no more pages", severity="warning", timeout=2)
+            return
+        self.page_offset = offset
+        self.table.move_cursor(row=0)
+        self.reload()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.refresh_bindings()
+
+    def go_back(self) -> bool:
+        """Esc: from the filter bar back to the table."""
+        if self.filter_input.has_focus:
+            self.table.focus()
+            return True
+        return False
+
+    def action_toggle_mark(self) -> None:
+        row = self.current
+        if row is None:
+            return
+        self.marked.symmetric_difference_update({row.instance.id})
+        self._render_rows()
+        self.table.action_cursor_down()
+
+    def action_select_page(self) -> None:
+        page = {r.instance.id for r in self.rows.values()}
+        if page <= self.marked:
+            self.marked -= page
+        else:
+            self.marked |= page
+        self._render_rows()
+
+    def action_open_detail(self) -> None:
+        row = self.current
+        if row is not None:
+            self.app.push_screen(InstanceDetailScreen(row.instance.id, originator=row.originator))
+
+    # ------------------------------------------------------- saved filters
+    @work(group="prompt")
+    async def action_save_filter(self) -> None:
+        flt = self.flt
+        if flt is None:
+            return
+        prompt = PromptScreen(
+            "Save filter", f"Save '{flt.describe()}' as:", placeholder="a name to recall it by"
+        )
+        name = await self.app.push_screen_wait(prompt)
+        if name and await self.attempt(self.engine.save_filter(name, flt), failed="not saved"):
+            self.notify(f"filter saved as '{name}' (f: saved filters)")
+
+    @work(group="prompt")
+    async def action_saved_filters(self) -> None:
+        saved = await self._fetch(self.engine.saved_filters(), failed="saved filters")
+        if saved is None:
+            return
+        if not saved:
+            self.notify("no saved filters yet: set one, then ctrl+s", timeout=4)
+            return
+        chosen = await self.app.push_screen_wait(SavedFiltersScreen(saved))
+        if chosen is not None:
+            self.apply(chosen)
+
+    # ----------------------------------------------------------------- bulk
+    @work(group="bulk")
+    async def action_bulk(self, verb: str) -> None:
+        flt = self.flt
+        if flt is None:
+            return
+        if self.marked:
+            ids = sorted(self.marked)
+            what = plural(len(ids), "marked instance")
+        else:
+            found = await self._fetch(self.engine.monitor_ids(flt), failed=verb)
+            if found is None:
+                return
+            ids = list(found)
+            what = f"{plural(len(ids), 'instance')} matching {flt.describe()}"
+        if not ids:
+            self.notify("nothing matches the filter", severity="warning")
+            return
+        consequence = (
+            "Each failed step runs again."
+            if verb == "retry"
+            else "Running commands are stopped; the instances end as cancelled."
+        )
+        confirm = ConfirmScreen(
+            f"Bulk {verb}", f"{verb.capitalize()} {what}?\n{consequence}", yes=verb.capitalize()
+        )
+        if not await self.app.push_screen_wait(confirm):
+            return
+        op = self.engine.retry if verb == "retry" else self.engine.cancel
+        await self.app.push_screen_wait(BulkScreen(verb, ids, op))
+        self.marked.clear()
+        self.reload()
