@@ -8,7 +8,8 @@ filter walks the (process, status, updated_at) index backwards and stops at the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import operator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,6 +26,16 @@ WAITING_KINDS = {
     "timer": "timer%",
     "child": "child:%",
     "condition": "condition%",
+}
+
+
+COMPARE: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
+    "=": operator.eq,
+    "!=": operator.ne,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
 }
 
 
@@ -50,30 +61,9 @@ def var_clause(test: VarTest) -> ColumnElement[bool]:
             "%" + str(value).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         )
         match.append(ivars.c.text.like(pattern, escape="\\"))
-    elif isinstance(value, float):
-        column = ivars.c.num
-        match.append(
-            {
-                "=": column == value,
-                "!=": column != value,
-                ">": column > value,
-                ">=": column >= value,
-                "<": column < value,
-                "<=": column <= value,
-            }[test.op]
-        )
-    else:
-        column = ivars.c.text
-        match.append(
-            {
-                "=": column == value,
-                "!=": column != value,
-                ">": column > value,
-                ">=": column >= value,
-                "<": column < value,
-                "<=": column <= value,
-            }[test.op]
-        )
+    else:  # numbers compare as numbers, anything else as text
+        column = ivars.c.num if isinstance(value, float) else ivars.c.text
+        match.append(COMPARE[test.op](column, value))
     if test.op == "=":  # usually selective: start from the (name, value) index
         return instances.c.id.in_(select(ivars.c.instance_id).where(and_(*match)))
     # ranges, contains, exists: usually broad; checked per instance found by the others
