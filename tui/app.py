@@ -26,6 +26,8 @@ from switchyard.tui.screens.admin import AdminScreen
 from switchyard.tui.screens.admin_form import AdminForm
 from switchyard.tui.screens.bulk import BulkScreen
 from switchyard.tui.screens.confirm import ConfirmScreen
+from switchyard.tui.screens.event_detail import EventDetailScreen
+from switchyard.tui.screens.events import EventsScreen
 from switchyard.tui.screens.help import HelpScreen, bindings_of
 from switchyard.tui.screens.instance_detail import InstanceDetailScreen
 from switchyard.tui.screens.monitor import MonitorScreen
@@ -34,6 +36,7 @@ from switchyard.tui.screens.queue import PagedTable, QueueScreen
 from switchyard.tui.screens.saved_filters import SavedFiltersScreen
 from switchyard.tui.screens.schedule_form import ScheduleForm
 from switchyard.tui.screens.schedules import SchedulesScreen
+from switchyard.tui.screens.timers import TimersScreen
 from switchyard.tui.screens.workitem_form import WorkItemForm
 from switchyard.tui.screens.workitems import WorkItemsScreen
 from switchyard.tui.widgets.keyed_table import KeyedTable
@@ -42,7 +45,7 @@ from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.reactive import reactive
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 
 QUIT_GRACE = 5.0
 
@@ -56,6 +59,7 @@ class SwitchyardApp(App[None]):
         "monitor": MonitorScreen,
         "workitems": WorkItemsScreen,
         "admin": AdminScreen,
+        "events": EventsScreen,
     }
     DEFAULT_MODE = "schedules"
     COMMANDS = App.COMMANDS | {SwitchyardCommands}
@@ -66,6 +70,8 @@ class SwitchyardApp(App[None]):
         Binding("3", "switch_mode('monitor')", "Monitor", show=False, id="screen_monitor"),
         Binding("4", "switch_mode('workitems')", "Work Items", show=False, id="screen_workitems"),
         Binding("5", "switch_mode('admin')", "Admin", show=False, id="screen_admin"),
+        Binding("6", "switch_mode('events')", "Events", show=False, id="screen_events"),
+        Binding("ctrl+t", "timers", "Timers", show=False, id="timers"),
         Binding("question_mark", "help", "Help", key_display="?", id="help"),
         Binding("ctrl+p", "command_palette", "Palette", show=False, priority=True, id="palette"),
         Binding("escape", "back", "Back", show=False, id="back"),
@@ -132,6 +138,9 @@ class SwitchyardApp(App[None]):
             PromptScreen,
             AdminScreen,
             AdminForm,
+            EventsScreen,
+            EventDetailScreen,
+            TimersScreen,
             ScheduleForm,
             ConfirmScreen,
             HelpScreen,
@@ -186,6 +195,11 @@ class SwitchyardApp(App[None]):
             return
         screen = self.screen
         self.push_screen(HelpScreen(screen.title or type(screen).__name__, bindings_of(screen)))
+
+    def action_timers(self) -> None:
+        """ctrl+t: the timers over the current screen (not over a dialog)."""
+        if not isinstance(self.screen, TimersScreen | ModalScreen):
+            self.push_screen(TimersScreen())
 
     def action_back(self) -> None:
         """Esc: close what is on top, or step back inside the screen."""

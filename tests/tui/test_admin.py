@@ -303,6 +303,59 @@ async def test_audit_tab_lists_changes_read_only(engine: Engine, until: Until) -
         )
 
 
+async def test_parameters_tab_edits_a_value_checked_by_the_engine(
+    engine: Engine, until: Until
+) -> None:
+    app = SwitchyardApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_admin(pilot, until)
+        await go_to_tab(pilot, "params")
+        await until(lambda: len(row_keys(app, "params")) == 5, what="every parameter")
+        assert "max_monitored_flows" in row_keys(app, "params")
+        cells = [str(c) for c in screen.table().get_row("max_monitored_flows")]
+        assert cells[:3] == ["max_monitored_flows", "5000", "5000"]
+        assert cells[4] == "default"
+        rule = screen.table().full_cell("max_monitored_flows", "rule")
+        assert str(rule).startswith("integer >= 100: a monitor filter matching more")
+        await pilot.press("a", "d")  # parameters are only edited
+        assert isinstance(app.screen, AdminScreen)
+
+        while screen.selected != "max_monitored_flows":
+            await pilot.press("j")
+        await open_form(pilot, until, "enter")
+        assert app.focused.id == "f-max_monitored_flows"
+        assert app.focused.value == "5000"
+        await pilot.press("ctrl+u", *"99", "enter")
+        await until(lambda: form(app).error, what="the rule error")
+        assert form(app).error == (
+            "✗ max_monitored_flows: 99 is below the minimum 100 (rule: integer >= 100)"
+        )
+        assert form(app).query_one("#field-max_monitored_flows").has_class("-error")
+        param = {p.name: p for p in await engine.params()}["max_monitored_flows"]
+        assert (param.value, param.updated_at) == (5000, None)  # nothing changed
+        assert await engine.event_log(kind="param") == []
+
+        await pilot.press("ctrl+u", *"200", "enter")
+        await until(lambda: isinstance(app.screen, AdminScreen), what="form closed")
+        param = {p.name: p for p in await engine.params()}["max_monitored_flows"]
+        assert param.value == 200
+        await until(
+            lambda: str(screen.table().get_cell("max_monitored_flows", "value")) == "200",
+            what="the new value in the table",
+        )
+        assert str(screen.table().get_cell("max_monitored_flows", "updated")) == "12:00:00"
+        assert screen.selected == "max_monitored_flows"
+        assert "parameter max_monitored_flows set to 200" in [n.message for n in app._notifications]
+        [logged] = await engine.event_log(kind="param")
+        assert logged.detail == {"name": "max_monitored_flows", "old": 5000, "new": 200}
+
+        await engine.set_param("depth_threshold", 12)  # live: follows param.changed
+        await until(
+            lambda: str(screen.table().get_cell("depth_threshold", "value")) == "12",
+            what="a change made elsewhere",
+        )
+
+
 async def test_non_admin_sees_the_refusal(
     engine: Engine, sqlite_url: str, data_dir: Path, until: Until
 ) -> None:

@@ -8,6 +8,8 @@ nothing running: nothing on these screens changes with time.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from switchyard.tui.app import SwitchyardApp
 from textual.pilot import Pilot
 from textual.widgets import Input
@@ -123,5 +125,27 @@ def test_monitor_screen(snap_compare, snapshot_app: SwitchyardApp, tmp_path) -> 
         await pilot.press(*"process=claims; amount > 1000", "enter")
         await settle(pilot, "#monitor", 3)
         await pilot.press("space")  # the first row marked, the cursor on the second
+
+    assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=ready)
+
+
+def test_events_screen(snap_compare, snapshot_app: SwitchyardApp) -> None:
+    async def ready(pilot: Pilot) -> None:
+        engine = pilot.app.engine  # type: ignore[attr-defined]
+        engine.node_id = "ops-1-a1b2c3"  # else random: the node column would change
+        clock, now = engine.clock, engine.clock.at
+        for minutes, name, value in [
+            (95, "max_monitored_flows", "10000"),
+            (40, "handler_response_timeout", "45s"),
+            (5, "block_launch_during_restore", "true"),
+        ]:
+            clock.at = now - timedelta(minutes=minutes)
+            await engine.set_param(name, value)
+        clock.at = now - timedelta(minutes=2)
+        await engine.set_secret("smtp-password", "hunter2")  # the name only, never the value
+        clock.at = now
+        await pilot.press("6")
+        await settle(pilot, "#events", 4)
+        await pilot.press("down")  # the parameter change below in full
 
     assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=ready)

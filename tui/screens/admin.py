@@ -1,12 +1,15 @@
-"""Admin: users, groups, rights and security specs (and the last 100 audit entries).
+"""Admin: users, groups, rights, security specs, server parameters (and the last 100
+audit entries).
 
 One tab per kind of thing, each a table from the engine; Tab / Shift+Tab move between
 the tabs. ``a`` adds, ``e`` (or Enter) edits the highlighted row, ``d`` deletes it after a
 confirmation, ``m`` / ``M`` add and remove group members (on Users: the highlighted user's
-groups; on Groups: the highlighted group's members). The forms are in admin_edits.py.
+groups; on Groups: the highlighted group's members). The forms are in admin_edits.py;
+the Parameters tab (edit only: ``e`` / Enter) is in admin_params.py.
 
 Everything goes through the engine, which checks it: someone without the admin right
-sees the engine's refusal instead of the tables. The tables follow ``people.changed``.
+sees the engine's refusal instead of the tables. The tables follow ``people.changed``
+and ``param.changed``.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
+from switchyard.engine import events as ev
 from switchyard.engine.errors import Refused, SwitchyardError
+from switchyard.engine.operations_api import ParamView
 from switchyard.engine.people.guard import PEOPLE_CHANGED
 from switchyard.engine.people.views import (
     AuditView,
@@ -29,6 +34,7 @@ from switchyard.engine.people.views import (
 from switchyard.store.db import StoreError
 from switchyard.tui import display
 from switchyard.tui.screens import admin_edits as edits
+from switchyard.tui.screens import admin_params
 from switchyard.tui.screens.admin_form import AdminForm
 from switchyard.tui.screens.base import EngineScreen
 from switchyard.tui.screens.confirm import ConfirmScreen
@@ -46,6 +52,7 @@ TABS: dict[str, str] = {
     "groups": "Groups",
     "rights": "Rights",
     "specs": "Security specs",
+    "params": "Parameters",
     "audit": "Audit",
 }
 COLUMNS: dict[str, tuple[Column, ...]] = {
@@ -77,6 +84,7 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
         Column("groups", "groups"),
         Column("roles", "roles"),
     ),
+    "params": admin_params.COLUMNS,
     "audit": (
         Column("at", "at", width=12),
         Column("who", "who", fit=True, max_width=16, min_width=3),
@@ -90,6 +98,7 @@ EMPTY: dict[str, str] = {
     "groups": "No groups yet: press a to add one.",
     "rights": "No rights granted yet: press a to grant some.",
     "specs": "No security specs yet: press a to add one.",
+    "params": admin_params.EMPTY,
     "audit": "The audit log is empty.",
 }
 CHANGES = {"add", "edit", "delete"}
@@ -123,7 +132,7 @@ def audit_cells(a: AuditView, now: datetime) -> list[Cell]:
 class AdminScreen(EngineScreen):
     TITLE = "Admin"
     CSS_PATH = Path(__file__).with_suffix(".tcss")
-    REFRESH_ON: ClassVar[frozenset[str]] = frozenset({PEOPLE_CHANGED})
+    REFRESH_ON: ClassVar[frozenset[str]] = frozenset({PEOPLE_CHANGED, ev.PARAM_CHANGED})
     BINDINGS: list[BindingType] = [
         Binding("a", "add", "Add", id="admin_add"),
         Binding("e", "edit", "Edit", id="admin_edit"),
@@ -141,6 +150,7 @@ class AdminScreen(EngineScreen):
         self.groups: dict[str, GroupView] = {}
         self.rights: dict[str, RightView] = {}
         self.specs: dict[str, SecSpecView] = {}
+        self.params: dict[str, ParamView] = {}
         self.audit: dict[str, AuditView] = {}
         self.refusal: str | None = None
         self._select_after: tuple[str, str] | None = None
@@ -213,6 +223,7 @@ class AdminScreen(EngineScreen):
             groups = await engine.groups()
             rights = await engine.rights()  # the first call only admins may make
             specs = await engine.secspecs()
+            params = await engine.params()
             audit = await engine.audit(limit=AUDIT_LIMIT)
         except Refused as exc:
             self._show_refusal(exc.message)
@@ -227,6 +238,7 @@ class AdminScreen(EngineScreen):
         self.groups = {g.name: g for g in groups}
         self.rights = {edits.right_key(r.process, r.kind, r.subject): r for r in rights}
         self.specs = {s.name: s for s in specs}
+        self.params = {p.name: p for p in params}
         self.audit = {str(a.id): a for a in audit}
         with self.app.batch_update():
             self._show_refusal(None)
@@ -252,6 +264,7 @@ class AdminScreen(EngineScreen):
                 (s.name, [s.name, _names(s.users), _names(s.groups), _names(s.roles)])
                 for s in self.specs.values()
             ],
+            "params": [(p.name, admin_params.param_cells(p, now)) for p in self.params.values()],
             "audit": [(key, audit_cells(a, now)) for key, a in self.audit.items()],
         }
 
@@ -286,6 +299,8 @@ class AdminScreen(EngineScreen):
         tab = self.tab
         if action in CHANGES and tab == "audit":
             return False
+        if action in CHANGES - {"edit"} and tab == "params":
+            return False
         if action in MEMBERS and tab not in ("users", "groups"):
             return False
         if action in (CHANGES | MEMBERS) - {"add"} and self.selected is None:
@@ -315,6 +330,8 @@ class AdminScreen(EngineScreen):
             self.open_form(edits.edit_right(engine, self.rights[key]), key=key)
         elif tab == "specs":
             self.open_form(edits.edit_secspec(engine, self.specs[key]), key=key)
+        elif tab == "params":
+            self.open_form(admin_params.edit_param(engine, self.params[key]), key=key)
 
     def action_delete(self) -> None:
         key, tab, engine = self.selected, self.tab, self.engine

@@ -82,6 +82,11 @@ def value_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
+def short_path(path: str) -> str:
+    """``states.s.actions[0].then[1]`` -> ``s[0].then[1]`` (in full below the table)."""
+    return path.removeprefix("states.").replace(".actions[", "[")
+
+
 def parse_assignments(text: str) -> dict[str, str]:
     """``amount=500 note="two words"`` -> {"amount": "500", "note": "two words"}."""
     found: dict[str, str] = {}
@@ -247,7 +252,7 @@ class InstanceDetailScreen(EngineScreen):
                 (
                     s.key,
                     [
-                        s.label or s.path,
+                        s.label or short_path(s.path),
                         s.kind,
                         display.status_text(s.status, colours),
                         str(s.attempt),

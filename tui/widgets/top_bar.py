@@ -14,6 +14,7 @@ SCREENS: dict[str, str] = {
     "monitor": "Monitor",
     "workitems": "Work Items",
     "admin": "Admin",
+    "events": "Events",
 }
 
 
@@ -40,17 +41,27 @@ class TopBar(Widget):
                     keys[mode] = self.app.get_key_display(active.binding.with_key(key))
         return keys
 
-    def render(self) -> RenderResult:
-        keys = self._keys()
+    def _screens(self, keys: dict[str, str], *, spaced: bool, labels: bool) -> Content:
+        """The title and the screens; narrow: without the spaces between the screens,
+        narrower: the screens other than the current one by their key alone."""
         current = self.app.current_mode
         parts: list[Content | str] = [Content.styled(" Switchyard ", "bold $accent")]
         for mode, label in SCREENS.items():
             key = keys.get(mode, "")
-            text = f" {key} {label} " if key else f" {label} "
+            if not labels and key and mode != current:
+                label = ""
+            text = " ".join(["", *(x for x in (key, label) if x), ""])
             style = "bold reverse $accent" if mode == current else "$text-muted"
             parts.append(Content.styled(text, style).stylize(f"@click=app.switch_mode('{mode}')"))
-            parts.append(" ")
-        left = Content.assemble(*parts)
+            parts.append(" " if spaced else "")
+        return Content.assemble(*parts)
+
+    def render(self) -> RenderResult:
+        keys = self._keys()
+        for spaced, labels in ((True, True), (False, True), (False, False)):
+            left = self._screens(keys, spaced=spaced, labels=labels)
+            if left.cell_length <= self.size.width:
+                break
         right = Content(f"{self.app.sub_title} ")
         room = self.size.width - left.cell_length - 1
         if right.cell_length > room:  # narrow: the mode is cut, never the screens
