@@ -22,6 +22,9 @@ Decisions:
   authentication failures are not.
 - If the server refuses some (not all) recipients the mail is still sent; the refused
   addresses are logged and named in the note.
+- Secrets and the values of secured variables (``security:``) are masked as ``****`` in
+  the subject and body: mail goes outside Switchyard, where no recipient can be shown to
+  be inside the variable's security spec.
 - The whole exchange is bounded by ``ctx.effective_timeout()``. The log line names the
   server, the recipients and the attachment count, never the subject or body.
 """
@@ -112,7 +115,9 @@ class EmailAction:
         where = f"{host}:{port}"
         username = smtp.get("username") or None
         password = self._password(smtp, ctx, username)
-        masker = Masker(ctx.secrets.values())
+        # secured variables' values too: a mail leaves Switchyard, and no address can be
+        # shown to belong to a member of the variable's security spec
+        masker = Masker([*ctx.secrets.values(), *ctx.extra.get("mask_values", ())])
 
         sender = ctx.render(args.get("from")) if args.get("from") else smtp.get("from")
         if not sender:
@@ -137,10 +142,10 @@ class EmailAction:
                 msg["To"] = ", ".join(to_entries)
             if cc_entries:
                 msg["Cc"] = ", ".join(cc_entries)
-            msg["Subject"] = str(ctx.render(args.get("subject") or ""))
+            msg["Subject"] = masker.mask(str(ctx.render(args.get("subject") or "")))
             msg["Date"] = formatdate(localtime=True)
             msg["Message-ID"] = make_msgid("switchyard", domain=from_bare[0].rsplit("@", 1)[1])
-            msg.set_content(str(ctx.render(args.get("body") or "")))
+            msg.set_content(masker.mask(str(ctx.render(args.get("body") or ""))))
             for path, data in zip(paths, contents, strict=True):
                 ctype, encoding = mimetypes.guess_type(path.name)
                 if ctype is None or encoding is not None:

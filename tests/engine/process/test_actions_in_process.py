@@ -234,3 +234,39 @@ async def test_sql_binds_variables_and_maps_rows(
     found = await variables(engine, first)
     assert found["inserted"] == 1
     assert found["row"] == {"n": 1, "label": "x'); DROP TABLE t; --"}
+
+
+SECURED_EMAIL = """
+process: payslip
+variables:
+  who: {type: string, required: true}
+  iban: {type: string, security: payroll}
+start: s
+states:
+  s:
+    actions:
+      - email: {to: "{{ who }}", subject: "pay to {{ iban }}", body: "account {{ iban }} for {{ who }}"}
+"""
+
+
+async def test_an_email_never_carries_a_secured_value(
+    engine: Engine,
+    runtime: StartRuntime,
+    tmp_path: Path,
+    smtp_server: SmtpServer,
+    data_dir: Path,
+) -> None:
+    (data_dir / "config.toml").write_text(
+        f'[smtp]\nhost = "127.0.0.1"\nport = {smtp_server.port}\nfrom = "sy@example.com"\n'
+    )
+    await engine.add_secspec("payroll", users=[engine.login])
+    await publish(engine, tmp_path, SECURED_EMAIL)
+    await runtime(engine)
+    iban = "DE89370400440532013000"
+    instance_id = await engine.start_process("payslip", {"who": "ann@example.com", "iban": iban})
+    row = await wait_status(engine, instance_id, "completed", "error")
+    assert row["status"] == "completed", row["reason"]
+    content = smtp_server.envelopes[0].content
+    text = content.decode() if isinstance(content, bytes) else str(content)
+    assert "account **** for ann@example.com" in text and "pay to ****" in text
+    assert iban not in text
