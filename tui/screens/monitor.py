@@ -134,6 +134,7 @@ class MonitorScreen(EngineScreen):
         self.marked: set[int] = set()
         self.problem: str | None = None  # the last refusal (too broad, bad filter)
         self._store_down = False
+        self._cells: dict[str, tuple[tuple[Any, ...], list[Any]]] = {}  # rendered rows
 
     def compose(self) -> ComposeResult:
         yield TopBar()
@@ -266,27 +267,32 @@ class MonitorScreen(EngineScreen):
     # -------------------------------------------------------------- showing
     def _render_rows(self) -> None:
         now = self.engine.clock.now()
+        today = now.astimezone().date()
         colours = self.sy_app.colours
-        rows = [
-            (
-                key,
-                [
-                    MARK if r.instance.id in self.marked else "",
+        cache, self._cells = self._cells, {}
+        rows = []
+        for key, r in self.rows.items():
+            marked = r.instance.id in self.marked
+            running = running_time(r, now)
+            seen = (r, marked, running, today, self.app.theme)
+            cached = cache.get(key)
+            if cached is not None and cached[0] == seen:
+                cells = cached[1]  # the same list: the table skips comparing it
+            else:
+                cells = [
+                    MARK if marked else "",
                     key,
-                    f"{r.instance.process} v{r.version}"
-                    if r.version
-                    else r.instance.process or "-",
+                    f"{r.instance.process} v{r.version}" if r.version else r.instance.process or "-",
                     display.status_text(r.instance.status, colours),
                     r.state or "-",
                     waiting_text(r.waiting_on),
                     r.originator or "-",
-                    running_time(r, now),
+                    running,
                     display.clock_time(r.updated_at, now),
                     r.instance.node_id or "-",
-                ],
-            )
-            for key, r in self.rows.items()
-        ]
+                ]
+            self._cells[key] = (seen, cells)
+            rows.append((key, cells))
         with self.app.batch_update():
             self.table.set_rows(rows)
             self._show_status()

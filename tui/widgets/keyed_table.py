@@ -3,7 +3,9 @@
 ``set_rows`` takes the full wanted content (key + cells, in order) and changes only what
 differs: rows that went away are removed, new rows are added, changed cells are updated
 with ``update_cell``; rows out of place are moved by removing and adding them. The
-cursor stays on the same row key. Call it inside ``app.batch_update()``.
+cursor stays on the same row key. Call it inside ``app.batch_update()``. A row given as
+the very same cells list (object) as last time counts as unchanged without comparing its
+cells, so a screen that keeps the lists of unchanged rows pays only for what changed.
 
 Flexible columns share the width left by fixed ones; cells are cut to fit with an
 ellipsis, so the table reads well at 80 columns and uses more room when there is some.
@@ -50,6 +52,7 @@ class KeyedTable(DataTable[Text]):
         super().__init__(cursor_type="row", zebra_stripes=False, id=id)
         self._spec = list(columns)
         self._rows: list[tuple[str, list[Text]]] = []  # full (uncut) content, in order
+        self._given: dict[str, Sequence[Cell]] = {}  # the cells lists last given, by key
         self._widths: dict[str, int] = {}
 
     # ---------------------------------------------------------------- columns
@@ -124,10 +127,16 @@ class KeyedTable(DataTable[Text]):
 
     def set_rows(self, rows: Sequence[tuple[str, Sequence[Cell]]]) -> None:
         """Make the table show ``rows`` (key, cells), changing only what differs."""
-        wanted = [
-            (key, [Text(c, end="") if isinstance(c, str) else c for c in cells])
-            for key, cells in rows
-        ]
+        before = dict(self._rows)
+        same: set[str] = set()  # given as the same list as last time: unchanged
+        wanted: list[tuple[str, list[Text]]] = []
+        for key, cells in rows:
+            if self._given.get(key) is cells and key in before:
+                same.add(key)
+                wanted.append((key, before[key]))
+            else:
+                wanted.append((key, [Text(c, end="") if isinstance(c, str) else c for c in cells]))
+        self._given = {key: cells for key, cells in rows}
         self._rows = wanted
         if not self.is_mounted or self._build():  # new widths: rebuilt from self._rows
             return
@@ -146,6 +155,8 @@ class KeyedTable(DataTable[Text]):
         for key in current[keep:]:
             self.remove_row(key)
         for index, (key, cells) in enumerate(wanted):
+            if index < keep and key in same:
+                continue
             cut = self._cut(cells)
             if index < keep:
                 for c, cell in zip(self._spec, cut, strict=True):
