@@ -9,7 +9,7 @@ reloads when it is shown again.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, ClassVar, TypeVar, cast
 
 from switchyard.engine.errors import SwitchyardError
@@ -33,6 +33,8 @@ class EngineScreen(Screen[None]):
         super().__init__()
         self._refresh_timer: Timer | None = None
         self._stale = False
+        self._loading = False  # load_coalesced: a load is under way
+        self._load_again = False  # ... and was asked for again meanwhile
 
     @property
     def sy_app(self) -> SwitchyardApp:
@@ -74,6 +76,28 @@ class EngineScreen(Screen[None]):
 
     def reload(self) -> None:
         """Fetch and show fresh data (subclasses: start an exclusive worker)."""
+
+    def load_coalesced(self, load: Callable[[], Awaitable[None]]) -> None:
+        """Run ``load`` in a worker; asked again while it runs, it runs once more right
+        after, however often it was asked. Unlike an exclusive worker it never cancels a
+        load mid-query (a slow query would otherwise never finish under a steady stream
+        of events, and a read cancelled inside the driver can lose its connection)."""
+        if self._loading:
+            self._load_again = True
+            return
+        self._loading = True
+        self._run_coalesced(load)
+
+    @work(group="coalesced-load")
+    async def _run_coalesced(self, load: Callable[[], Awaitable[None]]) -> None:
+        try:
+            while True:
+                self._load_again = False
+                await load()
+                if not self._load_again:
+                    return
+        finally:
+            self._loading = False
 
     # ----------------------------------------------------------------- commands
     async def call(self, operation: Awaitable[T], *, failed: str) -> T | None:

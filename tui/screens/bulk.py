@@ -3,6 +3,7 @@ summary ("retry: 35 done, 2 failed") and each failure with the engine's message.
 
 Esc while it runs stops after the instance under way (the rest are reported as not
 tried); once it has finished, Esc or Enter closes it. Dismisses with the summary.
+``confirm_and_run`` asks first ("Retry 37 instances matching …?"), then runs it.
 """
 
 from __future__ import annotations
@@ -16,14 +17,37 @@ from rich.text import Text
 from sqlalchemy.exc import SQLAlchemyError
 from switchyard.engine.errors import SwitchyardError
 from switchyard.store.db import StoreError
+from switchyard.tui.screens.confirm import ConfirmScreen
 from textual import work
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, ProgressBar, Static
 
 Operation = Callable[[int], Awaitable[Any]]
+CONSEQUENCES = {
+    "retry": "Each failed step runs again.",
+    "cancel": "Running commands are stopped; the instances end as cancelled.",
+}
+
+
+async def confirm_and_run(
+    app: App[Any], verb: str, ids: list[int], what: str, operation: Operation
+) -> BulkResult | None:
+    """Ask "Verb <what>?", then run ``operation`` on each id in a BulkScreen; None when
+    there was nothing to do or the answer was no. Call it from a worker."""
+    if not ids:
+        app.notify("nothing matches the filter", severity="warning")
+        return None
+    confirm = ConfirmScreen(
+        f"Bulk {verb}",
+        f"{verb.capitalize()} {what}?\n{CONSEQUENCES.get(verb, '')}".rstrip(),
+        yes=verb.capitalize(),
+    )
+    if not await app.push_screen_wait(confirm):
+        return None
+    return await app.push_screen_wait(BulkScreen(verb, ids, operation))
 
 
 @dataclass

@@ -10,27 +10,36 @@ with the engine's words. The screen follows INSTANCES_CHANGED / WORK_ITEMS_CHANG
 
 from __future__ import annotations
 
-import json
-import shlex
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
-from sqlalchemy.exc import SQLAlchemyError
 from switchyard.engine import events as ev
 from switchyard.engine.errors import SwitchyardError
 from switchyard.engine.process.views import InstanceDetail
 from switchyard.engine.views import InstanceView
 from switchyard.engine.workitems.views import WorkItemView
-from switchyard.store.db import StoreError
 from switchyard.store.models import WI_CANCELLED, WI_COMPLETED, WI_OPEN
 from switchyard.tui import display
 from switchyard.tui.screens.base import EngineScreen
 from switchyard.tui.screens.confirm import ConfirmScreen
+from switchyard.tui.screens.monitor_cells import (
+    ACTIVE,
+    CHILD_COLUMNS,
+    EVENT_COLUMNS,
+    ITEM_COLUMNS,
+    STEP_COLUMNS,
+    STORE_ERRORS,
+    VAR_COLUMNS,
+    parse_assignments,
+    short_path,
+    value_text,
+    waiting_text,
+)
 from switchyard.tui.screens.prompt import PromptScreen
 from switchyard.tui.widgets.banner import StoreBanner
-from switchyard.tui.widgets.keyed_table import Column, KeyedTable
+from switchyard.tui.widgets.keyed_table import KeyedTable
 from switchyard.tui.widgets.log_pane import LogPane
 from textual import on, work
 from textual.app import ComposeResult
@@ -39,63 +48,7 @@ from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
 ITEMS_SCANNED = 500  # work items of the process looked through for this instance's
 CHILDREN_SHOWN = 50
-ACTIVE = frozenset({"queued", "running", "waiting"})
-STORE_ERRORS = (StoreError, SQLAlchemyError, OSError)
 TABS = ("history", "variables", "calls", "items", "log")
-STEP_COLUMNS = (
-    Column("action", "action", weight=3, min_width=10),
-    Column("kind", "kind", fit=True, min_width=4, max_width=12),
-    Column("status", "status", fit=True, min_width=6, max_width=9),
-    Column("try", "try", width=3),
-    Column("started", "started", fit=True, min_width=7, max_width=12),
-    Column("ended", "ended", fit=True, min_width=5, max_width=12),
-    Column("took", "took", width=6),
-    Column("note", "note / error", weight=2, min_width=8),
-)
-EVENT_COLUMNS = (
-    Column("at", "at", fit=True, min_width=2, max_width=12),
-    Column("kind", "event", fit=True, min_width=5, max_width=14),
-    Column("user", "by", fit=True, min_width=2, max_width=12),
-    Column("detail", "detail", weight=1, min_width=8),
-)
-VAR_COLUMNS = (
-    Column("name", "variable", fit=True, min_width=8, max_width=24),
-    Column("value", "value", weight=1, min_width=8),
-)
-ITEM_COLUMNS = (
-    Column("id", "item", fit=True, min_width=4, max_width=8),
-    Column("title", "title", weight=2, min_width=6),
-    Column("status", "status", fit=True, min_width=6, max_width=11),
-    Column("with", "with", weight=1, min_width=4, max_width=20),
-    Column("due", "due", fit=True, min_width=3, max_width=12),
-    Column("done", "completed", fit=True, min_width=9, max_width=20),
-)
-CHILD_COLUMNS = (
-    Column("id", "child", fit=True, min_width=5, max_width=8),
-    Column("process", "process", weight=2, min_width=7),
-    Column("status", "status", fit=True, min_width=6, max_width=9),
-    Column("state", "state", weight=1, min_width=5),
-)
-
-
-def value_text(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, default=str)
-
-
-def short_path(path: str) -> str:
-    """``states.s.actions[0].then[1]`` -> ``s[0].then[1]`` (in full below the table)."""
-    return path.removeprefix("states.").replace(".actions[", "[")
-
-
-def parse_assignments(text: str) -> dict[str, str]:
-    """``amount=500 note="two words"`` -> {"amount": "500", "note": "two words"}."""
-    found: dict[str, str] = {}
-    for token in shlex.split(text):
-        name, sep, value = token.partition("=")
-        if not sep or not name.strip():
-            raise ValueError(f"{token!r}: write NAME=VALUE")
-        found[name.strip()] = value
-    return found
 
 
 class InstanceDetailScreen(EngineScreen):
@@ -168,9 +121,8 @@ class InstanceDetailScreen(EngineScreen):
 
     # --------------------------------------------------------------- loading
     def reload(self) -> None:
-        self._load()
+        self.load_coalesced(self._load)
 
-    @work(exclusive=True, group="reload")
     async def _load(self) -> None:
         try:
             detail = await self.engine.instance_detail(self.instance_id)
@@ -221,7 +173,7 @@ class InstanceDetailScreen(EngineScreen):
             " · ",
             display.status_text(i.status, colours),
             f" · state {i.current_state or '-'}",
-            f" · waiting on {waiting(detail)}" if detail.waiting_on else "",
+            f" · waiting on {waiting_text(detail.waiting_on)}" if detail.waiting_on else "",
         )
         started = display.clock_time(i.started_at, now) if i.started_at else "not yet"
         ran = display.span((i.ended_at or now) - i.started_at) if i.started_at else "-"
@@ -417,12 +369,3 @@ class InstanceDetailScreen(EngineScreen):
         if view is not None:
             self.notify(f"#{self.instance_id}: {verb} done, now {view.status}")
             self.reload()
-
-
-def waiting(detail: InstanceDetail) -> str:
-    out = []
-    for part in (detail.waiting_on or "").split(","):
-        kind, _, ref = part.partition(":")
-        label = {"workitem": "work item", "child": "child"}.get(kind)
-        out.append(f"{label} #{ref}" if label and ref.isdigit() else kind)
-    return ", ".join(out)

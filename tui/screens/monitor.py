@@ -5,7 +5,9 @@ command line's, see tui/cli_filters.py, or the name of a saved filter). A filter
 matches more than ``max_monitored_flows`` instances is refused by the engine: the message
 goes to the status line and the previous results stay. The table holds one page
 (``PAGE`` rows) of ``engine.monitor``; PageUp/PageDown (or n/p) move between pages. It
-follows INSTANCES_CHANGED events by re-querying the page (debounced) and keyed diffs.
+follows INSTANCES_CHANGED events by re-querying the page (debounced) and keyed diffs;
+a live update waits while the cursor is moving (up to NAV_HOLD seconds), so keys stay
+quick and rows do not jump under the cursor.
 
 Space marks rows, ``a`` marks the page; ``R``/``X`` retry/cancel the marked instances, or
 every instance the filter matches when none is marked (bulk.py shows the progress).
@@ -15,95 +17,49 @@ were; when it comes back the page is fetched again.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 from typing import Any, ClassVar
 
 from rich.text import Text
-from sqlalchemy.exc import SQLAlchemyError
 from switchyard.engine import events as ev
 from switchyard.engine.errors import SwitchyardError
 from switchyard.engine.monitor.api import FilterTooBroad, MonitorPage, MonitorRow
 from switchyard.engine.monitor.filters import MonitorFilter
-from switchyard.store.db import StoreError
 from switchyard.tui import display
 from switchyard.tui.cli_filters import parse_filter
 from switchyard.tui.display import plural
 from switchyard.tui.screens.base import EngineScreen
-from switchyard.tui.screens.bulk import BulkScreen
-from switchyard.tui.screens.confirm import ConfirmScreen
+from switchyard.tui.screens.bulk import confirm_and_run
 from switchyard.tui.screens.instance_detail import InstanceDetailScreen
+from switchyard.tui.screens.monitor_cells import (
+    ACTIVE,
+    COLUMNS,
+    MARK,
+    STORE_ERRORS,
+    filter_text,
+    running_time,
+    waiting_text,
+)
 from switchyard.tui.screens.prompt import PromptScreen
 from switchyard.tui.screens.queue import PagedTable
 from switchyard.tui.screens.saved_filters import SavedFiltersScreen
 from switchyard.tui.widgets.banner import StoreBanner
-from switchyard.tui.widgets.keyed_table import Column
 from switchyard.tui.widgets.top_bar import TopBar
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import Footer, Input, Static
 
 PAGE = 100
-ACTIVE = frozenset({"queued", "running", "waiting"})
-STORE_ERRORS = (StoreError, SQLAlchemyError, OSError)
-MARK = "✓"
+NAV_QUIET = 0.3  # live updates wait until the cursor has rested this long (seconds) ...
+NAV_HOLD = 3.0  # ... but never longer than this
 NO_FILTER = "Set a filter (/) — the monitor shows nothing until then"
 EXAMPLE = "process=claims; status=error; amount > 1000   (or a saved filter's name)"
-COLUMNS = (
-    Column("mark", "", width=1),
-    Column("id", "id", fit=True, min_width=2, max_width=8),
-    Column("process", "process", weight=3, min_width=7, max_width=28),
-    Column("status", "status", fit=True, min_width=6, max_width=9),
-    Column("state", "state", weight=2, min_width=5, max_width=18),
-    Column("waiting", "waiting", weight=2, min_width=6, max_width=18),
-    Column("originator", "by", fit=True, min_width=2, max_width=12),
-    Column("running", "running", width=7),
-    Column("updated", "updated", fit=True, min_width=7, max_width=12),
-    Column("node", "node", weight=1, min_width=4, max_width=16),
-)
 ROW_ACTIONS = {"open_detail", "toggle_mark"}
 FILTER_ACTIONS = {"select_page", "bulk", "save_filter", "page"}
-
-
-def filter_text(flt: MonitorFilter) -> str:
-    """A filter in the filter bar's syntax (started_from/to have none: left out)."""
-    parts = []
-    if flt.processes:
-        parts.append("process=" + ",".join(flt.processes))
-    if flt.version is not None:
-        parts.append(f"version={flt.version}")
-    if flt.statuses:
-        parts.append("status=" + ",".join(flt.statuses))
-    for name in ("state", "lane", "node", "originator", "waiting_on"):
-        value = getattr(flt, name)
-        if value:
-            parts.append(f"{name.replace('_', '-')}={value}")
-    if flt.updated_from:
-        parts.append(f"since={flt.updated_from.isoformat()}")
-    if flt.updated_to:
-        parts.append(f"until={flt.updated_to.isoformat()}")
-    parts.extend(flt.variables)
-    return "; ".join(parts)
-
-
-def waiting_text(raw: str | None) -> str:
-    """``workitem:12,child:7`` -> ``item #12, child #7``; ``timer`` stays ``timer``."""
-    if not raw:
-        return "-"
-    out = []
-    for part in raw.split(","):
-        kind, _, ref = part.partition(":")
-        label = {"workitem": "item", "child": "child"}.get(kind)
-        out.append(f"{label} #{ref}" if label and ref.isdigit() else kind)
-    return ", ".join(out)
-
-
-def running_time(row: MonitorRow, now: Any) -> str:
-    started = row.instance.started_at
-    if started is None:
-        return "-"
-    return display.span((row.instance.ended_at or now) - started)
 
 
 class MonitorScreen(EngineScreen):
@@ -135,6 +91,9 @@ class MonitorScreen(EngineScreen):
         self.problem: str | None = None  # the last refusal (too broad, bad filter)
         self._store_down = False
         self._cells: dict[str, tuple[tuple[Any, ...], list[Any]]] = {}  # rendered rows
+        self._binding_state: tuple[bool, ...] = ()
+        self._shown_offset = -1  # the offset of the page on display
+        self._moved_at = 0.0  # when the cursor last moved (monotonic)
 
     def compose(self) -> ComposeResult:
         yield TopBar()
@@ -161,11 +120,14 @@ class MonitorScreen(EngineScreen):
     def on_mount(self) -> None:
         self.table.focus()
         self.watch(self.app, "store_problem", self._store_changed, init=False)
-        # the top bar's keys depend on focus (the filter bar takes 1..5 as text)
-        self.watch(self, "focused", lambda _: self.query_one(TopBar).refresh(), init=False)
+        self.watch(self, "focused", self._focus_moved, init=False)
         self.start_live()
         self.set_interval(1.0, self._tick)
         self._show_status()
+
+    def _focus_moved(self, _focused: object) -> None:
+        self.query_one(TopBar).refresh()  # its keys: the filter bar takes 1..5 as text
+        self._bindings_may_change()
 
     # ---------------------------------------------------------------- filter
     def action_focus_filter(self) -> None:
@@ -176,7 +138,7 @@ class MonitorScreen(EngineScreen):
         event.stop()
         self.apply_text(event.value)
 
-    @work(exclusive=True, group="apply")
+    @work(group="apply")
     async def apply_text(self, text: str) -> None:
         """Enter in the filter bar: a saved filter's name, an inline filter, or empty."""
         if not text.strip():
@@ -209,7 +171,7 @@ class MonitorScreen(EngineScreen):
     # --------------------------------------------------------------- loading
     def reload(self) -> None:
         if self._candidate is not None or self.flt is not None:
-            self._load()
+            self.load_coalesced(self._load)
 
     async def _fetch(self, operation: Any, *, failed: str) -> Any:
         """Await an engine read; refusals and store trouble are reported, never raised."""
@@ -226,16 +188,20 @@ class MonitorScreen(EngineScreen):
             self._show_status()
         return None
 
-    @work(exclusive=True, group="reload")
     async def _load(self) -> None:
         candidate = self._candidate
         flt = candidate or self.flt
         if flt is None:
             return
         offset = 0 if candidate is not None else self.page_offset
+        live = candidate is None and offset == self._shown_offset  # not a new filter or page
+        if live:  # neither the query nor the repaint competes with the keys
+            await self._while_navigating()
         page: MonitorPage | None = await self._fetch(
             self.engine.monitor(flt, limit=PAGE, offset=offset), failed="monitor"
         )
+        if live and page is not None:
+            await self._while_navigating()
         if candidate is not None and self._candidate is candidate:
             self._candidate = None  # answered: shown, or refused (the old results stay)
         if page is None:
@@ -252,7 +218,21 @@ class MonitorScreen(EngineScreen):
             return
         self.rows = {str(r.instance.id): r for r in page.rows}
         self.total = page.total
+        self._shown_offset = self.page_offset
         self._render_rows()
+
+    async def _while_navigating(self) -> None:
+        """Wait while the cursor is moving (repainting the table under a held-down key
+        would make every keypress wait for it), at most NAV_HOLD seconds."""
+        deadline = time.monotonic() + NAV_HOLD
+        while True:
+            wait = min(self._moved_at + NAV_QUIET, deadline) - time.monotonic()
+            if wait <= 0:
+                return
+            await asyncio.sleep(wait)
+
+    def on_data_table_row_highlighted(self) -> None:
+        self._moved_at = time.monotonic()
 
     def _store_changed(self, problem: str | None) -> None:
         if problem is None:  # reachable again: what is shown may be old
@@ -261,6 +241,8 @@ class MonitorScreen(EngineScreen):
         self._show_status()
 
     def _tick(self) -> None:
+        if time.monotonic() - self._moved_at < NAV_QUIET:
+            return  # the next tick, once the cursor rests
         if self.is_current and any(r.instance.status in ACTIVE for r in self.rows.values()):
             self._render_rows()
 
@@ -282,7 +264,9 @@ class MonitorScreen(EngineScreen):
                 cells = [
                     MARK if marked else "",
                     key,
-                    f"{r.instance.process} v{r.version}" if r.version else r.instance.process or "-",
+                    f"{r.instance.process} v{r.version}"
+                    if r.version
+                    else r.instance.process or "-",
                     display.status_text(r.instance.status, colours),
                     r.state or "-",
                     waiting_text(r.waiting_on),
@@ -296,7 +280,15 @@ class MonitorScreen(EngineScreen):
         with self.app.batch_update():
             self.table.set_rows(rows)
             self._show_status()
-        self.refresh_bindings()
+        self._bindings_may_change()
+
+    def _bindings_may_change(self) -> None:
+        """Refresh the footer only when what ``check_action`` looks at changed (a refresh
+        rebuilds the footer: too dear for every live update or cursor move)."""
+        state = (self.flt is None, not self.rows, self.table.has_focus)
+        if state != self._binding_state:
+            self._binding_state = state
+            self.refresh_bindings()
 
     def _show_status(self) -> None:
         status = self.query_one("#monitor-status", Static)
@@ -342,9 +334,6 @@ class MonitorScreen(EngineScreen):
         self.page_offset = offset
         self.table.move_cursor(row=0)
         self.reload()
-
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        self.refresh_bindings()
 
     def go_back(self) -> bool:
         """Esc: from the filter bar back to the table."""
@@ -414,20 +403,7 @@ class MonitorScreen(EngineScreen):
                 return
             ids = list(found)
             what = f"{plural(len(ids), 'instance')} matching {flt.describe()}"
-        if not ids:
-            self.notify("nothing matches the filter", severity="warning")
-            return
-        consequence = (
-            "Each failed step runs again."
-            if verb == "retry"
-            else "Running commands are stopped; the instances end as cancelled."
-        )
-        confirm = ConfirmScreen(
-            f"Bulk {verb}", f"{verb.capitalize()} {what}?\n{consequence}", yes=verb.capitalize()
-        )
-        if not await self.app.push_screen_wait(confirm):
-            return
         op = self.engine.retry if verb == "retry" else self.engine.cancel
-        await self.app.push_screen_wait(BulkScreen(verb, ids, op))
-        self.marked.clear()
-        self.reload()
+        if await confirm_and_run(self.app, verb, ids, what, op) is not None:
+            self.marked.clear()
+            self.reload()

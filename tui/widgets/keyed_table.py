@@ -2,7 +2,7 @@
 
 ``set_rows`` takes the full wanted content (key + cells, in order) and changes only what
 differs: rows that went away are removed, new rows are added, changed cells are updated
-with ``update_cell``; rows out of place are moved by removing and adding them. The
+with ``update_cell``; rows out of place are moved by sorting (DataTable.sort). The
 cursor stays on the same row key. Call it inside ``app.batch_update()``. A row given as
 the very same cells list (object) as last time counts as unchanged without comparing its
 cells, so a screen that keeps the lists of unchanged rows pays only for what changed.
@@ -141,31 +141,44 @@ class KeyedTable(DataTable[Text]):
         if not self.is_mounted or self._build():  # new widths: rebuilt from self._rows
             return
         selected = self.selected_key
-        keys = {key for key, _ in wanted}
-        for row_key in list(self.rows):
-            if row_key.value not in keys:
-                self.remove_row(row_key)
-        # rows already in the wanted order keep their place; from the first one out of
-        # place on, rows are removed and added again in order (DataTable cannot move rows)
-        current = [str(r.key.value) for r in self.ordered_rows]
         order = [key for key, _ in wanted]
+        keys = set(order)
+        gone = [row_key for row_key in self.rows if row_key.value not in keys]
+        if len(gone) > max(8, len(self.rows) // 4):  # removing is O(rows) each: start over
+            self.clear()
+        else:
+            for row_key in gone:
+                self.remove_row(row_key)
+        present = {str(row_key.value) for row_key in self.rows}
+        for key, cells in wanted:
+            if key not in present:
+                self.add_row(*self._cut(cells), key=key)
+            elif key not in same:
+                for c, cell in zip(self._spec, self._cut(cells), strict=True):
+                    if self.get_cell(key, c.key) != cell:
+                        self.update_cell(key, c.key, cell)
+        if [str(r.key.value) for r in self.ordered_rows] != order:
+            self._reorder(order, dict(wanted))
+        if selected is not None:
+            self.select_key(selected)
+
+    def _reorder(self, order: list[str], wanted: dict[str, list[Text]]) -> None:
+        """Put the (present) rows in ``order``: sorted by where each row's first cell (the
+        very object the table holds) should go, so no row is removed and added again."""
+        first = self._spec[0].key
+        place = {id(self.get_cell(key, first)): index for index, key in enumerate(order)}
+        if len(place) == len(order):
+            self.sort(first, key=lambda cell: place[id(cell)])
+            return
+        # rows share a cell object: move them by removing and adding them again
+        current = [str(r.key.value) for r in self.ordered_rows]
         keep = 0
         while keep < min(len(current), len(order)) and current[keep] == order[keep]:
             keep += 1
         for key in current[keep:]:
             self.remove_row(key)
-        for index, (key, cells) in enumerate(wanted):
-            if index < keep and key in same:
-                continue
-            cut = self._cut(cells)
-            if index < keep:
-                for c, cell in zip(self._spec, cut, strict=True):
-                    if self.get_cell(key, c.key) != cell:
-                        self.update_cell(key, c.key, cell)
-            else:
-                self.add_row(*cut, key=key)
-        if selected is not None:
-            self.select_key(selected)
+        for key in order[keep:]:
+            self.add_row(*self._cut(wanted[key]), key=key)
 
     def full_cell(self, key: str, column: str) -> Text | None:
         """A cell's uncut content."""

@@ -1,0 +1,264 @@
+"""The console's keypress-to-repaint with the Monitor showing 1,000 live rows (SQLite).
+
+Run: ``.venv/bin/python bench/monitor_screen.py`` (``--presses 300 --live 0.1``).
+
+The store is filled like bench/monitor.py (bulk inserts, ``--rows`` instances of 50
+processes), so the filter ``process=p07`` matches ``rows / 50`` instances (2,000 by
+default). The Monitor's page is raised to 1,000 rows for this bench (it is 100 in the
+console), and the app runs headless at 160x50 with the real engine and clock.
+
+Live: every ``--live`` seconds one of the matching instances is updated in the store
+(its state and ``updated_at``: it moves to the top of the newest-first page) and an
+``instances.changed`` event is published, so the monitor re-queries its 1,000-row page
+(debounced) and diffs it into the table while keys are being pressed.
+
+A keypress is timed from just before ``pilot.press`` to the end of the first screen
+update that shows its effect (the cursor moved; for PageDown, the next page's rows).
+Headless Textual skips writing to the terminal, so the bench renders each update's
+segments itself, as a terminal would get them. Also timed: each live refresh of the
+page (query + diff into the table). It prints p50/p99 and the RSS; it asserts nothing.
+Goal: keypress-to-repaint p99 under 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import random
+import resource
+import sqlite3
+import statistics
+import tempfile
+import textwrap
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from switchyard.engine import events as ev
+from switchyard.engine.api import Engine
+from switchyard.store.queries import processes as proc_q
+from switchyard.tui.app import SwitchyardApp
+from switchyard.tui.screens import monitor as monitor_screen
+from switchyard.tui.screens.monitor import MonitorScreen
+from textual._compositor import CompositorUpdate
+
+PAGE = 1000
+FILTER = "process=p07"
+
+
+def load_filler() -> Any:
+    """bench/monitor.py's definition text and bulk ``fill``."""
+    spec = importlib.util.spec_from_file_location(
+        "bench_monitor", Path(__file__).with_name("monitor.py")
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+async def make_store(tmp: Path, rows: int) -> tuple[str, float]:
+    filler = load_filler()
+    db = tmp / "store.db"
+    url = f"sqlite:///{db}"
+    engine = await Engine.open(url, data_dir=tmp / "data")
+    for i in range(filler.PROCESSES):
+        path = tmp / f"p{i:02d}.yaml"
+        path.write_text(textwrap.dedent(filler.DEFINITION.format(name=f"p{i:02d}")).lstrip())
+    published = await engine.publish(sorted(tmp.glob("p*.yaml")))
+    definitions = {}
+    async with engine.store.read() as conn:
+        for p in published:
+            row = await proc_q.latest(conn, p.name)
+            assert row is not None
+            definitions[p.name] = int(row["id"])
+    await engine.close()
+    return url, filler.fill(db, rows, definitions)
+
+
+class Stamps:
+    """Every screen update: when it ended, the cursor row and the first row's key."""
+
+    def __init__(self, app: SwitchyardApp) -> None:
+        self.app = app
+        self.seen: list[tuple[float, int, str | None]] = []
+        original = app._display
+
+        def display(screen: Any, renderable: Any) -> None:
+            original(screen, renderable)
+            if renderable is None or app._batch_count:
+                return
+            if isinstance(renderable, CompositorUpdate):  # what a terminal would be sent
+                renderable.render_segments(app.console)
+            table = self.monitor.table if isinstance(app.screen, MonitorScreen) else None
+            first = str(table.ordered_rows[0].key.value) if table and table.row_count else None
+            self.seen.append((time.perf_counter(), table.cursor_row if table else -1, first))
+
+        app._display = display  # type: ignore[method-assign]
+
+    @property
+    def monitor(self) -> MonitorScreen:
+        screen = self.app.screen
+        assert isinstance(screen, MonitorScreen)
+        return screen
+
+    async def first(self, since: float, done: Any, *, within: float = 5.0) -> float | None:
+        """Seconds from ``since`` to the first update that satisfies ``done``."""
+        deadline = time.perf_counter() + within
+        while time.perf_counter() < deadline:
+            for at, cursor, first in self.seen:
+                if at >= since and done(cursor, first):
+                    return at - since
+            await asyncio.sleep(0.0005)
+        return None
+
+
+async def live_updates(db: Path, engine: Engine, ids: list[int], every: float) -> None:
+    """Touch one matching instance every ``every`` seconds, as a node would."""
+    rng = random.Random(11)
+    con = sqlite3.connect(db)
+    try:
+        n = 0
+        while True:
+            await asyncio.sleep(every)
+            n += 1
+            chosen = rng.choice(ids)
+            at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+            con.execute(
+                "UPDATE instances SET current_state = ?, updated_at = ? WHERE id = ?",
+                (f"s{n % 7}", at, chosen),
+            )
+            con.commit()
+            engine.bus.publish(ev.EngineEvent(ev.INSTANCES_CHANGED, chosen, {"ids": [chosen]}))
+    finally:
+        con.close()
+
+
+def row(label: str, values: list[float], note: str = "") -> str:
+    ms = [v * 1000 for v in values]
+    if not ms:
+        return f"{label:36} {0:>5}"
+    return (
+        f"{label:36} {len(ms):>5} {statistics.median(ms):>8.1f} {percentile(ms, 99):>8.1f}"
+        f" {max(ms):>8.1f}  {note}"
+    )
+
+
+async def presses(
+    pilot: Any, stamps: Stamps, keys: list[str], rate: float, done: Any
+) -> tuple[list[float], int]:
+    """Press ``keys`` (at most ``rate`` a second); the time each took to show."""
+    took: list[float] = []
+    missed = 0
+    screen = stamps.monitor
+    for key in keys:
+        t0 = time.perf_counter()
+        before = (screen.table.cursor_row, str(screen.table.ordered_rows[0].key.value))
+        await pilot.press(key)
+        shown = await stamps.first(t0, lambda c, f, b=before: done(b, c, f))
+        if shown is None:
+            missed += 1
+        else:
+            took.append(shown)
+        if rate:
+            await asyncio.sleep(max(0.0, t0 + 1 / rate - time.perf_counter()))
+    return took, missed
+
+
+async def main(rows: int, count: int, pages: int, live: float, rate: float) -> None:
+    monitor_screen.PAGE = PAGE
+    refreshes: list[tuple[float, float]] = []  # (start, end) of each diff into the table
+    render = MonitorScreen._render_rows
+
+    def timed_render(self: MonitorScreen) -> None:
+        started = time.perf_counter()
+        render(self)
+        refreshes.append((started, time.perf_counter()))
+
+    MonitorScreen._render_rows = timed_render  # type: ignore[method-assign]
+    with tempfile.TemporaryDirectory(prefix="sy-monitor-screen-") as tmp_name:
+        tmp = Path(tmp_name)
+        url, seconds = await make_store(tmp, rows)
+        print(f"filled {rows:,} instances in {seconds:.1f} s; filter {FILTER!r}")
+        engine = await Engine.open(url, data_dir=tmp / "data")
+        app = SwitchyardApp(engine)
+        before_rss = rss_mb()
+        async with app.run_test(size=(160, 50)) as pilot:
+            stamps = Stamps(app)
+            await pilot.press("3", "slash", *FILTER)
+            started = time.perf_counter()
+            await pilot.press("enter")
+            first_page = await stamps.first(started, lambda _c, f: f is not None, within=30)
+            screen = stamps.monitor
+            print(
+                f"first page: {screen.table.row_count:,} rows (of {screen.total:,}) on screen"
+                f" {(first_page or 0) * 1000:.0f} ms after Enter"
+            )
+            ids = [r.instance.id for r in screen.rows.values()]
+            ticker = asyncio.create_task(live_updates(tmp / "store.db", engine, ids, live))
+
+            await asyncio.sleep(5.0)  # idle: live updates go straight to the screen
+            idle = list(refreshes)
+            refreshes.clear()
+            keys = ["down" if (n // 300) % 2 == 0 else "up" for n in range(count)]
+            moved, missed = await presses(
+                pilot, stamps, keys, rate, lambda b, cursor, _f: cursor != b[0]
+            )
+            during = len(refreshes)
+            flips, missed_pages = await presses(
+                pilot,
+                stamps,
+                ["pagedown" if n % 2 == 0 else "pageup" for n in range(pages)],
+                0,
+                lambda b, _c, first: first is not None and first != b[1],
+            )
+            ticker.cancel()
+            shown_rss = rss_mb()
+        await engine.close()
+    live_diff = [end - start for start, end in idle]
+    live_shown = []
+    for start, end in idle:
+        shown = next((at for at, _c, _f in stamps.seen if at >= end), None)
+        if shown is not None:
+            live_shown.append(shown - start)
+    print(f"\n{'':36} {'n':>5} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+    met = "met" if moved and percentile(moved, 99) < 0.05 else "MISSED"
+    pace = f"{rate:g}/s" if rate else "back to back"
+    print(row(f"key -> repaint: down/up ({pace})", moved, f"goal p99 < 50 ms: {met}"))
+    print(row("key -> repaint: PgDn/PgUp", flips, "a new page of 1,000: query + rows"))
+    print(row("idle: live update, diff", live_diff, "(the loop is busy meanwhile)"))
+    print(row("idle: live update, diff + repaint", live_shown))
+    print(
+        f"live updates applied while keys were pressed: {during} (a live update waits until"
+        f" the cursor rests {monitor_screen.NAV_QUIET:g} s, at most {monitor_screen.NAV_HOLD:g} s)"
+    )
+    if missed or missed_pages:
+        print(f"{missed + missed_pages} presses showed no repaint within 5 s")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"RSS: {before_rss:.0f} MB before the app, {shown_rss:.0f} MB with the rows shown"
+        f" after the run; peak {peak:.0f} MB"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000, help="instances in the store")
+    parser.add_argument("--presses", type=int, default=600, help="down/up presses")
+    parser.add_argument("--rate", type=float, default=30, help="keys a second (0: no pause)")
+    parser.add_argument("--pages", type=int, default=20, help="PageDown/PageUp presses")
+    parser.add_argument("--live", type=float, default=0.1, help="seconds between live updates")
+    args = parser.parse_args()
+    asyncio.run(main(args.rows, args.presses, args.pages, args.live, args.rate))

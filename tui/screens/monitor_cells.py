@@ -1,0 +1,131 @@
+"""What the Monitor and the instance detail show, cell by cell: the column specs of their
+tables, filters back as filter-bar text, what an instance waits on, running times,
+variable values, and the ``NAME=VALUE`` edits of a retry."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+from switchyard.engine.monitor.api import MonitorRow
+from switchyard.engine.monitor.filters import MonitorFilter
+from switchyard.store.db import StoreError
+from switchyard.tui import display
+from switchyard.tui.widgets.keyed_table import Column
+
+ACTIVE = frozenset({"queued", "running", "waiting"})
+STORE_ERRORS = (StoreError, SQLAlchemyError, OSError)  # the store is out of reach
+MARK = "✓"
+
+# ------------------------------------------------------------------- monitor
+COLUMNS = (
+    Column("mark", "", width=1),
+    Column("id", "id", fit=True, min_width=2, max_width=8),
+    Column("process", "process", weight=3, min_width=7, max_width=28),
+    Column("status", "status", fit=True, min_width=6, max_width=9),
+    Column("state", "state", weight=2, min_width=5, max_width=18),
+    Column("waiting", "waiting", weight=2, min_width=6, max_width=18),
+    Column("originator", "by", fit=True, min_width=2, max_width=12),
+    Column("running", "running", width=7),
+    Column("updated", "updated", fit=True, min_width=7, max_width=12),
+    Column("node", "node", weight=1, min_width=4, max_width=16),
+)
+
+
+def filter_text(flt: MonitorFilter) -> str:
+    """A filter in the filter bar's syntax (started_from/to have none: left out)."""
+    parts = []
+    if flt.processes:
+        parts.append("process=" + ",".join(flt.processes))
+    if flt.version is not None:
+        parts.append(f"version={flt.version}")
+    if flt.statuses:
+        parts.append("status=" + ",".join(flt.statuses))
+    for name in ("state", "lane", "node", "originator", "waiting_on"):
+        value = getattr(flt, name)
+        if value:
+            parts.append(f"{name.replace('_', '-')}={value}")
+    if flt.updated_from:
+        parts.append(f"since={flt.updated_from.isoformat()}")
+    if flt.updated_to:
+        parts.append(f"until={flt.updated_to.isoformat()}")
+    parts.extend(flt.variables)
+    return "; ".join(parts)
+
+
+def waiting_text(raw: str | None) -> str:
+    """``workitem:12,child:7`` -> ``item #12, child #7``; ``timer`` stays ``timer``."""
+    if not raw:
+        return "-"
+    out = []
+    for part in raw.split(","):
+        kind, _, ref = part.partition(":")
+        label = {"workitem": "item", "child": "child"}.get(kind)
+        out.append(f"{label} #{ref}" if label and ref.isdigit() else kind)
+    return ", ".join(out)
+
+
+def running_time(row: MonitorRow, now: Any) -> str:
+    started = row.instance.started_at
+    if started is None:
+        return "-"
+    return display.span((row.instance.ended_at or now) - started)
+
+
+# ------------------------------------------------------------ instance detail
+STEP_COLUMNS = (
+    Column("action", "action", weight=3, min_width=10),
+    Column("kind", "kind", fit=True, min_width=4, max_width=12),
+    Column("status", "status", fit=True, min_width=6, max_width=9),
+    Column("try", "try", width=3),
+    Column("started", "started", fit=True, min_width=7, max_width=12),
+    Column("ended", "ended", fit=True, min_width=5, max_width=12),
+    Column("took", "took", width=6),
+    Column("note", "note / error", weight=2, min_width=8),
+)
+EVENT_COLUMNS = (
+    Column("at", "at", fit=True, min_width=2, max_width=12),
+    Column("kind", "event", fit=True, min_width=5, max_width=14),
+    Column("user", "by", fit=True, min_width=2, max_width=12),
+    Column("detail", "detail", weight=1, min_width=8),
+)
+VAR_COLUMNS = (
+    Column("name", "variable", fit=True, min_width=8, max_width=24),
+    Column("value", "value", weight=1, min_width=8),
+)
+ITEM_COLUMNS = (
+    Column("id", "item", fit=True, min_width=4, max_width=8),
+    Column("title", "title", weight=2, min_width=6),
+    Column("status", "status", fit=True, min_width=6, max_width=11),
+    Column("with", "with", weight=1, min_width=4, max_width=20),
+    Column("due", "due", fit=True, min_width=3, max_width=12),
+    Column("done", "completed", fit=True, min_width=9, max_width=20),
+)
+CHILD_COLUMNS = (
+    Column("id", "child", fit=True, min_width=5, max_width=8),
+    Column("process", "process", weight=2, min_width=7),
+    Column("status", "status", fit=True, min_width=6, max_width=9),
+    Column("state", "state", weight=1, min_width=5),
+)
+
+
+def value_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def short_path(path: str) -> str:
+    """``states.s.actions[0].then[1]`` -> ``s[0].then[1]`` (in full below the table)."""
+    return path.removeprefix("states.").replace(".actions[", "[")
+
+
+def parse_assignments(text: str) -> dict[str, str]:
+    """``amount=500 note="two words"`` -> {"amount": "500", "note": "two words"}."""
+    found: dict[str, str] = {}
+    for token in shlex.split(text):
+        name, sep, value = token.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"{token!r}: write NAME=VALUE")
+        found[name.strip()] = value
+    return found
