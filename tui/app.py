@@ -21,6 +21,7 @@ from switchyard.engine.sessions import ConsoleSession
 from switchyard.store.db import StoreError
 from switchyard.tui.commands import SwitchyardCommands
 from switchyard.tui.display import plural
+from switchyard.tui.idle_gc import IdleCollector
 from switchyard.tui.keymap import binding_ids, default_keymap_path, load_keymap
 from switchyard.tui.screens.admin import AdminScreen
 from switchyard.tui.screens.admin_form import AdminForm
@@ -41,7 +42,7 @@ from switchyard.tui.screens.workitem_form import WorkItemForm
 from switchyard.tui.screens.workitems import WorkItemsScreen
 from switchyard.tui.widgets.keyed_table import KeyedTable
 from switchyard.tui.widgets.log_pane import TailLog
-from textual import work
+from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.reactive import reactive
@@ -98,6 +99,7 @@ class SwitchyardApp(App[None]):
         self.keymap_path = keymap_path or default_keymap_path()
         self._quitting = False
         self._colours: tuple[str, dict[str, str]] = ("", {})
+        self._idle_gc = IdleCollector()
         self.sub_title = self._mode_text()
 
     def _mode_text(self) -> str:
@@ -123,6 +125,15 @@ class SwitchyardApp(App[None]):
     def on_mount(self) -> None:
         self._apply_keymap()
         self._watch_engine()
+        self._idle_gc.start(self)  # full collections while idle, not during a keypress
+
+    def on_unmount(self) -> None:
+        self._idle_gc.stop()
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key):
+            self._idle_gc.key_pressed()
+        await super().on_event(event)
 
     def _apply_keymap(self) -> None:
         holders = (

@@ -368,3 +368,24 @@ async def test_store_outage_keeps_rows_and_reconnects(
         await until(lambda: not banner.has_class("-shown"), what="the banner gone")
         await until(lambda: sorted(row_ids(app)) == sorted([first, second]), what="refreshed")
         assert "store unavailable" not in status_line(app)
+
+
+async def test_detail_of_an_instance_waiting_on_a_work_item(expenses: Any, until: Until) -> None:
+    instance_id, item_id = await expenses.start()
+    app = SwitchyardApp(expenses.root)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        await set_filter(pilot, "process=expense-approval; waiting-on=work item")
+        await until(lambda: row_ids(app) == [instance_id], what="the waiting expense")
+        assert cell(app, instance_id, "waiting") == f"item #{item_id}"
+        assert cell(app, instance_id, "originator") == "alice"
+        await pilot.press("enter")
+        detail = await screen_of(app, InstanceDetailScreen, until)
+        await until(lambda: detail.detail is not None, what="the detail")
+        assert f"waiting on item #{item_id}" in _header(detail)
+        assert "by alice" in _header(detail)
+        await pilot.press("tab", "tab", "tab")  # Work items
+        assert detail.tab == "items"
+        items = detail.table("items")
+        assert [str(r.key.value) for r in items.ordered_rows] == [str(item_id)]
+        assert str(items.get_cell(str(item_id), "with")) == "group managers"

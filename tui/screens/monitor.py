@@ -94,6 +94,7 @@ class MonitorScreen(EngineScreen):
         self._binding_state: tuple[bool, ...] = ()
         self._shown_offset = -1  # the offset of the page on display
         self._moved_at = 0.0  # when the cursor last moved (monotonic)
+        self._updated_at = 0.0  # when the last page was shown
 
     def compose(self) -> ComposeResult:
         yield TopBar()
@@ -220,13 +221,17 @@ class MonitorScreen(EngineScreen):
         self.total = page.total
         self._shown_offset = self.page_offset
         self._render_rows()
+        self._updated_at = time.monotonic()
 
     async def _while_navigating(self) -> None:
         """Wait while the cursor is moving (repainting the table under a held-down key
         would make every keypress wait for it), at most NAV_HOLD seconds."""
         deadline = time.monotonic() + NAV_HOLD
         while True:
-            wait = min(self._moved_at + NAV_QUIET, deadline) - time.monotonic()
+            # quiet since the last move and since the last update (which may have held up
+            # the keys: that pause is not the user resting)
+            quiet = max(self._moved_at, self._updated_at) + NAV_QUIET
+            wait = min(quiet, deadline) - time.monotonic()
             if wait <= 0:
                 return
             await asyncio.sleep(wait)

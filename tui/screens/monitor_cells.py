@@ -99,7 +99,7 @@ ITEM_COLUMNS = (
     Column("id", "item", fit=True, min_width=4, max_width=8),
     Column("title", "title", weight=2, min_width=6),
     Column("status", "status", fit=True, min_width=6, max_width=11),
-    Column("with", "with", weight=1, min_width=4, max_width=20),
+    Column("with", "with", fit=True, min_width=4, max_width=20),
     Column("due", "due", fit=True, min_width=3, max_width=12),
     Column("done", "completed", fit=True, min_width=9, max_width=20),
 )
