@@ -1,7 +1,8 @@
 """The `switchyard` command line: the same engine API the console uses.
 
 Every refused operation prints one line, ``error: FIELD: what is wrong``, to stderr and
-exits 2; nothing is written. Listing commands take ``--json``.
+exits with a documented code (tui/cli_errors.py: 2 bad input, 3 unknown, 4 refused,
+5 store unreachable); nothing is written. Listing commands take ``--json``.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from switchyard.engine.schedule_spec import ScheduleSpec
 from switchyard.engine.views import to_json
 from switchyard.store.db import StoreError
 from switchyard.tui import formatting as fmt
+from switchyard.tui.cli_errors import SwitchyardGroup, emit
 
 app = typer.Typer(
+    cls=SwitchyardGroup,  # the error funnel: one line and an exit code, never a traceback
     help="Switchyard: schedules, lanes, live runs and logs, from the terminal.",
     no_args_is_help=False,
     add_completion=False,
@@ -56,7 +59,7 @@ state = State()
 
 
 def fail(message: str, code: int = 2) -> None:
-    typer.echo(f"error: {message}", err=True)
+    emit(message)
     raise typer.Exit(code)
 
 
@@ -70,10 +73,8 @@ def run(fn: Callable[[Engine], Awaitable[T]], *, db: str | None = None) -> T:
 
     try:
         return asyncio.run(main())
-    except SwitchyardError as exc:
+    except (SwitchyardError, StoreError) as exc:
         fail(str(exc), exc.exit_code)
-    except StoreError as exc:
-        fail(str(exc), 1)
     raise AssertionError("unreachable")
 
 
@@ -89,12 +90,7 @@ def main_callback(ctx: typer.Context, db: DbOption = None, as_user: AsOption = N
     if ctx.invoked_subcommand is None:
         from switchyard.tui.app import run_console
 
-        try:
-            run_console(db, as_user=as_user)
-        except SwitchyardError as exc:
-            fail(str(exc), exc.exit_code)
-        except StoreError as exc:
-            fail(str(exc), 1)
+        run_console(db, as_user=as_user)  # errors: the funnel (tui/cli_errors.py)
 
 
 # ------------------------------------------------------------------ nodes
@@ -107,10 +103,7 @@ def serve(
     """Run a headless engine until SIGTERM/SIGINT."""
     from switchyard.tui.serve import serve_forever
 
-    try:
-        asyncio.run(serve_forever(state.db, grace))
-    except StoreError as exc:
-        fail(str(exc), 1)
+    asyncio.run(serve_forever(state.db, grace))  # errors: the funnel (tui/cli_errors.py)
 
 
 @app.command()
