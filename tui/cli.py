@@ -17,7 +17,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from switchyard.engine.api import Engine
-from switchyard.engine.errors import SwitchyardError
+from switchyard.engine.errors import NotFound, SwitchyardError
 from switchyard.engine.schedule_spec import ScheduleSpec
 from switchyard.engine.views import to_json
 from switchyard.store.db import StoreError
@@ -146,6 +146,13 @@ def lane_list(as_json: JsonOption = False) -> None:
 
 
 # -------------------------------------------------------------- schedules
+def _is_dir(path: str) -> bool:
+    try:
+        return bool(path) and Path(path).is_dir()
+    except (OSError, ValueError):  # a NUL byte, a name too long
+        return False
+
+
 @schedule_app.command("add")
 def schedule_add(
     name: str,
@@ -183,7 +190,7 @@ def schedule_add(
 ) -> None:
     """Add a schedule: switchyard schedule add NAME --cron '0 2 * * *' -- COMMAND [ARGS...]
     (or --process NAME [--var K=V ...] instead of a command)."""
-    if cwd and not Path(cwd).is_dir():
+    if cwd is not None and not _is_dir(cwd):
         fail(f"cwd: '{cwd}' is not a directory")
     spec = ScheduleSpec(
         name=name,
@@ -301,7 +308,7 @@ def start(
         if name in names:
             return await engine.start_process(name, variables, lane=lane, version=version)
         if variables or lane or version is not None:
-            raise SwitchyardError("process", f"unknown process '{name}'")
+            raise NotFound("process", f"unknown process '{name}'")
         return await engine.start(name)
 
     typer.echo(str(run(go)))

@@ -17,6 +17,7 @@ from switchyard.engine.definitions.ctx import NAME, Ctx, Scope, TaskInfo, close
 from switchyard.engine.definitions.model import Definition, DefinitionError, Issue, Known
 from switchyard.engine.definitions.variables import parse_specs, spec_order
 from switchyard.engine.definitions.yamlsrc import check_tree, compose, is_null, join
+from switchyard.engine.errors import SwitchyardError
 from switchyard.engine.expressions import Sandbox
 from yaml.nodes import Node
 
@@ -43,12 +44,30 @@ def parse_definition(text: str, filename: str, known: Known | None = None) -> De
     return Definition(doc["process"], doc, text, filename, digest, warnings)
 
 
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def read_source(path: Path) -> str:
+    """A definition file's text. Unreadable, or not UTF-8 (binary, UTF-16, Latin-1): one
+    ``SwitchyardError`` naming the file and the first bad byte (exit 2 on the CLI)."""
+    try:
+        data = Path(path).read_bytes()
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the name
+        raise SwitchyardError("file", f"{path}: {getattr(exc, 'strerror', None) or exc}") from None
+    if data.startswith(_UTF16_BOMS):
+        raise SwitchyardError(str(path), "not UTF-8 text (byte 0: UTF-16; save it as UTF-8)")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SwitchyardError(str(path), f"not UTF-8 text (byte {exc.start})") from None
+
+
 def load_file(path: Path, known: Known | None = None) -> Definition:
     """parse_definition of a file; issues name the file as given (``str(path)``)."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        issue = Issue(str(path), 1, 1, "(file)", f"not UTF-8 text: {exc.reason}")
+        issue = Issue(str(path), 1, 1, "(file)", f"not UTF-8 text (byte {exc.start})")
         raise DefinitionError([issue]) from None
     return parse_definition(text, str(path), known)
 

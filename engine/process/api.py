@@ -12,6 +12,7 @@ from switchyard.engine import config as node_config
 from switchyard.engine import events as ev
 from switchyard.engine import params as server_params
 from switchyard.engine.definitions import Definition, DefinitionError, Known, load_file, yamlsrc
+from switchyard.engine.definitions.parse import read_source
 from switchyard.engine.errors import Conflict, NotFound, SwitchyardError
 from switchyard.engine.nodes import is_alive
 from switchyard.engine.process import values
@@ -82,10 +83,7 @@ class ProcessApi:
         issues = []
         # processes published together may start each other
         for path in paths:
-            try:
-                text = path.read_text(encoding="utf-8")
-            except OSError as exc:
-                raise SwitchyardError("file", f"{path}: {exc.strerror or exc}") from exc
+            text = read_source(path)
             name = _process_name(text)
             if name:
                 names.add(name)
