@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -14,6 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import Engine, make_url, text
 
 SWITCHYARD = Path(sys.executable).parent / "switchyard"
 DOCUMENTED = {0, 2, 3, 4, 5}
@@ -44,18 +45,17 @@ states:
 """
 
 
-def seed(tmp_path: Path) -> Path:
-    """A real SQLite store with a lane, a schedule, a published process, a secret, a group,
-    a user and a secspec: hostile values then meet real rows."""
+def seed(db_url: str, tmp_path: Path) -> None:
+    """A real store with a lane, a schedule, a published process, a secret, a group, a user
+    and a secspec: hostile values then meet real rows. The data dir is the default one."""
     from switchyard.engine.api import Engine
     from switchyard.engine.schedule_spec import ScheduleSpec
 
-    db = tmp_path / "store.db"
     definition = tmp_path / "fuzzed.yaml"
     definition.write_text(textwrap.dedent(PROCESS))
 
     async def go() -> None:
-        engine = await Engine.open(str(db), data_dir=tmp_path)
+        engine = await Engine.open(db_url)
         try:
             await engine.add_lane("l1", 2)
             await engine.add_schedule(
@@ -70,15 +70,21 @@ def seed(tmp_path: Path) -> Path:
             await engine.close()
 
     asyncio.run(go())
-    return db
 
 
-def snapshot(db: Path) -> dict[str, list[tuple[Any, ...]]]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        return {t: sorted(map(repr, conn.execute(f"SELECT * FROM {t}"))) for t in WATCHED}
-    finally:
-        conn.close()
+def sync_url(db_url: str) -> str:
+    url = make_url(db_url)
+    driver = "sqlite" if url.get_backend_name() == "sqlite" else "postgresql+psycopg"
+    return url.set(drivername=driver).render_as_string(hide_password=False)
+
+
+def snapshot(engine: Engine) -> dict[str, list[str]]:
+    """The watched tables' rows, as text, sorted."""
+    with engine.connect() as conn:
+        return {
+            t: sorted(repr(tuple(r)) for r in conn.execute(text(f"SELECT * FROM {t}")))
+            for t in WATCHED
+        }
 
 
 @dataclass(frozen=True)
