@@ -19,7 +19,7 @@ from switchyard.engine import eventlog
 from switchyard.engine import events as ev
 from switchyard.engine.cancelling import CancelApi
 from switchyard.engine.clock import Clock, SystemClock
-from switchyard.engine.errors import Conflict, NotFound, SwitchyardError
+from switchyard.engine.errors import Conflict, NotFound, SwitchyardError, check_page
 from switchyard.engine.firing import instance_row
 from switchyard.engine.monitor.api import MonitorApi
 from switchyard.engine.nodes import NodeView, new_node_id, view
@@ -332,6 +332,7 @@ class Engine(PeopleApi, ProcessApi, WorkItemApi, MonitorApi, CancelApi, Operatio
         limit: int = 100,
         before_id: int | None = None,
     ) -> list[InstanceView]:
+        check_page(limit)
         statuses = [s.strip() for s in status.split(",")] if status else None
         for s in statuses or []:
             if s not in (*ACTIVE_STATUSES, *TERMINAL_STATUSES):

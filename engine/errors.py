@@ -14,6 +14,14 @@ class SwitchyardError(Exception):
         self.message = message
 
 
+def check_page(limit: int, offset: int = 0, most: int = 100_000) -> None:
+    """A listing's ``limit`` and ``offset``: refused (exit 2) outside what a page can be."""
+    if not 1 <= limit <= most:
+        raise SwitchyardError("limit", f"must be between 1 and {most}, got {limit}")
+    if not 0 <= offset <= 2**31:
+        raise SwitchyardError("offset", f"must be between 0 and {2**31}, got {offset}")
+
+
 class NotFound(SwitchyardError):
     exit_code = 3
 

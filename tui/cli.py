@@ -18,6 +18,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from switchyard.engine.api import Engine
 from switchyard.engine.errors import NotFound, SwitchyardError
+from switchyard.engine.people.api import LOGIN
 from switchyard.engine.schedule_spec import ScheduleSpec
 from switchyard.engine.views import to_json
 from switchyard.store.db import StoreError
@@ -85,6 +86,8 @@ def emit_json(value: Any) -> None:
 @app.callback(invoke_without_command=True)
 def main_callback(ctx: typer.Context, db: DbOption = None, as_user: AsOption = None) -> None:
     """Without a command: open the console."""
+    if as_user is not None and not LOGIN.match(as_user):
+        fail("as: not a login (letters, digits, _ . @ -; at most 100 characters)")
     state.db = db
     state.as_user = as_user
     if ctx.invoked_subcommand is None:

@@ -9,8 +9,8 @@ line on stderr, ``error: FIELD: what is wrong``, and a documented exit code.
     1  an internal error (a bug): one line here, the traceback in the data dir's
        ``cli-errors.log``; ``SWITCHYARD_DEBUG=1`` shows it instead
 
-Integer options and arguments are checked before a command runs: outside the 64-bit
-range a database column holds, they are refused (exit 2) instead of overflowing.
+Integer options and arguments are checked before a command runs: outside the 32-bit
+range an id column holds, they are refused (exit 2) instead of overflowing.
 """
 
 from __future__ import annotations
@@ -33,7 +33,9 @@ from typer.exceptions import Abort, Exit
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 1
 EXIT_INTERRUPTED = 130
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+# Ids are 32-bit columns on PostgreSQL; every other integer (limits, counts, concurrency)
+# is bounded far lower by the engine. Beyond this no integer can name or mean anything.
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 MAX_LINE = 500  # an error line never floods a terminal with a 100,000-character value
 ERROR_LOG = "cli-errors.log"
 
@@ -52,8 +54,8 @@ def _in_range(value: Any, param: click.Parameter) -> None:
     numbers = value if isinstance(value, list | tuple) else [value]
     for number in numbers:
         integer = isinstance(number, int) and not isinstance(number, bool)
-        if integer and not INT64_MIN <= number <= INT64_MAX:
-            raise cx.BadParameter(f"{number} is out of range (at most {INT64_MAX})", param=param)
+        if integer and not INT_MIN <= number <= INT_MAX:
+            raise cx.BadParameter(f"{number} is out of range (at most {INT_MAX})", param=param)
 
 
 def _bounded(callback: Any) -> Any:
@@ -66,7 +68,7 @@ def _bounded(callback: Any) -> Any:
 
 def bound_integers(command: click.Command) -> None:
     """Every parameter of the tree refuses an integer a database column cannot hold
-    (outside 64 bits), before the command runs."""
+    (outside 32 bits), before the command runs."""
     for param in command.params:
         param.callback = _bounded(param.callback)
     if isinstance(command, TyperGroup):
@@ -127,7 +129,9 @@ def exit_for(exc: BaseException) -> tuple[str | None, int]:
     if os.environ.get("SWITCHYARD_DEBUG"):
         raise exc
     where = _log_internal(exc)
-    detail = f"{type(exc).__name__}: {exc}"
+    cause = getattr(exc, "orig", None) or exc  # a driver error: its own words, not the SQL
+    lines = str(cause).strip().splitlines()
+    detail = f"{type(cause).__name__}: {lines[0] if lines else ''}"
     return (
         f"internal: {detail} (a bug; "
         + (

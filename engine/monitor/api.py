@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from switchyard.engine import eventlog
-from switchyard.engine.errors import NotFound, SwitchyardError
+from switchyard.engine.errors import NotFound, SwitchyardError, check_page
 from switchyard.engine.eventlog import FILTER_CANCELLED
 from switchyard.engine.monitor.filters import MonitorFilter
 from switchyard.engine.people.guard import Guard
@@ -141,6 +141,7 @@ class MonitorApi(Guard):
     ) -> MonitorPage:
         """A page of the process instances matching ``flt`` that the caller may view,
         most recently updated first. Raises FilterTooBroad over the cap."""
+        check_page(limit, offset)
         if flt.empty:
             raise SwitchyardError(
                 "filter", "set a filter first: the monitor shows nothing until then"

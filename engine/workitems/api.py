@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_
 from switchyard.engine import events as ev
-from switchyard.engine.errors import Conflict, NotFound, SwitchyardError
+from switchyard.engine.errors import Conflict, NotFound, SwitchyardError, check_page
 from switchyard.engine.people.guard import Guard
 from switchyard.engine.people.masking import MASK
 from switchyard.engine.workitems import access
@@ -75,6 +75,7 @@ class WorkItemApi(Guard):
     ) -> WorkItemPage:
         """A page of the work items in ``view`` (mine | groups | all) the caller may see:
         open ones unless ``status`` says otherwise. ``counts`` has each view's open total."""
+        check_page(limit, offset)
         if sort not in wi_q.SORTS:
             raise SwitchyardError("sort", f"expected one of {', '.join(SORTS)}, got {sort!r}")
         now = self.clock.now()
