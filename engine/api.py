@@ -61,6 +61,7 @@ DEFAULT_LANE = "default"
 
 
 MAX_CONCURRENCY = 10_000
+MAX_LANE_NAME = 100  # the lanes.name column
 
 
 def check_concurrency(concurrency: int) -> None:
@@ -150,6 +151,8 @@ class Engine(PeopleApi, ProcessApi, WorkItemApi, MonitorApi, CancelApi, Operatio
     # ---------------------------------------------------------------- lanes
     async def add_lane(self, name: str, concurrency: int = 1) -> LaneView:
         check_name(name, "name")
+        if len(name) > MAX_LANE_NAME:
+            raise SwitchyardError("name", f"a lane name has at most {MAX_LANE_NAME} characters")
         check_concurrency(concurrency)
         async with self.tx() as tx:
             if await lane_q.get(tx.conn, name):

@@ -23,7 +23,7 @@ from switchyard.store import migrate
 
 BUSY_TIMEOUT_MS = 30_000
 MIGRATE_LOCK = 0x5357_4D49  # pg advisory lock key held while migrating ("SWMI")
-CONNECT_TIMEOUT_S = 10  # a PostgreSQL host that does not answer: give up after this long
+CONNECT_TIMEOUT_S = 10.0  # a PostgreSQL host that does not answer: give up after this long
 MAX_URL_LENGTH = 4096
 SCHEMES = ("sqlite", "sqlite+aiosqlite", "postgresql", "postgresql+asyncpg", "postgres")
 EXIT_BAD_INPUT = 2
@@ -59,6 +59,15 @@ def default_data_dir() -> Path:
 def default_url(data_dir: Path | None = None) -> str:
     data_dir = data_dir or default_data_dir()
     return f"sqlite+aiosqlite:///{data_dir / 'switchyard.db'}"
+
+
+def connect_timeout() -> float:
+    """Seconds to wait for a PostgreSQL server: ``SWITCHYARD_CONNECT_TIMEOUT`` or 10."""
+    try:
+        value = float(os.environ.get("SWITCHYARD_CONNECT_TIMEOUT") or CONNECT_TIMEOUT_S)
+    except ValueError:
+        return CONNECT_TIMEOUT_S
+    return value if 0 < value <= 3600 else CONNECT_TIMEOUT_S
 
 
 def _short(text: str, limit: int = 200) -> str:
@@ -118,7 +127,7 @@ class Store:
                 pool_size=10,
                 max_overflow=10,
                 pool_pre_ping=True,
-                connect_args={"timeout": CONNECT_TIMEOUT_S},
+                connect_args={"timeout": connect_timeout()},
             )
             self._reader = self._writer
 
@@ -232,7 +241,7 @@ class Store:
         import asyncpg
 
         dsn = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        conn = await asyncpg.connect(dsn, timeout=CONNECT_TIMEOUT_S)
+        conn = await asyncpg.connect(dsn, timeout=connect_timeout())
         await conn.add_listener(channel, lambda *_: on_notify())
         return conn.close
 

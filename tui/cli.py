@@ -21,7 +21,7 @@ from switchyard.engine.errors import NotFound, SwitchyardError
 from switchyard.engine.people.api import LOGIN
 from switchyard.engine.schedule_spec import ScheduleSpec
 from switchyard.engine.views import to_json
-from switchyard.store.db import StoreError
+from switchyard.store.db import StoreError, check_url
 from switchyard.tui import formatting as fmt
 from switchyard.tui.cli_errors import SwitchyardGroup, emit
 
@@ -86,6 +86,8 @@ def emit_json(value: Any) -> None:
 @app.callback(invoke_without_command=True)
 def main_callback(ctx: typer.Context, db: DbOption = None, as_user: AsOption = None) -> None:
     """Without a command: open the console."""
+    if db is not None:
+        check_url(db)  # one line naming `db` for an empty, huge or foreign value
     if as_user is not None and not LOGIN.match(as_user):
         fail("as: not a login (letters, digits, _ . @ -; at most 100 characters)")
     state.db = db

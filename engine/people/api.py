@@ -355,6 +355,8 @@ class PeopleApi(Guard):
         roles: list[str] | tuple[str, ...] = (),
     ) -> SecSpecView:
         """Replace the lists of an existing security spec."""
+        if not GROUP.match(name or ""):  # cannot exist (and would overflow the column)
+            raise NotFound("name", f"unknown security spec {name[:100]!r}")
         async with self.tx() as tx:
             row = await self._spec_row(tx, name, users, groups, roles)
             if not await people_q.update_secspec(tx.conn, name, row | {"updated_at": tx.now}):
