@@ -108,6 +108,8 @@ def serve(
     """Run a headless engine until SIGTERM/SIGINT."""
     from switchyard.tui.serve import serve_forever
 
+    if not 0 <= grace <= 86_400:  # also NaN
+        fail(f"grace: must be between 0 and 86400 seconds, got {grace}")
     asyncio.run(serve_forever(state.db, grace))  # errors: the funnel (tui/cli_errors.py)
 
 
@@ -438,7 +440,11 @@ def secret_set(key: str) -> None:
 
         value = getpass.getpass(f"value for {key}: ")
     else:
-        value = sys.stdin.read().rstrip("\n")
+        raw = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read()
+        try:
+            value = (raw.decode("utf-8") if isinstance(raw, bytes) else raw).rstrip("\n")
+        except UnicodeDecodeError as exc:
+            fail(f"value: not UTF-8 text (byte {exc.start})")
     run(lambda e: e.set_secret(key, value))
     typer.echo(f"secret {key} set")
 

@@ -45,15 +45,21 @@ def parse_definition(text: str, filename: str, known: Known | None = None) -> De
 
 
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+MAX_READ_BYTES = 1024 * 1024  # a definition file is read up to this (/dev/zero ends here)
 
 
 def read_source(path: Path) -> str:
     """A definition file's text. Unreadable, or not UTF-8 (binary, UTF-16, Latin-1): one
     ``SwitchyardError`` naming the file and the first bad byte (exit 2 on the CLI)."""
     try:
-        data = Path(path).read_bytes()
+        if not Path(path).is_file():
+            raise SwitchyardError("file", f"{path}: not a regular file")
+        with Path(path).open("rb") as fh:
+            data = fh.read(MAX_READ_BYTES + 1)
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the name
         raise SwitchyardError("file", f"{path}: {getattr(exc, 'strerror', None) or exc}") from None
+    if len(data) > MAX_READ_BYTES:
+        raise SwitchyardError("file", f"{path}: larger than {MAX_READ_BYTES} bytes")
     if data.startswith(_UTF16_BOMS):
         raise SwitchyardError(str(path), "not UTF-8 text (byte 0: UTF-16; save it as UTF-8)")
     try:

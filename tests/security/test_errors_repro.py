@@ -5,14 +5,16 @@ gets one line on stderr and its documented exit code (2 bad input, 3 unknown, 4 
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import subprocess
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from security._errors_helpers import cli, seed, snapshot, sync_url
+from security._errors_helpers import SWITCHYARD, cli, seed, snapshot, sync_url
 from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
 
@@ -37,8 +39,6 @@ def env(tmp_path: Path) -> dict[str, str]:
 @pytest.fixture
 def store(db_url: str, tmp_path: Path, env: dict[str, str]) -> Iterator[tuple[str, Any]]:
     """A seeded store on each backend, and a synchronous engine to snapshot it."""
-    import os
-
     old = os.environ.get("XDG_DATA_HOME")
     os.environ["XDG_DATA_HOME"] = env["XDG_DATA_HOME"]  # the seed's data dir = the CLI's
     try:
@@ -292,3 +292,27 @@ def test_an_internal_error_is_one_line_exit_1_and_its_traceback_is_logged(
     ]
     assert "Traceback" in log.read_text() and "RuntimeError: boom" in log.read_text()
     assert log.stat().st_mode & 0o777 == 0o600
+
+
+# ------------------------------------------------------------- other inputs
+def test_other_hostile_inputs_get_one_line(
+    store: tuple[str, Any], env: dict[str, str], tmp_path: Path
+) -> None:
+    db, reader = store
+    before = snapshot(reader)
+    big = tmp_path / "big.yaml"
+    big.write_bytes(b"a" * (1024 * 1024 + 1))
+    one_error(cli("--db", db, "process", "validate", "/dev/zero", env=env), 2, "regular file")
+    one_error(cli("--db", db, "process", "validate", str(big), env=env), 2, "larger than")
+    one_error(cli("--db", db, "serve", "--grace", "nan", env=env), 2, "grace:")
+    proc = subprocess.run(
+        [str(SWITCHYARD), "--db", db, "secret", "set", "k"],
+        input=b"\xff\xfe-not-utf-8",
+        capture_output=True,
+        env={**os.environ, **env},
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.decode() == "error: value: not UTF-8 text (byte 0)\n"
+    assert snapshot(reader) == before
