@@ -1,6 +1,6 @@
 """The dispatcher: claims queued instances lane by lane and hands them to the runtime.
 
-Lane order and concurrency are enforced by the claim statement in the store
+Lane order and concurrency are enforced by the one claim path in the store
 (`store/queries/claims.py`), so any number of nodes can dispatch from one queue.
 It wakes on queue changes (local or from other processes) and polls once a second
 as a fallback.
@@ -79,10 +79,12 @@ class Dispatcher:
             lanes = await inst_q.lanes_with_queued(conn)
         claimed = 0
         for lane in sorted(lanes):
-            # first as many as the lane has room for in one statement, then one by one
-            # (instances under a per-schedule overlap limit are claimed singly)
+            if self.paused:
+                break
+            # the one claim path (store/queries/claims.py): lane locked, free slots
+            # counted and claimed in one transaction
             async with self.engine.tx() as tx:
-                rows, singles = await claims.claim_batch(
+                rows = await claims.claim(
                     tx.conn,
                     lane=lane,
                     node_id=self.engine.node_id,
@@ -94,23 +96,6 @@ class Dispatcher:
                     ids = [r["id"] for r in rows]
                     tx.emit(ev.INSTANCES_CHANGED, ids[0], ids=ids, status=RUNNING, lane=lane)
             for row in rows:
-                claimed += 1
-                self.launch(row)
-            while singles and not self.paused:
-                async with self.engine.tx() as tx:
-                    row = await claims.claim_next(
-                        tx.conn, lane=lane, node_id=self.engine.node_id, host=HOST, now=tx.now
-                    )
-                    if row is not None:
-                        tx.emit(
-                            ev.INSTANCES_CHANGED,
-                            row["id"],
-                            ids=[row["id"]],
-                            status=RUNNING,
-                            lane=lane,
-                        )
-                if row is None:
-                    break
                 claimed += 1
                 self.launch(row)
         return claimed
