@@ -33,9 +33,7 @@ _COMMAND_RUNS = text(
     "WHERE lane = :lane AND definition_id IS NULL AND process IS NULL "
     "AND started_at IS NOT NULL"
 )
-_RESTORED_AT = text(
-    "SELECT instance_id, min(at) FROM instance_history WHERE kind = 'restored' GROUP BY instance_id"
-)
+_RESTORED_AT = text("SELECT instance_id, at FROM instance_history WHERE kind = 'restored'")
 _LEFT_RUNNING_AT = text("SELECT id, ended_at, updated_at FROM instances WHERE lane = :lane")
 
 
@@ -87,20 +85,25 @@ def max_overlap(intervals: list[tuple[datetime, datetime]]) -> int:
 
 async def run_intervals(engine: Engine, lane: str) -> list[tuple[datetime, datetime]]:
     """When something ran on ``lane``, from the journal: every run step of a process
-    instance and every command instance. A step a dead node left open ends when its
-    instance was restored (the leftover command was killed then), or when the instance
-    left ``running``."""
+    instance and every command instance. A step a dead node left in flight ran until its
+    instance was restored (recovery kills the leftover command first), even if the step
+    is closed later by the node that resumes the instance."""
     async with engine.store.read() as conn:
         steps = (await conn.execute(_RUN_STEPS, {"lane": lane, "kind": RUN_KIND})).all()
         commands = (await conn.execute(_COMMAND_RUNS, {"lane": lane})).all()
-        restored = {int(i): at for i, at in (await conn.execute(_RESTORED_AT)).all()}
+        restores: dict[int, list[datetime]] = {}
+        for instance_id, at in (await conn.execute(_RESTORED_AT)).all():
+            restores.setdefault(int(instance_id), []).append(at)
         left = {
             int(i): ended or updated
             for i, ended, updated in (await conn.execute(_LEFT_RUNNING_AT, {"lane": lane})).all()
         }
     out: list[tuple[datetime, datetime]] = []
     for instance_id, started, ended in [*steps, *commands]:
-        end = ended or restored.get(int(instance_id)) or left.get(int(instance_id))
+        ends = [at for at in restores.get(int(instance_id), []) if at > started]
+        if ended is not None:
+            ends.append(ended)
+        end = min(ends, default=left.get(int(instance_id)))
         assert end is not None, f"instance {instance_id}: a run with no end"
         out.append((started, end))
     return out
