@@ -51,8 +51,9 @@ _RUNNING_OF_SCHEDULE = text(
 _QUEUED = text(
     "SELECT id, schedule_id, overlap_limit FROM instances "
     "WHERE lane = :lane AND status = 'queued' AND id > :after "
+    "AND (schedule_id IS NULL OR overlap_limit = 0 OR schedule_id NOT IN :full) "
     "ORDER BY id LIMIT :scan"
-)
+).bindparams(bindparam("full", expanding=True))
 _CLAIM = text(
     "UPDATE instances SET status = 'running', node_id = :node, host = :host, "
     "started_at = :now, updated_at = :now "
@@ -108,17 +109,21 @@ async def _pick(conn: AsyncConnection, lane: str, free: int) -> list[int]:
     is at its overlap limit (counting the ones picked in this round)."""
     picked: list[int] = []
     running: dict[int, int] = {}  # schedule id -> running (+ picked) instances
+    full: set[int] = set()  # schedules at their limit: left out of the next scans
     after = 0
     while len(picked) < free:
-        rows = (await conn.execute(_QUEUED, {"lane": lane, "after": after, "scan": SCAN})).all()
+        params = {"lane": lane, "after": after, "scan": SCAN, "full": sorted(full)}
+        rows = (await conn.execute(_QUEUED, params)).all()
         for row_id, schedule_id, overlap_limit in rows:
             after = int(row_id)
             if overlap_limit and schedule_id is not None:
                 if schedule_id not in running:
-                    params = {"schedule": schedule_id}
-                    found = (await conn.execute(_RUNNING_OF_SCHEDULE, params)).scalar()
+                    found = (
+                        await conn.execute(_RUNNING_OF_SCHEDULE, {"schedule": schedule_id})
+                    ).scalar()
                     running[schedule_id] = int(found or 0)
                 if running[schedule_id] >= overlap_limit:
+                    full.add(int(schedule_id))
                     continue
                 running[schedule_id] += 1
             picked.append(int(row_id))

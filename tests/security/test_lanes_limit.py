@@ -162,3 +162,45 @@ async def test_a_lane_nobody_added_is_created_on_claim_with_concurrency_one(
         assert (ghost.concurrency, ghost.running, ghost.queued) == (1, 1, 2)
     finally:
         await engine.close()
+
+
+async def test_a_claim_passes_over_a_full_schedule_however_long_its_backlog(
+    db_url: str, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Queue order with per-schedule overlap limits, scanned in small pieces: a schedule
+    at its limit is passed over (all its backlog), later instances fill the free slots,
+    and the lane's limit still caps the round."""
+    monkeypatch.setattr(claims, "SCAN", 2)
+    engine = await Engine.open(db_url, data_dir=data_dir)
+    try:
+        await engine.add_lane("mix", 3)
+        for name, overlap in (("one", "parallel:1"), ("two", "parallel:2"), ("free", "queue")):
+            await engine.add_schedule(
+                ScheduleSpec(
+                    name=name, command=["true"], on_demand=True, lane="mix", overlap=overlap
+                )
+            )
+        ones = [await engine.start("one") for _ in range(5)]
+        twos = [await engine.start("two") for _ in range(3)]
+        frees = [await engine.start("free") for _ in range(3)]
+        async with engine.tx() as tx:
+            rows = await claims.claim(
+                tx.conn, lane="mix", node_id="n", host="h", now=tx.now, most=9
+            )
+        assert [r["id"] for r in rows] == [ones[0], *twos[:2]]  # the lane is full at 3
+        async with engine.tx() as tx:  # nothing more while it is full
+            assert (
+                await claims.claim(tx.conn, lane="mix", node_id="n", host="h", now=tx.now, most=9)
+                == []
+            )
+            await tx.conn.execute(
+                text("UPDATE instances SET status = 'completed' WHERE id IN (:a, :b)"),
+                {"a": twos[0], "b": twos[1]},
+            )
+        async with engine.tx() as tx:  # "one" still at its limit, "two" gets 1 more
+            rows = await claims.claim(
+                tx.conn, lane="mix", node_id="n", host="h", now=tx.now, most=9
+            )
+        assert [r["id"] for r in rows] == [twos[2], frees[0]]
+    finally:
+        await engine.close()
