@@ -130,8 +130,10 @@ class Store:
         A SQLite store is created in a 0700 folder, its files 0600."""
         filemodes.private_umask()
         path = self.sqlite_path
+        made = False
         if path is not None and str(path) != ":memory:":
-            if not create and not path.exists():
+            made = not path.exists()
+            if not create and made:
                 raise NoStore(f"db: no store at {path}")
             try:
                 filemodes.private_dir(path.parent)
@@ -150,8 +152,8 @@ class Store:
             raise StoreError(str(exc)) from exc
         except (OSError, sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
             raise StoreError(f"--db: cannot open {self.display_url}: {exc}") from exc
-        for file in self.sqlite_files():
-            filemodes.private_file(file)
+        if made and path is not None:  # SQLite gives its -wal and -shm the file's mode
+            filemodes.private_file(path)
         return self
 
     @property

@@ -20,6 +20,8 @@ DIR_MODE = 0o700
 FILE_MODE = 0o600
 #: group or others may read or write (execute on a directory alone leaks no content)
 SHARED_BITS = stat.S_IRGRP | stat.S_IWGRP | stat.S_IROTH | stat.S_IWOTH
+#: refused whatever the options (it holds the database credentials)
+NEVER_SHARED = frozenset({"env file"})
 
 
 class SharedModeError(Exception):
@@ -30,9 +32,10 @@ class SharedModeError(Exception):
     def __init__(self, path: Path, mode: int, what: str) -> None:
         self.path = path
         self.mode = mode
+        chmod = f"chmod {'700' if what.endswith('dir') else '600'} it"
+        hint = chmod if what in NEVER_SHARED else f"{chmod}, or pass --allow-shared-mode"
         super().__init__(
-            f"{what}: {path} has mode {mode:04o}, readable or writable by others "
-            f"(chmod {'700' if what.endswith('dir') else '600'} it, or pass --allow-shared-mode)"
+            f"{what}: {path} has mode {mode:04o}, readable or writable by others ({hint})"
         )
 
 

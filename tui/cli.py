@@ -513,8 +513,11 @@ def main() -> None:
     private_umask()  # every file this process makes is 0600, every folder 0700
     try:
         load_env_file(os.environ)
-        commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]
-        argv = forced_argv(sys.argv[1:], os.environ, commands)
+        argv = forced_argv(
+            sys.argv[1:],
+            os.environ,
+            lambda: typer.main.get_command(app).commands,  # type: ignore[attr-defined]
+        )
     except (AccessError, SharedModeError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise SystemExit(exc.exit_code) from None

@@ -13,8 +13,8 @@ through the store owner's account (sudo or ssh).
   forced command's own options. A forced command that names a command itself ignores
   ``SSH_ORIGINAL_COMMAND``. No ``SSH_ORIGINAL_COMMAND``: the console (the key needs ``pty``).
 - **Delegation.** When ``SUDO_USER`` is set or ``--ssh-user`` is used, the store is the
-  service account's (its environment and env file): ``--db`` and ``--allow-shared-mode`` on
-  the command line are refused (exit 4); through ssh ``--ssh-user`` too.
+  service account's (its environment and env file): ``--db`` on the command line is
+  refused (exit 4); through ssh ``--ssh-user`` too.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import os
 import pwd
 import re
 import shlex
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from pathlib import Path
 
 from switchyard.store import filemodes
@@ -32,8 +32,9 @@ ENV_FILE = Path(".config") / "switchyard" / "env"
 ENV_KEY = re.compile(r"^SWITCHYARD_[A-Z0-9_]{1,64}$")
 #: global options that take a value (so the scan for the command word skips it)
 VALUED_OPTIONS = frozenset({"--db", "--as", "--ssh-user"})
-#: what a person coming through the owner's account may not choose
-STORE_OPTIONS = ("--db", "--allow-shared-mode")
+#: what a person coming through the owner's account may not choose: the store (a store of
+#: their own would run its commands as the service account)
+STORE_OPTIONS = ("--db",)
 SSH_FORBIDDEN = (*STORE_OPTIONS, "--ssh-user")
 SWITCHYARD_WORD = "switchyard"
 
@@ -112,7 +113,9 @@ def ssh_user_of(globals_: list[str]) -> str | None:
     return None
 
 
-def forced_argv(argv: list[str], environ: Mapping[str, str], commands: Iterable[str]) -> list[str]:
+def forced_argv(
+    argv: list[str], environ: Mapping[str, str], commands: Callable[[], Iterable[str]]
+) -> list[str]:
     """The argv to run: under an SSH forced command (``--ssh-user``), the client's request
     from ``SSH_ORIGINAL_COMMAND`` appended to the forced options; else ``argv``. Raises
     AccessError for what a person may not ask for."""
@@ -145,6 +148,6 @@ def forced_argv(argv: list[str], environ: Mapping[str, str], commands: Iterable[
         if words:
             raise AccessError("ssh: name a switchyard command (e.g. whoami)", 2)
         return argv  # an empty request: the console
-    if command[0] not in set(commands):
+    if command[0] not in set(commands()):
         raise AccessError(f"ssh: '{command[0][:100]}' is not a switchyard command", 2)
     return [*globals_, *wanted_globals, *command]
