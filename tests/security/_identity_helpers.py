@@ -156,20 +156,18 @@ def free_port() -> int:
 
 
 class Sshd:
-    """A real sshd on 127.0.0.1: its own config, host key, port and authorized_keys
-    folder (root's, so StrictModes accepts it); key-only, ``UsePAM no``."""
+    """A real sshd on 127.0.0.1: its own config, host key and port (in ``folder``, root's);
+    key-only, ``UsePAM no``, only ``user`` may log in, with the keys in its own
+    ``~/.ssh/authorized_keys`` (StrictModes on)."""
 
     def __init__(self, folder: Path, user: str) -> None:
         self.folder = folder
         self.user = user
         self.port = free_port()
-        self.keys = folder / "authorized_keys"
         self.client_key = folder / "client_key"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Sshd:
-        os.chmod(self.folder, 0o755)  # the user's sshd child reads its authorized_keys here
-        self.keys.mkdir(mode=0o755)
         host_key = self.folder / "host_key"
         for key in (host_key, self.client_key):
             subprocess.run(
@@ -182,7 +180,7 @@ class Sshd:
         config.write_text(
             f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {host_key}\n"
             f"PidFile {self.folder / 'sshd.pid'}\nUsePAM no\nStrictModes yes\n"
-            f"AuthorizedKeysFile {self.keys}/%u\nAllowUsers {self.user}\n"
+            f"AuthorizedKeysFile .ssh/authorized_keys\nAllowUsers {self.user}\n"
             "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
             "PubkeyAuthentication yes\nPermitRootLogin no\nAcceptEnv none\n"
             "LogLevel ERROR\n"
@@ -203,11 +201,9 @@ class Sshd:
         raise RuntimeError("sshd did not listen within 10 s")
 
     def authorize(self, forced_command: str) -> None:
-        public = (self.client_key.with_suffix(".pub")).read_text().strip()
+        public = Path(f"{self.client_key}.pub").read_text().strip()
         line = f'command="{forced_command}",restrict {public}\n'
-        path = self.keys / self.user
-        path.write_text(line)
-        os.chmod(path, 0o644)
+        write_owned(home_of(self.user) / ".ssh" / "authorized_keys", line, self.user)
 
     def ssh(self, command: str | None) -> subprocess.CompletedProcess[str]:
         args = [
