@@ -128,7 +128,7 @@ class Engine(PeopleApi, ProcessApi, WorkItemApi, MonitorApi, CancelApi, Operatio
         try:
             person = None
             if user is None:
-                owner = file_guard.store_owner(store, data)
+                owner = file_guard.store_owner(store, data, create=create)
                 person = os_identity.resolve(store_owner=owner, ssh_user=ssh_user)
             if not allow_shared_mode:
                 file_guard.check_modes(store, data, SecretBox.for_data_dir(data).key_file)

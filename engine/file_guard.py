@@ -8,17 +8,24 @@ holds the database credentials can write the store directly anyway).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from switchyard.store import filemodes
 from switchyard.store.db import Store
 
 
-def store_owner(store: Store, data_dir: Path) -> int | None:
-    """The uid owning the store, or None when nothing exists yet (this process makes it)."""
+def store_owner(store: Store, data_dir: Path, *, create: bool) -> int | None:
+    """The uid owning the store; None when that cannot be known (nobody is its owner then).
+
+    When ``create``, a missing SQLite file belongs to this process (it makes it), and a
+    missing data dir is made now (0700), so a PostgreSQL store's owner is this process."""
     path = store.sqlite_path
     if path is not None and str(path) != ":memory:":
-        return filemodes.owner_uid(path)
+        owner = filemodes.owner_uid(path)
+        return os.getuid() if owner is None and create else owner
+    if create:
+        filemodes.private_dir(data_dir)
     return filemodes.owner_uid(data_dir)
 
 

@@ -41,6 +41,7 @@ class SecretBox:
             if not self.key_file.exists():
                 filemodes.private_dir(self.key_file.parent)
                 fd = os.open(self.key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                os.fchmod(fd, filemodes.FILE_MODE)  # whatever the umask
                 with os.fdopen(fd, "wb") as fh:
                     fh.write(Fernet.generate_key())
             self._fernet = Fernet(self.key_file.read_bytes().strip())

@@ -71,12 +71,17 @@ def private_file(path: Path) -> None:
 
 
 def open_private(path: Path, mode: str = "a", **kwargs: object) -> IO:  # type: ignore[type-arg]
-    """``open(path, mode)`` for a file that is created 0600 (its folder 0700)."""
+    """``open(path, mode)`` for a file that is created 0600 (its folder 0700); an existing
+    file keeps its mode."""
     private_dir(path.parent)
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if "a" in mode else os.O_TRUNC)
-    fd = os.open(path, flags, FILE_MODE)
+    flags = os.O_WRONLY | (os.O_APPEND if "a" in mode else os.O_TRUNC)
     try:
-        private_file(path)
+        fd, made = os.open(path, flags | os.O_CREAT | os.O_EXCL, FILE_MODE), True
+    except FileExistsError:
+        fd, made = os.open(path, flags), False
+    try:
+        if made:
+            os.fchmod(fd, FILE_MODE)  # whatever the umask
         return os.fdopen(fd, mode, **kwargs)  # type: ignore[call-overload,no-any-return]
     except BaseException:
         os.close(fd)

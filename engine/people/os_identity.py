@@ -70,8 +70,7 @@ def resolve(
     environ: Mapping[str, str] | None = None,
     uid: int | None = None,
 ) -> OsIdentity:
-    """The person asking, given the uid owning the store (None: a store not created yet,
-    which this process will own).
+    """The person asking, given the uid owning the store (None: unknown, so not this one).
 
     - ``--ssh-user P``: P via ssh, when this process runs as the store's owner and sshd
       started it (``SSH_CONNECTION`` is set) and sudo did not (no ``SUDO_USER``); else
@@ -82,7 +81,7 @@ def resolve(
     env = os.environ if environ is None else environ
     uid = os.getuid() if uid is None else uid
     me = os_login(uid)
-    owner = store_owner is None or store_owner == uid
+    owner = store_owner is not None and store_owner == uid
     if ssh_user is not None:
         check_login(ssh_user, "--ssh-user")
         if not owner:

@@ -70,12 +70,16 @@ def os_user(prefix: str = "sy", *, home: bool = True) -> Iterator[str]:
 
 
 def _reachable(path: Path) -> bool:
-    """Every folder up to ``path`` is searchable by others and the file executable."""
+    """Every folder up to ``path`` is searchable by others and the file executable (or the
+    folder searchable)."""
     real = path.resolve()
     for folder in real.parents:
         if not os.stat(folder).st_mode & stat.S_IXOTH:
             return False
     return bool(os.stat(real).st_mode & stat.S_IXOTH)
+
+
+SOURCES = Path(__file__).resolve().parents[2]  # the checkout: engine/, store/, tui/
 
 
 @pytest.fixture(scope="session")
@@ -88,6 +92,9 @@ def switchyard_for_others() -> Iterator[str]:
     if not system.exists() or not _reachable(system):
         pytest.skip(f"{sys.executable} is not reachable by other users and {system} is missing")
     site = sysconfig.get_paths()["purelib"]
+    for needed in (Path(site), SOURCES / "engine"):
+        if not _reachable(needed):
+            pytest.skip(f"{needed} is not reachable by other users (a folder above it lacks o+x)")
     folder = Path(tempfile.mkdtemp(prefix="switchyard-bin-"))
     try:
         os.chmod(folder, 0o755)
