@@ -7,7 +7,6 @@ above the engine touches the database.
 
 from __future__ import annotations
 
-import getpass
 import os
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
@@ -15,7 +14,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from switchyard.engine import eventlog
+from switchyard.engine import eventlog, file_guard
 from switchyard.engine import events as ev
 from switchyard.engine.cancelling import CancelApi
 from switchyard.engine.clock import Clock, SystemClock
@@ -24,7 +23,9 @@ from switchyard.engine.firing import instance_row
 from switchyard.engine.monitor.api import MonitorApi
 from switchyard.engine.nodes import NodeView, new_node_id, view
 from switchyard.engine.operations_api import OperationsApi
+from switchyard.engine.people import os_identity
 from switchyard.engine.people.api import PeopleApi
+from switchyard.engine.people.os_identity import OsIdentity
 from switchyard.engine.people.rules import guarded
 from switchyard.engine.process.api import ProcessApi
 from switchyard.engine.runner import read_log
@@ -44,6 +45,7 @@ from switchyard.engine.views import (
     instance_view,
 )
 from switchyard.engine.workitems.api import WorkItemApi
+from switchyard.store import filemodes
 from switchyard.store.db import Store, default_data_dir, default_url, normalise_url
 from switchyard.store.models import (
     ACTIVE_STATUSES,
@@ -81,13 +83,20 @@ class Engine(PeopleApi, ProcessApi, WorkItemApi, MonitorApi, CancelApi, Operatio
         clock: Clock | None = None,
         user: str | None = None,
         as_user: str | None = None,
+        person: OsIdentity | None = None,
     ) -> None:
         self.store = store
         self.data_dir = data_dir
         self.clock: Clock = clock or SystemClock()
         self.bus = ev.EventBus()
         self.node_id = new_node_id()
-        self.login = user or getpass.getuser()  # the OS login: who is asking
+        # who is asking: the real uid's login, or the person sudo / the SSH forced command
+        # names for the store's owner (engine/people/os_identity.py); never the environment
+        if person is None:
+            login = user or os_identity.os_login()
+            person = OsIdentity(login, login)
+        self.person = person
+        self.login = person.login
         self.user = as_user or self.login  # whom this engine acts as (--as: admins only)
         self._identity_checked = False
         self.secret_box = SecretBox.for_data_dir(data_dir)
@@ -102,13 +111,32 @@ class Engine(PeopleApi, ProcessApi, WorkItemApi, MonitorApi, CancelApi, Operatio
         clock: Clock | None = None,
         user: str | None = None,
         as_user: str | None = None,
+        create: bool = True,
+        allow_shared_mode: bool = False,
+        ssh_user: str | None = None,
     ) -> Engine:
-        """Open the store as ``user`` (default: the OS login), acting as ``as_user`` if given
-        (admins only). On a store without users, the login becomes its first admin."""
+        """Open the store as ``user`` (default: whom the OS says is asking, see
+        os_identity.resolve), acting as ``as_user`` if given (admins only). On a store
+        without users, the login becomes its first admin.
+
+        ``create``: make the store when there is none (else NoStore, nothing written).
+        A store, its folder, the data dir or the secret key that group or others may read
+        or write is refused (SharedModeError) unless ``allow_shared_mode``."""
+        filemodes.private_umask()
         store = Store(normalise_url(url or os.environ.get("SWITCHYARD_DB") or default_url()))
-        await store.open()
         data = resolve_data_dir(store, data_dir)
-        engine = cls(store, data_dir=data, clock=clock, user=user, as_user=as_user)
+        try:
+            person = None
+            if user is None:
+                owner = file_guard.store_owner(store, data, create=create)
+                person = os_identity.resolve(store_owner=owner, ssh_user=ssh_user)
+            if not allow_shared_mode:
+                file_guard.check_modes(store, data, SecretBox.for_data_dir(data).key_file)
+            await store.open(create=create)
+        except BaseException:
+            await store.close()
+            raise
+        engine = cls(store, data_dir=data, clock=clock, user=user, as_user=as_user, person=person)
         try:
             async with engine.tx() as tx:
                 await lane_q.ensure(tx.conn, DEFAULT_LANE, tx.now)

@@ -9,12 +9,14 @@ for the next node to kill the orphan and restore the instance in error.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from switchyard.engine import events as ev
 from switchyard.engine.completion import finish
 from switchyard.engine.runner import CommandRun, CommandSpec, Masker, RunnerStartError
 from switchyard.engine.schedule_spec import SECRET_FILE_PREFIX, SECRET_PREFIX
+from switchyard.store import filemodes
 from switchyard.store.models import CANCELLED, COMPLETED, ERROR, FAILED, RUNNING
 from switchyard.store.queries import instances as inst_q
 
@@ -84,8 +86,7 @@ async def execute(
         try:
             handle = await run.start()
         except RunnerStartError as exc:
-            log_path.parent.mkdir(parents=True, exist_ok=True)
-            with log_path.open("a") as fh:
+            with filemodes.open_private(Path(log_path), "a") as fh:
                 fh.write(f"switchyard: {exc}\n")
             async with engine.tx() as tx:
                 await inst_q.set_fields(tx.conn, instance_id, {"log_path": str(log_path)})

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, Literal
 
 import psutil
+from switchyard.store import filemodes
 
 log = logging.getLogger(__name__)
 
@@ -244,8 +245,9 @@ class CommandRun:
 
     def _prepare_files(self, env: dict[str, str]) -> None:
         try:
-            self._log_path.parent.mkdir(parents=True, exist_ok=True)
-            self._log = self._log_path.open("a", encoding="utf-8", errors="replace")
+            self._log = filemodes.open_private(  # 0600 in a 0700 folder
+                Path(self._log_path), "a", encoding="utf-8", errors="replace"
+            )
         except OSError as exc:
             raise RunnerStartError(f"cannot open log {self._log_path}: {exc}") from exc
         shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None  # keep secrets off disk

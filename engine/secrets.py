@@ -12,6 +12,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 from switchyard.engine.errors import SwitchyardError
+from switchyard.store import filemodes
 
 KEY_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,199}$")
 MASK = "****"
@@ -38,8 +39,9 @@ class SecretBox:
     def _load(self) -> Fernet:
         if self._fernet is None:
             if not self.key_file.exists():
-                self.key_file.parent.mkdir(parents=True, exist_ok=True)
+                filemodes.private_dir(self.key_file.parent)
                 fd = os.open(self.key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                os.fchmod(fd, filemodes.FILE_MODE)  # whatever the umask
                 with os.fdopen(fd, "wb") as fh:
                     fh.write(Fernet.generate_key())
             self._fernet = Fernet(self.key_file.read_bytes().strip())

@@ -19,7 +19,7 @@ from sqlalchemy import event, make_url, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from switchyard.store import migrate
+from switchyard.store import filemodes, migrate
 
 BUSY_TIMEOUT_MS = 30_000
 MIGRATE_LOCK = 0x5357_4D49  # pg advisory lock key held while migrating ("SWMI")
@@ -27,6 +27,12 @@ MIGRATE_LOCK = 0x5357_4D49  # pg advisory lock key held while migrating ("SWMI")
 
 class StoreError(Exception):
     """The store cannot be opened or used; the message says why and what to do."""
+
+
+class NoStore(StoreError):
+    """There is no store at the URL and the command may not create one (exit 3)."""
+
+    exit_code = 3
 
 
 def default_data_dir() -> Path:
@@ -74,13 +80,15 @@ class Store:
     def sqlite_path(self) -> Path | None:
         return Path(self.url.database) if self.is_sqlite and self.url.database else None
 
+    def sqlite_files(self) -> list[Path]:
+        """The SQLite file and its -wal and -shm companions (those that exist)."""
+        if self.sqlite_path is None or str(self.sqlite_path) == ":memory:":
+            return []
+        base = self.sqlite_path
+        candidates = [base, base.with_name(base.name + "-wal"), base.with_name(base.name + "-shm")]
+        return [p for p in candidates if p.exists()]
+
     def _sqlite_engine(self, *, immediate: bool, pool_size: int, echo: bool) -> AsyncEngine:
-        path = self.url.database
-        if path and path != ":memory:":
-            try:
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StoreError(f"--db: cannot create the folder of {path}: {exc}") from exc
         engine = create_async_engine(
             self.url,
             echo=echo,
@@ -115,19 +123,37 @@ class Store:
 
         return engine
 
-    async def open(self) -> Store:
-        """Create or migrate the schema; refuse a database newer than this code."""
+    async def open(self, *, create: bool = True) -> Store:
+        """Migrate the schema (creating the store first when ``create``; else a missing store
+        is NoStore and nothing is written); refuse a database newer than this code.
+
+        A SQLite store is created in a 0700 folder, its files 0600."""
+        filemodes.private_umask()
+        path = self.sqlite_path
+        made = False
+        if path is not None and str(path) != ":memory:":
+            made = not path.exists()
+            if not create and made:
+                raise NoStore(f"db: no store at {path}")
+            try:
+                filemodes.private_dir(path.parent)
+            except OSError as exc:
+                raise StoreError(f"--db: cannot create the folder of {path}: {exc}") from exc
         try:
             async with self._writer.begin() as conn:
                 if not self.is_sqlite:  # nodes starting together on a fresh database: one migrates
                     await conn.execute(
                         text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATE_LOCK}
                     )
+                if not create and not await conn.run_sync(migrate.has_schema):
+                    raise NoStore(f"db: no store at {self.display_url}")
                 await conn.run_sync(migrate.upgrade_to_head)
         except migrate.SchemaTooNew as exc:
             raise StoreError(str(exc)) from exc
         except (OSError, sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
             raise StoreError(f"--db: cannot open {self.display_url}: {exc}") from exc
+        if made and path is not None:  # SQLite gives its -wal and -shm the file's mode
+            filemodes.private_file(path)
         return self
 
     @property

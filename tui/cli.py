@@ -19,7 +19,8 @@ from switchyard.engine.api import Engine
 from switchyard.engine.errors import SwitchyardError
 from switchyard.engine.schedule_spec import ScheduleSpec
 from switchyard.engine.views import to_json
-from switchyard.store.db import StoreError
+from switchyard.store.db import NoStore, StoreError
+from switchyard.store.filemodes import SharedModeError
 from switchyard.tui import formatting as fmt
 
 app = typer.Typer(
@@ -45,11 +46,37 @@ AsOption = Annotated[
     str | None,
     typer.Option("--as", help="Act as this Switchyard user (admins only; audited)."),
 ]
+SharedOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-shared-mode",
+        help="Open a store, data dir or key that group or others may read or write.",
+    ),
+]
+SshUserOption = Annotated[
+    str | None,
+    typer.Option(
+        "--ssh-user",
+        help="For an SSH key's forced command in the store owner's authorized_keys: "
+        "the person the key belongs to (honoured only for the store's owner, under sshd).",
+    ),
+]
 
 
 class State:
     db: str | None = None
     as_user: str | None = None
+    allow_shared_mode: bool = False
+    ssh_user: str | None = None
+
+    def open_options(self, *, create: bool) -> dict[str, Any]:
+        """Engine.open's options from the global ones; ``create``: make a missing store."""
+        return {
+            "as_user": self.as_user,
+            "create": create,
+            "allow_shared_mode": self.allow_shared_mode,
+            "ssh_user": self.ssh_user,
+        }
 
 
 state = State()
@@ -60,9 +87,11 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def run(fn: Callable[[Engine], Awaitable[T]], *, db: str | None = None) -> T:
+def run(fn: Callable[[Engine], Awaitable[T]], *, db: str | None = None, create: bool = False) -> T:
+    """Open the store (made only when ``create``: console, serve, demo, init), run ``fn``."""
+
     async def main() -> T:
-        engine = await Engine.open(db or state.db, as_user=state.as_user)
+        engine = await Engine.open(db or state.db, **state.open_options(create=create))
         try:
             return await fn(engine)
         finally:
@@ -70,7 +99,7 @@ def run(fn: Callable[[Engine], Awaitable[T]], *, db: str | None = None) -> T:
 
     try:
         return asyncio.run(main())
-    except SwitchyardError as exc:
+    except (SwitchyardError, NoStore, SharedModeError) as exc:
         fail(str(exc), exc.exit_code)
     except StoreError as exc:
         fail(str(exc), 1)
@@ -82,19 +111,38 @@ def emit_json(value: Any) -> None:
 
 
 @app.callback(invoke_without_command=True)
-def main_callback(ctx: typer.Context, db: DbOption = None, as_user: AsOption = None) -> None:
+def main_callback(
+    ctx: typer.Context,
+    db: DbOption = None,
+    as_user: AsOption = None,
+    allow_shared_mode: SharedOption = False,
+    ssh_user: SshUserOption = None,
+) -> None:
     """Without a command: open the console."""
     state.db = db
     state.as_user = as_user
+    state.allow_shared_mode = allow_shared_mode
+    state.ssh_user = ssh_user
     if ctx.invoked_subcommand is None:
         from switchyard.tui.app import run_console
 
         try:
-            run_console(db, as_user=as_user)
-        except SwitchyardError as exc:
+            run_console(db, **state.open_options(create=True))
+        except (SwitchyardError, NoStore, SharedModeError) as exc:
             fail(str(exc), exc.exit_code)
         except StoreError as exc:
             fail(str(exc), 1)
+
+
+@app.command()
+def init() -> None:
+    """Create the store (or migrate it to this version); the first login becomes its admin.
+    Other commands never create a store."""
+
+    async def made(engine: Engine) -> str:
+        return f"store ready: {engine.store.display_url} (data in {engine.data_dir})"
+
+    typer.echo(run(made, create=True))
 
 
 # ------------------------------------------------------------------ nodes
@@ -108,7 +156,9 @@ def serve(
     from switchyard.tui.serve import serve_forever
 
     try:
-        asyncio.run(serve_forever(state.db, grace))
+        asyncio.run(serve_forever(state.db, grace, **state.open_options(create=True)))
+    except (SwitchyardError, NoStore, SharedModeError) as exc:
+        fail(str(exc), exc.exit_code)
     except StoreError as exc:
         fail(str(exc), 1)
 
@@ -123,12 +173,12 @@ def demo(
     from switchyard.tui.demo import demo_url, load_demo
 
     db = state.db or demo_url()
-    names = run(load_demo, db=db)
+    names = run(load_demo, db=db, create=True)
     typer.echo(f"demo data in {db}: {', '.join(names) if names else 'already loaded'}")
     if open_console:
         from switchyard.tui.app import run_console
 
-        run_console(db)
+        run_console(db, **state.open_options(create=True))
 
 
 # ------------------------------------------------------------------ lanes
@@ -448,6 +498,9 @@ def secret_list(as_json: JsonOption = False) -> None:
 
 
 def main() -> None:
+    import os
+
+    from switchyard.store.filemodes import private_umask
     from switchyard.tui import (  # noqa: F401  (register)
         cli_ops,
         cli_people,
@@ -455,5 +508,17 @@ def main() -> None:
         cli_timers,
         cli_workitems,
     )
+    from switchyard.tui.cli_access import AccessError, forced_argv, load_env_file
 
-    app()
+    private_umask()  # every file this process makes is 0600, every folder 0700
+    try:
+        load_env_file(os.environ)
+        argv = forced_argv(
+            sys.argv[1:],
+            os.environ,
+            lambda: typer.main.get_command(app).commands,  # type: ignore[attr-defined]
+        )
+    except (AccessError, SharedModeError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(exc.exit_code) from None
+    app(args=argv)

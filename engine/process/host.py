@@ -18,6 +18,7 @@ from switchyard.engine.process.executor import ProcessRun, Scope, StepFailed
 from switchyard.engine.process.writer import GroupWriter
 from switchyard.engine.runner import Masker
 from switchyard.engine.workitems.create import RoutingProblem, create_item
+from switchyard.store import filemodes
 from switchyard.store.models import QUEUED
 from switchyard.store.queries import instance_vars as var_q
 from switchyard.store.queries import instances as inst_q
@@ -130,8 +131,9 @@ class ProcessHost:
         masker = self.masker.with_secrets(hidden) if hidden else self.masker
         masked = [masker.mask(line) for line in lines]
         path: Path = self.engine.log_path(run.id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8") as fh:  # same shape as a command's output
+        with filemodes.open_private(
+            path, "a", encoding="utf-8"
+        ) as fh:  # same shape as a command's output
             fh.writelines(f"{line}\n" for line in masked)
         self.engine.bus.publish(ev.EngineEvent(ev.INSTANCE_LOG, str(run.id), {"lines": masked}))
 
