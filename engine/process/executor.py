@@ -145,11 +145,13 @@ class ProcessRun(CompoundSteps):
                     if isinstance(jump.directive, act.GotoState):
                         await self._enter_state(jump.directive.state)
                         continue
-                    return "completed", jump.directive.outcome
+                    outcome = jump.directive.outcome
+                    return "completed", self.host.masker.mask(outcome) if outcome else outcome
                 return "completed", None
         except Suspend as suspend:
             return "waiting", suspend
         except StepFailed as failed:
+            failed.message = self.host.masker.mask(failed.message)  # never a secret's value
             return "error", failed
 
     async def _enter_state(self, state: str) -> None:
