@@ -145,8 +145,10 @@ class TextMasker:
             return self.mask(value)
         if isinstance(value, dict):
             return {k: self.deep(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
+        if isinstance(value, list):
             return [self.deep(v) for v in value]
+        if isinstance(value, tuple):
+            return tuple(self.deep(v) for v in value)
         return value
 
     def mask_head(self, text: str, limit: int) -> tuple[str, str]:

@@ -51,6 +51,9 @@ FRAMES = "__frames__"  # task-call frames inside the stored variables document
 ITEMS = "__items__"  # for-each lists under way inside the stored variables document
 
 
+SECRET_IN_VARIABLE = "a secret's value may not be stored in a variable (nothing was assigned)"
+
+
 class ProcessRun(CompoundSteps):
     """One instance being executed on this node. ``host`` supplies the world (see
     ``engine/process/host.py``): commits, contexts for actions, children, params."""
@@ -282,6 +285,8 @@ class ProcessRun(CompoundSteps):
     ) -> None:
         started = restart or self.journal.get(key, {}).get("status") == STEP_STARTED
         if isinstance(directive, act.Done):
+            if self.host.holds_secret(directive.updates):  # a definition older than flow.py
+                raise StepFailed(key, action, SECRET_IN_VARIABLE)
             try:
                 scope.apply(directive.updates)
             except act.ActionFailed as exc:

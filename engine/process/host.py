@@ -54,6 +54,10 @@ class ProcessHost:
     ) -> None:
         await self.writer.write(self.masked(statements), list(events), owner=owner)
 
+    def holds_secret(self, value: Any) -> bool:
+        """True when a secret's value (or a common transform of it) is inside ``value``."""
+        return bool(self.masker) and self.masker.deep(value) != value
+
     def masked(self, statements: list[j.Statement]) -> list[j.Statement]:
         """Free text of steps and history (notes, errors, details) with no secret in it."""
         if not self.masker:
