@@ -12,9 +12,10 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from switchyard.engine import eventlog, file_guard
+from switchyard.engine import eventlog, file_guard, views
 from switchyard.engine import events as ev
 from switchyard.engine.cancelling import CancelApi
 from switchyard.engine.clock import Clock, SystemClock
@@ -31,7 +32,7 @@ from switchyard.engine.process.api import ProcessApi
 from switchyard.engine.runner import read_log
 from switchyard.engine.schedule_spec import ScheduleSpec, check_name, secret_refs
 from switchyard.engine.schedule_view import first_fire, schedule_view
-from switchyard.engine.secrets import SecretBox, check_key
+from switchyard.engine.secrets import SecretBox, check_key, check_value
 from switchyard.engine.timers_api import TimersApi
 from switchyard.engine.triggers import Trigger, TriggerError, dst_note
 from switchyard.engine.tx import Tx, transaction
@@ -367,14 +368,15 @@ class Engine(PeopleApi, ProcessApi, WorkItemApi, MonitorApi, CancelApi, Operatio
                 limit=limit,
                 before_id=before_id,
             )
-        return [instance_view(r) for r in rows]
+            maskers = await self._maskers(rows, conn)  # secured values out of reasons
+        return [m.view(instance_view(r)) for m, r in zip(maskers, rows, strict=True)]
 
     async def instance(self, instance_id: int) -> InstanceView:
         async with self.store.read() as conn:
             row = await inst_q.get(conn, instance_id)
         if row is None:
             raise NotFound("id", f"unknown instance {instance_id}")
-        return instance_view(row)
+        return (await self._masker(row)).view(instance_view(row))
 
     async def queue(self, *, limit: int = 200, offset: int = 0) -> tuple[list[QueueEntry], int]:
         """A page of the queue (running first per lane, then waiting in order) and its size."""
@@ -384,6 +386,11 @@ class Engine(PeopleApi, ProcessApi, WorkItemApi, MonitorApi, CancelApi, Operatio
             total = await inst_q.queue_total(conn, where=visible)
         entries: list[QueueEntry] = []
         positions: dict[str, int] = {}
+        maskers = dict(zip((id(r) for r in rows), await self._maskers(rows), strict=True))
+
+        def instance_view(row: dict[str, Any]) -> InstanceView:
+            return maskers[id(row)].view(views.instance_view(row))
+
         for r in rows:
             if r["status"] == QUEUED:
                 if r["lane"] not in positions:
@@ -422,8 +429,7 @@ class Engine(PeopleApi, ProcessApi, WorkItemApi, MonitorApi, CancelApi, Operatio
     # -------------------------------------------------------------- secrets
     async def set_secret(self, key: str, value: str) -> None:
         check_key(key)
-        if not value:
-            raise SwitchyardError("value", "empty secret (pipe the value on standard input)")
+        check_value(value)
         token = self.secret_box.encrypt(value)
         async with self.tx() as tx:
             existed = await secret_q.get(tx.conn, key) is not None

@@ -18,6 +18,22 @@ KEY_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,199}$")
 MASK = "****"
 
 
+MIN_LENGTH = 8  # a shorter secret is guessable, and masking it shreds every log line
+
+
+def check_value(value: str) -> str:
+    """A secret's value: 8+ characters, no NUL (it could not go into an environment)."""
+    if not value:
+        raise SwitchyardError("value", "empty secret (pipe the value on standard input)")
+    if "\0" in value:
+        raise SwitchyardError("value", "a secret may not contain a NUL character")
+    if len(value) < MIN_LENGTH:
+        raise SwitchyardError(
+            "value", f"a secret needs at least {MIN_LENGTH} characters (got {len(value)})"
+        )
+    return value
+
+
 def check_key(key: str) -> str:
     if not KEY_NAME.match(key):
         raise SwitchyardError(

@@ -31,8 +31,9 @@ class RunAction:
         shell = bool(args.get("shell"))
         argv = _argv(ctx.render(args["command"]), shell)
         secrets = [s for s in ctx.secrets.values() if s]
+        hidden = Masker(secrets)  # a secret or a transform of it (upper, reversed, base64 ...)
         for part in argv:
-            if any(secret in part for secret in secrets):
+            if hidden.mask(part) != part:
                 raise ActionFailed(
                     "a secret would appear on the command line; pass it in env", retryable=False
                 )

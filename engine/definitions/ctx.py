@@ -11,6 +11,7 @@ from typing import Any
 
 import jinja2
 from jinja2 import nodes
+from switchyard.engine.definitions import flow
 from switchyard.engine.definitions.model import Issue, Known
 from switchyard.engine.definitions.yamlsrc import (
     Unsupported,
@@ -94,6 +95,7 @@ class Ctx:
     states: dict[str, Node] = field(default_factory=dict)
     tasks: dict[str, TaskInfo] = field(default_factory=dict)
     forms: dict[str, list[str]] = field(default_factory=dict)  # form -> its field names
+    flow: flow.FlowState = field(default_factory=flow.FlowState)  # secrets, secured values
 
     # -- reporting --
 
@@ -262,6 +264,7 @@ class Ctx:
         if self.known.secrets is not None and "secret" in names:
             for key in sorted(secret_keys(text, template) - self.known.secrets):
                 self.error(node, path, f"unknown secret {key!r}")
+        flow.check(self, text, template, names, node, path, scope)
         return True
 
     def templates(self, node: Node, path: str, scope: Scope) -> tuple[bool, Any]:

@@ -199,6 +199,31 @@ class Guard:
             specs = await people_q.get_secspecs(conn, sorted(n for n in wanted if n))
         return Masker.build(await self._me(), doc, specs, dict(row.get("variables") or {}))
 
+    async def _maskers(self, rows: list[dict[str, Any]], conn: Any = None) -> list[Masker]:
+        """One masker per instance row (secured values out of reason, outcome, command),
+        reading each definition and the specs it names once."""
+        if not any(r.get("definition_id") is not None for r in rows):
+            return [Masker() for _ in rows]
+        if conn is None:
+            async with self.store.read() as own:
+                return await self._maskers(rows, own)
+        docs: dict[int, dict[str, Any]] = {}
+        for key in {int(r["definition_id"]) for r in rows if r.get("definition_id") is not None}:
+            docs[key] = ((await proc_q.get_by_id(conn, key)) or {}).get("doc") or {}
+        wanted = {
+            s.get("security") for d in docs.values() for s in (d.get("variables") or {}).values()
+        }
+        specs = await people_q.get_secspecs(conn, sorted(n for n in wanted if n))
+        me = await self._me()
+        return [
+            Masker()
+            if r.get("definition_id") is None
+            else Masker.build(
+                me, docs[int(r["definition_id"])], specs, dict(r.get("variables") or {})
+            )
+            for r in rows
+        ]
+
     async def _mask_lines(self, instance_id: int, lines: list[str]) -> list[str]:
         """Log lines as the caller may see them (secured variables' values masked)."""
         if not lines:

@@ -244,12 +244,12 @@ class ProcessApi:
         stack = [s["path"] for s in steps if s["status"] == STEP_STARTED and s.get("decision")]
         mask = await self._masker(row)  # type: ignore[attr-defined]  # secured variables
         return InstanceDetail(
-            instance=instance_view(row),
+            instance=mask.view(instance_view(row)),
             version=row.get("process_version"),
             variables=mask.variables(stored),
             waiting_on=row.get("waiting_on"),
             wake_at=row.get("wake_at"),
-            outcome=row.get("outcome"),
+            outcome=mask.optional(row.get("outcome")),
             error_step=row.get("error_step"),
             parent_id=row.get("parent_id"),
             children=[int(c["id"]) for c in children],

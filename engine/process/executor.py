@@ -51,6 +51,9 @@ FRAMES = "__frames__"  # task-call frames inside the stored variables document
 ITEMS = "__items__"  # for-each lists under way inside the stored variables document
 
 
+SECRET_IN_VARIABLE = "a secret's value may not be stored in a variable (nothing was assigned)"
+
+
 class ProcessRun(CompoundSteps):
     """One instance being executed on this node. ``host`` supplies the world (see
     ``engine/process/host.py``): commits, contexts for actions, children, params."""
@@ -145,11 +148,13 @@ class ProcessRun(CompoundSteps):
                     if isinstance(jump.directive, act.GotoState):
                         await self._enter_state(jump.directive.state)
                         continue
-                    return "completed", jump.directive.outcome
+                    outcome = jump.directive.outcome
+                    return "completed", self.host.masker.mask(outcome) if outcome else outcome
                 return "completed", None
         except Suspend as suspend:
             return "waiting", suspend
         except StepFailed as failed:
+            failed.message = self.host.masker.mask(failed.message)  # never a secret's value
             return "error", failed
 
     async def _enter_state(self, state: str) -> None:
@@ -280,6 +285,8 @@ class ProcessRun(CompoundSteps):
     ) -> None:
         started = restart or self.journal.get(key, {}).get("status") == STEP_STARTED
         if isinstance(directive, act.Done):
+            if self.host.holds_secret(directive.updates):  # a definition older than flow.py
+                raise StepFailed(key, action, SECRET_IN_VARIABLE)
             try:
                 scope.apply(directive.updates)
             except act.ActionFailed as exc:

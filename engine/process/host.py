@@ -11,12 +11,11 @@ from switchyard.engine import config as node_config
 from switchyard.engine import events as ev
 from switchyard.engine.actions import base as act
 from switchyard.engine.expressions import Sandbox
-from switchyard.engine.people.masking import secured_texts
+from switchyard.engine.people.masking import TextMasker, secured_texts
 from switchyard.engine.process import journal as j
 from switchyard.engine.process import values
 from switchyard.engine.process.executor import ProcessRun, Scope, StepFailed
 from switchyard.engine.process.writer import GroupWriter
-from switchyard.engine.runner import Masker
 from switchyard.engine.workitems.create import RoutingProblem, create_item
 from switchyard.store import filemodes
 from switchyard.store.models import QUEUED
@@ -24,6 +23,8 @@ from switchyard.store.queries import instance_vars as var_q
 from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import processes as proc_q
 from switchyard.store.queries import workitems as wi_q
+
+_TEXT_FIELDS = ("note", "error", "reason", "outcome", "detail")
 
 
 class ProcessHost:
@@ -39,7 +40,7 @@ class ProcessHost:
         self.engine = engine
         self.writer = writer
         self.secrets = secrets
-        self.masker = Masker(secrets.values())
+        self.masker = TextMasker(secrets.values())  # secrets, on every text written
         self.params = params
         self.kill_grace = kill_grace
         self.sandbox = Sandbox(now=engine.clock.now)
@@ -52,7 +53,25 @@ class ProcessHost:
     async def write(
         self, statements: list[j.Statement], events: Any = (), *, owner: int | None = None
     ) -> None:
-        await self.writer.write(statements, list(events), owner=owner)
+        await self.writer.write(self.masked(statements), list(events), owner=owner)
+
+    def holds_secret(self, value: Any) -> bool:
+        """True when a secret's value (or a common transform of it) is inside ``value``."""
+        return bool(self.masker) and self.masker.deep(value) != value
+
+    def masked(self, statements: list[j.Statement]) -> list[j.Statement]:
+        """Free text of steps and history (notes, errors, details) with no secret in it."""
+        if not self.masker:
+            return statements
+        out: list[j.Statement] = []
+        for stmt, params in statements:
+            if isinstance(params, dict) and any(params.get(k) for k in _TEXT_FIELDS):
+                params = {
+                    k: self.masker.deep(v) if k in _TEXT_FIELDS and v else v
+                    for k, v in params.items()
+                }
+            out.append((stmt, params))
+        return out
 
     def changed_event(self, run: ProcessRun, **data: Any) -> ev.EngineEvent:
         return ev.EngineEvent(

@@ -97,7 +97,8 @@ async def run_claimed(
     except Exception as exc:  # a bug must not leave the instance running for ever
         log.exception("instance %s: executor failed", instance_id)
         async with engine.tx() as tx:
-            await _end(tx, row, ERROR, f"internal error: {type(exc).__name__}: {exc}")
+            reason = host.masker.mask(f"internal error: {type(exc).__name__}: {exc}")
+            await _end(tx, row, ERROR, reason)
         return ERROR
     if what == "completed" and not row.get("schedule_id") and not row.get("parent_id"):
         # nothing to do after it (no chain, no parent): one group-committed write
