@@ -12,6 +12,7 @@ from switchyard.engine import config as node_config
 from switchyard.engine import events as ev
 from switchyard.engine import params as server_params
 from switchyard.engine.definitions import Definition, DefinitionError, Known, load_file, yamlsrc
+from switchyard.engine.definitions.parse import read_text
 from switchyard.engine.errors import Conflict, NotFound, SwitchyardError
 from switchyard.engine.nodes import is_alive
 from switchyard.engine.process import values
@@ -83,9 +84,11 @@ class ProcessApi:
         # processes published together may start each other
         for path in paths:
             try:
-                text = path.read_text(encoding="utf-8")
+                text = read_text(path)  # bounded: a huge file is refused, not read
             except OSError as exc:
                 raise SwitchyardError("file", f"{path}: {exc.strerror or exc}") from exc
+            except DefinitionError:
+                continue  # reported below, by load_file
             name = _process_name(text)
             if name:
                 names.add(name)
@@ -348,6 +351,8 @@ class ProcessApi:
 
 def _process_name(text: str) -> str | None:
     """The ``process:`` name in a definition's text (comments, quotes and all), if any."""
+    if not yamlsrc.preflight(text, lambda *_: None):
+        return None  # too large or too deep: load_file reports it
     try:
         root = yaml.compose(text, Loader=yamlsrc.Loader)  # a node tree: aliases unexpanded
     except yaml.YAMLError:
