@@ -20,6 +20,7 @@ from switchyard.engine import eventlog, recovery
 from switchyard.engine import events as ev
 from switchyard.engine import params as server_params
 from switchyard.engine.actions import sql as sql_action
+from switchyard.engine.completion import finish
 from switchyard.engine.execution import execute
 from switchyard.engine.lanes import Dispatcher
 from switchyard.engine.nodes import HEARTBEAT_INTERVAL, HOST, own_start_time
@@ -28,7 +29,9 @@ from switchyard.engine.process.lifecycle import ProcessTask, resolve_definition,
 from switchyard.engine.process.writer import GroupWriter
 from switchyard.engine.runner import CommandRun
 from switchyard.engine.scheduler import Scheduler
+from switchyard.engine.tasks import one_line, spawn
 from switchyard.engine.workitems import timers as wi_timers
+from switchyard.store.models import ERROR, RUNNING
 from switchyard.store.queries import events as event_rows
 from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import nodes as node_q
@@ -123,14 +126,35 @@ class Runtime:
             # journals and definitions are read in one go (see _start_processes).
             self._claimed.append(row)
             if len(self._claimed) == 1:
-                self._track(asyncio.create_task(self._start_processes()))
+                rows = self._claimed
+                self._track(
+                    spawn(
+                        self._start_processes(),
+                        name="switchyard-start-processes",
+                        on_error=lambda exc: self._fail_rows(rows, exc),
+                    )
+                )
             return
         self._track(
-            asyncio.create_task(
+            spawn(
                 execute(self.engine, row, self.running, self.kill_grace),
                 name=f"switchyard-run-{row['id']}",
+                on_error=lambda exc: self._fail_rows([row], exc),
             )
         )
+
+    async def _fail_rows(self, rows: list[dict[str, Any]], exc: BaseException) -> None:
+        """Launching these failed unexpectedly: each still running here ends in ``error``
+        (one line), so that none stays ``running`` holding its lane."""
+        reason = f"internal error: {one_line(exc)}"
+        for row in rows:
+            if int(row["id"]) in self.processes:  # its own task runs it (and guards it)
+                continue
+            async with self.engine.tx() as tx:
+                current = await inst_q.get(tx.conn, int(row["id"]))
+                mine = current is not None and current["node_id"] == self.engine.node_id
+                if mine and current["status"] == RUNNING:  # type: ignore[index]
+                    await finish(tx, current, ERROR, reason)  # type: ignore[arg-type]
 
     def _track(self, task: asyncio.Task[Any]) -> None:
         self._runs.add(task)
@@ -156,9 +180,10 @@ class Runtime:
         for row in rows:
             me = ProcessTask(int(row["id"]))
             definition = self._definitions.get(int(row.get("definition_id") or 0))
-            task: asyncio.Task[Any] = asyncio.create_task(
+            task: asyncio.Task[Any] = spawn(
                 run_claimed(self.engine, host, row, me, definition, journals.get(me.instance_id)),
                 name=f"switchyard-process-{row['id']}",
+                on_error=lambda exc, r=row: self._fail_rows([r], exc),
             )
             me.task = task
             self.processes[me.instance_id] = me
