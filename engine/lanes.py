@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from switchyard.engine import events as ev
@@ -34,6 +34,8 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.paused = False
+        # called after every claim round (the runtime queues again what stepped aside)
+        self.after_round: Callable[[], Awaitable[None]] | None = None
 
     def start(self) -> None:
         self._tasks = [
@@ -63,6 +65,8 @@ class Dispatcher:
             self._wake.clear()
             try:
                 await self.dispatch_once()
+                if self.after_round is not None:
+                    await self.after_round()
             except Exception:
                 log.exception("dispatcher: claim failed; retrying")
             with contextlib.suppress(TimeoutError):

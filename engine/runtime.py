@@ -25,7 +25,12 @@ from switchyard.engine.execution import execute
 from switchyard.engine.lanes import Dispatcher
 from switchyard.engine.nodes import HEARTBEAT_INTERVAL, HOST, own_start_time
 from switchyard.engine.process.host import ProcessHost
-from switchyard.engine.process.lifecycle import ProcessTask, resolve_definition, run_claimed
+from switchyard.engine.process.lifecycle import (
+    YIELDED,
+    ProcessTask,
+    resolve_definition,
+    run_claimed,
+)
 from switchyard.engine.process.writer import GroupWriter
 from switchyard.engine.runner import CommandRun
 from switchyard.engine.scheduler import Scheduler
@@ -52,6 +57,8 @@ class Runtime:
         self.kill_grace = kill_grace
         self.scheduler = Scheduler(engine)
         self.dispatcher = Dispatcher(engine, self._launch)
+        self.dispatcher.after_round = self._requeue_yielded
+        self._yielded: set[int] = set()  # instances that stepped aside for their lane
         self.running: dict[int, CommandRun] = {}
         self.processes: dict[int, ProcessTask] = {}
         self.writer = GroupWriter(engine)
@@ -187,8 +194,25 @@ class Runtime:
             )
             me.task = task
             self.processes[me.instance_id] = me
+            task.add_done_callback(lambda t, i=me.instance_id: self._note_yield(t, i))
             task.add_done_callback(lambda _t, i=me.instance_id: self.processes.pop(i, None))
             self._track(task)
+
+    def _note_yield(self, task: asyncio.Task[Any], instance_id: int) -> None:
+        if not task.cancelled() and task.exception() is None and task.result() == YIELDED:
+            self._yielded.add(instance_id)
+            self.dispatcher.wake()
+
+    async def _requeue_yielded(self) -> None:
+        """After a claim round (the lane's other queued instances had their turn), the
+        instances that stepped aside go back to the queue."""
+        if not self._yielded:
+            return
+        ids, self._yielded = sorted(self._yielded), set()
+        async with self.engine.tx() as tx:
+            for instance_id in ids:
+                if await inst_q.wake(tx.conn, instance_id, tx.now):
+                    tx.emit(ev.INSTANCES_CHANGED, instance_id, ids=[instance_id], status="queued")
 
     async def _timers(self) -> None:
         """Waiting instances whose time has come go back to the queue."""
