@@ -16,6 +16,7 @@ from typing import Any
 
 from switchyard.engine import events as ev
 from switchyard.engine.nodes import HOST
+from switchyard.engine.tasks import spawn
 from switchyard.store.models import RUNNING
 from switchyard.store.queries import claims
 from switchyard.store.queries import instances as inst_q
@@ -39,8 +40,8 @@ class Dispatcher:
 
     def start(self) -> None:
         self._tasks = [
-            asyncio.create_task(self._run(), name="switchyard-dispatcher"),
-            asyncio.create_task(self._listen(), name="switchyard-dispatcher-events"),
+            spawn(self._run(), name="switchyard-dispatcher"),
+            spawn(self._listen(), name="switchyard-dispatcher-events"),
         ]
 
     async def stop(self) -> None:

@@ -108,10 +108,10 @@ class Runtime:
         self.scheduler.start()
         self.dispatcher.start()
         self._tasks = [
-            asyncio.create_task(self._heartbeat(), name="switchyard-heartbeat"),
-            asyncio.create_task(self._watch_cancels(), name="switchyard-cancels"),
-            asyncio.create_task(self._housekeeping(), name="switchyard-housekeeping"),
-            asyncio.create_task(self._timers(), name="switchyard-timers"),
+            spawn(self._heartbeat(), name="switchyard-heartbeat"),
+            spawn(self._watch_cancels(), name="switchyard-cancels"),
+            spawn(self._housekeeping(), name="switchyard-housekeeping"),
+            spawn(self._timers(), name="switchyard-timers"),
         ]
         self.started = True
 
@@ -304,10 +304,13 @@ class Runtime:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(2.0):  # not wait_for: it can eat a cancel (3.11)
                         event = await queue.get()
-                    if event.kind == ev.CANCEL_REQUESTED and event.entity_id:
-                        await self._cancel(int(event.entity_id), event.data.get("by"))
-                    elif event.kind in (ev.SECRET_CHANGED, ev.PARAM_CHANGED):
-                        await self.refresh_host()
+                    try:
+                        if event.kind == ev.CANCEL_REQUESTED and event.entity_id:
+                            await self._cancel(int(event.entity_id), event.data.get("by"))
+                        elif event.kind in (ev.SECRET_CHANGED, ev.PARAM_CHANGED):
+                            await self.refresh_host()
+                    except Exception as exc:  # the watcher itself must live on
+                        log.warning("cancel watcher: %s: %s", event.kind, one_line(exc))
                     continue
                 try:
                     async with self.engine.store.read() as conn:
