@@ -164,7 +164,13 @@ def _check_indent(s: Any, width: Any = 4, *a: Any, **k: Any) -> None:
 
 
 def _check_wordwrap(
-    env: Any, s: Any, width: int = 79, blw: bool = True, wrapstring: str | None = None, *a: Any
+    env: Any,
+    s: Any,
+    width: int = 79,
+    break_long_words: bool = True,
+    wrapstring: str | None = None,
+    *a: Any,
+    **k: Any,
 ) -> None:
     check_int_arg(wrapstring or "", MAX_PAD, "wrap string length")
     text, sep = str(s), wrapstring or "\n"

@@ -66,3 +66,8 @@ def test_small_values_still_work(sandbox: Sandbox) -> None:
     assert sandbox.evaluate("small | indent(2, true)", SCOPE) == "  abc"
     assert sandbox.render("{{ small }} and {{ small ~ 1 }}", SCOPE) == "abc and abc1"
     assert len(sandbox.evaluate("[small] * 1000", SCOPE)) == 1000
+    wrapped = sandbox.evaluate(
+        "'aaa bbb' | wordwrap(3, break_on_hyphens=false, wrapstring='|')", SCOPE
+    )
+    assert wrapped == "aaa|bbb"
+    assert sandbox.evaluate("'a\nb' | indent(width=2, first=true)", SCOPE) == "  a\n  b"
