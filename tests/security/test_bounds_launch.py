@@ -86,6 +86,7 @@ async def test_a_nul_byte_in_a_plain_env_value_ends_the_run_in_error(
     [
         (["/nonexistent/switchyard-no-such-command"], None, ["cannot start", "No such file"]),
         (["true"], "/nonexistent/dir", ["cannot start", "bad working directory"]),
+        (["true"], "/etc/passwd", ["cannot start", "bad working directory"]),  # not a dir
         (["/etc/passwd"], None, ["cannot start", "Permission denied"]),
     ],
 )
