@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from switchyard.engine import events as ev
 from switchyard.engine.nodes import HOST
+from switchyard.engine.tasks import spawn
 from switchyard.store.models import RUNNING
 from switchyard.store.queries import claims
 from switchyard.store.queries import instances as inst_q
@@ -34,11 +35,13 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.paused = False
+        # called after every claim round (the runtime queues again what stepped aside)
+        self.after_round: Callable[[], Awaitable[None]] | None = None
 
     def start(self) -> None:
         self._tasks = [
-            asyncio.create_task(self._run(), name="switchyard-dispatcher"),
-            asyncio.create_task(self._listen(), name="switchyard-dispatcher-events"),
+            spawn(self._run(), name="switchyard-dispatcher"),
+            spawn(self._listen(), name="switchyard-dispatcher-events"),
         ]
 
     async def stop(self) -> None:
@@ -63,6 +66,8 @@ class Dispatcher:
             self._wake.clear()
             try:
                 await self.dispatch_once()
+                if self.after_round is not None:
+                    await self.after_round()
             except Exception:
                 log.exception("dispatcher: claim failed; retrying")
             with contextlib.suppress(TimeoutError):

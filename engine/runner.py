@@ -235,6 +235,9 @@ class CommandRun:
             if spec.cwd is not None and exc.filename == spec.cwd:
                 raise RunnerStartError(f"cannot start: bad working directory: {exc}") from exc
             raise RunnerStartError(f"cannot start: {exc}") from exc
+        except (ValueError, TypeError) as exc:  # e.g. a NUL byte in an argument or the env
+            self._cleanup_files()
+            raise RunnerStartError(f"cannot start: {exc}") from exc
         except BaseException:
             self._cleanup_files()
             raise

@@ -29,6 +29,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*\Z")  # states, tasks, forms
+MAX_NAME = 200  # characters of any name a definition declares (as lane names)
 #: Names a definition may not use for its variables (provided by the engine or by Jinja).
 RESERVED = frozenset(
     {"secret", "now", "response", "instance", "self", "loop", "true", "false", "none"}
@@ -109,6 +110,13 @@ class Ctx:
     def warn(self, node: Node, path: str, message: str) -> None:
         line, col = loc(node)
         self.warnings.append(Issue(self.filename, line, col, path, message, "warning"))
+
+    def too_long(self, node: Node, path: str, what: str, name: str) -> bool:
+        """Report (and say True) when a declared name is over MAX_NAME characters."""
+        if len(name) <= MAX_NAME:
+            return False
+        self.error(node, path, f"{what} name is {len(name):,} characters long (limit {MAX_NAME})")
+        return True
 
     # -- shapes --
 
@@ -222,6 +230,8 @@ class Ctx:
     def ident(self, node: Node, path: str, what: str) -> str | None:
         name = self.text(node, path)
         if name is None:
+            return None
+        if self.too_long(node, path, what, name):
             return None
         if not IDENT.match(name):
             self.error(node, path, f"{what} {name!r} is not a valid name (letters, digits, _)")

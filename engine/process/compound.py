@@ -104,8 +104,10 @@ class CompoundSteps:
         try:
             while pending:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                # every finished branch's outcome is retrieved, also those after a return
+                outcomes = {t: None if t.cancelled() else t.exception() for t in done}
                 for task in done:
-                    exc = task.exception()
+                    exc = outcomes[task]
                     if exc is None:
                         if d["join"] == "first":
                             stopped = set(d["started"]) - {tasks[task]}

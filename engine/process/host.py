@@ -7,6 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from switchyard.engine import config as node_config
 from switchyard.engine import events as ev
 from switchyard.engine.actions import base as act
@@ -18,7 +19,7 @@ from switchyard.engine.process.executor import ProcessRun, Scope, StepFailed
 from switchyard.engine.process.writer import GroupWriter
 from switchyard.engine.workitems.create import RoutingProblem, create_item
 from switchyard.store import filemodes
-from switchyard.store.models import QUEUED
+from switchyard.store.models import QUEUED, Instance
 from switchyard.store.queries import instance_vars as var_q
 from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import processes as proc_q
@@ -80,6 +81,21 @@ class ProcessHost:
             {"ids": [run.id], "status": "running", "lane": run.row["lane"], **data},
             self.engine.node_id,
         )
+
+    async def others_queued(self, run: ProcessRun) -> bool:
+        """Is another instance queued on this instance's lane (waiting for its slot)?"""
+        table = Instance.__table__
+        stmt = (
+            select(table.c.id)
+            .where(
+                table.c.lane == run.row["lane"],
+                table.c.status == QUEUED,
+                table.c.id != run.id,
+            )
+            .limit(1)
+        )
+        async with self.engine.store.read() as conn:
+            return (await conn.execute(stmt)).first() is not None
 
     # ----------------------------------------------------------- scopes
     def mapping(self, run: ProcessRun, scope: Scope) -> dict[str, Any]:
