@@ -63,6 +63,16 @@ from switchyard.store.queries import secrets as secret_q
 DEFAULT_LANE = "default"
 
 
+MAX_CONCURRENCY = 10_000
+
+
+def check_concurrency(concurrency: int) -> None:
+    if not 1 <= concurrency <= MAX_CONCURRENCY:
+        raise SwitchyardError(
+            "concurrency", f"must be between 1 and {MAX_CONCURRENCY}, got {concurrency}"
+        )
+
+
 def resolve_data_dir(store: Store, data_dir: Path | None) -> Path:
     """Logs and the secret key live beside a SQLite file, else in the XDG data dir."""
     if data_dir:
@@ -169,8 +179,7 @@ class Engine(PeopleApi, ProcessApi, WorkItemApi, MonitorApi, CancelApi, Operatio
     # ---------------------------------------------------------------- lanes
     async def add_lane(self, name: str, concurrency: int = 1) -> LaneView:
         check_name(name, "name")
-        if concurrency < 1:
-            raise SwitchyardError("concurrency", f"must be at least 1, got {concurrency}")
+        check_concurrency(concurrency)
         async with self.tx() as tx:
             if await lane_q.get(tx.conn, name):
                 raise Conflict("name", f"lane '{name}' exists already")
@@ -179,8 +188,7 @@ class Engine(PeopleApi, ProcessApi, WorkItemApi, MonitorApi, CancelApi, Operatio
         return LaneView(name, concurrency, 0, 0)
 
     async def set_lane_concurrency(self, name: str, concurrency: int) -> None:
-        if concurrency < 1:
-            raise SwitchyardError("concurrency", f"must be at least 1, got {concurrency}")
+        check_concurrency(concurrency)
         async with self.tx() as tx:
             if not await lane_q.set_concurrency(tx.conn, name, concurrency):
                 raise NotFound("lane", f"unknown lane '{name}'")

@@ -21,12 +21,14 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
-from switchyard.engine.errors import SwitchyardError
-from switchyard.engine.triggers import TriggerError, parse_duration
+from switchyard.engine.errors import NotFound, SwitchyardError
+from switchyard.engine.triggers import MAX_DURATION, TriggerError, parse_duration
 from switchyard.store.models import Param
 
 params_table = Param.__table__
 
+# Whatever a rule says, nothing above these: huge values overflow dates and columns.
+CEILING: dict[type, float] = {int: 1_000_000_000, float: MAX_DURATION.total_seconds()}
 _KIND_WORDS = {bool: "boolean", int: "integer", float: "number of seconds"}
 _A_KIND = {bool: "true or false", int: "an integer", float: "a number of seconds"}
 
@@ -124,20 +126,23 @@ def check(name: str, value: Any) -> Any:
     the rule it breaks."""
     rule = RULES.get(name)
     if rule is None:
-        raise SwitchyardError("name", f"unknown parameter '{name}' (one of {', '.join(RULES)})")
+        shown = name if len(name) <= 60 else name[:60] + "..."
+        raise NotFound("name", f"unknown parameter '{shown}' (one of {', '.join(RULES)})")
     try:
         typed = _typed(rule, value)
     except ValueError:
         raise SwitchyardError(
             name, f"{value!r} is not {_A_KIND[rule.kind]} (rule: {rule.describe()})"
         ) from None
+    shown = f"{typed:g}" if isinstance(typed, float) else str(typed)[:40]
     if rule.minimum is not None and typed < rule.minimum:
         raise SwitchyardError(
-            name, f"{typed:g} is below the minimum {rule.minimum:g} (rule: {rule.describe()})"
+            name, f"{shown} is below the minimum {rule.minimum:g} (rule: {rule.describe()})"
         )
-    if rule.maximum is not None and typed > rule.maximum:
+    ceiling = rule.maximum if rule.maximum is not None else CEILING.get(rule.kind)
+    if ceiling is not None and typed > ceiling:
         raise SwitchyardError(
-            name, f"{typed:g} is above the maximum {rule.maximum:g} (rule: {rule.describe()})"
+            name, f"{shown} is above the maximum {ceiling:g} (rule: {rule.describe()})"
         )
     return typed
 

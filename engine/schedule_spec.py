@@ -124,6 +124,8 @@ class ScheduleSpec:
     variables: list[str] | dict[str, str] = field(default_factory=list)  # its K=V inputs
 
     def trigger(self, now: datetime) -> Trigger:
+        if self.tz is not None and not self.tz.strip():
+            raise SwitchyardError("tz", "empty: give an IANA time zone like UTC or Europe/London")
         try:
             return Trigger.build(
                 cron=self.cron or None,
@@ -152,6 +154,8 @@ class ScheduleSpec:
             raise SwitchyardError("command", "with --shell give the command as one string")
         if any("\0" in part for part in self.command):
             raise SwitchyardError("command", "contains a NUL byte")
+        if self.command and not self.command[0].strip():
+            raise SwitchyardError("command", "the program to run is empty")
         check_name(self.lane, "lane")
         if self.after:
             check_name(self.after, "after")

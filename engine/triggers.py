@@ -37,6 +37,7 @@ _DUR_FORMS = (
     "use a positive amount with a unit (s, m, h, d, w), like 30s, 5m, 2h, 1d, 1h30m or 1.5h, "
     "or plain seconds like 90"
 )
+MAX_DURATION = timedelta(days=36_600)  # 100 years: longer is a typo, and overflows dates
 _DUR_PART = re.compile(r"(\d+(?:\.\d+)?)([wdhms])")
 _WINDOW = re.compile(r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})")
 _CRON_FORMS = "expected 5 fields (minute hour day month weekday) or 6 with seconds last"
@@ -76,6 +77,9 @@ def parse_duration(text: str, field: str = "duration") -> timedelta:
         raise TriggerError(field, f"'{raw}' is not a duration; {_DUR_FORMS}") from exc
     if total <= 0:
         raise TriggerError(field, f"'{raw}' is zero; {_DUR_FORMS}")
+    if total > int(MAX_DURATION.total_seconds()):
+        shown = raw if len(raw) <= 40 else raw[:40] + "..."
+        raise TriggerError(field, f"'{shown}' is too long: at most 100 years (36600d)")
     if total != total.to_integral_value():
         raise TriggerError(field, f"'{raw}' is not a whole number of seconds; {_DUR_FORMS}")
     return timedelta(seconds=int(total))

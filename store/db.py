@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, make_url, text
+from sqlalchemy import event, inspect, make_url, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -23,10 +23,32 @@ from switchyard.store import filemodes, migrate
 
 BUSY_TIMEOUT_MS = 30_000
 MIGRATE_LOCK = 0x5357_4D49  # pg advisory lock key held while migrating ("SWMI")
+CONNECT_TIMEOUT_S = 10  # a PostgreSQL host that does not answer: give up after this long
+MAX_URL_LENGTH = 4096
+SCHEMES = ("sqlite", "sqlite+aiosqlite", "postgresql", "postgresql+asyncpg", "postgres")
+EXIT_BAD_INPUT = 2
+EXIT_UNREACHABLE = 5
 
 
 class StoreError(Exception):
-    """The store cannot be opened or used; the message says why and what to do."""
+    """The store cannot be opened or used; the message says why and what to do.
+
+    ``exit_code`` is what the command line exits with: 2 for a bad ``--db`` (an unknown
+    scheme, a file that is not a Switchyard store), 5 when the store is out of reach."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class NotAStore(StoreError):
+    """``--db`` names something that is not a Switchyard store (``/etc/passwd``, another
+    program's database): refused, nothing written."""
+
+
+class StoreUnreachable(StoreError):
+    """The store exists (or may) but cannot be reached: a host that does not answer, a
+    refused login, a file without permission."""
+
+    exit_code = EXIT_UNREACHABLE
 
 
 class NoStore(StoreError):
@@ -45,8 +67,32 @@ def default_url(data_dir: Path | None = None) -> str:
     return f"sqlite+aiosqlite:///{data_dir / 'switchyard.db'}"
 
 
+def _short(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
+
+
+def check_url(url: str) -> None:
+    """Refuse a ``--db`` value that cannot name a store: empty, too long, control
+    characters, or a scheme other than SQLite or PostgreSQL (exit 2, field ``db``)."""
+    if not url.strip():
+        raise StoreError("db: empty; give a SQLite path or a postgresql:// URL")
+    if len(url) > MAX_URL_LENGTH:
+        raise StoreError(f"db: too long ({len(url)} characters, at most {MAX_URL_LENGTH})")
+    if any(ord(c) < 32 or ord(c) == 127 for c in url):
+        raise StoreError(f"db: {_short(url)!r} contains a control character")
+    if "://" in url:
+        scheme = url.split("://", 1)[0].lower()
+        if scheme not in SCHEMES:
+            raise StoreError(
+                f"db: unsupported database '{_short(scheme.split('+')[0], 40)}'; use sqlite "
+                "(sqlite:///PATH, sqlite+aiosqlite:///PATH or a bare path) or postgresql "
+                "(postgresql://USER@HOST/DB, postgresql+asyncpg://...)"
+            )
+
+
 def normalise_url(url: str) -> str:
     """Accept the short forms people type and turn them into async driver URLs."""
+    check_url(url)
     if url.startswith("sqlite:///"):
         return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
     if url.startswith(("postgresql://", "postgres://")):
@@ -60,19 +106,25 @@ class Store:
     """The database connection pair (writer, readers) and its backend facts."""
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
-        self.url: URL = make_url(normalise_url(url))
+        try:
+            self.url: URL = make_url(normalise_url(url))
+        except (ValueError, sa_exc.ArgumentError) as exc:
+            raise StoreError(f"db: {_short(url)!r} is not a database URL: {exc}") from None
         self.backend = self.url.get_backend_name()
         if self.backend not in ("sqlite", "postgresql"):
-            raise StoreError(
-                f"--db: unsupported database '{self.backend}'; use sqlite or postgresql"
-            )
+            raise StoreError(f"db: unsupported database '{self.backend}'; use sqlite or postgresql")
         self.is_sqlite = self.backend == "sqlite"
         if self.is_sqlite:
             self._writer = self._sqlite_engine(immediate=True, pool_size=1, echo=echo)
             self._reader = self._sqlite_engine(immediate=False, pool_size=4, echo=echo)
         else:
             self._writer = create_async_engine(
-                self.url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True
+                self.url,
+                echo=echo,
+                pool_size=10,
+                max_overflow=10,
+                pool_pre_ping=True,
+                connect_args={"timeout": CONNECT_TIMEOUT_S},
             )
             self._reader = self._writer
 
@@ -125,40 +177,65 @@ class Store:
 
     async def open(self, *, create: bool = True) -> Store:
         """Migrate the schema (creating the store first when ``create``; else a missing store
-        is NoStore and nothing is written); refuse a database newer than this code.
+        is NoStore and nothing is written); refuse a database newer than this code, and one
+        that is not a Switchyard store (another program's tables, not a database at all).
 
         A SQLite store is created in a 0700 folder, its files 0600."""
         filemodes.private_umask()
         path = self.sqlite_path
         made = False
         if path is not None and str(path) != ":memory:":
+            if path.exists() and not path.is_file():
+                raise NotAStore(f"db: cannot open {_short(str(path))}: not a file")
             made = not path.exists()
             if not create and made:
-                raise NoStore(f"db: no store at {path}")
+                raise NoStore(f"db: no store at {_short(str(path))}")
             try:
                 filemodes.private_dir(path.parent)
             except OSError as exc:
-                raise StoreError(f"--db: cannot create the folder of {path}: {exc}") from exc
+                raise StoreUnreachable(
+                    f"db: cannot create the folder of {_short(str(path))}: {exc.strerror or exc}"
+                ) from exc
         try:
             async with self._writer.begin() as conn:
                 if not self.is_sqlite:  # nodes starting together on a fresh database: one migrates
                     await conn.execute(
                         text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATE_LOCK}
                     )
+                await conn.run_sync(self._refuse_foreign)
                 if not create and not await conn.run_sync(migrate.has_schema):
                     raise NoStore(f"db: no store at {self.display_url}")
                 await conn.run_sync(migrate.upgrade_to_head)
         except migrate.SchemaTooNew as exc:
             raise StoreError(str(exc)) from exc
-        except (OSError, sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
-            raise StoreError(f"--db: cannot open {self.display_url}: {exc}") from exc
+        except StoreError:
+            raise
+        except Exception as exc:
+            known = classify(exc, self.where, opening=True)
+            if known is None:
+                raise
+            raise known from exc
         if made and path is not None:  # SQLite gives its -wal and -shm the file's mode
             filemodes.private_file(path)
         return self
 
+    def _refuse_foreign(self, conn: Any) -> None:
+        """Tables but no ``alembic_version``: another program's database, left alone."""
+        names = set(inspect(conn).get_table_names())
+        if names and "alembic_version" not in names:
+            raise NotAStore(
+                f"db: {self.where} is not a Switchyard store (it holds other "
+                "tables); nothing was written"
+            )
+
+    @property
+    def where(self) -> str:
+        """What error messages name: the SQLite file, or the URL without its password."""
+        return _short(str(self.sqlite_path)) if self.sqlite_path else self.display_url
+
     @property
     def display_url(self) -> str:
-        return self.url.render_as_string(hide_password=True)
+        return _short(self.url.render_as_string(hide_password=True))
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -180,7 +257,7 @@ class Store:
         import asyncpg
 
         dsn = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        conn = await asyncpg.connect(dsn)
+        conn = await asyncpg.connect(dsn, timeout=CONNECT_TIMEOUT_S)
         await conn.add_listener(channel, lambda *_: on_notify())
         return conn.close
 
@@ -193,3 +270,40 @@ class Store:
 async def open_store(url: str | None = None, *, data_dir: Path | None = None) -> Store:
     store = Store(url or os.environ.get("SWITCHYARD_DB") or default_url(data_dir))
     return await store.open()
+
+
+_NOT_A_DATABASE = ("file is not a database", "file is encrypted")
+
+
+def _connection_errors() -> tuple[type[BaseException], ...]:
+    import asyncpg
+
+    return (
+        OSError,  # refused, no route, unknown host (gaierror), permission denied
+        TimeoutError,
+        asyncpg.PostgresConnectionError,
+        asyncpg.InterfaceError,
+        asyncpg.InvalidAuthorizationSpecificationError,  # bad login or password
+        asyncpg.InvalidCatalogNameError,  # no such database
+        sa_exc.OperationalError,
+        sa_exc.InterfaceError,
+    )
+
+
+def classify(exc: BaseException, where: str, *, opening: bool = False) -> StoreError | None:
+    """A driver or network error as the StoreError it means, or None when it is not one.
+
+    A file that is not a database is NotAStore (exit 2). A host that does not answer, a
+    refused login, a missing permission, a locked or dropped connection is
+    StoreUnreachable (exit 5). While opening, any database error counts as unreachable."""
+    if isinstance(exc, StoreError):
+        return exc
+    detail = " ".join(str(getattr(exc, "orig", None) or exc or type(exc).__name__).split())
+    if isinstance(exc, sa_exc.DatabaseError) and any(m in detail for m in _NOT_A_DATABASE):
+        return NotAStore(f"db: {where} is not a Switchyard store ({_short(detail, 120)})")
+    unreachable = isinstance(exc, _connection_errors()) or (
+        isinstance(exc, sa_exc.DBAPIError) and (opening or exc.connection_invalidated)
+    )
+    if not unreachable:
+        return None
+    return StoreUnreachable(f"db: cannot open {where}: store unreachable: {_short(detail, 300)}")

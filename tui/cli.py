@@ -1,7 +1,8 @@
 """The `switchyard` command line: the same engine API the console uses.
 
 Every refused operation prints one line, ``error: FIELD: what is wrong``, to stderr and
-exits 2; nothing is written. Listing commands take ``--json``.
+exits with a documented code (tui/cli_errors.py: 2 bad input, 3 unknown, 4 refused,
+5 store unreachable); nothing is written. Listing commands take ``--json``.
 """
 
 from __future__ import annotations
@@ -16,14 +17,16 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from switchyard.engine.api import Engine
-from switchyard.engine.errors import SwitchyardError
+from switchyard.engine.errors import NotFound, SwitchyardError
 from switchyard.engine.schedule_spec import ScheduleSpec
 from switchyard.engine.views import to_json
-from switchyard.store.db import NoStore, StoreError
+from switchyard.store.db import StoreError
 from switchyard.store.filemodes import SharedModeError
 from switchyard.tui import formatting as fmt
+from switchyard.tui.cli_errors import SwitchyardGroup, emit
 
 app = typer.Typer(
+    cls=SwitchyardGroup,  # the error funnel: one line and an exit code, never a traceback
     help="Switchyard: schedules, lanes, live runs and logs, from the terminal.",
     no_args_is_help=False,
     add_completion=False,
@@ -83,7 +86,7 @@ state = State()
 
 
 def fail(message: str, code: int = 2) -> None:
-    typer.echo(f"error: {message}", err=True)
+    emit(message)
     raise typer.Exit(code)
 
 
@@ -99,10 +102,8 @@ def run(fn: Callable[[Engine], Awaitable[T]], *, db: str | None = None, create: 
 
     try:
         return asyncio.run(main())
-    except (SwitchyardError, NoStore, SharedModeError) as exc:
+    except (SwitchyardError, StoreError, SharedModeError) as exc:
         fail(str(exc), exc.exit_code)
-    except StoreError as exc:
-        fail(str(exc), 1)
     raise AssertionError("unreachable")
 
 
@@ -126,12 +127,8 @@ def main_callback(
     if ctx.invoked_subcommand is None:
         from switchyard.tui.app import run_console
 
-        try:
-            run_console(db, **state.open_options(create=True))
-        except (SwitchyardError, NoStore, SharedModeError) as exc:
-            fail(str(exc), exc.exit_code)
-        except StoreError as exc:
-            fail(str(exc), 1)
+        # errors: the funnel (tui/cli_errors.py)
+        run_console(db, **state.open_options(create=True))
 
 
 @app.command()
@@ -155,12 +152,8 @@ def serve(
     """Run a headless engine until SIGTERM/SIGINT."""
     from switchyard.tui.serve import serve_forever
 
-    try:
-        asyncio.run(serve_forever(state.db, grace, **state.open_options(create=True)))
-    except (SwitchyardError, NoStore, SharedModeError) as exc:
-        fail(str(exc), exc.exit_code)
-    except StoreError as exc:
-        fail(str(exc), 1)
+    # errors: the funnel (tui/cli_errors.py)
+    asyncio.run(serve_forever(state.db, grace, **state.open_options(create=True)))
 
 
 @app.command()
@@ -203,6 +196,13 @@ def lane_list(as_json: JsonOption = False) -> None:
 
 
 # -------------------------------------------------------------- schedules
+def _is_dir(path: str) -> bool:
+    try:
+        return bool(path) and Path(path).is_dir()
+    except (OSError, ValueError):  # a NUL byte, a name too long
+        return False
+
+
 @schedule_app.command("add")
 def schedule_add(
     name: str,
@@ -240,7 +240,7 @@ def schedule_add(
 ) -> None:
     """Add a schedule: switchyard schedule add NAME --cron '0 2 * * *' -- COMMAND [ARGS...]
     (or --process NAME [--var K=V ...] instead of a command)."""
-    if cwd and not Path(cwd).is_dir():
+    if cwd is not None and not _is_dir(cwd):
         fail(f"cwd: '{cwd}' is not a directory")
     spec = ScheduleSpec(
         name=name,
@@ -358,7 +358,7 @@ def start(
         if name in names:
             return await engine.start_process(name, variables, lane=lane, version=version)
         if variables or lane or version is not None:
-            raise SwitchyardError("process", f"unknown process '{name}'")
+            raise NotFound("process", f"unknown process '{name}'")
         return await engine.start(name)
 
     typer.echo(str(run(go)))

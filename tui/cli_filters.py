@@ -14,11 +14,12 @@ anything else is a variable condition (``=`` ``!=`` ``>`` ``>=`` ``<`` ``<=``
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from switchyard.engine.errors import SwitchyardError
 from switchyard.engine.monitor.filters import MonitorFilter
+from switchyard.engine.triggers import TriggerError, parse_duration
 
 FIELD = re.compile(
     r"^\s*(process|version|status|state|lane|node|originator|waiting-on|since|until)\s*=\s*(.*?)\s*$"
@@ -32,15 +33,18 @@ def parse_time(text: str, now: datetime | None = None) -> datetime:
     text = text.strip()
     ago = AGO.match(text)
     if ago:
-        amount, unit = ago.groups()
-        return (now or datetime.now(UTC)) - timedelta(**{UNITS[unit]: int(amount)})
+        try:
+            return (now or datetime.now(UTC)) - parse_duration(text, "time")
+        except TriggerError as exc:
+            raise SwitchyardError(exc.field, exc.message) from None
     try:
         value = datetime.fromisoformat(text)
-    except ValueError:
+        return value if value.tzinfo else value.astimezone()
+    except (ValueError, OverflowError):
+        shown = text if len(text) <= 40 else text[:40] + "..."
         raise SwitchyardError(
-            "time", f"cannot read {text!r}: give an ISO time (2026-11-24T09:00) or 30m, 2h, 1d"
+            "time", f"cannot read {shown!r}: give an ISO time (2026-11-24T09:00) or 30m, 2h, 1d"
         ) from None
-    return value if value.tzinfo else value.astimezone()
 
 
 def parse_filter(text: str, *, now: datetime | None = None) -> MonitorFilter:

@@ -27,14 +27,16 @@ def parse_time(text: str, field: str, now: datetime | None = None) -> datetime:
     raw = text.strip()
     try:
         at = datetime.fromisoformat(raw)
-    except ValueError:
-        pass
-    else:
         return at if at.tzinfo is not None else at.astimezone()
+    except (ValueError, OverflowError):
+        pass
     try:
         age = parse_duration(raw, field)
-    except TriggerError:
-        fail(f"{field}: '{text}' is neither an ISO time nor an age like 30m, 1h or 2d")
+    except TriggerError as exc:
+        if "too long" in exc.message:
+            fail(str(exc))
+        shown = text if len(text) <= 40 else text[:40] + "..."
+        fail(f"{field}: '{shown}' is neither an ISO time nor an age like 30m, 1h or 2d")
         raise AssertionError("unreachable") from None
     return (now or datetime.now(UTC)) - age
 

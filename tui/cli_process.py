@@ -37,12 +37,12 @@ def _report(exc: DefinitionError) -> None:
         typer.echo(str(issue), err=True)
     files = len({i.file for i in errors})
     typer.echo(f"{len(errors)} error(s) in {files} file(s); nothing published", err=True)
-    raise typer.Exit(1)
+    raise typer.Exit(2)  # bad input, like every refusal
 
 
 @process_app.command("validate")
 def process_validate(files: FilesArg) -> None:
-    """Check definitions without publishing; exit 1 and list every error on any error."""
+    """Check definitions without publishing; exit 2 and list every error on any error."""
     try:
         definitions = run(lambda e: e.validate_files(files))
     except DefinitionError as exc:

@@ -15,9 +15,16 @@ from datetime import date, datetime
 from typing import Any
 
 from switchyard.engine.definitions import flow
-from switchyard.engine.definitions.ctx import Ctx, Site, close, is_template, unknown
+from switchyard.engine.definitions.ctx import (
+    Ctx,
+    Site,
+    close,
+    describe,
+    is_template,
+    unknown,
+)
 from switchyard.engine.definitions.variables import literal
-from switchyard.engine.definitions.yamlsrc import join, jsonable
+from switchyard.engine.definitions.yamlsrc import TAG, join, jsonable
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
@@ -146,9 +153,18 @@ def run(s: Site) -> dict[str, Any] | None:
     cnode, cpath = keys["command"][1], join(s.path, "command")
     command: list[str] | str | None = None
     if isinstance(cnode, SequenceNode):
-        command = [c for i, n in enumerate(cnode.value) if (c := _argv(s, n, f"{cpath}[{i}]"))]
+        argv = [_argv(s, n, f"{cpath}[{i}]") for i, n in enumerate(cnode.value)]
+        command = [c for c in argv if c is not None]
+        if argv and argv[0] is not None and not argv[0].strip():
+            ctx.error(cnode.value[0], f"{cpath}[0]", "the program to run is empty")
         if shell:
             ctx.error(cnode, cpath, "with 'shell: true' give the command as one string")
+    elif not (isinstance(cnode, ScalarNode) and cnode.tag == f"{TAG}str"):
+        ok, value = ctx.value(cnode, cpath)
+        if ok:
+            ctx.error(
+                cnode, cpath, f"expected a string or a list of strings, got {describe(value)}"
+            )
     else:
         text = _argv(s, cnode, cpath)
         if text is not None:

@@ -24,6 +24,7 @@ from switchyard.engine.definitions.yamlsrc import (
     join,
     preflight,
 )
+from switchyard.engine.errors import SwitchyardError
 from switchyard.engine.expressions import Sandbox
 from yaml.nodes import Node
 
@@ -50,24 +51,38 @@ def parse_definition(text: str, filename: str, known: Known | None = None) -> De
     return Definition(doc["process"], doc, text, filename, digest, warnings)
 
 
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
 def load_file(path: Path, known: Known | None = None) -> Definition:
     """parse_definition of a file; issues name the file as given (``str(path)``)."""
-    return parse_definition(read_text(path), str(path), known)
+    return parse_definition(read_source(path), str(path), known)
 
 
-def read_text(path: Path) -> str:
-    """A definition file's text; DefinitionError when it is over MAX_FILE_BYTES (found
-    without reading more than that) or not UTF-8. OSError as raised by ``open``."""
-    with Path(path).open("rb") as fh:
-        data = fh.read(MAX_FILE_BYTES + 1)
+def read_source(path: Path) -> str:
+    """A definition file's text, read bounded (a file over MAX_FILE_BYTES is refused without
+    reading more than that). Too large, or not UTF-8 (binary, UTF-16, Latin-1):
+    DefinitionError naming the file and the first bad byte. Unreadable: one
+    ``SwitchyardError`` naming the file (exit 2 on the CLI)."""
+    try:
+        with Path(path).open("rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the name
+        raise SwitchyardError("file", f"{path}: {getattr(exc, 'strerror', None) or exc}") from None
     if len(data) > MAX_FILE_BYTES:
         limit = f"{MAX_FILE_BYTES // 2**20} MiB"
-        issue = Issue(str(path), 1, 1, "(file)", f"the file is larger than {limit}")
+        raise DefinitionError(
+            [Issue(str(path), 1, 1, "(file)", f"the file is larger than {limit}")]
+        )
+    if data.startswith(_UTF16_BOMS):
+        issue = Issue(
+            str(path), 1, 1, "(file)", "not UTF-8 text (byte 0: UTF-16; save it as UTF-8)"
+        )
         raise DefinitionError([issue])
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        issue = Issue(str(path), 1, 1, "(file)", f"not UTF-8 text: {exc.reason}")
+        issue = Issue(str(path), 1, 1, "(file)", f"not UTF-8 text (byte {exc.start})")
         raise DefinitionError([issue]) from None
 
 

@@ -12,7 +12,7 @@ from switchyard.engine import config as node_config
 from switchyard.engine import events as ev
 from switchyard.engine import params as server_params
 from switchyard.engine.definitions import Definition, DefinitionError, Known, load_file, yamlsrc
-from switchyard.engine.definitions.parse import read_text
+from switchyard.engine.definitions.parse import read_source
 from switchyard.engine.errors import Conflict, NotFound, SwitchyardError
 from switchyard.engine.nodes import is_alive
 from switchyard.engine.process import values
@@ -85,9 +85,7 @@ class ProcessApi:
         # processes published together may start each other
         for path in paths:
             try:
-                text = read_text(path)  # bounded: a huge file is refused, not read
-            except OSError as exc:
-                raise SwitchyardError("file", f"{path}: {exc.strerror or exc}") from exc
+                text = read_source(path)  # bounded: a huge file is refused, not read
             except DefinitionError:
                 continue  # reported below, by load_file
             name = _process_name(text)

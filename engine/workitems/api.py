@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_
 from switchyard.engine import events as ev
-from switchyard.engine.errors import Conflict, NotFound
+from switchyard.engine.errors import Conflict, NotFound, SwitchyardError
 from switchyard.engine.people.guard import Guard
 from switchyard.engine.people.masking import MASK
 from switchyard.engine.workitems import access
@@ -59,7 +59,7 @@ class WorkItemApi(Guard):
                 wi_q.in_groups(me.groups),
                 wi_q.of_instances(await self._visible(conn)),
             )
-        raise ValueError(f"view: expected one of {', '.join(VIEWS)}, got {view!r}")
+        raise SwitchyardError("view", f"expected one of {', '.join(VIEWS)}, got {view!r}")
 
     async def work_items(
         self,
@@ -76,12 +76,12 @@ class WorkItemApi(Guard):
         """A page of the work items in ``view`` (mine | groups | all) the caller may see:
         open ones unless ``status`` says otherwise. ``counts`` has each view's open total."""
         if sort not in wi_q.SORTS:
-            raise ValueError(f"sort: expected one of {', '.join(SORTS)}, got {sort!r}")
+            raise SwitchyardError("sort", f"expected one of {', '.join(SORTS)}, got {sort!r}")
         now = self.clock.now()
         async with self.store.read() as conn:
             wheres = {v: await self._items_where(v, conn) for v in VIEWS}
             if view not in wheres:
-                raise ValueError(f"view: expected one of {', '.join(VIEWS)}, got {view!r}")
+                raise SwitchyardError("view", f"expected one of {', '.join(VIEWS)}, got {view!r}")
             extra = wi_q.filters(
                 process=process,
                 status=status or None,

@@ -33,7 +33,7 @@ async def test_param_list_set_and_refusals(sy) -> None:
     assert bad.stderr.strip() == (
         "error: max_monitored_flows: 99 is below the minimum 100 (rule: integer >= 100)"
     )
-    assert unknown.returncode == 2 and "unknown parameter 'max_flows'" in unknown.stderr
+    assert unknown.returncode == 3 and "unknown parameter 'max_flows'" in unknown.stderr
     assert refused.returncode == 4
     assert refused.stderr.strip() == (
         "error: dave needs the admin right to change server parameters"

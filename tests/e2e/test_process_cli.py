@@ -36,7 +36,7 @@ async def test_validate_publish_start_show_retry_skip(sy) -> None:
     good.write_text(textwrap.dedent(GOOD))
     bad.write_text(textwrap.dedent(BAD))
 
-    out = sy.cli("process", "validate", str(good), str(bad), expect=1)
+    out = sy.cli("process", "validate", str(good), str(bad), expect=2)
     errors = out.stderr.strip().splitlines()
     assert errors == [  # the file starts with an empty line: `start:` is line 3
         f"{bad}:3:8: start: unknown state 'nowhere'",
@@ -44,7 +44,7 @@ async def test_validate_publish_start_show_retry_skip(sy) -> None:
         f"{bad}:8:23: states.s.actions[1].change_state: unknown state 'elsewhere'",
         "3 error(s) in 1 file(s); nothing published",
     ]
-    sy.cli("process", "publish", str(good), str(bad), expect=1)
+    sy.cli("process", "publish", str(good), str(bad), expect=2)
     assert sy.json("process", "list") == []  # all files or none
 
     assert sy.cli("process", "publish", str(good)).stdout.strip() == "greet: published version 1"

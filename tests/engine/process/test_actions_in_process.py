@@ -5,11 +5,10 @@ database — each journaled as one step."""
 from __future__ import annotations
 
 import time
-
-import pytest
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import pytest
 from engine.actions.conftest import HttpServer, SmtpServer, http_server, smtp_server
 from engine.helpers import wait_status
 from engine.process.helpers import journal, publish, variables
