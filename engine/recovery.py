@@ -9,6 +9,10 @@ reused pid is never touched). The instance then ends in ``error`` with the reaso
 A process instance goes back to the queue instead, to resume from its last committed
 step: the executor finds the step that was in flight and restores *that* in error when
 it had side effects (unless it is idempotent); pure steps simply run again.
+
+Until it is restored, a dead node's ``running`` row keeps its lane slot (the claim counts
+every running row, see store/queries/claims.py): its command may still run as an orphan
+until the kill above, so a lane never runs more than its limit meanwhile.
 """
 
 from __future__ import annotations
