@@ -60,8 +60,8 @@ async def test_publishing_a_leak_fails_naming_each_place(
     path.write_text(LEAKY, encoding="utf-8")
     cli = Cli(db_url, data_dir)
     published, validated = await asyncio.gather(
-        cli("process", "publish", str(path), expect=1),
-        cli("process", "validate", str(path), expect=1),
+        cli("process", "publish", str(path), expect=2),
+        cli("process", "validate", str(path), expect=2),
     )
     for proc in (published, validated):
         assert proc.stderr.splitlines()[:2] == [
