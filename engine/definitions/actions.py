@@ -112,7 +112,10 @@ def _modifiers(
     if "timeout" in keys:
         action["timeout"] = ctx.duration(keys["timeout"][1], join(path, "timeout"))
     if "name" in keys:
-        action["name"] = ctx.text(keys["name"][1], join(path, "name"), scalars=True)
+        label = ctx.text(keys["name"][1], join(path, "name"), scalars=True)
+        if label is not None and ctx.too_long(keys["name"][1], join(path, "name"), "action", label):
+            label = None
+        action["name"] = label
 
 
 def _if(s: Site) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from switchyard.store.queries import workitems as wi_q
 log = logging.getLogger(__name__)
 
 YIELDED = "yielded"  # run_claimed's result for an instance that let its lane go on
+MAX_OUTCOME = 200  # instances.outcome
 
 
 class ProcessTask:
@@ -102,6 +103,8 @@ async def run_claimed(
             reason = host.masker.mask(f"internal error: {type(exc).__name__}: {exc}")
             await _end(tx, row, ERROR, reason)
         return ERROR
+    if what == "completed" and detail is not None and len(detail) > MAX_OUTCOME:
+        detail = detail[: MAX_OUTCOME - 1] + "…"  # the column's size, on every backend
     if what == "completed" and not row.get("schedule_id") and not row.get("parent_id"):
         # nothing to do after it (no chain, no parent): one group-committed write
         now = host.now()

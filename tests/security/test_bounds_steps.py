@@ -11,7 +11,7 @@ from switchyard.engine.errors import SwitchyardError
 from switchyard.engine.schedule_spec import ScheduleSpec
 from switchyard.store.queries import steps as step_q
 
-from ._bounds_helpers import ended, node, publish, row, until
+from ._bounds_helpers import cli, ended, node, publish, row, until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -90,3 +90,9 @@ async def test_the_parameters_are_declared_with_their_rules(db_url: str, data_di
             await engine.set_param("max_steps_per_instance", 99)
         with pytest.raises(SwitchyardError, match="above the maximum"):
             await engine.set_param("max_variables_bytes", 10**12)
+    listed = cli(db_url, data_dir, "param", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "max_steps_per_instance" in listed.stdout and "100000" in listed.stdout
+    assert "max_variables_bytes" in listed.stdout and "1048576" in listed.stdout
+    refused = cli(db_url, data_dir, "param", "set", "max_steps_per_instance", "5")
+    assert refused.returncode == 2 and "below the minimum 100" in refused.stderr

@@ -122,6 +122,10 @@ def test_an_endless_file_is_refused(tmp_path: Path) -> None:
             "process: p\nstart: a\nstates: {{a: {{actions: [{{log: x}}]}}}}\n"
             "forms: {{f: {{fields: [{{name: f, type: string}}], buttons: {{{n}: []}}}}}}\n",
         ),
+        (
+            "states.a.actions[0].name",
+            "process: p\nstart: a\nstates: {{a: {{actions: [{{log: x, name: {n}}}]}}}}\n",
+        ),
     ],
 )
 def test_names_over_200_characters_are_refused(tmp_path: Path, where: str, text: str) -> None:
