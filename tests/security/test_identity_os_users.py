@@ -46,10 +46,11 @@ def test_logname_and_user_do_not_make_an_admin(
         def run(*args: str):  # type: ignore[no-untyped-def]
             return as_user(mallory, switchyard_for_others, "--allow-shared-mode", *args, env=env)
 
-        attempt = run("user", "add", mallory, "--admin")
+        # before: exit 0, mallory an admin, the audit log saying root did it
+        attempt = run("user", "set", mallory, "--admin")
         assert (attempt.returncode, attempt.stderr) == (
             4,
-            f"error: {mallory} needs the admin right to add users\n",
+            f"error: {mallory} needs the admin right to change users\n",
         )
         assert ok(run("whoami")).startswith(f"{mallory}: ")
 
