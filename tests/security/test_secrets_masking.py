@@ -149,11 +149,15 @@ async def test_a_secret_assigned_to_a_variable_ends_the_instance_unassigned(
     assert TOKEN.encode() not in dump
 
 
+@pytest.mark.parametrize(
+    "shown",
+    ["secret.api_token | upper", "secret.api_token | reverse", "secret.api_token[3:]"],
+)
 async def test_a_transformed_secret_never_goes_on_a_command_line(
-    open_engine: OpenEngine,
+    open_engine: OpenEngine, shown: str
 ) -> None:
     root, _fin, _ops = await setup(open_engine)
-    command = ["sh", "-c", "echo {{ secret.api_token | upper }}"]
+    command = ["sh", "-c", "echo {{ " + shown + " }}"]
     action = {"kind": "run", "args": {"command": command, "shell": False, "cwd": None, "env": {}}}
     instance_id = await start(root, action)
     detail = await root.instance_detail(instance_id)
