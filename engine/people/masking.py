@@ -88,6 +88,22 @@ def secret_variants(secret: str) -> set[str]:
     return {v for v in found if v}
 
 
+FRAGMENT = 8  # a run of this many characters of a secret counts as the secret
+
+
+def holds_fragment(text: str, secrets: Iterable[str], size: int = FRAGMENT) -> bool:
+    """True when ``text`` holds ``size`` consecutive characters of a secret (a slice of
+    it), as they are or in upper or lower case. For short texts (command lines), not logs."""
+    folded = text.lower()
+    for secret in secrets:
+        low = secret.lower()
+        if len(low) >= size and any(
+            low[i : i + size] in folded for i in range(len(low) - size + 1)
+        ):
+            return True
+    return False
+
+
 class TextMasker:
     """Replaces every occurrence of every hidden text by ``****``: ``secrets`` (with
     :func:`secret_variants`) and ``plain`` values (as they are).

@@ -12,7 +12,7 @@ from switchyard.engine import config as node_config
 from switchyard.engine import events as ev
 from switchyard.engine.actions import base as act
 from switchyard.engine.expressions import Sandbox
-from switchyard.engine.people.masking import TextMasker, secured_texts
+from switchyard.engine.people.masking import TextMasker, secured_texts, secured_variables
 from switchyard.engine.process import journal as j
 from switchyard.engine.process import values
 from switchyard.engine.process.executor import ProcessRun, Scope, StepFailed
@@ -293,6 +293,14 @@ class ProcessHost:
     async def work_item(self, item_id: int) -> dict[str, Any] | None:
         async with self.engine.store.read() as conn:
             return await wi_q.get(conn, item_id)
+
+    async def child_specs(self, child_id: int) -> dict[str, str]:
+        """The child's secured variables: name -> security spec."""
+        async with self.engine.store.read() as conn:
+            row = await inst_q.get(conn, child_id)
+            definition_id = (row or {}).get("definition_id")
+            definition = await proc_q.get_by_id(conn, int(definition_id)) if definition_id else None
+        return secured_variables((definition or {}).get("doc"))
 
     async def child_status(self, child_id: int) -> tuple[str, dict[str, Any]] | None:
         async with self.engine.store.read() as conn:

@@ -63,11 +63,14 @@ async def until(probe: Callable[[], Awaitable[Any]], what: str, within: float = 
         await asyncio.sleep(0.05)
 
 
-async def finished(engine: Engine, instance_id: int) -> dict[str, Any]:
+async def finished(engine: Engine, instance_id: int, *, waiting: bool = True) -> dict[str, Any]:
+    """The row once the instance has ended (or waits, with ``waiting``)."""
+    done = (*TERMINAL, "waiting") if waiting else TERMINAL
+
     async def probe() -> dict[str, Any] | None:
         async with engine.store.read() as conn:
             row = await inst_q.get(conn, instance_id)
-        return row if row and row["status"] in (*TERMINAL, "waiting") else None
+        return row if row and row["status"] in done else None
 
     return await until(probe, f"instance {instance_id} to end or wait")  # type: ignore[no-any-return]
 

@@ -149,11 +149,15 @@ async def test_a_secret_assigned_to_a_variable_ends_the_instance_unassigned(
     assert TOKEN.encode() not in dump
 
 
+@pytest.mark.parametrize(
+    "shown",
+    ["secret.api_token | upper", "secret.api_token | reverse", "secret.api_token[3:]"],
+)
 async def test_a_transformed_secret_never_goes_on_a_command_line(
-    open_engine: OpenEngine,
+    open_engine: OpenEngine, shown: str
 ) -> None:
     root, _fin, _ops = await setup(open_engine)
-    command = ["sh", "-c", "echo {{ secret.api_token | upper }}"]
+    command = ["sh", "-c", "echo {{ " + shown + " }}"]
     action = {"kind": "run", "args": {"command": command, "shell": False, "cwd": None, "env": {}}}
     instance_id = await start(root, action)
     detail = await root.instance_detail(instance_id)
@@ -209,3 +213,43 @@ async def test_a_secured_value_in_reason_or_outcome_is_masked_outside_its_spec(
     await root.remove_secspec("finance")
     assert IBAN not in visible(await fin.instance_detail(instance_id))
     assert IBAN not in json.dumps([to_json(v) for v in await fin.instances(limit=5)])
+
+
+CHILD = """
+process: child
+variables:
+  iban: {type: string, security: finance}
+start: a
+states:
+  a:
+    actions:
+      - end_process: done
+"""
+PARENT = """
+process: parent
+variables:
+  note: {type: string}
+start: a
+states:
+  a:
+    actions:
+      - start_process: {process: child, vars: {iban: "DE00CHILD-MARK-0001"}, into: {note: iban}}
+"""
+
+
+async def test_a_childs_secured_output_never_lands_in_an_unsecured_variable(
+    open_engine: OpenEngine, tmp_path: Path
+) -> None:
+    root, _fin, _ops = await setup(open_engine)
+    for name, text in (("child", CHILD), ("parent", PARENT)):
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(text.lstrip(), encoding="utf-8")
+        await root.publish([path])  # the child's specs are not known when the parent is
+    instance_id = await root.start_process("parent", {})
+    row = await finished(root, instance_id, waiting=False)
+    assert row["status"] == "error"
+    assert row["reason"] == (
+        "states.a.actions[0]: child output iban is secured by 'finance': it may only flow "
+        "into a variable secured by 'finance', and 'note' is not secured"
+    )
+    assert (await root.instance_detail(instance_id)).variables.get("note") is None
