@@ -7,15 +7,15 @@ above the engine touches the database.
 
 from __future__ import annotations
 
-import getpass
 import os
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from switchyard.engine import eventlog
+from switchyard.engine import eventlog, file_guard, views
 from switchyard.engine import events as ev
 from switchyard.engine.cancelling import CancelApi
 from switchyard.engine.clock import Clock, SystemClock
@@ -24,13 +24,15 @@ from switchyard.engine.firing import instance_row
 from switchyard.engine.monitor.api import MonitorApi
 from switchyard.engine.nodes import NodeView, new_node_id, view
 from switchyard.engine.operations_api import OperationsApi
+from switchyard.engine.people import os_identity
 from switchyard.engine.people.api import PeopleApi
+from switchyard.engine.people.os_identity import OsIdentity
 from switchyard.engine.people.rules import guarded
 from switchyard.engine.process.api import ProcessApi
 from switchyard.engine.runner import read_log
 from switchyard.engine.schedule_spec import ScheduleSpec, check_name, secret_refs
 from switchyard.engine.schedule_view import first_fire, schedule_view
-from switchyard.engine.secrets import SecretBox, check_key
+from switchyard.engine.secrets import SecretBox, check_key, check_value
 from switchyard.engine.timers_api import TimersApi
 from switchyard.engine.triggers import Trigger, TriggerError, dst_note
 from switchyard.engine.tx import Tx, transaction
@@ -44,6 +46,7 @@ from switchyard.engine.views import (
     instance_view,
 )
 from switchyard.engine.workitems.api import WorkItemApi
+from switchyard.store import filemodes
 from switchyard.store.db import Store, default_data_dir, default_url, normalise_url
 from switchyard.store.models import (
     ACTIVE_STATUSES,
@@ -92,13 +95,20 @@ class Engine(PeopleApi, ProcessApi, WorkItemApi, MonitorApi, CancelApi, Operatio
         clock: Clock | None = None,
         user: str | None = None,
         as_user: str | None = None,
+        person: OsIdentity | None = None,
     ) -> None:
         self.store = store
         self.data_dir = data_dir
         self.clock: Clock = clock or SystemClock()
         self.bus = ev.EventBus()
         self.node_id = new_node_id()
-        self.login = user or getpass.getuser()  # the OS login: who is asking
+        # who is asking: the real uid's login, or the person sudo / the SSH forced command
+        # names for the store's owner (engine/people/os_identity.py); never the environment
+        if person is None:
+            login = user or os_identity.os_login()
+            person = OsIdentity(login, login)
+        self.person = person
+        self.login = person.login
         self.user = as_user or self.login  # whom this engine acts as (--as: admins only)
         self._identity_checked = False
         self.secret_box = SecretBox.for_data_dir(data_dir)
@@ -113,13 +123,32 @@ class Engine(PeopleApi, ProcessApi, WorkItemApi, MonitorApi, CancelApi, Operatio
         clock: Clock | None = None,
         user: str | None = None,
         as_user: str | None = None,
+        create: bool = True,
+        allow_shared_mode: bool = False,
+        ssh_user: str | None = None,
     ) -> Engine:
-        """Open the store as ``user`` (default: the OS login), acting as ``as_user`` if given
-        (admins only). On a store without users, the login becomes its first admin."""
+        """Open the store as ``user`` (default: whom the OS says is asking, see
+        os_identity.resolve), acting as ``as_user`` if given (admins only). On a store
+        without users, the login becomes its first admin.
+
+        ``create``: make the store when there is none (else NoStore, nothing written).
+        A store, its folder, the data dir or the secret key that group or others may read
+        or write is refused (SharedModeError) unless ``allow_shared_mode``."""
+        filemodes.private_umask()
         store = Store(normalise_url(url or os.environ.get("SWITCHYARD_DB") or default_url()))
-        await store.open()
         data = resolve_data_dir(store, data_dir)
-        engine = cls(store, data_dir=data, clock=clock, user=user, as_user=as_user)
+        try:
+            person = None
+            if user is None:
+                owner = file_guard.store_owner(store, data, create=create)
+                person = os_identity.resolve(store_owner=owner, ssh_user=ssh_user)
+            if not allow_shared_mode:
+                file_guard.check_modes(store, data, SecretBox.for_data_dir(data).key_file)
+            await store.open(create=create)
+        except BaseException:
+            await store.close()
+            raise
+        engine = cls(store, data_dir=data, clock=clock, user=user, as_user=as_user, person=person)
         try:
             async with engine.tx() as tx:
                 await lane_q.ensure(tx.conn, DEFAULT_LANE, tx.now)
@@ -351,14 +380,15 @@ class Engine(PeopleApi, ProcessApi, WorkItemApi, MonitorApi, CancelApi, Operatio
                 limit=limit,
                 before_id=before_id,
             )
-        return [instance_view(r) for r in rows]
+            maskers = await self._maskers(rows, conn)  # secured values out of reasons
+        return [m.view(instance_view(r)) for m, r in zip(maskers, rows, strict=True)]
 
     async def instance(self, instance_id: int) -> InstanceView:
         async with self.store.read() as conn:
             row = await inst_q.get(conn, instance_id)
         if row is None:
             raise NotFound("id", f"unknown instance {instance_id}")
-        return instance_view(row)
+        return (await self._masker(row)).view(instance_view(row))
 
     async def queue(self, *, limit: int = 200, offset: int = 0) -> tuple[list[QueueEntry], int]:
         """A page of the queue (running first per lane, then waiting in order) and its size."""
@@ -368,6 +398,11 @@ class Engine(PeopleApi, ProcessApi, WorkItemApi, MonitorApi, CancelApi, Operatio
             total = await inst_q.queue_total(conn, where=visible)
         entries: list[QueueEntry] = []
         positions: dict[str, int] = {}
+        maskers = dict(zip((id(r) for r in rows), await self._maskers(rows), strict=True))
+
+        def instance_view(row: dict[str, Any]) -> InstanceView:
+            return maskers[id(row)].view(views.instance_view(row))
+
         for r in rows:
             if r["status"] == QUEUED:
                 if r["lane"] not in positions:
@@ -406,8 +441,7 @@ class Engine(PeopleApi, ProcessApi, WorkItemApi, MonitorApi, CancelApi, Operatio
     # -------------------------------------------------------------- secrets
     async def set_secret(self, key: str, value: str) -> None:
         check_key(key)
-        if not value:
-            raise SwitchyardError("value", "empty secret (pipe the value on standard input)")
+        check_value(value)
         token = self.secret_box.encrypt(value)
         async with self.tx() as tx:
             existed = await secret_q.get(tx.conn, key) is not None

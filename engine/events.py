@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from switchyard.engine.tasks import spawn
 from switchyard.store.db import Store
 from switchyard.store.queries import events as event_rows
 
@@ -110,7 +111,7 @@ class EventFeed:
                 self._unlisten = await self.store.listen(event_rows.CHANNEL, self._nudge.set)
             except Exception as exc:  # polling still works
                 log.warning("event feed: LISTEN failed (%s); polling only", exc)
-        self._task = asyncio.create_task(self._run(), name="switchyard-event-feed")
+        self._task = spawn(self._run(), name="switchyard-event-feed")
 
     async def stop(self) -> None:
         if self._task:

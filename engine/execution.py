@@ -8,13 +8,16 @@ for the next node to kill the orphan and restore the instance in error.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from pathlib import Path
 from typing import Any
 
 from switchyard.engine import events as ev
 from switchyard.engine.completion import finish
 from switchyard.engine.runner import CommandRun, CommandSpec, Masker, RunnerStartError
 from switchyard.engine.schedule_spec import SECRET_FILE_PREFIX, SECRET_PREFIX
+from switchyard.store import filemodes
 from switchyard.store.models import CANCELLED, COMPLETED, ERROR, FAILED, RUNNING
 from switchyard.store.queries import instances as inst_q
 
@@ -31,6 +34,12 @@ STATUS_OF_RESULT = {
 
 class MissingSecret(Exception):
     pass
+
+
+def one_line_reason(text: str) -> str:
+    """``cannot start: ...`` on one line (RunnerStartError already says "cannot start")."""
+    first = (text.strip().splitlines() or [""])[0]
+    return first if first.startswith("cannot start") else f"cannot start: {first}"
 
 
 def build_spec(row: dict[str, Any], secrets: dict[str, str], kill_grace: float) -> CommandSpec:
@@ -83,14 +92,13 @@ async def execute(
     try:
         try:
             handle = await run.start()
-        except RunnerStartError as exc:
-            log_path.parent.mkdir(parents=True, exist_ok=True)
-            with log_path.open("a") as fh:
+        except RunnerStartError as exc:  # the command never ran: an error, not a failure
+            with contextlib.suppress(OSError), filemodes.open_private(Path(log_path), "a") as fh:
                 fh.write(f"switchyard: {exc}\n")
             async with engine.tx() as tx:
                 await inst_q.set_fields(tx.conn, instance_id, {"log_path": str(log_path)})
-                await finish(tx, row, FAILED, f"cannot start: {exc}")
-            return FAILED
+                await finish(tx, row, ERROR, one_line_reason(str(exc)))
+            return ERROR
         async with engine.tx() as tx:
             await inst_q.set_fields(
                 tx.conn,

@@ -6,6 +6,10 @@
 * Bounded work: operators, filters and ``str`` methods that can amplify are checked before
   they run (strings/collections over 100,000 chars/items, counting shared parts each time;
   exponents over 1000; integers over 4096 bits; ``range`` over 10,000; output over 64 KiB).
+  ``~`` chains and a template's output pieces are joined only while the total stays within
+  the limit; formats (``%``, ``format``, ``str.format``) are sized from their fields and
+  longest argument first; ``indent``/``wordwrap`` from their lines; every result (also of a
+  bare expression, lists and dicts included) is checked after.
   Chained ``a ** b ** c`` is refused: Jinja evaluates it left to right, unlike Python.
 * Unknown variables are errors (``StrictUndefined``) naming the variable. Every failure is an
   :class:`ExpressionError`. Compiled code is cached per :class:`Sandbox`.
@@ -18,29 +22,47 @@ Helpers: ``now()`` (aware UTC), ``today()``, ``days/hours/minutes/seconds(n)``, 
 from __future__ import annotations
 
 import re
-import string
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache, wraps
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, Undefined, meta, nodes
+from jinja2 import StrictUndefined, TemplateError, meta, nodes
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.environment import Template, TemplateExpression
 from jinja2.exceptions import SecurityError, TemplateSyntaxError
 from jinja2.parser import Parser
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-MAX_ITEMS = 100_000  # chars of a string / items of a collection built inside the sandbox
-MAX_OUTPUT = 64 * 1024  # rendered template output, in bytes
-MAX_EXPONENT = 1000
-MAX_INT_BITS = 4096
-MAX_RANGE = 10_000
-MAX_SOURCE = 64 * 1024
-_MAX_DEC_EXP = 4096
-_MAX_PAD = 64  # indent width, tab size, wrap string
-_MAX_SPEC = 1000  # width / precision inside a format spec
+from switchyard.engine.sandbox_limits import (
+    FILTER_CHECKS,
+    MAX_EXPONENT,
+    MAX_INT_BITS,
+    MAX_ITEMS,
+    MAX_OUTPUT,
+    MAX_PAD,
+    MAX_RANGE,
+    MAX_SOURCE,
+    ExpressionError,
+    bounded_concat,
+    check_format_output,
+    check_format_string,
+    check_int_arg,
+    check_int_source,
+    check_join,
+    check_printf,
+    check_replace,
+    check_size,
+    format_fields,
+    guard_filter,
+    guard_join,
+    int_too_large,
+    printf_args,
+    printf_fields,
+    too_large,
+    weight,
+)
 
 #: Names the sandbox provides; a definition may not declare variables with these names.
 HELPERS: frozenset[str] = frozenset(
@@ -48,150 +70,7 @@ HELPERS: frozenset[str] = frozenset(
     | {"max", "abs", "round", "int", "float", "str", "bool", "Decimal", "range"}
 )
 
-_PRINTF = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?([a-zA-Z%])")
 _SINGLE = re.compile(r"\A\{\{-?(.*?)-?\}\}\Z", re.DOTALL)
-_CONTAINERS = (list, tuple, set, frozenset)
-
-
-class ExpressionError(Exception):
-    """An expression or template that does not parse, is unsafe, or fails when evaluated."""
-
-
-def _too_large(what: str = "expression result") -> ExpressionError:
-    return ExpressionError(f"{what} too large (limit {MAX_ITEMS:,} chars/items)")
-
-
-def _int_too_large() -> ExpressionError:
-    return ExpressionError(f"integer result too large (over {MAX_INT_BITS} bits)")
-
-
-def _weight(value: Any, budget: int = MAX_ITEMS) -> int:
-    """Chars + items in ``value``, nested, shared parts counted each time; stops past budget.
-
-    Meeting an Undefined (``[missing]``) raises its error, naming the variable."""
-    total, stack = 0, [value]
-    while stack and total <= budget:
-        item = stack.pop()
-        if isinstance(item, Undefined):
-            item._fail_with_undefined_error()
-        if isinstance(item, str | bytes):
-            total += len(item)
-        elif isinstance(item, _CONTAINERS):
-            total += len(item) + 1
-            stack.extend(item)
-        elif isinstance(item, dict):
-            total += len(item) + 1
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        else:
-            total += 1
-    return total
-
-
-def _check_size(value: Any) -> Any:
-    if isinstance(value, (str, bytes, dict, *_CONTAINERS)):
-        if _weight(value) > MAX_ITEMS:
-            raise _too_large()
-    elif isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
-        raise _int_too_large()
-    elif isinstance(value, Decimal) and value.is_finite() and abs(value.adjusted()) > _MAX_DEC_EXP:
-        raise ExpressionError(f"decimal result out of range (exponent over {_MAX_DEC_EXP})")
-    return value
-
-
-def _check_number(num: str | None, what: str = "format width") -> None:
-    if num == "*":
-        raise ExpressionError("'*' width in a % format is not allowed")
-    if num and int(num) > _MAX_SPEC:
-        raise ExpressionError(f"{what} {num} exceeds the limit {_MAX_SPEC}")
-
-
-def _check_printf(fmt: str) -> None:
-    for m in _PRINTF.finditer(fmt):
-        _check_number(m.group(1))
-        _check_number(m.group(2))
-
-
-def _check_format_string(fmt: str) -> None:
-    for _text, field, spec, _conv in string.Formatter().parse(fmt):
-        if field is not None and spec and "{" in spec:
-            raise ExpressionError("nested fields in a format spec are not allowed")
-        for num in re.findall(r"\d+", spec or "") if field is not None else ():
-            _check_number(num)
-
-
-def _check_replace(s: str, old: str, new: str, count: int | None = None) -> None:
-    hits = (len(s) + 1) if old == "" else s.count(old)
-    if count is not None and count >= 0:
-        hits = min(hits, count)
-    if len(s) + hits * max(0, len(new) - len(old)) > MAX_ITEMS:
-        raise _too_large("replace result")
-
-
-def _check_join(items: list[Any], sep: str) -> None:
-    size = len(sep) * max(0, len(items) - 1)
-    for item in items:
-        size += len(item) if isinstance(item, str) else _weight(item)
-        if size > MAX_ITEMS:
-            break
-    if size > MAX_ITEMS:
-        raise _too_large("join result")
-
-
-def _check_int_arg(value: Any, limit: int, what: str) -> None:
-    if isinstance(value, str):
-        value = len(value)
-    if isinstance(value, int) and value > limit:
-        raise ExpressionError(f"{what} {value} exceeds the limit {limit:,}")
-
-
-def _check_sum_start(start: Any) -> None:
-    if not isinstance(start, int | float | Decimal | timedelta):
-        raise ExpressionError("sum of strings or lists is not allowed; use join or +")
-
-
-def _check_int_source(value: Any) -> None:
-    if isinstance(value, Decimal) and value.is_finite() and value.adjusted() > 1300:
-        raise _int_too_large()
-
-
-# Pre-checks for the filters that can amplify, called with the filter's own arguments.
-_FILTER_CHECKS: dict[str, Callable[..., None]] = {
-    "center": lambda v, width=80, *a, **k: _check_int_arg(width, MAX_ITEMS, "width"),
-    "indent": lambda v, width=4, *a, **k: _check_int_arg(width, _MAX_PAD, "indent width"),
-    "batch": lambda v, linecount, *a, **k: _check_int_arg(linecount, MAX_ITEMS, "batch"),
-    "slice": lambda ctx, v, slices, *a, **k: _check_int_arg(slices, MAX_RANGE, "slices"),
-    "format": lambda v, *a, **k: _check_printf(str(v)),
-    "replace": lambda ctx, s, old, new, n=None: _check_replace(str(s), str(old), str(new), n),
-    "wordwrap": lambda env, s, width=79, blw=True, wrapstring=None, *a, **k: _check_int_arg(
-        wrapstring or "", _MAX_PAD, "wrap string length"
-    ),
-    "sum": lambda env, it, attribute=None, start=0: _check_sum_start(start),
-    "int": lambda v, *a, **k: _check_int_source(v),
-}
-
-
-def _guard_filter(func: Callable[..., Any], pre: Callable[..., None] | None) -> Callable[..., Any]:
-    @wraps(func)  # keeps jinja's pass_context / pass_environment marker
-    def guarded(*args: Any, **kwargs: Any) -> Any:
-        if pre is not None:
-            pre(*args, **kwargs)
-        return _check_size(func(*args, **kwargs))
-
-    return guarded
-
-
-def _guard_join(func: Callable[..., Any]) -> Callable[..., Any]:
-    @wraps(func)
-    def join(ctx: Any, value: Iterable[Any], d: str = "", attribute: Any = None) -> Any:
-        items = list(value)
-        if attribute is None:
-            _check_join(items, str(d))
-        elif len(items) > MAX_ITEMS:
-            raise _too_large("join input")
-        return _check_size(func(ctx, items, d, attribute))
-
-    return join
 
 
 def _delta(unit: str) -> Callable[[Any], timedelta]:
@@ -217,12 +96,12 @@ def _to_date(value: Any) -> date:
 
 
 def _to_int(value: Any = 0, *base: int) -> int:
-    _check_int_source(value)
-    return _check_size(int(value, *base) if base else int(value))  # type: ignore[no-any-return]
+    check_int_source(value)
+    return check_size(int(value, *base) if base else int(value))  # type: ignore[no-any-return]
 
 
 def _to_decimal(value: Any = "0") -> Decimal:
-    return _check_size(Decimal(repr(value) if isinstance(value, float) else value))  # type: ignore[no-any-return]
+    return check_size(Decimal(repr(value) if isinstance(value, float) else value))  # type: ignore[no-any-return]
 
 
 def _range(*args: int) -> range:
@@ -232,8 +111,28 @@ def _range(*args: int) -> range:
     return result
 
 
+class _CodeGenerator(CodeGenerator):
+    """``a ~ b ~ c`` compiles to a bounded concatenation (Jinja's own joins first)."""
+
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        self.write("environment.sandbox_concat((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+
 class _Env(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"*", "**", "+", "-", "/", "//", "%"})
+    code_generator_class = _CodeGenerator
+
+    @staticmethod
+    def sandbox_concat(parts: Iterable[Any]) -> str:
+        return bounded_concat(parts)
+
+    @staticmethod
+    def concat(parts: Iterable[str]) -> str:  # a template's output pieces
+        return bounded_concat(parts, MAX_OUTPUT, "template output")
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         if isinstance(attribute, str) and attribute.startswith("_"):
@@ -247,9 +146,24 @@ class _Env(ImmutableSandboxedEnvironment):
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
         owner = getattr(value, "__self__", None)
-        if isinstance(owner, str) and getattr(value, "__name__", "") in ("format", "format_map"):
-            _check_format_string(owner)
-        return super().wrap_str_format(value)
+        name = getattr(value, "__name__", "")
+        if not (isinstance(owner, str) and name in ("format", "format_map")):
+            return super().wrap_str_format(value)
+        check_format_string(owner)
+        inner = super().wrap_str_format(value)
+        if inner is None:
+            return None
+        fields, fmt = format_fields(owner), owner
+
+        @wraps(inner)
+        def checked(*args: Any, **kwargs: Any) -> str:
+            given = [*args, *kwargs.values()]
+            if name == "format_map" and args and isinstance(args[0], Mapping):
+                given = list(args[0].values())
+            check_format_output(fields, given, fmt)
+            return inner(*args, **kwargs)
+
+        return checked
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         seqs = (str, list, tuple)
@@ -261,40 +175,41 @@ class _Env(ImmutableSandboxedEnvironment):
                 raise ExpressionError(f"exponent {right} exceeds the limit {MAX_EXPONENT}")
             big = isinstance(left, int) and isinstance(right, int) and right > 0
             if big and max(0, left.bit_length() - 1) * int(right) > MAX_INT_BITS:
-                raise _int_too_large()
+                raise int_too_large()
         elif operator == "*":
             for seq, n in ((left, right), (right, left)):
-                if isinstance(seq, seqs) and isinstance(n, int) and _weight(seq) * n > MAX_ITEMS:
-                    raise _too_large()
+                if isinstance(seq, seqs) and isinstance(n, int) and weight(seq) * n > MAX_ITEMS:
+                    raise too_large()
             ints = isinstance(left, int) and isinstance(right, int)
             if ints and left.bit_length() + right.bit_length() > MAX_INT_BITS + 1:
-                raise _int_too_large()
+                raise int_too_large()
         elif operator == "+" and isinstance(left, seqs) and isinstance(right, seqs):
-            if _weight(left) + _weight(right) > MAX_ITEMS:
-                raise _too_large()
+            if weight(left) + weight(right) > MAX_ITEMS:
+                raise too_large()
         elif operator == "%" and isinstance(left, str):
-            _check_printf(left)
-        return _check_size(self.binop_table[operator](left, right))
+            check_printf(left)
+            check_format_output(printf_fields(left), printf_args(right), left)
+        return check_size(self.binop_table[operator](left, right))
 
     def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
         owner, name = getattr(obj, "__self__", None), getattr(obj, "__name__", "")
         first = args[0] if args else None
         if isinstance(owner, str):
             if name in ("center", "ljust", "rjust", "zfill"):
-                _check_int_arg(first, MAX_ITEMS, "width")
+                check_int_arg(first, MAX_ITEMS, "width")
             elif name == "expandtabs":
-                _check_int_arg(kwargs.get("tabsize", first), _MAX_PAD, "tab size")
+                check_int_arg(kwargs.get("tabsize", first), MAX_PAD, "tab size")
             elif name == "replace" and len(args) >= 2:
-                _check_replace(owner, str(args[0]), str(args[1]), *args[2:3])
+                check_replace(owner, str(args[0]), str(args[1]), *args[2:3])
             elif name == "join" and args:
                 items = list(args[0])
-                _check_join(items, owner)
+                check_join(items, owner)
                 args = (items, *args[1:])
             elif name in ("translate", "maketrans"):
                 raise ExpressionError(f"str.{name} is not allowed")
         elif isinstance(owner, int) and name == "to_bytes":
-            _check_int_arg(kwargs.get("length", first), MAX_ITEMS, "length")
-        return _check_size(super().call(context, obj, *args, **kwargs))
+            check_int_arg(kwargs.get("length", first), MAX_ITEMS, "length")
+        return check_size(super().call(context, obj, *args, **kwargs))
 
 
 def _check_tree(tree: nodes.Node, template: bool) -> None:
@@ -345,7 +260,7 @@ class Sandbox:
 
     def __init__(self, *, now: Callable[[], datetime] | None = None) -> None:
         self._now = now or (lambda: datetime.now(UTC))
-        env = _Env(undefined=StrictUndefined, finalize=_check_size, autoescape=False)
+        env = _Env(undefined=StrictUndefined, finalize=check_size, autoescape=False)
         env.globals.clear()
         env.globals.update({unit: _delta(unit) for unit in ("days", "hours", "minutes", "seconds")})
         env.globals.update({f.__name__: f for f in (len, min, max, abs, round, float, str, bool)})
@@ -359,8 +274,8 @@ class Sandbox:
             range=_range,
         )
         for name, func in list(env.filters.items()):
-            env.filters[name] = _guard_filter(func, _FILTER_CHECKS.get(name))
-        env.filters["join"] = _guard_join(env.filters["join"])
+            env.filters[name] = guard_filter(func, FILTER_CHECKS.get(name))
+        env.filters["join"] = guard_join(env.filters["join"])
         self._env = env
         self._expressions = lru_cache(maxsize=4096)(self._compile_expression)
         self._templates = lru_cache(maxsize=4096)(self._compile_template)
@@ -477,7 +392,8 @@ class Sandbox:
                 for _ in template.root_render_func(context):
                     pass
                 result = context.vars["result"]
-                _weight(result)  # raises on an Undefined inside
+                if weight(result) > MAX_ITEMS:  # also raises on an Undefined inside
+                    raise too_large()
                 return result
             out = compiled.render(scope)
         except ExpressionError:

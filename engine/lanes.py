@@ -1,6 +1,6 @@
 """The dispatcher: claims queued instances lane by lane and hands them to the runtime.
 
-Lane order and concurrency are enforced by the claim statement in the store
+Lane order and concurrency are enforced by the one claim path in the store
 (`store/queries/claims.py`), so any number of nodes can dispatch from one queue.
 It wakes on queue changes (local or from other processes) and polls once a second
 as a fallback.
@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from switchyard.engine import events as ev
 from switchyard.engine.nodes import HOST
+from switchyard.engine.tasks import spawn
 from switchyard.store.models import RUNNING
 from switchyard.store.queries import claims
 from switchyard.store.queries import instances as inst_q
@@ -34,11 +35,13 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.paused = False
+        # called after every claim round (the runtime queues again what stepped aside)
+        self.after_round: Callable[[], Awaitable[None]] | None = None
 
     def start(self) -> None:
         self._tasks = [
-            asyncio.create_task(self._run(), name="switchyard-dispatcher"),
-            asyncio.create_task(self._listen(), name="switchyard-dispatcher-events"),
+            spawn(self._run(), name="switchyard-dispatcher"),
+            spawn(self._listen(), name="switchyard-dispatcher-events"),
         ]
 
     async def stop(self) -> None:
@@ -63,6 +66,8 @@ class Dispatcher:
             self._wake.clear()
             try:
                 await self.dispatch_once()
+                if self.after_round is not None:
+                    await self.after_round()
             except Exception:
                 log.exception("dispatcher: claim failed; retrying")
             with contextlib.suppress(TimeoutError):
@@ -79,10 +84,12 @@ class Dispatcher:
             lanes = await inst_q.lanes_with_queued(conn)
         claimed = 0
         for lane in sorted(lanes):
-            # first as many as the lane has room for in one statement, then one by one
-            # (instances under a per-schedule overlap limit are claimed singly)
+            if self.paused:
+                break
+            # the one claim path (store/queries/claims.py): lane locked, free slots
+            # counted and claimed in one transaction
             async with self.engine.tx() as tx:
-                rows, singles = await claims.claim_batch(
+                rows = await claims.claim(
                     tx.conn,
                     lane=lane,
                     node_id=self.engine.node_id,
@@ -94,23 +101,6 @@ class Dispatcher:
                     ids = [r["id"] for r in rows]
                     tx.emit(ev.INSTANCES_CHANGED, ids[0], ids=ids, status=RUNNING, lane=lane)
             for row in rows:
-                claimed += 1
-                self.launch(row)
-            while singles and not self.paused:
-                async with self.engine.tx() as tx:
-                    row = await claims.claim_next(
-                        tx.conn, lane=lane, node_id=self.engine.node_id, host=HOST, now=tx.now
-                    )
-                    if row is not None:
-                        tx.emit(
-                            ev.INSTANCES_CHANGED,
-                            row["id"],
-                            ids=[row["id"]],
-                            status=RUNNING,
-                            lane=lane,
-                        )
-                if row is None:
-                    break
                 claimed += 1
                 self.launch(row)
         return claimed

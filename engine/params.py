@@ -6,6 +6,8 @@
 | handler_response_timeout | 30 (seconds) | number >= 0; 0 = unlimited |
 | max_monitored_flows | 5000 | integer >= 100 |
 | load_balance_threshold | 5000 | integer >= 1000 |
+| max_steps_per_instance | 100000 | integer >= 100 |
+| max_variables_bytes | 1048576 | integer >= 1024, <= 67108864 |
 
 Changed with ``Engine.set_param`` (admins); running nodes re-read them on
 ``param.changed`` (engine/runtime.py), so a change needs no restart.
@@ -37,12 +39,15 @@ class ParamRule:
     kind: type
     minimum: float | None = None
     meaning: str = ""
+    maximum: float | None = None
 
     def describe(self) -> str:
         """The rule in words: "integer >= 100", "number of seconds >= 0", "boolean"."""
         text = _KIND_WORDS[self.kind]
         if self.minimum is not None:
             text += f" >= {self.minimum:g}"
+        if self.maximum is not None:
+            text += f"{',' if self.minimum is not None else ''} <= {self.maximum:g}"
         return text
 
 
@@ -59,6 +64,21 @@ RULES: dict[str, ParamRule] = {
     ),
     "load_balance_threshold": ParamRule(
         5000, int, 1000, "instances a node holds before new ones go to other nodes"
+    ),
+    "max_steps_per_instance": ParamRule(
+        100_000,
+        int,
+        100,
+        "steps one process instance may take; past it the instance ends in error "
+        "(a retry grants the same number once more)",
+    ),
+    "max_variables_bytes": ParamRule(
+        1024 * 1024,
+        int,
+        1024,
+        "size of one instance's variables (as JSON); a step that would pass it ends the "
+        "instance in error and is not written",
+        64 * 1024 * 1024,
     ),
 }
 
@@ -119,9 +139,11 @@ def check(name: str, value: Any) -> Any:
         raise SwitchyardError(
             name, f"{shown} is below the minimum {rule.minimum:g} (rule: {rule.describe()})"
         )
-    ceiling = CEILING.get(rule.kind)
+    ceiling = rule.maximum if rule.maximum is not None else CEILING.get(rule.kind)
     if ceiling is not None and typed > ceiling:
-        raise SwitchyardError(name, f"{shown} is above the maximum {ceiling:g}")
+        raise SwitchyardError(
+            name, f"{shown} is above the maximum {ceiling:g} (rule: {rule.describe()})"
+        )
     return typed
 
 

@@ -9,6 +9,10 @@ reused pid is never touched). The instance then ends in ``error`` with the reaso
 A process instance goes back to the queue instead, to resume from its last committed
 step: the executor finds the step that was in flight and restores *that* in error when
 it had side effects (unless it is idempotent); pure steps simply run again.
+
+Until it is restored, a dead node's ``running`` row keeps its lane slot (the claim counts
+every running row, see store/queries/claims.py): its command may still run as an orphan
+until the kill above, so a lane never runs more than its limit meanwhile.
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ RESTORED = "restored in error"
 
 
 async def restore(engine: Any, *, log_always: bool = False) -> int:
-    """Restore every running instance whose node is dead; returns how many.
+    """Restore every running instance whose node is dead; returns how many (requeued
+    plus restored in error: each count is logged apart).
 
     The event log gets "restore started/finished" entries (with counts) when there was
     something to restore or a dead node to mark, or always with ``log_always`` (a node
@@ -88,12 +93,18 @@ async def restore(engine: Any, *, log_always: bool = False) -> int:
         async with engine.tx() as tx:
             for node in dead:
                 await node_q.mark_stopped(tx.conn, node["id"], now)
-    restored = in_error + sum(len(ids) for ids in requeued.values())
+    back = sum(len(ids) for ids in requeued.values())
     if logged:
-        await _log_finished(engine, sum(len(i) for i in requeued.values()), in_error, len(dead))
-    if restored:
-        log.warning("restored %d instance(s) in error", restored)
-    return restored
+        await _log_finished(engine, back, in_error, len(dead))
+    if back or in_error:  # the same words and counts as the event log's entry
+        log.warning("restore: %s", restored_counts(back, in_error))
+    return back + in_error
+
+
+def restored_counts(requeued: int, in_error: int) -> str:
+    """What a restore did, counted apart: process instances went back to the queue to
+    resume, command runs ended in error. Said alike in the event log and on stderr."""
+    return f"{requeued} instance(s) requeued, {in_error} restored in error"
 
 
 async def _log_started(engine: Any, dead: list[str], orphans: int) -> None:
@@ -110,10 +121,7 @@ async def _log_started(engine: Any, dead: list[str], orphans: int) -> None:
 
 
 async def _log_finished(engine: Any, requeued: int, in_error: int, dead: int) -> None:
-    if requeued or in_error:
-        counts = f"{requeued} instance(s) requeued, {in_error} restored in error"
-    else:
-        counts = "nothing to restore"
+    counts = restored_counts(requeued, in_error) if requeued or in_error else "nothing to restore"
     if dead:
         counts += f"; {dead} dead node(s) marked stopped"
     async with engine.tx() as tx:

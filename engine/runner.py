@@ -17,12 +17,14 @@ import os
 import signal
 import socket
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Literal
 
 import psutil
+from switchyard.engine.people.masking import TextMasker as Masker
+from switchyard.store import filemodes
 
 log = logging.getLogger(__name__)
 
@@ -43,69 +45,6 @@ LineSink = Callable[[list[str]], Awaitable[None]]
 
 class RunnerStartError(Exception):
     """The command could not be started; ``str(exc)`` is a human-readable reason."""
-
-
-class Masker:
-    """Replaces every occurrence of every secret by ``****``.
-
-    Overlapping or adjacent occurrences are merged, so overlapping secrets are masked fully.
-    For a multi-line secret each of its lines (stripped, 4+ characters) is masked too, since
-    output is masked line by line.
-    """
-
-    def __init__(self, secrets: Iterable[str]) -> None:
-        found = {secret for secret in secrets if secret}
-        for secret in list(found):
-            if "\n" in secret:
-                found.update(p.strip() for p in secret.splitlines() if len(p.strip()) >= 4)
-        self._secrets: tuple[str, ...] = tuple(sorted(found, key=lambda s: (-len(s), s)))
-        self._longest = len(self._secrets[0]) if self._secrets else 0
-
-    def with_secrets(self, more: Iterable[str]) -> Masker:
-        return Masker([*self._secrets, *more])
-
-    def _spans(self, text: str) -> list[list[int]]:
-        spans: list[tuple[int, int]] = []
-        for secret in self._secrets:
-            i = text.find(secret)
-            while i != -1:
-                spans.append((i, i + len(secret)))
-                i = text.find(secret, i + 1)
-        merged: list[list[int]] = []
-        for start, end in sorted(spans):
-            if merged and start <= merged[-1][1]:
-                merged[-1][1] = max(merged[-1][1], end)
-            else:
-                merged.append([start, end])
-        return merged
-
-    @staticmethod
-    def _render(text: str, spans: list[list[int]]) -> str:
-        out, pos = [], 0
-        for start, end in spans:
-            out += (text[pos:start], MASK)
-            pos = end
-        return "".join([*out, text[pos:]])
-
-    def mask(self, text: str) -> str:
-        return self._render(text, self._spans(text)) if self._secrets else text
-
-    def mask_head(self, text: str, limit: int) -> tuple[str, str]:
-        """Mask ~``limit`` leading chars of an unfinished line -> (masked head, unmasked rest).
-
-        The cut never falls inside a secret, and every secret starting before it is in ``text``.
-        """
-        if not self._secrets:
-            return text[:limit], text[limit:]
-        cut = min(limit, len(text) - self._longest + 1)
-        if cut <= 0:
-            return "", text
-        spans = self._spans(text)
-        for start, end in spans:
-            if start < cut < end:
-                cut = start if start > 0 else end
-                break
-        return self._render(text[:cut], [s for s in spans if s[1] <= cut]), text[cut:]
 
 
 @dataclass
@@ -244,8 +183,9 @@ class CommandRun:
 
     def _prepare_files(self, env: dict[str, str]) -> None:
         try:
-            self._log_path.parent.mkdir(parents=True, exist_ok=True)
-            self._log = self._log_path.open("a", encoding="utf-8", errors="replace")
+            self._log = filemodes.open_private(  # 0600 in a 0700 folder
+                Path(self._log_path), "a", encoding="utf-8", errors="replace"
+            )
         except OSError as exc:
             raise RunnerStartError(f"cannot open log {self._log_path}: {exc}") from exc
         shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None  # keep secrets off disk
@@ -294,6 +234,9 @@ class CommandRun:
             self._cleanup_files()
             if spec.cwd is not None and exc.filename == spec.cwd:
                 raise RunnerStartError(f"cannot start: bad working directory: {exc}") from exc
+            raise RunnerStartError(f"cannot start: {exc}") from exc
+        except (ValueError, TypeError) as exc:  # e.g. a NUL byte in an argument or the env
+            self._cleanup_files()
             raise RunnerStartError(f"cannot start: {exc}") from exc
         except BaseException:
             self._cleanup_files()

@@ -20,15 +20,23 @@ from switchyard.engine import eventlog, recovery
 from switchyard.engine import events as ev
 from switchyard.engine import params as server_params
 from switchyard.engine.actions import sql as sql_action
+from switchyard.engine.completion import finish
 from switchyard.engine.execution import execute
 from switchyard.engine.lanes import Dispatcher
 from switchyard.engine.nodes import HEARTBEAT_INTERVAL, HOST, own_start_time
 from switchyard.engine.process.host import ProcessHost
-from switchyard.engine.process.lifecycle import ProcessTask, resolve_definition, run_claimed
+from switchyard.engine.process.lifecycle import (
+    YIELDED,
+    ProcessTask,
+    resolve_definition,
+    run_claimed,
+)
 from switchyard.engine.process.writer import GroupWriter
 from switchyard.engine.runner import CommandRun
 from switchyard.engine.scheduler import Scheduler
+from switchyard.engine.tasks import one_line, spawn
 from switchyard.engine.workitems import timers as wi_timers
+from switchyard.store.models import ERROR, RUNNING
 from switchyard.store.queries import events as event_rows
 from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import nodes as node_q
@@ -49,6 +57,8 @@ class Runtime:
         self.kill_grace = kill_grace
         self.scheduler = Scheduler(engine)
         self.dispatcher = Dispatcher(engine, self._launch)
+        self.dispatcher.after_round = self._requeue_yielded
+        self._yielded: set[int] = set()  # instances that stepped aside for their lane
         self.running: dict[int, CommandRun] = {}
         self.processes: dict[int, ProcessTask] = {}
         self.writer = GroupWriter(engine)
@@ -98,10 +108,10 @@ class Runtime:
         self.scheduler.start()
         self.dispatcher.start()
         self._tasks = [
-            asyncio.create_task(self._heartbeat(), name="switchyard-heartbeat"),
-            asyncio.create_task(self._watch_cancels(), name="switchyard-cancels"),
-            asyncio.create_task(self._housekeeping(), name="switchyard-housekeeping"),
-            asyncio.create_task(self._timers(), name="switchyard-timers"),
+            spawn(self._heartbeat(), name="switchyard-heartbeat"),
+            spawn(self._watch_cancels(), name="switchyard-cancels"),
+            spawn(self._housekeeping(), name="switchyard-housekeeping"),
+            spawn(self._timers(), name="switchyard-timers"),
         ]
         self.started = True
 
@@ -123,14 +133,35 @@ class Runtime:
             # journals and definitions are read in one go (see _start_processes).
             self._claimed.append(row)
             if len(self._claimed) == 1:
-                self._track(asyncio.create_task(self._start_processes()))
+                rows = self._claimed
+                self._track(
+                    spawn(
+                        self._start_processes(),
+                        name="switchyard-start-processes",
+                        on_error=lambda exc: self._fail_rows(rows, exc),
+                    )
+                )
             return
         self._track(
-            asyncio.create_task(
+            spawn(
                 execute(self.engine, row, self.running, self.kill_grace),
                 name=f"switchyard-run-{row['id']}",
+                on_error=lambda exc: self._fail_rows([row], exc),
             )
         )
+
+    async def _fail_rows(self, rows: list[dict[str, Any]], exc: BaseException) -> None:
+        """Launching these failed unexpectedly: each still running here ends in ``error``
+        (one line), so that none stays ``running`` holding its lane."""
+        reason = f"internal error: {one_line(exc)}"
+        for row in rows:
+            if int(row["id"]) in self.processes:  # its own task runs it (and guards it)
+                continue
+            async with self.engine.tx() as tx:
+                current = await inst_q.get(tx.conn, int(row["id"]))
+                mine = current is not None and current["node_id"] == self.engine.node_id
+                if mine and current["status"] == RUNNING:  # type: ignore[index]
+                    await finish(tx, current, ERROR, reason)  # type: ignore[arg-type]
 
     def _track(self, task: asyncio.Task[Any]) -> None:
         self._runs.add(task)
@@ -156,14 +187,32 @@ class Runtime:
         for row in rows:
             me = ProcessTask(int(row["id"]))
             definition = self._definitions.get(int(row.get("definition_id") or 0))
-            task: asyncio.Task[Any] = asyncio.create_task(
+            task: asyncio.Task[Any] = spawn(
                 run_claimed(self.engine, host, row, me, definition, journals.get(me.instance_id)),
                 name=f"switchyard-process-{row['id']}",
+                on_error=lambda exc, r=row: self._fail_rows([r], exc),
             )
             me.task = task
             self.processes[me.instance_id] = me
+            task.add_done_callback(lambda t, i=me.instance_id: self._note_yield(t, i))
             task.add_done_callback(lambda _t, i=me.instance_id: self.processes.pop(i, None))
             self._track(task)
+
+    def _note_yield(self, task: asyncio.Task[Any], instance_id: int) -> None:
+        if not task.cancelled() and task.exception() is None and task.result() == YIELDED:
+            self._yielded.add(instance_id)
+            self.dispatcher.wake()
+
+    async def _requeue_yielded(self) -> None:
+        """After a claim round (the lane's other queued instances had their turn), the
+        instances that stepped aside go back to the queue."""
+        if not self._yielded:
+            return
+        ids, self._yielded = sorted(self._yielded), set()
+        async with self.engine.tx() as tx:
+            for instance_id in ids:
+                if await inst_q.wake(tx.conn, instance_id, tx.now):
+                    tx.emit(ev.INSTANCES_CHANGED, instance_id, ids=[instance_id], status="queued")
 
     async def _timers(self) -> None:
         """Waiting instances whose time has come go back to the queue."""
@@ -255,10 +304,13 @@ class Runtime:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(2.0):  # not wait_for: it can eat a cancel (3.11)
                         event = await queue.get()
-                    if event.kind == ev.CANCEL_REQUESTED and event.entity_id:
-                        await self._cancel(int(event.entity_id), event.data.get("by"))
-                    elif event.kind in (ev.SECRET_CHANGED, ev.PARAM_CHANGED):
-                        await self.refresh_host()
+                    try:
+                        if event.kind == ev.CANCEL_REQUESTED and event.entity_id:
+                            await self._cancel(int(event.entity_id), event.data.get("by"))
+                        elif event.kind in (ev.SECRET_CHANGED, ev.PARAM_CHANGED):
+                            await self.refresh_host()
+                    except Exception as exc:  # the watcher itself must live on
+                        log.warning("cancel watcher: %s: %s", event.kind, one_line(exc))
                     continue
                 try:
                     async with self.engine.store.read() as conn:

@@ -37,6 +37,7 @@ from switchyard.engine.firing import (
     instance_fields,
     instance_row,
 )
+from switchyard.engine.tasks import spawn
 from switchyard.engine.triggers import Trigger
 from switchyard.engine.tx import Tx
 from switchyard.store.models import MISSED, QUEUED, SKIPPED
@@ -163,8 +164,8 @@ class Scheduler:
         self.fired_total = 0
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="switchyard-scheduler")
-        self._listener = asyncio.create_task(self._listen(), name="switchyard-scheduler-events")
+        self._task = spawn(self._run(), name="switchyard-scheduler")
+        self._listener = spawn(self._listen(), name="switchyard-scheduler-events")
 
     async def stop(self) -> None:
         self._stopping = True

@@ -12,9 +12,26 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 from switchyard.engine.errors import SwitchyardError
+from switchyard.store import filemodes
 
 KEY_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,199}$")
 MASK = "****"
+
+
+MIN_LENGTH = 8  # a shorter secret is guessable, and masking it shreds every log line
+
+
+def check_value(value: str) -> str:
+    """A secret's value: 8+ characters, no NUL (it could not go into an environment)."""
+    if not value:
+        raise SwitchyardError("value", "empty secret (pipe the value on standard input)")
+    if "\0" in value:
+        raise SwitchyardError("value", "a secret may not contain a NUL character")
+    if len(value) < MIN_LENGTH:
+        raise SwitchyardError(
+            "value", f"a secret needs at least {MIN_LENGTH} characters (got {len(value)})"
+        )
+    return value
 
 
 def check_key(key: str) -> str:
@@ -38,8 +55,9 @@ class SecretBox:
     def _load(self) -> Fernet:
         if self._fernet is None:
             if not self.key_file.exists():
-                self.key_file.parent.mkdir(parents=True, exist_ok=True)
+                filemodes.private_dir(self.key_file.parent)
                 fd = os.open(self.key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                os.fchmod(fd, filemodes.FILE_MODE)  # whatever the umask
                 with os.fdopen(fd, "wb") as fh:
                     fh.write(Fernet.generate_key())
             self._fernet = Fernet(self.key_file.read_bytes().strip())

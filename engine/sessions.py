@@ -15,6 +15,7 @@ from typing import Any
 
 from switchyard.engine import events as ev
 from switchyard.engine.nodes import HEARTBEAT_INTERVAL, HOST, own_start_time
+from switchyard.engine.tasks import spawn
 from switchyard.engine.workitems.timers import hold_sessions
 from switchyard.store.queries import nodes as node_q
 
@@ -48,7 +49,7 @@ class ConsoleSession:
                 },
             )
             tx.emit(ev.NODE_CHANGED, self.id, mode=SESSION, state="started")
-        self._beat = asyncio.create_task(self._heartbeat(), name="switchyard-session")
+        self._beat = spawn(self._heartbeat(), name="switchyard-session")
 
     async def _heartbeat(self) -> None:
         while True:

@@ -19,7 +19,7 @@ from sqlalchemy import event, inspect, make_url, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from switchyard.store import migrate
+from switchyard.store import filemodes, migrate
 
 BUSY_TIMEOUT_MS = 30_000
 MIGRATE_LOCK = 0x5357_4D49  # pg advisory lock key held while migrating ("SWMI")
@@ -49,6 +49,12 @@ class StoreUnreachable(StoreError):
     refused login, a file without permission."""
 
     exit_code = EXIT_UNREACHABLE
+
+
+class NoStore(StoreError):
+    """There is no store at the URL and the command may not create one (exit 3)."""
+
+    exit_code = 3
 
 
 def default_data_dir() -> Path:
@@ -135,15 +141,15 @@ class Store:
     def sqlite_path(self) -> Path | None:
         return Path(self.url.database) if self.is_sqlite and self.url.database else None
 
+    def sqlite_files(self) -> list[Path]:
+        """The SQLite file and its -wal and -shm companions (those that exist)."""
+        if self.sqlite_path is None or str(self.sqlite_path) == ":memory:":
+            return []
+        base = self.sqlite_path
+        candidates = [base, base.with_name(base.name + "-wal"), base.with_name(base.name + "-shm")]
+        return [p for p in candidates if p.exists()]
+
     def _sqlite_engine(self, *, immediate: bool, pool_size: int, echo: bool) -> AsyncEngine:
-        path = self.url.database
-        if path and path != ":memory:":
-            try:
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StoreUnreachable(
-                    f"db: cannot create the folder of {_short(path)}: {exc.strerror or exc}"
-                ) from exc
         engine = create_async_engine(
             self.url,
             echo=echo,
@@ -178,12 +184,27 @@ class Store:
 
         return engine
 
-    async def open(self) -> Store:
-        """Create or migrate the schema; refuse a database newer than this code, and one
-        that is not a Switchyard store (another program's tables, not a database at all)."""
+    async def open(self, *, create: bool = True) -> Store:
+        """Migrate the schema (creating the store first when ``create``; else a missing store
+        is NoStore and nothing is written); refuse a database newer than this code, and one
+        that is not a Switchyard store (another program's tables, not a database at all).
+
+        A SQLite store is created in a 0700 folder, its files 0600."""
+        filemodes.private_umask()
         path = self.sqlite_path
-        if path is not None and str(path) != ":memory:" and path.exists() and not path.is_file():
-            raise NotAStore(f"db: cannot open {_short(str(path))}: not a file")
+        made = False
+        if path is not None and str(path) != ":memory:":
+            if path.exists() and not path.is_file():
+                raise NotAStore(f"db: cannot open {_short(str(path))}: not a file")
+            made = not path.exists()
+            if not create and made:
+                raise NoStore(f"db: no store at {_short(str(path))}")
+            try:
+                filemodes.private_dir(path.parent)
+            except OSError as exc:
+                raise StoreUnreachable(
+                    f"db: cannot create the folder of {_short(str(path))}: {exc.strerror or exc}"
+                ) from exc
         try:
             async with self._writer.begin() as conn:
                 if not self.is_sqlite:  # nodes starting together on a fresh database: one migrates
@@ -191,6 +212,8 @@ class Store:
                         text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATE_LOCK}
                     )
                 await conn.run_sync(self._refuse_foreign)
+                if not create and not await conn.run_sync(migrate.has_schema):
+                    raise NoStore(f"db: no store at {self.display_url}")
                 await conn.run_sync(migrate.upgrade_to_head)
         except migrate.SchemaTooNew as exc:
             raise StoreError(str(exc)) from exc
@@ -201,6 +224,8 @@ class Store:
             if known is None:
                 raise
             raise known from exc
+        if made and path is not None:  # SQLite gives its -wal and -shm the file's mode
+            filemodes.private_file(path)
         return self
 
     def _refuse_foreign(self, conn: Any) -> None:

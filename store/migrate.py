@@ -24,6 +24,11 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return cfg
 
 
+def has_schema(connection: Connection) -> bool:
+    """True when the database holds a Switchyard schema (any migration applied)."""
+    return bool(MigrationContext.configure(connection).get_current_heads())
+
+
 def upgrade_to_head(connection: Connection) -> None:
     cfg = alembic_config(connection)
     script = ScriptDirectory.from_config(cfg)

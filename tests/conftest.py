@@ -89,7 +89,7 @@ def sqlite_url(tmp_path: Path) -> str:
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     path = tmp_path / "data"
-    path.mkdir()
+    path.mkdir(mode=0o700)  # a shared data dir is refused (store/filemodes.py)
     return path
 
 

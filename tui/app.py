@@ -18,6 +18,7 @@ from switchyard.engine import events as ev
 from switchyard.engine.api import Engine
 from switchyard.engine.runtime import Runtime
 from switchyard.engine.sessions import ConsoleSession
+from switchyard.store import filemodes
 from switchyard.store.db import StoreError
 from switchyard.tui.commands import SwitchyardCommands
 from switchyard.tui.display import plural
@@ -270,9 +271,9 @@ class SwitchyardApp(App[None]):
         return screen
 
 
-async def run_console_async(db: str | None, as_user: str | None = None) -> None:
-    """run_console on a running event loop."""
-    engine = await Engine.open(db, as_user=as_user)
+async def run_console_async(db: str | None, as_user: str | None = None, **options: Any) -> None:
+    """run_console on a running event loop (``options``: Engine.open's)."""
+    engine = await Engine.open(db, as_user=as_user, **options)
     runtime: Runtime | None = None
     session: ConsoleSession | None = None
     logger = logging.getLogger("switchyard")
@@ -306,7 +307,7 @@ def _log_to_file(path: Path) -> logging.Handler:
     """The engine's warnings, into ``path`` (or nowhere if it cannot be written)."""
     handler: logging.Handler
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        filemodes.open_private(path, "a").close()  # 0600 in a 0700 folder, whatever the umask
         handler = logging.FileHandler(path, encoding="utf-8")
     except OSError:
         handler = logging.NullHandler()
@@ -315,7 +316,7 @@ def _log_to_file(path: Path) -> logging.Handler:
     return handler
 
 
-def run_console(db: str | None, as_user: str | None = None) -> None:
+def run_console(db: str | None, as_user: str | None = None, **options: Any) -> None:
     """Open the console on store ``db`` (None: SWITCHYARD_DB or the default store), acting
-    as ``as_user`` if given (admins only)."""
-    asyncio.run(run_console_async(db, as_user))
+    as ``as_user`` if given (admins only); ``options``: Engine.open's."""
+    asyncio.run(run_console_async(db, as_user, **options))

@@ -22,6 +22,7 @@ from switchyard.engine.people.api import LOGIN
 from switchyard.engine.schedule_spec import ScheduleSpec
 from switchyard.engine.views import to_json
 from switchyard.store.db import StoreError, check_url
+from switchyard.store.filemodes import SharedModeError
 from switchyard.tui import formatting as fmt
 from switchyard.tui.cli_errors import SwitchyardGroup, emit
 
@@ -49,11 +50,37 @@ AsOption = Annotated[
     str | None,
     typer.Option("--as", help="Act as this Switchyard user (admins only; audited)."),
 ]
+SharedOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-shared-mode",
+        help="Open a store, data dir or key that group or others may read or write.",
+    ),
+]
+SshUserOption = Annotated[
+    str | None,
+    typer.Option(
+        "--ssh-user",
+        help="For an SSH key's forced command in the store owner's authorized_keys: "
+        "the person the key belongs to (honoured only for the store's owner, under sshd).",
+    ),
+]
 
 
 class State:
     db: str | None = None
     as_user: str | None = None
+    allow_shared_mode: bool = False
+    ssh_user: str | None = None
+
+    def open_options(self, *, create: bool) -> dict[str, Any]:
+        """Engine.open's options from the global ones; ``create``: make a missing store."""
+        return {
+            "as_user": self.as_user,
+            "create": create,
+            "allow_shared_mode": self.allow_shared_mode,
+            "ssh_user": self.ssh_user,
+        }
 
 
 state = State()
@@ -64,9 +91,11 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def run(fn: Callable[[Engine], Awaitable[T]], *, db: str | None = None) -> T:
+def run(fn: Callable[[Engine], Awaitable[T]], *, db: str | None = None, create: bool = False) -> T:
+    """Open the store (made only when ``create``: console, serve, demo, init), run ``fn``."""
+
     async def main() -> T:
-        engine = await Engine.open(db or state.db, as_user=state.as_user)
+        engine = await Engine.open(db or state.db, **state.open_options(create=create))
         try:
             return await fn(engine)
         finally:
@@ -74,7 +103,7 @@ def run(fn: Callable[[Engine], Awaitable[T]], *, db: str | None = None) -> T:
 
     try:
         return asyncio.run(main())
-    except (SwitchyardError, StoreError) as exc:
+    except (SwitchyardError, StoreError, SharedModeError) as exc:
         fail(str(exc), exc.exit_code)
     raise AssertionError("unreachable")
 
@@ -84,7 +113,13 @@ def emit_json(value: Any) -> None:
 
 
 @app.callback(invoke_without_command=True)
-def main_callback(ctx: typer.Context, db: DbOption = None, as_user: AsOption = None) -> None:
+def main_callback(
+    ctx: typer.Context,
+    db: DbOption = None,
+    as_user: AsOption = None,
+    allow_shared_mode: SharedOption = False,
+    ssh_user: SshUserOption = None,
+) -> None:
     """Without a command: open the console."""
     if db is not None:
         check_url(db)  # one line naming `db` for an empty, huge or foreign value
@@ -92,10 +127,24 @@ def main_callback(ctx: typer.Context, db: DbOption = None, as_user: AsOption = N
         fail("as: not a login (letters, digits, _ . @ -; at most 100 characters)")
     state.db = db
     state.as_user = as_user
+    state.allow_shared_mode = allow_shared_mode
+    state.ssh_user = ssh_user
     if ctx.invoked_subcommand is None:
         from switchyard.tui.app import run_console
 
-        run_console(db, as_user=as_user)  # errors: the funnel (tui/cli_errors.py)
+        # errors: the funnel (tui/cli_errors.py)
+        run_console(db, **state.open_options(create=True))
+
+
+@app.command()
+def init() -> None:
+    """Create the store (or migrate it to this version); the first login becomes its admin.
+    Other commands never create a store."""
+
+    async def made(engine: Engine) -> str:
+        return f"store ready: {engine.store.display_url} (data in {engine.data_dir})"
+
+    typer.echo(run(made, create=True))
 
 
 # ------------------------------------------------------------------ nodes
@@ -110,7 +159,8 @@ def serve(
 
     if not 0 <= grace <= 86_400:  # also NaN
         fail(f"grace: must be between 0 and 86400 seconds, got {grace}")
-    asyncio.run(serve_forever(state.db, grace))  # errors: the funnel (tui/cli_errors.py)
+    # errors: the funnel (tui/cli_errors.py)
+    asyncio.run(serve_forever(state.db, grace, **state.open_options(create=True)))
 
 
 @app.command()
@@ -123,12 +173,12 @@ def demo(
     from switchyard.tui.demo import demo_url, load_demo
 
     db = state.db or demo_url()
-    names = run(load_demo, db=db)
+    names = run(load_demo, db=db, create=True)
     typer.echo(f"demo data in {db}: {', '.join(names) if names else 'already loaded'}")
     if open_console:
         from switchyard.tui.app import run_console
 
-        run_console(db)
+        run_console(db, **state.open_options(create=True))
 
 
 # ------------------------------------------------------------------ lanes
@@ -459,6 +509,9 @@ def secret_list(as_json: JsonOption = False) -> None:
 
 
 def main() -> None:
+    import os
+
+    from switchyard.store.filemodes import private_umask
     from switchyard.tui import (  # noqa: F401  (register)
         cli_ops,
         cli_people,
@@ -466,5 +519,17 @@ def main() -> None:
         cli_timers,
         cli_workitems,
     )
+    from switchyard.tui.cli_access import AccessError, forced_argv, load_env_file
 
-    app()
+    private_umask()  # every file this process makes is 0600, every folder 0700
+    try:
+        load_env_file(os.environ)
+        argv = forced_argv(
+            sys.argv[1:],
+            os.environ,
+            lambda: typer.main.get_command(app).commands,  # type: ignore[attr-defined]
+        )
+    except (AccessError, SharedModeError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(exc.exit_code) from None
+    app(args=argv)

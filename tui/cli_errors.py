@@ -24,6 +24,7 @@ from typing import Any, NoReturn
 
 from switchyard.engine.errors import SwitchyardError
 from switchyard.store.db import StoreError, classify, default_data_dir
+from switchyard.store.filemodes import SharedModeError
 from typer import _click as click  # typer vendors click: its exceptions, not click's
 from typer._click import exceptions as cx
 from typer._click.utils import _detect_program_name
@@ -121,7 +122,7 @@ def exit_for(exc: BaseException) -> tuple[str | None, int]:
         return usage_line(exc), EXIT_BAD_INPUT
     if isinstance(exc, Abort | KeyboardInterrupt):
         return "interrupted", EXIT_INTERRUPTED
-    if isinstance(exc, SwitchyardError):
+    if isinstance(exc, SwitchyardError | SharedModeError):
         return str(exc), exc.exit_code
     store = classify(exc, "the store")
     if isinstance(store, StoreError):

@@ -106,7 +106,8 @@ def whoami(as_json: JsonOption = False) -> None:
     me = run(lambda e: e.identity())
     if as_json:
         return emit_json(me)
-    acting = f" ({me.real_login} acting as {me.login})" if me.real_login else ""
+    via = f" via {me.via} (OS account {me.os_login})" if me.via else ""
+    acting = f" ({me.real_login}{via} acting as {me.login})" if me.real_login else via
     typer.echo(f"{me.login}{acting}: {me.name or '-'}")
     typer.echo(f"licence: {me.licence}{', admin' if me.admin else ''}")
     typer.echo(f"groups:  {', '.join(me.groups) or '-'}")
@@ -284,7 +285,7 @@ def audit(
     rows = [
         [
             fmt.when(v.at),
-            v.login + (f" as {v.as_login}" if v.as_login else ""),
+            v.who,
             v.action,
             v.target or "-",
             str(v.detail.get("why") or ", ".join(f"{k}={x}" for k, x in v.detail.items())),

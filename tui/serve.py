@@ -6,17 +6,19 @@ import asyncio
 import logging
 import signal
 import sys
+from typing import Any
 
 from switchyard.engine.api import Engine
 from switchyard.engine.runtime import Runtime
 
 
-async def serve_forever(db: str | None, grace: float) -> None:
+async def serve_forever(db: str | None, grace: float, **options: Any) -> None:
+    """``options``: Engine.open's (create, allow_shared_mode, ...)."""
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    engine = await Engine.open(db)
+    engine = await Engine.open(db, **options)
     runtime = Runtime(engine, mode="serve")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -42,7 +42,7 @@ from typing import Any, ClassVar
 
 import aiosmtplib
 from switchyard.engine.actions.base import ActionContext, ActionFailed, Done
-from switchyard.engine.runner import Masker
+from switchyard.engine.people.masking import TextMasker as Masker
 
 
 def _flatten(value: Any) -> list[str]:

@@ -40,7 +40,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from switchyard.engine.actions.base import ActionContext, ActionFailed, Done
-from switchyard.engine.runner import Masker
+from switchyard.engine.people.masking import TextMasker as Masker
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"})
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from switchyard.engine.actions.base import ActionContext, ActionFailed, Directive, Done
+from switchyard.engine.people.masking import holds_fragment
 from switchyard.engine.runner import CommandRun, CommandSpec, Masker, RunnerStartError
 
 
@@ -31,8 +32,9 @@ class RunAction:
         shell = bool(args.get("shell"))
         argv = _argv(ctx.render(args["command"]), shell)
         secrets = [s for s in ctx.secrets.values() if s]
+        hidden = Masker(secrets)  # a secret or a transform of it (upper, reversed, base64 ...)
         for part in argv:
-            if any(secret in part for secret in secrets):
+            if hidden.mask(part) != part or holds_fragment(part, secrets):  # or a slice
                 raise ActionFailed(
                     "a secret would appear on the command line; pass it in env", retryable=False
                 )

@@ -39,7 +39,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from switchyard.engine.actions.base import ActionContext, ActionFailed, Done
-from switchyard.engine.runner import Masker
+from switchyard.engine.people.masking import TextMasker as Masker
 
 # Pools hold connections bound to one event loop, so engines are cached per loop.
 _engines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, AsyncEngine]] = (

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from switchyard.engine.definitions import kinds
+from switchyard.engine.definitions import flow, kinds
 from switchyard.engine.definitions.ctx import (
     RESERVED,
     Ctx,
@@ -112,7 +112,10 @@ def _modifiers(
     if "timeout" in keys:
         action["timeout"] = ctx.duration(keys["timeout"][1], join(path, "timeout"))
     if "name" in keys:
-        action["name"] = ctx.text(keys["name"][1], join(path, "name"), scalars=True)
+        label = ctx.text(keys["name"][1], join(path, "name"), scalars=True)
+        if label is not None and ctx.too_long(keys["name"][1], join(path, "name"), "action", label):
+            label = None
+        action["name"] = label
 
 
 def _if(s: Site) -> dict[str, Any]:
@@ -184,6 +187,7 @@ def _loop(s: Site) -> dict[str, Any] | None:
     body_scope = s.scope.adding([args["as"]] if args["as"] else [])
     if "while" in keys:
         args["while"] = ctx.expr(keys["while"][1], join(s.path, "while"), s.scope)
+    flow.taint_loop(ctx, join(s.path, "for_each"), args["as"])
     args["do"] = s.actions(keys["do"][1], join(s.path, "do"), body_scope) if "do" in keys else []
     return {k: args[k] for k in ("for_each", "as", "while", "max", "do")}
 
@@ -264,6 +268,12 @@ def _call(s: Site) -> dict[str, Any] | None:
             if spec["required"] and spec["default"] is None and var not in given:
                 ctx.error(s.node, s.path, f"missing required input {var!r} of task {name!r}")
     into = kinds.into(s, keys, info.outputs if info else None, f"an output of task {name!r}")
+    if info is not None:
+        inputs = {var: spec.get("security") or "" for var, spec in info.inputs.items()}
+        flow.settle_call(ctx, s.action_path, inputs)
+        for var, output in into.items():
+            spec = (info.outputs.get(output) or {}).get("security") or ""
+            flow.check_into(ctx, keys["into"][1], join(s.path, "into"), var, output, spec)
     return {"task": name, "with": given, "into": into}
 
 
@@ -318,6 +328,8 @@ def _end_process(s: Site) -> dict[str, Any]:
     outcome = None
     if ok and value is not None:
         outcome = s.ctx.text(s.node, s.path, scalars=True)
+        if outcome is not None and is_template(outcome):
+            s.ctx.check_source(outcome, s.node, s.path, s.scope, template=True)
     _flow_allowed(s)
     return {"outcome": outcome}
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import jinja2
 from jinja2 import nodes
+from switchyard.engine.definitions import flow
 from switchyard.engine.definitions.model import Issue, Known
 from switchyard.engine.definitions.yamlsrc import (
     Unsupported,
@@ -28,6 +29,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*\Z")  # states, tasks, forms
+MAX_NAME = 200  # characters of any name a definition declares (as lane names)
 #: Names a definition may not use for its variables (provided by the engine or by Jinja).
 RESERVED = frozenset(
     {"secret", "now", "response", "instance", "self", "loop", "true", "false", "none"}
@@ -94,6 +96,7 @@ class Ctx:
     states: dict[str, Node] = field(default_factory=dict)
     tasks: dict[str, TaskInfo] = field(default_factory=dict)
     forms: dict[str, list[str]] = field(default_factory=dict)  # form -> its field names
+    flow: flow.FlowState = field(default_factory=flow.FlowState)  # secrets, secured values
 
     # -- reporting --
 
@@ -107,6 +110,13 @@ class Ctx:
     def warn(self, node: Node, path: str, message: str) -> None:
         line, col = loc(node)
         self.warnings.append(Issue(self.filename, line, col, path, message, "warning"))
+
+    def too_long(self, node: Node, path: str, what: str, name: str) -> bool:
+        """Report (and say True) when a declared name is over MAX_NAME characters."""
+        if len(name) <= MAX_NAME:
+            return False
+        self.error(node, path, f"{what} name is {len(name):,} characters long (limit {MAX_NAME})")
+        return True
 
     # -- shapes --
 
@@ -221,6 +231,8 @@ class Ctx:
         name = self.text(node, path)
         if name is None:
             return None
+        if self.too_long(node, path, what, name):
+            return None
         if not IDENT.match(name):
             self.error(node, path, f"{what} {name!r} is not a valid name (letters, digits, _)")
             return None
@@ -262,6 +274,7 @@ class Ctx:
         if self.known.secrets is not None and "secret" in names:
             for key in sorted(secret_keys(text, template) - self.known.secrets):
                 self.error(node, path, f"unknown secret {key!r}")
+        flow.check(self, text, template, names, node, path, scope)
         return True
 
     def templates(self, node: Node, path: str, scope: Scope) -> tuple[bool, Any]:

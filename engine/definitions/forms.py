@@ -46,7 +46,9 @@ def prepare(ctx: Ctx, node: Node, path: str) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for name, key, value in ctx.entries(node, path):
         fpath = join(path, name)
-        if not NAME.match(name):
+        if ctx.too_long(key, path, "form", name):
+            pass
+        elif not NAME.match(name):
             ctx.error(key, path, f"form name {name!r} is not valid")
         keys = ctx.mapping(value, fpath, FORM_KEYS, required=("fields", "buttons"))
         fields = (
@@ -74,6 +76,8 @@ def finish(ctx: Ctx, forms: dict[str, dict[str, Any]], path: str) -> dict[str, A
             for label, key, value in entries:
                 if not label.strip():
                     ctx.error(key, bpath, "a button label cannot be empty")
+                elif ctx.too_long(key, bpath, "button label", label):
+                    continue
                 elif label.strip().lower() in seen:
                     first = seen[label.strip().lower()]
                     ctx.error(key, bpath, f"duplicate button label {label!r} (also {first!r})")

@@ -14,13 +14,13 @@ import shlex
 from datetime import date, datetime
 from typing import Any
 
+from switchyard.engine.definitions import flow
 from switchyard.engine.definitions.ctx import (
     Ctx,
     Site,
     close,
     describe,
     is_template,
-    reads_secret,
     unknown,
 )
 from switchyard.engine.definitions.variables import literal
@@ -30,7 +30,6 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _TEMPLATE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
-NO_SECRET_ON_COMMAND = "secrets never go on a command line; pass them in env"
 
 
 def into(
@@ -192,10 +191,7 @@ def run(s: Site) -> dict[str, Any] | None:
 def _argv(s: Site, node: Node, path: str) -> str | None:
     text = s.ctx.text(node, path, scalars=True)
     if text is not None and is_template(text):
-        if reads_secret(text, template=True):
-            s.ctx.error(node, path, NO_SECRET_ON_COMMAND)
-        else:
-            s.ctx.check_source(text, node, path, s.scope, template=True)
+        s.ctx.check_source(text, node, path, s.scope, template=True)  # no secret: flow.py
     return text
 
 
@@ -259,6 +255,7 @@ def http(s: Site) -> dict[str, Any] | None:
                 args["into"][var] = expr
     if "expect" in keys:
         args["expect"] = _statuses(ctx, keys["expect"][1], join(s.path, "expect"))
+    flow.settle(ctx, s.action_path, list(args["into"]))
     return args
 
 
@@ -299,6 +296,7 @@ def sql(s: Site) -> dict[str, Any] | None:
         args["into"] = var
     if "one" in keys:
         args["one"] = bool(ctx.flag(keys["one"][1], join(s.path, "one")))
+    flow.settle(ctx, s.action_path, [args["into"]] if args["into"] else [])
     return args
 
 

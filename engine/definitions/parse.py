@@ -16,7 +16,14 @@ from switchyard.engine.definitions.actions import parse_actions, walk
 from switchyard.engine.definitions.ctx import NAME, Ctx, Scope, TaskInfo, close
 from switchyard.engine.definitions.model import Definition, DefinitionError, Issue, Known
 from switchyard.engine.definitions.variables import parse_specs, spec_order
-from switchyard.engine.definitions.yamlsrc import check_tree, compose, is_null, join
+from switchyard.engine.definitions.yamlsrc import (
+    MAX_FILE_BYTES,
+    check_tree,
+    compose,
+    is_null,
+    join,
+    preflight,
+)
 from switchyard.engine.errors import SwitchyardError
 from switchyard.engine.expressions import Sandbox
 from yaml.nodes import Node
@@ -30,7 +37,7 @@ _SANDBOX = Sandbox()
 def parse_definition(text: str, filename: str, known: Known | None = None) -> Definition:
     """Validate and normalise one definition; raises DefinitionError with every error."""
     ctx = Ctx(filename, known or Known(), _SANDBOX)
-    root = compose(text, ctx.report)
+    root = compose(text, ctx.report) if preflight(text, ctx.report) else None
     doc: dict[str, Any] = {}
     if root is None and not ctx.issues:
         ctx.report(1, 1, "(top)", "the file is empty")
@@ -45,37 +52,40 @@ def parse_definition(text: str, filename: str, known: Known | None = None) -> De
 
 
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
-MAX_READ_BYTES = 1024 * 1024  # a definition file is read up to this (/dev/zero ends here)
-
-
-def read_source(path: Path) -> str:
-    """A definition file's text. Unreadable, or not UTF-8 (binary, UTF-16, Latin-1): one
-    ``SwitchyardError`` naming the file and the first bad byte (exit 2 on the CLI)."""
-    try:
-        if not Path(path).is_file():
-            raise SwitchyardError("file", f"{path}: not a regular file")
-        with Path(path).open("rb") as fh:
-            data = fh.read(MAX_READ_BYTES + 1)
-    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the name
-        raise SwitchyardError("file", f"{path}: {getattr(exc, 'strerror', None) or exc}") from None
-    if len(data) > MAX_READ_BYTES:
-        raise SwitchyardError("file", f"{path}: larger than {MAX_READ_BYTES} bytes")
-    if data.startswith(_UTF16_BOMS):
-        raise SwitchyardError(str(path), "not UTF-8 text (byte 0: UTF-16; save it as UTF-8)")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SwitchyardError(str(path), f"not UTF-8 text (byte {exc.start})") from None
 
 
 def load_file(path: Path, known: Known | None = None) -> Definition:
     """parse_definition of a file; issues name the file as given (``str(path)``)."""
+    return parse_definition(read_source(path), str(path), known)
+
+
+def read_source(path: Path) -> str:
+    """A definition file's text, read bounded (a file over MAX_FILE_BYTES is refused without
+    reading more than that). Too large, or not UTF-8 (binary, UTF-16, Latin-1):
+    DefinitionError naming the file and the first bad byte. Unreadable: one
+    ``SwitchyardError`` naming the file (exit 2 on the CLI)."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        if Path(path).exists() and not Path(path).is_file():  # a FIFO blocks, /dev/zero never ends
+            raise SwitchyardError("file", f"{path}: not a regular file")
+        with Path(path).open("rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the name
+        raise SwitchyardError("file", f"{path}: {getattr(exc, 'strerror', None) or exc}") from None
+    if len(data) > MAX_FILE_BYTES:
+        limit = f"{MAX_FILE_BYTES // 2**20} MiB"
+        raise DefinitionError(
+            [Issue(str(path), 1, 1, "(file)", f"the file is larger than {limit}")]
+        )
+    if data.startswith(_UTF16_BOMS):
+        issue = Issue(
+            str(path), 1, 1, "(file)", "not UTF-8 text (byte 0: UTF-16; save it as UTF-8)"
+        )
+        raise DefinitionError([issue])
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         issue = Issue(str(path), 1, 1, "(file)", f"not UTF-8 text (byte {exc.start})")
         raise DefinitionError([issue]) from None
-    return parse_definition(text, str(path), known)
 
 
 def _sorted(issues: list[Issue]) -> list[Issue]:
@@ -88,7 +98,9 @@ def _document(ctx: Ctx, root: Node) -> dict[str, Any]:
     if keys is None:
         return {}
     name = ctx.text(keys["process"][1], "process") if "process" in keys else None
-    if name is not None and not PROCESS_NAME.match(name):
+    if name is not None and ctx.too_long(keys["process"][1], "process", "process", name):
+        name = None
+    elif name is not None and not PROCESS_NAME.match(name):
         ctx.error(
             keys["process"][1],
             "process",
@@ -141,6 +153,8 @@ def _document(ctx: Ctx, root: Node) -> dict[str, Any]:
 def _names(ctx: Ctx, node: Node, path: str, what: str) -> list[tuple[str, Node, Node]]:
     entries = ctx.entries(node, path)
     for name, key, _ in entries:
+        if ctx.too_long(key, path, what, name):
+            continue
         if not NAME.match(name):
             ctx.error(key, path, f"{what} name {name!r} is not valid (letters, digits, _ and -)")
     if not entries and what == "state" and (node.tag.endswith(":map") or is_null(node)):
@@ -240,6 +254,8 @@ def _warn_unreachable(
             if target in states and target not in reached:
                 reached.add(target)
                 todo.append(target)
+    for name, state in states.items():
+        _warn_self_loop(ctx, name, state["actions"], targets(state["actions"], set()), tasks)
     for name in states:
         if name not in reached:
             ctx.warn(
@@ -247,3 +263,31 @@ def _warn_unreachable(
                 join("states", name),
                 f"state {name!r} is never reached from start {start!r}",
             )
+
+
+_EXITS = frozenset({"end_process", "raise"})
+
+
+def _warn_self_loop(
+    ctx: Ctx, name: str, actions: list[dict[str, Any]], goes_to: set[str], tasks: dict[str, Any]
+) -> None:
+    """A state that always changes to itself and has no other exit (no other state, no
+    end_process or raise, also in the tasks it calls) runs until the step budget ends it."""
+    always_self = any(
+        a["kind"] == "change_state" and a["args"]["state"] == name for a in actions
+    )  # at the top level of the state: unconditional
+    if not always_self or goes_to - {name}:
+        return
+    called = [
+        tasks[a["args"]["task"]]["actions"]
+        for a in walk(actions)
+        if a["kind"] == "call" and a["args"].get("task") in tasks
+    ]
+    if any(a["kind"] in _EXITS for acts in (actions, *called) for a in walk(acts)):
+        return
+    ctx.warn(
+        ctx.states[name],
+        join("states", name),
+        f"state {name!r} can only change to itself: it loops until the step budget "
+        "(max_steps_per_instance) ends the instance in error",
+    )

@@ -90,6 +90,8 @@ def _datetime(value: Any, fail: tuple[bool, Any, str]) -> tuple[bool, Any, str]:
 
 def var_name(ctx: Ctx, key: Node, path: str, what: str = "variable") -> str | None:
     name = str(key.value) if isinstance(key, ScalarNode) else ""
+    if ctx.too_long(key, path, what, name):
+        return None
     if not IDENT.match(name):
         ctx.error(
             key, path, f"{what} name {name!r} is not valid (a letter, then letters, digits, _)"

@@ -8,6 +8,13 @@ from datetime import date, datetime
 from typing import Any
 
 import yaml
+from yaml.events import (
+    AliasEvent,
+    CollectionEndEvent,
+    CollectionStartEvent,
+    NodeEvent,
+    ScalarEvent,
+)
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -16,6 +23,13 @@ _SCALAR_TAGS = {f"{TAG}{t}" for t in ("str", "int", "float", "bool", "null", "ti
 _MAP, _SEQ, _MERGE = f"{TAG}map", f"{TAG}seq", f"{TAG}merge"
 
 Report = Callable[[int, int, str, str], None]  # line, col, path, message
+
+#: Bounds of a definition file (a file is data from people: it must not exhaust the node).
+MAX_FILE_BYTES = 1024 * 1024
+MAX_DEPTH = 64  # nested mappings and lists
+#: Nodes of the document once every alias (``*name``, also under ``<<:``) is expanded: an
+#: alias counts every node of what it names, each time it is used ("billion laughs").
+MAX_NODES = 100_000
 
 
 class Unsupported(ValueError):
@@ -56,6 +70,55 @@ def compose(text: str, report: Report) -> Node | None:
         col = position - (text.rfind("\n", 0, position) + 1) + 1
         report(line, col, "(yaml)", f"YAML error: {exc}")
     return None
+
+
+def preflight(text: str, report: Report) -> bool:
+    """Check the size, nesting depth and alias-expanded node count of ``text`` from its
+    parse events, before any node tree is built or expanded. False after reporting a bound
+    (at the offending position); True otherwise (syntax errors are left to :func:`compose`).
+    """
+    if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8", "replace")) > MAX_FILE_BYTES:
+        report(1, 1, "(file)", f"the file is larger than {MAX_FILE_BYTES // 2**20} MiB")
+        return False
+    sizes: dict[str, int] = {}  # anchor -> expanded node count of what it names
+    stack: list[tuple[str | None, int]] = []  # open collections: (anchor, nodes so far)
+    total = 0
+    try:
+        for event in yaml.parse(text, Loader=Loader):
+            if not isinstance(event, NodeEvent | CollectionEndEvent):
+                continue
+            line, col = event.start_mark.line + 1, event.start_mark.column + 1
+            if isinstance(event, CollectionStartEvent):
+                if len(stack) >= MAX_DEPTH:
+                    report(line, col, "(yaml)", f"nested deeper than {MAX_DEPTH} levels")
+                    return False
+                stack.append((event.anchor, 1))
+                continue
+            if isinstance(event, CollectionEndEvent):
+                anchor, count = stack.pop()
+            elif isinstance(event, AliasEvent):
+                anchor, count = None, sizes.get(event.anchor or "", 1)
+            else:  # a scalar
+                anchor, count = getattr(event, "anchor", None), 1
+            if anchor:
+                sizes[anchor] = count
+            total += count if isinstance(event, AliasEvent | ScalarEvent) else 0
+            if total > MAX_NODES:
+                what = f"alias *{event.anchor}: " if isinstance(event, AliasEvent) else ""
+                report(
+                    line,
+                    col,
+                    "(yaml)",
+                    f"{what}the document expands to more than {MAX_NODES:,} values "
+                    "(aliases and merge keys count what they repeat, each time)",
+                )
+                return False
+            if stack:
+                parent_anchor, parent_count = stack[-1]
+                stack[-1] = (parent_anchor, parent_count + count)
+    except yaml.YAMLError:
+        return True  # compose reports it, with its position
+    return True
 
 
 def pairs(node: MappingNode) -> list[tuple[Node, Node]]:

@@ -192,11 +192,11 @@ class MonitorApi(Guard):
         }
         out = []
         for row in rows:
-            masker = Masker(hidden.get(row.get("definition_id"), frozenset()))
             stored = row.get("variables") or {}
+            masker = Masker.hiding(hidden.get(row.get("definition_id"), frozenset()), stored)
             out.append(
                 MonitorRow(
-                    instance=instance_view(row),
+                    instance=masker.view(instance_view(row)),
                     version=row.get("process_version"),
                     state=row.get("current_state"),
                     waiting_on=row.get("waiting_on"),

@@ -16,6 +16,7 @@ from switchyard.engine import eventlog
 from switchyard.engine.errors import Refused
 from switchyard.engine.people.identity import Access, Identity, identity_from
 from switchyard.engine.people.masking import Masker
+from switchyard.engine.people.os_identity import OsIdentity
 from switchyard.store.models import ALL_PROCESSES
 from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import people as people_q
@@ -33,7 +34,8 @@ class Guard:
     store: Any
     clock: Any
     user: str  # whom the engine acts as
-    login: str  # the OS login behind it
+    login: str  # the person behind it (the OS login, or whom sudo / ssh names)
+    person: OsIdentity  # the person and how they came (os_identity.py)
     _identity_checked: bool
 
     def tx(self) -> Any:  # pragma: no cover - Engine's
@@ -44,7 +46,15 @@ class Guard:
     def impersonating(self) -> bool:
         return self.user != self.login
 
+    def _via(self) -> dict[str, str]:
+        """For the audit and event logs: how a person came through the store owner's
+        account (``via``: sudo or ssh, ``os_login``: that account); nothing when local."""
+        if not self.person.delegated:
+            return {}
+        return {"via": self.person.via.value, "os_login": self.person.os_login}
+
     async def _audit(self, tx: Any, action: str, target: str | None, **detail: Any) -> None:
+        detail.update(self._via())
         await people_q.add_audit(
             tx.conn,
             at=tx.now,
@@ -62,7 +72,8 @@ class Guard:
         then raise it."""
         async with self.tx() as tx:
             await self._audit(tx, "refused", target, operation=operation, needs=needs, why=message)
-            extra = {"real_login": self.login} if self.impersonating else {}
+            extra: dict[str, Any] = {"real_login": self.login} if self.impersonating else {}
+            extra.update(self._via())
             await eventlog.record(
                 tx,
                 eventlog.REFUSED,
@@ -106,10 +117,20 @@ class Guard:
         self._identity_checked = True
 
     async def _first_start(self, tx: Any) -> None:
-        """A store without users: the login opening it becomes an admin and a designer."""
+        """A store without users: the login opening it becomes an admin and a designer.
+        Through sudo or ssh, the store owner's account (which runs ``serve``) does too."""
         if await people_q.make_first_admin(tx.conn, self.login, tx.now):
             await self._audit(tx, "first-start", self.login, licence="designer", admin=True)
             tx.emit(PEOPLE_CHANGED, self.login)
+            owner = self.person.os_login
+            if self.person.delegated and owner != self.login:
+                await people_q.insert_user(
+                    tx.conn,
+                    {"login": owner, "licence": "designer", "admin": True, "roles": []}
+                    | {"created_at": tx.now},
+                )
+                await self._audit(tx, "first-start", owner, licence="designer", admin=True)
+                tx.emit(PEOPLE_CHANGED, owner)
 
     async def _load_identity(self) -> Identity:
         if not self._identity_checked:
@@ -119,7 +140,14 @@ class Guard:
             groups = await people_q.groups_of(conn, self.user) if row else []
         if row is None:  # removed since this engine opened
             await self._unknown(self.user, "identity")
-        return identity_from(row, groups, self.login if self.impersonating else None)
+        via = self._via()
+        return identity_from(
+            row,
+            groups,
+            self.login if self.impersonating else None,
+            via=via.get("via"),
+            os_login=via.get("os_login"),
+        )
 
     async def _me(self) -> Identity:
         current = CURRENT.get()
@@ -170,6 +198,31 @@ class Guard:
             wanted = {s.get("security") for s in (doc.get("variables") or {}).values()}
             specs = await people_q.get_secspecs(conn, sorted(n for n in wanted if n))
         return Masker.build(await self._me(), doc, specs, dict(row.get("variables") or {}))
+
+    async def _maskers(self, rows: list[dict[str, Any]], conn: Any = None) -> list[Masker]:
+        """One masker per instance row (secured values out of reason, outcome, command),
+        reading each definition and the specs it names once."""
+        if not any(r.get("definition_id") is not None for r in rows):
+            return [Masker() for _ in rows]
+        if conn is None:
+            async with self.store.read() as own:
+                return await self._maskers(rows, own)
+        docs: dict[int, dict[str, Any]] = {}
+        for key in {int(r["definition_id"]) for r in rows if r.get("definition_id") is not None}:
+            docs[key] = ((await proc_q.get_by_id(conn, key)) or {}).get("doc") or {}
+        wanted = {
+            s.get("security") for d in docs.values() for s in (d.get("variables") or {}).values()
+        }
+        specs = await people_q.get_secspecs(conn, sorted(n for n in wanted if n))
+        me = await self._me()
+        return [
+            Masker()
+            if r.get("definition_id") is None
+            else Masker.build(
+                me, docs[int(r["definition_id"])], specs, dict(r.get("variables") or {})
+            )
+            for r in rows
+        ]
 
     async def _mask_lines(self, instance_id: int, lines: list[str]) -> list[str]:
         """Log lines as the caller may see them (secured variables' values masked)."""

@@ -18,8 +18,9 @@ def licence_rank(licence: str) -> int:
 
 @dataclass(frozen=True)
 class Identity:
-    """The Switchyard user an engine acts as. ``real_login`` is the OS login behind it when
-    an admin acts as someone else (``--as``), else None."""
+    """The Switchyard user an engine acts as. ``real_login`` is the person behind it when
+    an admin acts as someone else (``--as``), else None. ``via`` is ``sudo`` or ``ssh``
+    when the person came through the store owner's account ``os_login``, else None."""
 
     login: str
     name: str | None
@@ -28,13 +29,21 @@ class Identity:
     groups: tuple[str, ...]
     roles: tuple[str, ...]
     real_login: str | None = None
+    via: str | None = None
+    os_login: str | None = None
 
     def has_licence(self, licence: str) -> bool:
         """Licences are cumulative: a designer holds every lower licence."""
         return licence_rank(self.licence) >= licence_rank(licence)
 
 
-def identity_from(row: dict[str, Any], groups: list[str], real_login: str | None) -> Identity:
+def identity_from(
+    row: dict[str, Any],
+    groups: list[str],
+    real_login: str | None,
+    via: str | None = None,
+    os_login: str | None = None,
+) -> Identity:
     return Identity(
         login=row["login"],
         name=row.get("name"),
@@ -43,6 +52,8 @@ def identity_from(row: dict[str, Any], groups: list[str], real_login: str | None
         groups=tuple(groups),
         roles=tuple(row.get("roles") or ()),
         real_login=real_login,
+        via=via,
+        os_login=os_login,
     )
 
 

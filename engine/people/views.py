@@ -53,6 +53,13 @@ class AuditView:
     action: str
     target: str | None
     detail: dict[str, Any]
+    via: str | None = None  # sudo | ssh: the person came through the store owner's account
+
+    @property
+    def who(self) -> str:
+        """``alice``, ``alice via sudo``, ``alice via ssh as carol``."""
+        via = f" via {self.via}" if self.via else ""
+        return self.login + via + (f" as {self.as_login}" if self.as_login else "")
 
 
 def user_view(row: dict[str, Any], groups: list[str]) -> UserView:
@@ -98,4 +105,5 @@ def audit_view(row: dict[str, Any]) -> AuditView:
         action=row["action"],
         target=row.get("target"),
         detail=dict(row.get("detail") or {}),
+        via=(row.get("detail") or {}).get("via"),
     )

@@ -43,6 +43,7 @@ from switchyard.store.queries import steps as step_q
 from yaml.nodes import MappingNode, ScalarNode
 
 FRAMES = "__frames__"
+BUDGET = "__budget__"  # as engine/process/executor.py keeps it in the variables document
 
 
 class ProcessApi:
@@ -83,7 +84,10 @@ class ProcessApi:
         issues = []
         # processes published together may start each other
         for path in paths:
-            text = read_source(path)
+            try:
+                text = read_source(path)  # bounded: a huge file is refused, not read
+            except DefinitionError:
+                continue  # reported below, by load_file
             name = _process_name(text)
             if name:
                 names.add(name)
@@ -216,6 +220,7 @@ class ProcessApi:
             )
             if not await lane_q.get(tx.conn, row["lane"]):
                 raise SwitchyardError("lane", f"unknown lane '{row['lane']}'")
+            await _check_variables_size(tx.conn, row["variables"])
             instance_id = await inst_q.insert_one(tx.conn, row)
             assert instance_id is not None
             await var_q.replace(tx.conn, instance_id, row["variables"])
@@ -237,17 +242,16 @@ class ProcessApi:
             steps = await step_q.list_steps(conn, instance_id, limit=2000)
             history = await step_q.list_history(conn, instance_id, limit=2000)
             children = await inst_q.children(conn, instance_id)
-        stored = dict(row.get("variables") or {})
-        stored.pop(FRAMES, None)
+        stored = {k: v for k, v in (row.get("variables") or {}).items() if not k.startswith("__")}
         stack = [s["path"] for s in steps if s["status"] == STEP_STARTED and s.get("decision")]
         mask = await self._masker(row)  # type: ignore[attr-defined]  # secured variables
         return InstanceDetail(
-            instance=instance_view(row),
+            instance=mask.view(instance_view(row)),
             version=row.get("process_version"),
             variables=mask.variables(stored),
             waiting_on=row.get("waiting_on"),
             wake_at=row.get("wake_at"),
-            outcome=row.get("outcome"),
+            outcome=mask.optional(row.get("outcome")),
             error_step=row.get("error_step"),
             parent_id=row.get("parent_id"),
             children=[int(c["id"]) for c in children],
@@ -283,7 +287,11 @@ class ProcessApi:
                     except values.ValueProblem as exc:
                         raise SwitchyardError("set", f"{name}: {exc}") from exc
             if set_vars:
+                await _check_variables_size(tx.conn, stored, "set")
                 await var_q.replace(tx.conn, instance_id, stored)
+            budget = stored.get(BUDGET)
+            if isinstance(budget, dict) and budget.get("exhausted"):  # raised once, no more
+                stored[BUDGET] = {"grants": 1, "exhausted": False}
             if row.get("error_step"):
                 await step_q.forget_step(tx.conn, instance_id, row["error_step"])
             await self._requeue(
@@ -346,6 +354,8 @@ class ProcessApi:
 
 def _process_name(text: str) -> str | None:
     """The ``process:`` name in a definition's text (comments, quotes and all), if any."""
+    if not yamlsrc.preflight(text, lambda *_: None):
+        return None  # too large or too deep: load_file reports it
     try:
         root = yaml.compose(text, Loader=yamlsrc.Loader)  # a node tree: aliases unexpanded
     except yaml.YAMLError:
@@ -390,3 +400,14 @@ def process_instance_row(
 
 
 __all__ = ["STEP_ERROR", "ProcessApi", "process_instance_row"]
+
+
+async def _check_variables_size(conn: Any, doc: dict[str, Any], field: str = "var") -> None:
+    """SwitchyardError (nothing written) when ``doc`` is over max_variables_bytes."""
+    limit = int((await server_params.load(conn))["max_variables_bytes"])
+    try:
+        values.check_size(doc, limit)
+    except values.TooLarge:
+        raise SwitchyardError(
+            field, f"the variables are over the max_variables_bytes limit of {limit:,} bytes"
+        ) from None

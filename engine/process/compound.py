@@ -104,8 +104,10 @@ class CompoundSteps:
         try:
             while pending:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                # every finished branch's outcome is retrieved, also those after a return
+                outcomes = {t: None if t.cancelled() else t.exception() for t in done}
                 for task in done:
-                    exc = task.exception()
+                    exc = outcomes[task]
                     if exc is None:
                         if d["join"] == "first":
                             stopped = set(d["started"]) - {tasks[task]}
@@ -175,7 +177,20 @@ class CompoundSteps:
             raise StepFailed(key, action, f"child instance {d['child']} is gone")
         status, child_vars = child
         if status == "completed":
-            scope.apply({p: child_vars.get(c) for p, c in (d.get("into") or {}).items()})
+            into = d.get("into") or {}
+            if into:  # a secured output flows only into a variable of the same spec
+                specs = await self.host.child_specs(d["child"])
+                for p, c in into.items():
+                    mine = (scope.specs.get(p) or {}).get("security") or ""
+                    if specs.get(c, "") != mine and specs.get(c):
+                        shown = f"secured by {mine!r}" if mine else "not secured"
+                        raise StepFailed(
+                            key,
+                            action,
+                            f"child output {c} is secured by {specs[c]!r}: it may only flow "
+                            f"into a variable secured by {specs[c]!r}, and {p!r} is {shown}",
+                        )
+            scope.apply({p: child_vars.get(c) for p, c in into.items()})
             return
         if status in ("queued", "running", "waiting"):
             raise Suspend(f"child:{d['child']}", None)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from switchyard.engine.actions import base as act
@@ -49,6 +49,22 @@ from switchyard.store.models import (
 RESTORED = "restored in error"
 FRAMES = "__frames__"  # task-call frames inside the stored variables document
 ITEMS = "__items__"  # for-each lists under way inside the stored variables document
+#: the step budget inside the stored variables document: {"grants": 0|1, "exhausted": bool}
+BUDGET = "__budget__"
+YIELD = "yield"  # waiting_on of an instance that stepped aside for others on its lane
+YIELD_EVERY = 100  # steps without a suspension before an instance lets its lane go on
+YIELD_FALLBACK = timedelta(seconds=2)
+DEFAULT_MAX_STEPS = 100_000
+DEFAULT_MAX_BYTES = 1024 * 1024
+
+
+def budget_message(limit: int, grants: int) -> str:
+    if grants:
+        return f"step budget of {limit:,} exhausted (already raised once by a retry)"
+    return f"step budget of {limit:,} exhausted; retry raises it once"
+
+
+SECRET_IN_VARIABLE = "a secret's value may not be stored in a variable (nothing was assigned)"
 
 
 class ProcessRun(CompoundSteps):
@@ -73,6 +89,14 @@ class ProcessRun(CompoundSteps):
         # for-each items under way, by loop step key (values live with the variables,
         # never in the journal)
         self.items: dict[str, list[Any]] = stored.pop(ITEMS, {}) or {}
+        budget = stored.pop(BUDGET, None) or {}
+        self.grants = int(budget.get("grants") or 0)  # retries that raised the step budget
+        self.exhausted = False
+        params = getattr(host, "params", None) or {}
+        self.max_steps = int(params.get("max_steps_per_instance", DEFAULT_MAX_STEPS))
+        self.max_bytes = int(params.get("max_variables_bytes", DEFAULT_MAX_BYTES))
+        self.ran = 0  # steps taken since this node claimed the instance
+        self._good: dict[str, Any] = dict(row.get("variables") or {})  # last within the limit
         self.vars = values.load(stored, self.specs)
         self.frames: dict[str, dict[str, Any]] = {
             key: values.load(frame, self._task_specs(self._frame_task(key)))
@@ -101,12 +125,29 @@ class ProcessRun(CompoundSteps):
         return frame
 
     def stored_variables(self) -> dict[str, Any]:
+        """The variables document to store; values.TooLarge when it is over the
+        max_variables_bytes limit (then nothing of it is written)."""
         doc = values.to_json(self.vars)
         if self.frames:
             doc[FRAMES] = {k: values.to_json(v) for k, v in self.frames.items()}
         if self.items:
             doc[ITEMS] = self.items
+        if self.grants or self.exhausted:
+            doc[BUDGET] = {"grants": self.grants, "exhausted": self.exhausted}
+        values.check_size(doc, self.max_bytes)
+        self._good = doc
         return doc
+
+    def safe_variables(self) -> dict[str, Any]:
+        """The document to store when the instance ends in error or stops: the current one,
+        or the last one within the limit (the step that passed it is not written)."""
+        try:
+            return self.stored_variables()
+        except values.TooLarge:
+            doc = dict(self._good)
+            if self.exhausted:
+                doc[BUDGET] = {"grants": self.grants, "exhausted": True}
+            return doc
 
     def touch(self, now: datetime) -> j.Statement:
         return j.touch(
@@ -145,11 +186,13 @@ class ProcessRun(CompoundSteps):
                     if isinstance(jump.directive, act.GotoState):
                         await self._enter_state(jump.directive.state)
                         continue
-                    return "completed", jump.directive.outcome
+                    outcome = jump.directive.outcome
+                    return "completed", self.host.masker.mask(outcome) if outcome else outcome
                 return "completed", None
         except Suspend as suspend:
             return "waiting", suspend
         except StepFailed as failed:
+            failed.message = self.host.masker.mask(failed.message)  # never a secret's value
             return "error", failed
 
     async def _enter_state(self, state: str) -> None:
@@ -187,9 +230,26 @@ class ProcessRun(CompoundSteps):
         if in_flight and kind.side_effects and not action.get("idempotent"):
             message = f"{RESTORED}: {action['kind']} was in flight when its node stopped"
             raise StepFailed(key, action, message)
+        if entry is None:
+            await self._count_step(key, action)
         self.current = self._describe(action)
-        directive = await self.execute(kind, action, key, scope, restart=restart)
-        await self.obey(directive, action, key, scope, restart=restart)
+        try:
+            directive = await self.execute(kind, action, key, scope, restart=restart)
+            await self.obey(directive, action, key, scope, restart=restart)
+        except values.TooLarge as exc:
+            raise StepFailed(key, action, str(exc)) from exc
+
+    async def _count_step(self, key: str, action: dict[str, Any]) -> None:
+        """A new step: within the budget (journal rows, one per step), and every
+        YIELD_EVERY steps without a suspension the lane's other queued instances go first."""
+        limit = self.max_steps * (1 + min(self.grants, 1))
+        if len(self.journal) >= limit:
+            self.exhausted = True
+            raise StepFailed(key, action, budget_message(limit, self.grants))
+        self.ran += 1
+        if self.ran % YIELD_EVERY == 0 and await self.host.others_queued(self):
+            # woken by the runtime after its next claim round; by the timers if it is gone
+            raise Suspend(YIELD, self.host.now() + YIELD_FALLBACK)
 
     async def execute(
         self, kind: act.Action, action: dict[str, Any], key: str, scope: Scope, *, restart: bool
@@ -280,6 +340,8 @@ class ProcessRun(CompoundSteps):
     ) -> None:
         started = restart or self.journal.get(key, {}).get("status") == STEP_STARTED
         if isinstance(directive, act.Done):
+            if self.host.holds_secret(directive.updates):  # a definition older than flow.py
+                raise StepFailed(key, action, SECRET_IN_VARIABLE)
             try:
                 scope.apply(directive.updates)
             except act.ActionFailed as exc:

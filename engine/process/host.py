@@ -7,22 +7,25 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from switchyard.engine import config as node_config
 from switchyard.engine import events as ev
 from switchyard.engine.actions import base as act
 from switchyard.engine.expressions import Sandbox
-from switchyard.engine.people.masking import secured_texts
+from switchyard.engine.people.masking import TextMasker, secured_texts, secured_variables
 from switchyard.engine.process import journal as j
 from switchyard.engine.process import values
 from switchyard.engine.process.executor import ProcessRun, Scope, StepFailed
 from switchyard.engine.process.writer import GroupWriter
-from switchyard.engine.runner import Masker
 from switchyard.engine.workitems.create import RoutingProblem, create_item
-from switchyard.store.models import QUEUED
+from switchyard.store import filemodes
+from switchyard.store.models import QUEUED, Instance
 from switchyard.store.queries import instance_vars as var_q
 from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import processes as proc_q
 from switchyard.store.queries import workitems as wi_q
+
+_TEXT_FIELDS = ("note", "error", "reason", "outcome", "detail")
 
 
 class ProcessHost:
@@ -38,7 +41,7 @@ class ProcessHost:
         self.engine = engine
         self.writer = writer
         self.secrets = secrets
-        self.masker = Masker(secrets.values())
+        self.masker = TextMasker(secrets.values())  # secrets, on every text written
         self.params = params
         self.kill_grace = kill_grace
         self.sandbox = Sandbox(now=engine.clock.now)
@@ -51,7 +54,25 @@ class ProcessHost:
     async def write(
         self, statements: list[j.Statement], events: Any = (), *, owner: int | None = None
     ) -> None:
-        await self.writer.write(statements, list(events), owner=owner)
+        await self.writer.write(self.masked(statements), list(events), owner=owner)
+
+    def holds_secret(self, value: Any) -> bool:
+        """True when a secret's value (or a common transform of it) is inside ``value``."""
+        return bool(self.masker) and self.masker.deep(value) != value
+
+    def masked(self, statements: list[j.Statement]) -> list[j.Statement]:
+        """Free text of steps and history (notes, errors, details) with no secret in it."""
+        if not self.masker:
+            return statements
+        out: list[j.Statement] = []
+        for stmt, params in statements:
+            if isinstance(params, dict) and any(params.get(k) for k in _TEXT_FIELDS):
+                params = {
+                    k: self.masker.deep(v) if k in _TEXT_FIELDS and v else v
+                    for k, v in params.items()
+                }
+            out.append((stmt, params))
+        return out
 
     def changed_event(self, run: ProcessRun, **data: Any) -> ev.EngineEvent:
         return ev.EngineEvent(
@@ -60,6 +81,21 @@ class ProcessHost:
             {"ids": [run.id], "status": "running", "lane": run.row["lane"], **data},
             self.engine.node_id,
         )
+
+    async def others_queued(self, run: ProcessRun) -> bool:
+        """Is another instance queued on this instance's lane (waiting for its slot)?"""
+        table = Instance.__table__
+        stmt = (
+            select(table.c.id)
+            .where(
+                table.c.lane == run.row["lane"],
+                table.c.status == QUEUED,
+                table.c.id != run.id,
+            )
+            .limit(1)
+        )
+        async with self.engine.store.read() as conn:
+            return (await conn.execute(stmt)).first() is not None
 
     # ----------------------------------------------------------- scopes
     def mapping(self, run: ProcessRun, scope: Scope) -> dict[str, Any]:
@@ -130,8 +166,9 @@ class ProcessHost:
         masker = self.masker.with_secrets(hidden) if hidden else self.masker
         masked = [masker.mask(line) for line in lines]
         path: Path = self.engine.log_path(run.id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8") as fh:  # same shape as a command's output
+        with filemodes.open_private(
+            path, "a", encoding="utf-8"
+        ) as fh:  # same shape as a command's output
             fh.writelines(f"{line}\n" for line in masked)
         self.engine.bus.publish(ev.EngineEvent(ev.INSTANCE_LOG, str(run.id), {"lines": masked}))
 
@@ -256,6 +293,14 @@ class ProcessHost:
     async def work_item(self, item_id: int) -> dict[str, Any] | None:
         async with self.engine.store.read() as conn:
             return await wi_q.get(conn, item_id)
+
+    async def child_specs(self, child_id: int) -> dict[str, str]:
+        """The child's secured variables: name -> security spec."""
+        async with self.engine.store.read() as conn:
+            row = await inst_q.get(conn, child_id)
+            definition_id = (row or {}).get("definition_id")
+            definition = await proc_q.get_by_id(conn, int(definition_id)) if definition_id else None
+        return secured_variables((definition or {}).get("doc"))
 
     async def child_status(self, child_id: int) -> tuple[str, dict[str, Any]] | None:
         async with self.engine.store.read() as conn:

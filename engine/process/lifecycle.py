@@ -10,7 +10,7 @@ from typing import Any
 from switchyard.engine import events as ev
 from switchyard.engine.completion import after_end
 from switchyard.engine.process import journal as j
-from switchyard.engine.process.executor import ProcessRun, StepFailed, Suspend
+from switchyard.engine.process.executor import YIELD, ProcessRun, StepFailed, Suspend
 from switchyard.engine.process.host import ProcessHost
 from switchyard.engine.process.writer import LostOwnership
 from switchyard.store.models import (
@@ -31,6 +31,9 @@ from switchyard.store.queries import steps as step_q
 from switchyard.store.queries import workitems as wi_q
 
 log = logging.getLogger(__name__)
+
+YIELDED = "yielded"  # run_claimed's result for an instance that let its lane go on
+MAX_OUTCOME = 200  # instances.outcome
 
 
 class ProcessTask:
@@ -97,16 +100,19 @@ async def run_claimed(
     except Exception as exc:  # a bug must not leave the instance running for ever
         log.exception("instance %s: executor failed", instance_id)
         async with engine.tx() as tx:
-            await _end(tx, row, ERROR, f"internal error: {type(exc).__name__}: {exc}")
+            reason = host.masker.mask(f"internal error: {type(exc).__name__}: {exc}")
+            await _end(tx, row, ERROR, reason)
         return ERROR
+    if what == "completed" and detail is not None and len(detail) > MAX_OUTCOME:
+        detail = detail[: MAX_OUTCOME - 1] + "…"  # the column's size, on every backend
     if what == "completed" and not row.get("schedule_id") and not row.get("parent_id"):
         # nothing to do after it (no chain, no parent): one group-committed write
         now = host.now()
         await run._write(
             [
-                j.complete(instance_id, outcome=detail, variables=run.stored_variables(), now=now),
+                j.complete(instance_id, outcome=detail, variables=run.safe_variables(), now=now),
                 j.history(instance_id, "completed", now, None, {"outcome": detail}),
-                *j.index_variables(instance_id, run.stored_variables()),
+                *j.index_variables(instance_id, run.safe_variables()),
             ],
             [
                 ev.EngineEvent(
@@ -123,9 +129,9 @@ async def run_claimed(
             if not _mine(await inst_q.get(tx.conn, instance_id), engine):
                 return "lost"
             await inst_q.set_fields(
-                tx.conn, instance_id, {"outcome": detail, "variables": run.stored_variables()}
+                tx.conn, instance_id, {"outcome": detail, "variables": run.safe_variables()}
             )
-            await var_q.replace(tx.conn, instance_id, run.stored_variables())
+            await var_q.replace(tx.conn, instance_id, run.safe_variables())
             await step_q.add_history(
                 tx.conn, instance_id, "completed", tx.now, None, {"outcome": detail}
             )
@@ -138,7 +144,7 @@ async def run_claimed(
             if not _mine(current, engine):
                 return "lost"
             if current and current.get("cancel_requested"):  # asked while it was suspending
-                await inst_q.set_fields(tx.conn, instance_id, {"variables": run.stored_variables()})
+                await inst_q.set_fields(tx.conn, instance_id, {"variables": run.safe_variables()})
                 await _end(tx, row, CANCELLED, "cancelled")
                 return CANCELLED
             changed = await inst_q.set_fields(
@@ -150,12 +156,12 @@ async def run_claimed(
                     "wake_at": suspend.wake_at,
                     "node_id": None,
                     "current_action": None,
-                    "variables": run.stored_variables(),
+                    "variables": run.safe_variables(),
                     "updated_at": tx.now,
                 },
                 only_status=RUNNING,
             )
-            await var_q.replace(tx.conn, instance_id, run.stored_variables())
+            await var_q.replace(tx.conn, instance_id, run.safe_variables())
             if changed:
                 tx.emit(
                     ev.INSTANCES_CHANGED,
@@ -168,6 +174,8 @@ async def run_claimed(
             await _wake_if_child_done(engine, instance_id, int(suspend.waiting_on[6:]))
         if "workitem:" in suspend.waiting_on:  # or a person was quicker than this commit
             await _wake_if_item_done(engine, instance_id, suspend.waiting_on)
+        if suspend.waiting_on == YIELD:  # stepped aside: the runtime queues it again
+            return YIELDED
         return WAITING
     failed: StepFailed = detail
     async with engine.tx() as tx:
@@ -184,9 +192,9 @@ async def run_claimed(
         await inst_q.set_fields(
             tx.conn,
             instance_id,
-            {"error_step": failed.key, "variables": run.stored_variables()},
+            {"error_step": failed.key, "variables": run.safe_variables()},
         )
-        await var_q.replace(tx.conn, instance_id, run.stored_variables())
+        await var_q.replace(tx.conn, instance_id, run.safe_variables())
         await step_q.add_history(
             tx.conn,
             instance_id,
@@ -215,19 +223,19 @@ async def _stopped(engine: Any, run: ProcessRun, row: dict[str, Any], me: Proces
         if not _mine(await inst_q.get(tx.conn, instance_id), engine):
             return "lost"
         in_flight = [k for k, e in run.journal.items() if e.get("status") == STEP_STARTED]
-        await var_q.replace(tx.conn, instance_id, run.stored_variables())
+        await var_q.replace(tx.conn, instance_id, run.safe_variables())
         if me.cancel_reason is not None:
             for key in in_flight:
                 await step_q.set_step(
                     tx.conn, instance_id, key, {"status": STEP_CANCELLED, "ended_at": tx.now}
                 )
-            await inst_q.set_fields(tx.conn, instance_id, {"variables": run.stored_variables()})
+            await inst_q.set_fields(tx.conn, instance_id, {"variables": run.safe_variables()})
             await _end(tx, row, CANCELLED, me.cancel_reason)
             return CANCELLED
         # interrupted (node stopping): the step in flight is the one to retry
         leaf = max(in_flight, key=len) if in_flight else None
         await inst_q.set_fields(
-            tx.conn, instance_id, {"variables": run.stored_variables(), "error_step": leaf}
+            tx.conn, instance_id, {"variables": run.safe_variables(), "error_step": leaf}
         )
         if leaf:
             await step_q.set_step(

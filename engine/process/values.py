@@ -67,6 +67,33 @@ def coerce(value: Any, type_name: str | None) -> Any:
     return value
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def json_size(doc: Any, limit: int) -> int:
+    """Bytes of ``doc`` as compact UTF-8 JSON; counting stops once past ``limit`` (a huge
+    document is never built as one string)."""
+    size = 0
+    for chunk in _ENCODER.iterencode(doc):
+        size += len(chunk) if chunk.isascii() else len(chunk.encode("utf-8", "replace"))
+        if size > limit:
+            break
+    return size
+
+
+class TooLarge(ValueError):
+    """A variables document over ``max_variables_bytes``."""
+
+
+def check_size(doc: Any, limit: int) -> None:
+    """TooLarge (one line, naming the parameter) when ``doc`` is over ``limit`` bytes."""
+    if json_size(doc, limit) > limit:
+        raise TooLarge(
+            f"variables over the max_variables_bytes limit of {limit:,} bytes; nothing of "
+            "this step was written"
+        )
+
+
 def to_json(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from switchyard.engine.events import EngineEvent
+from switchyard.engine.tasks import spawn
 from switchyard.engine.tx import feed_rows
 from switchyard.store.queries import events as event_rows
 from switchyard.store.queries import instances as inst_q
@@ -59,7 +60,7 @@ class GroupWriter:
 
     def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="switchyard-group-writer")
+            self._task = spawn(self._run(), name="switchyard-group-writer")
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -1,12 +1,30 @@
-"""Claiming runnable work: one atomic statement per backend.
+"""Claiming runnable work: the ONE way an instance becomes ``running``.
 
-SQLite: the write transaction is ``BEGIN IMMEDIATE`` (one writer at a time), so a guarded
-UPDATE ... WHERE id = (SELECT ...) AND status = 'queued' cannot race.
-PostgreSQL: the lane row is locked first (``FOR UPDATE``) so lane concurrency holds across
-nodes, and the candidate row is picked with ``FOR UPDATE SKIP LOCKED``.
+Every route to ``running`` goes through ``claim``: a fresh start, a process instance
+resuming after a wait, a parent woken by its child, a work item answered, an operator's
+retry or skip, a process instance requeued after its node died. All of them put the
+instance back to ``queued``; only the dispatcher's claim moves it on, under the lane's lock.
 
-The per-schedule overlap limit is part of the claim: a queued instance whose schedule
-already has ``overlap_limit`` running instances is passed over (later ones may run).
+The lane's limit is enforced in one transaction per claim round:
+
+1. the lane row is locked (PostgreSQL: ``SELECT ... FOR UPDATE``; SQLite: the write
+   transaction is ``BEGIN IMMEDIATE``, one writer at a time). A lane that has no row yet
+   (an instance naming a lane nobody added) gets one on demand, concurrency 1, so there
+   is always a row to lock;
+2. the lane's ``running`` rows are counted: ALL of them, also those of a node that died
+   and has not been restored yet (its commands may still run as orphans until recovery
+   kills them), so the store never shows more than ``concurrency`` running;
+3. up to the free slots are picked in queue order (a queued instance whose schedule
+   already has ``overlap_limit`` running instances is passed over; later ones may run);
+4. exactly those ids are moved to ``running`` (``AND status = 'queued'``: an instance
+   cancelled meanwhile is not taken).
+
+Why not one ``UPDATE ... WHERE id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)``: on
+PostgreSQL the planner may put that subquery on the inner side of a nested loop and rescan
+it once per outer row; each rescan skips the rows the UPDATE itself has just changed, so
+``LIMIT n`` yields n *new* rows every time and the statement claimed every queued
+instance of the lane (issue 11: 7 running on a lane of 2). Ids are picked first, then
+updated by a plain id list.
 """
 
 from __future__ import annotations
@@ -18,103 +36,99 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 from switchyard.store.models import UTCDateTime
 from switchyard.store.queries import instances
+from switchyard.store.queries import lanes as lane_q
 
-_CANDIDATE = """
-    SELECT i.id FROM instances i
-    WHERE i.lane = :lane AND i.status = 'queued'
-      AND (i.overlap_limit = 0 OR i.schedule_id IS NULL OR
-           (SELECT count(*) FROM instances r
-             WHERE r.schedule_id = i.schedule_id AND r.status = 'running') < i.overlap_limit)
-    ORDER BY i.id
-    LIMIT 1
-"""
+SCAN = 200  # queued rows read per round while picking
 
-_CLAIM = """
-UPDATE instances
-   SET status = 'running', node_id = :node, host = :host, started_at = :now, updated_at = :now
- WHERE id = ({candidate})
-   AND status = 'queued'
-   AND (SELECT count(*) FROM instances WHERE lane = :lane AND status = 'running') < :concurrency
-RETURNING id
-"""
-
-_NOW = bindparam("now", type_=UTCDateTime())
-_SQLITE_CLAIM = text(_CLAIM.format(candidate=_CANDIDATE)).bindparams(_NOW)
-_PG_CLAIM = text(_CLAIM.format(candidate=_CANDIDATE + " FOR UPDATE OF i SKIP LOCKED")).bindparams(
-    _NOW
+_LOCK_LANE = {
+    "postgresql": text("SELECT concurrency FROM lanes WHERE name = :lane FOR UPDATE"),
+    "sqlite": text("SELECT concurrency FROM lanes WHERE name = :lane"),
+}
+_RUNNING_IN_LANE = text("SELECT count(*) FROM instances WHERE lane = :lane AND status = 'running'")
+_RUNNING_OF_SCHEDULE = text(
+    "SELECT count(*) FROM instances WHERE schedule_id = :schedule AND status = 'running'"
 )
-_PG_LOCK_LANE = text("SELECT concurrency FROM lanes WHERE name = :lane FOR UPDATE")
-_SQLITE_LANE = text("SELECT concurrency FROM lanes WHERE name = :lane")
+_QUEUED = text(
+    "SELECT id, schedule_id, overlap_limit FROM instances "
+    "WHERE lane = :lane AND status = 'queued' AND id > :after "
+    "AND (schedule_id IS NULL OR overlap_limit = 0 OR schedule_id NOT IN :full) "
+    "ORDER BY id LIMIT :scan"
+).bindparams(bindparam("full", expanding=True))
+_CLAIM = text(
+    "UPDATE instances SET status = 'running', node_id = :node, host = :host, "
+    "started_at = :now, updated_at = :now "
+    "WHERE id IN :ids AND lane = :lane AND status = 'queued' "
+    "RETURNING id"
+).bindparams(bindparam("ids", expanding=True), bindparam("now", type_=UTCDateTime()))
+
+
+async def lock_lane(conn: AsyncConnection, lane: str, now: datetime) -> int:
+    """Lock ``lane`` for the rest of the transaction (creating it on demand, concurrency 1)
+    and return its concurrency."""
+    lock = _LOCK_LANE["postgresql" if conn.dialect.name == "postgresql" else "sqlite"]
+    concurrency = (await conn.execute(lock, {"lane": lane})).scalar()
+    if concurrency is None:
+        await lane_q.ensure(conn, lane, now)
+        concurrency = (await conn.execute(lock, {"lane": lane})).scalar()
+    return int(concurrency or 0)
+
+
+async def running_in_lane(conn: AsyncConnection, lane: str) -> int:
+    """Every ``running`` row of the lane, whichever node (alive or dead) holds it."""
+    return int((await conn.execute(_RUNNING_IN_LANE, {"lane": lane})).scalar() or 0)
+
+
+async def claim(
+    conn: AsyncConnection, *, lane: str, node_id: str, host: str, now: datetime, most: int
+) -> list[dict[str, Any]]:
+    """Move up to ``most`` queued instances of ``lane`` to running on ``node_id``, never
+    past the lane's concurrency; returns the claimed rows in queue order."""
+    concurrency = await lock_lane(conn, lane, now)
+    free = min(concurrency - await running_in_lane(conn, lane), most)
+    if free <= 0:
+        return []
+    picked = await _pick(conn, lane, free)
+    if not picked:
+        return []
+    params = {"ids": picked, "lane": lane, "node": node_id, "host": host, "now": now}
+    ids = [int(i) for i in (await conn.execute(_CLAIM, params)).scalars()]
+    rows = await instances.get_many(conn, ids) if ids else []
+    return sorted(rows, key=lambda r: r["id"])
 
 
 async def claim_next(
     conn: AsyncConnection, *, lane: str, node_id: str, host: str, now: datetime
 ) -> dict[str, Any] | None:
-    """Atomically move the next runnable instance of ``lane`` to running on ``node_id``."""
-    pg = conn.dialect.name == "postgresql"
-    concurrency = (
-        await conn.execute(_PG_LOCK_LANE if pg else _SQLITE_LANE, {"lane": lane})
-    ).scalar()
-    if concurrency is None:
-        return None
-    params = {
-        "lane": lane,
-        "node": node_id,
-        "host": host,
-        "now": now,
-        "concurrency": concurrency,
-    }
-    claimed = (await conn.execute(_PG_CLAIM if pg else _SQLITE_CLAIM, params)).scalar()
-    return None if claimed is None else await instances.get(conn, int(claimed))
+    """The next runnable instance of ``lane`` (``claim`` of one)."""
+    rows = await claim(conn, lane=lane, node_id=node_id, host=host, now=now, most=1)
+    return rows[0] if rows else None
 
 
-_BATCH = """
-UPDATE instances
-   SET status = 'running', node_id = :node, host = :host, started_at = :now, updated_at = :now
- WHERE id IN (
-       SELECT i.id FROM instances i
-        WHERE i.lane = :lane AND i.status = 'queued'
-          AND (i.overlap_limit = 0 OR i.schedule_id IS NULL)
-          AND i.id < COALESCE((SELECT min(l.id) FROM instances l
-                                WHERE l.lane = :lane AND l.status = 'queued'
-                                  AND l.overlap_limit > 0 AND l.schedule_id IS NOT NULL),
-                              9223372036854775807)
-        ORDER BY i.id
-        LIMIT :n{lock})
-   AND status = 'queued'
-RETURNING id
-"""
-_SQLITE_BATCH = text(_BATCH.format(lock="")).bindparams(_NOW)
-_PG_BATCH = text(_BATCH.format(lock=" FOR UPDATE OF i SKIP LOCKED")).bindparams(_NOW)
-_RUNNING_IN_LANE = text("SELECT count(*) FROM instances WHERE lane = :lane AND status = 'running'")
-
-
-_LIMITED_QUEUED = text(
-    "SELECT 1 FROM instances WHERE lane = :lane AND status = 'queued' "
-    "AND overlap_limit > 0 AND schedule_id IS NOT NULL LIMIT 1"
-)
-
-
-async def claim_batch(
-    conn: AsyncConnection, *, lane: str, node_id: str, host: str, now: datetime, most: int
-) -> tuple[list[dict[str, Any]], bool]:
-    """Claim up to ``most`` of the lane's free slots at once, in queue order, for instances
-    without a per-schedule overlap limit (those go through ``claim_next``). Lane
-    concurrency holds: the free slots are counted under the same lock as the claim.
-    Also says whether the lane has queued instances that must be claimed one by one."""
-    pg = conn.dialect.name == "postgresql"
-    concurrency = (
-        await conn.execute(_PG_LOCK_LANE if pg else _SQLITE_LANE, {"lane": lane})
-    ).scalar()
-    if concurrency is None:
-        return [], False
-    limited = (await conn.execute(_LIMITED_QUEUED, {"lane": lane})).first() is not None
-    running = int((await conn.execute(_RUNNING_IN_LANE, {"lane": lane})).scalar() or 0)
-    free = min(int(concurrency) - running, most)
-    if free <= 0:
-        return [], False
-    params = {"lane": lane, "node": node_id, "host": host, "now": now, "n": free}
-    result = await conn.execute(_PG_BATCH if pg else _SQLITE_BATCH, params)
-    ids = [int(i) for i in result.scalars()]
-    rows = await instances.get_many(conn, ids) if ids else []
-    return sorted(rows, key=lambda r: r["id"]), limited
+async def _pick(conn: AsyncConnection, lane: str, free: int) -> list[int]:
+    """Up to ``free`` queued ids in queue order, passing over instances whose schedule
+    is at its overlap limit (counting the ones picked in this round)."""
+    picked: list[int] = []
+    running: dict[int, int] = {}  # schedule id -> running (+ picked) instances
+    full: set[int] = set()  # schedules at their limit: left out of the next scans
+    after = 0
+    while len(picked) < free:
+        params = {"lane": lane, "after": after, "scan": SCAN, "full": sorted(full)}
+        rows = (await conn.execute(_QUEUED, params)).all()
+        for row_id, schedule_id, overlap_limit in rows:
+            after = int(row_id)
+            if overlap_limit and schedule_id is not None:
+                if schedule_id not in running:
+                    found = (
+                        await conn.execute(_RUNNING_OF_SCHEDULE, {"schedule": schedule_id})
+                    ).scalar()
+                    running[schedule_id] = int(found or 0)
+                if running[schedule_id] >= overlap_limit:
+                    full.add(int(schedule_id))
+                    continue
+                running[schedule_id] += 1
+            picked.append(int(row_id))
+            if len(picked) == free:
+                break
+        if len(rows) < SCAN:
+            break
+    return picked

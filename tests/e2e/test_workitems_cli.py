@@ -33,7 +33,7 @@ states:
       - change_state: pay
   pay:
     actions:
-      - log: "paying {{ employee }} to {{ iban }}"
+      - log: "paying {{ employee }}"
       - run: {command: ["sh", "-c", "echo transfer to $IBAN"], env: {IBAN: "{{ iban }}"}}
       - end_process: paid
 forms:
@@ -176,5 +176,5 @@ async def test_expense_approval_through_the_cli_as_four_people(sy) -> None:
         assert not [o for o in outputs if MARKER in o], login
     logs = [p for p in (sy.data_dir / "logs").rglob("*") if p.is_file()]
     text = "".join(p.read_text(errors="replace") for p in logs)
-    assert "transfer to ****" in text and "paying Ann to ****" in text
+    assert "transfer to ****" in text and "paying Ann" in text
     assert MARKER not in text

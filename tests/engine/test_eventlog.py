@@ -192,7 +192,7 @@ async def test_kinds_families_times_and_pages(engine: Engine, clock: FixedClock)
     start = clock.now()
     await engine.set_param("depth_threshold", 11)
     clock.at = start + timedelta(hours=1)
-    await engine.set_secret("KEY", "value")
+    await engine.set_secret("KEY", "value-long")
     clock.at = start + timedelta(hours=2)
     await engine.set_param("depth_threshold", 12)
     # the monitor (written elsewhere) records cancelled filters through the same helper

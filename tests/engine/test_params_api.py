@@ -22,6 +22,8 @@ DEFAULTS = {
     "handler_response_timeout": 30.0,
     "max_monitored_flows": 5000,
     "load_balance_threshold": 5000,
+    "max_steps_per_instance": 100_000,
+    "max_variables_bytes": 1024 * 1024,
 }
 
 

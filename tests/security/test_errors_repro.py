@@ -149,8 +149,12 @@ def test_a_definition_that_is_not_utf8_is_named_with_its_byte(
     path = tmp_path / "bad.yaml"
     path.write_bytes(content)
     before = snapshot(reader)
-    line = one_error(cli("--db", db, "process", verb, str(path), env=env), 2)
-    assert line.startswith(f"error: {path}: not UTF-8 text (byte {byte}")
+    proc = cli("--db", db, "process", verb, str(path), env=env)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    issue, count = proc.stderr.splitlines()  # the definition report: its line and a count
+    assert issue.startswith(f"{path}:1:1: (file): not UTF-8 text (byte {byte}")
+    assert count == "1 error(s) in 1 file(s); nothing published"
     assert snapshot(reader) == before
 
 
@@ -300,10 +304,7 @@ def test_other_hostile_inputs_get_one_line(
 ) -> None:
     db, reader = store
     before = snapshot(reader)
-    big = tmp_path / "big.yaml"
-    big.write_bytes(b"a" * (1024 * 1024 + 1))
     one_error(cli("--db", db, "process", "validate", "/dev/zero", env=env), 2, "regular file")
-    one_error(cli("--db", db, "process", "validate", str(big), env=env), 2, "larger than")
     one_error(cli("--db", db, "serve", "--grace", "nan", env=env), 2, "grace:")
     proc = subprocess.run(
         [str(SWITCHYARD), "--db", db, "secret", "set", "k"],

@@ -91,7 +91,7 @@ async def test_node_starts_and_live_param_changes(engine: Engine, until: Until) 
 
 async def test_filter_by_kind_and_time(engine: Engine, until: Until) -> None:
     await engine.set_param("depth_threshold", 20)
-    await engine.set_secret("smtp-password", "hunter2")
+    await engine.set_secret("smtp-password", "hunter2-pass")
     await engine.set_param("depth_threshold", 30)
     app = SwitchyardApp(engine)
     async with app.run_test(size=SIZE) as pilot:

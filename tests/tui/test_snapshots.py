@@ -142,7 +142,7 @@ def test_events_screen(snap_compare, snapshot_app: SwitchyardApp) -> None:
             clock.at = now - timedelta(minutes=minutes)
             await engine.set_param(name, value)
         clock.at = now - timedelta(minutes=2)
-        await engine.set_secret("smtp-password", "hunter2")  # the name only, never the value
+        await engine.set_secret("smtp-password", "hunter2-pass")  # the name only, never the value
         clock.at = now
         await pilot.press("6")
         await settle(pilot, "#events", 4)

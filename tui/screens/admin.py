@@ -124,7 +124,7 @@ def right_cells(r: RightView) -> list[Cell]:
 
 
 def audit_cells(a: AuditView, now: datetime) -> list[Cell]:
-    who = a.login + (f" as {a.as_login}" if a.as_login else "")
+    who = a.who
     detail = " ".join(f"{k}={v}" for k, v in a.detail.items())
     return [display.clock_time(a.at, now), who, a.action, a.target or "", detail]
 

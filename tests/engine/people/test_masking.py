@@ -29,7 +29,7 @@ states:
   pay:
     actions:
       - assign: {iban: "{{ iban }}-CHECKED", note: "paid {{ employee }}"}
-      - log: "paying to {{ iban }}"
+      - run: {command: ["sh", "-c", "echo paying to $IBAN"], env: {IBAN: "{{ iban }}"}}
       - end_process: paid
 """
 IBAN = "DE89370400440532013000"
