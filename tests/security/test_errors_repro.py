@@ -190,13 +190,14 @@ def test_a_file_that_is_not_a_store_is_refused_and_left_alone(
 ) -> None:
     passwd = tmp_path / "passwd"
     passwd.write_text("root:x:0:0:root:/root:/bin/bash\n" * 40)
+    passwd.chmod(0o600)  # a private file: the mode check lets it through to the content
     before = passwd.read_bytes()
     one_error(
         cli("--db", str(passwd), "whoami", env=env),
         2,
         f"db: {passwd} is not a Switchyard store",
     )
-    one_error(cli("--db", "/etc/passwd", "whoami", env=env), 2, "not a Switchyard store")
+    one_error(cli("--db", "/etc/passwd", "whoami", env=env), 2, "db: /etc/passwd")  # 0644
     assert passwd.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["passwd"]  # no WAL, no journal
 
@@ -207,6 +208,7 @@ def test_another_programs_sqlite_database_is_refused(tmp_path: Path, env: dict[s
     other = tmp_path / "other.db"
     with sqlite3.connect(other) as conn:
         conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+    other.chmod(0o600)
     one_error(cli("--db", str(other), "whoami", env=env), 2, "not a Switchyard store")
     with sqlite3.connect(other) as conn:
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
@@ -284,10 +286,16 @@ def test_an_internal_error_is_one_line_exit_1_and_its_traceback_is_logged(
     async def broken(self: Engine) -> None:
         raise RuntimeError("boom\nsecond line")
 
+    db = str(tmp_path / "s.db")
+
+    async def create() -> None:
+        await (await Engine.open(db, create=True)).close()
+
+    asyncio.run(create())
     monkeypatch.setattr(Engine, "lanes", broken)
     assert typer.main.get_command(cli_module.app)  # the app builds
     result = CliRunner().invoke(
-        cli_module.app, ["--db", str(tmp_path / "s.db"), "lane", "list"], catch_exceptions=False
+        cli_module.app, ["--db", db, "lane", "list"], catch_exceptions=False
     )
     assert result.exit_code == 1
     log = data / "cli-errors.log"
