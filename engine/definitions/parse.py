@@ -65,7 +65,7 @@ def read_source(path: Path) -> str:
     DefinitionError naming the file and the first bad byte. Unreadable: one
     ``SwitchyardError`` naming the file (exit 2 on the CLI)."""
     try:
-        if Path(path).exists() and not Path(path).is_file():  # a FIFO blocks, /dev/zero never ends
+        if Path(path).is_fifo() or Path(path).is_socket():  # opening would block for ever
             raise SwitchyardError("file", f"{path}: not a regular file")
         with Path(path).open("rb") as fh:
             data = fh.read(MAX_FILE_BYTES + 1)

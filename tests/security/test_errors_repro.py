@@ -312,7 +312,9 @@ def test_other_hostile_inputs_get_one_line(
 ) -> None:
     db, reader = store
     before = snapshot(reader)
-    one_error(cli("--db", db, "process", "validate", "/dev/zero", env=env), 2, "regular file")
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    one_error(cli("--db", db, "process", "validate", str(fifo), env=env), 2, "regular file")
     one_error(cli("--db", db, "serve", "--grace", "nan", env=env), 2, "grace:")
     proc = subprocess.run(
         [str(SWITCHYARD), "--db", db, "secret", "set", "k"],
