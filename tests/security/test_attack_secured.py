@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 from security._secrets_helpers import OpenEngine, finished, open_engine, publish
+from switchyard.engine.definitions import parse_definition
+from switchyard.engine.definitions.model import DefinitionError
 from switchyard.engine.errors import SwitchyardError
 from switchyard.engine.monitor.filters import MonitorFilter
 
@@ -57,3 +59,36 @@ async def test_a_newer_version_dropping_the_spec_does_not_open_old_instances_to_
     probe = MonitorFilter(processes=["pay"], variables=["iban contains DE12ATTACK"])
     with pytest.raises(SwitchyardError, match="may not filter on iban"):
         await ops.monitor(probe)
+
+
+IMPLICIT = """
+process: x
+variables:
+  iban: {type: string, security: finance}
+  leak: {type: string, default: ""}
+start: a
+states:
+  a:
+    actions:
+      - loop:
+          for_each: "range(20)"
+          as: k
+          do:
+            - loop:
+                for_each: "'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789'"
+                as: ch
+                do:
+                  - if: "iban[k] == ch"
+                    then: [assign: {leak: "{{ leak ~ ch }}"}]
+"""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="hole left: implicit flow. A condition may read a secured value ('one bit'), "
+    "and what its branches assign is not tainted by it: inside loops the bits add up to "
+    "the whole value, copied into an ordinary variable (or log lines)",
+)
+def test_assignments_guarded_by_a_secured_condition_are_secured_like_it() -> None:
+    with pytest.raises(DefinitionError, match="iban is secured by 'finance'"):
+        parse_definition(IMPLICIT, "x.yaml")
