@@ -237,6 +237,12 @@ def _check_tree(tree: nodes.Node, template: bool) -> None:
         raise ExpressionError(problems[-1])
 
 
+def _parse_problem(exc: BaseException) -> str:
+    """What is wrong with a source that does not parse. Jinja's lexer raises ValueError for
+    a number literal past Python's 4300-digit limit of int(str)."""
+    return "a number literal too long" if type(exc) is ValueError else _describe(exc)
+
+
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
 
 
@@ -298,8 +304,8 @@ class Sandbox:
             if not parser.stream.eos:
                 token = parser.stream.current
                 raise TemplateSyntaxError(f"unexpected {token.value!r} after the expression", 1)
-        except (TemplateError, RecursionError) as exc:
-            raise ExpressionError(_describe(exc)) from None
+        except (TemplateError, RecursionError, ValueError) as exc:
+            raise ExpressionError(_parse_problem(exc)) from None
         tree = nodes.Template([nodes.Output([node], lineno=1)], lineno=1)
         tree.set_environment(self._env)
         _check_tree(tree, template=False)
@@ -315,16 +321,16 @@ class Sandbox:
         tree.set_environment(self._env)
         try:
             return self._env.from_string(tree)
-        except (TemplateError, RecursionError) as exc:
-            raise ExpressionError(_describe(exc)) from None
+        except (TemplateError, RecursionError, ValueError) as exc:
+            raise ExpressionError(_parse_problem(exc)) from None
 
     def _parse_template(self, text: str) -> nodes.Template:
         if len(text) > MAX_SOURCE:
             raise ExpressionError(f"template longer than {MAX_SOURCE:,} chars")
         try:
             tree = self._env.parse(text)
-        except (TemplateError, RecursionError) as exc:
-            raise ExpressionError(_describe(exc)) from None
+        except (TemplateError, RecursionError, ValueError) as exc:
+            raise ExpressionError(_parse_problem(exc)) from None
         _check_tree(tree, template=True)
         return tree
 

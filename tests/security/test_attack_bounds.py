@@ -1,0 +1,68 @@
+"""Attacks on input bounds (issue 11, sections 5 and 6) that the first round missed: each
+is refused with one ``file:line:col`` line or a one-line error, exit 2, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from switchyard.engine.api import Engine
+from switchyard.engine.definitions import DefinitionError, load_file
+from switchyard.engine.expressions import ExpressionError, Sandbox
+
+from ._bounds_helpers import cli
+
+TAIL = "start: a\nstates:\n  a:\n    actions:\n      - end_process: done\n"
+DIGITS = "1" * 5000  # past Python's 4300-digit limit of int(str)
+
+
+def _files(tmp_path: Path) -> dict[str, Path]:
+    texts = {
+        # a hex literal has no digit limit: the int is built, then repr() of it fails
+        "hex": f"process: hex\nvariables:\n  n: {{type: integer, default: 0x{'f' * 5000}}}\n"
+        + TAIL,
+        # the Jinja lexer calls int() on the literal
+        "literal": "process: lit\nvariables:\n  n: {type: integer}\nstart: a\nstates:\n"
+        f"  a:\n    actions:\n      - assign: {{n: '{{{{ {DIGITS} }}}}'}}\n",
+        "condition": "process: cond\nstart: a\nstates:\n  a:\n    actions:\n"
+        f"      - if: '{DIGITS} > 1'\n        then: [end_process: big]\n",
+    }
+    out = {}
+    for name, text in texts.items():
+        out[name] = tmp_path / f"{name}.yaml"
+        out[name].write_text(text)
+    return out
+
+
+@pytest.mark.parametrize("name", ["hex", "literal", "condition"])
+def test_huge_integer_literals_are_definition_errors(tmp_path: Path, name: str) -> None:
+    path = _files(tmp_path)[name]
+    with pytest.raises(DefinitionError) as info:
+        load_file(path)
+    (issue,) = info.value.issues
+    assert str(issue).startswith(f"{path}:")
+    assert len(str(issue)) < 300  # the value is not quoted whole
+
+
+def test_a_huge_literal_in_a_sandbox_expression_is_an_expression_error() -> None:
+    sandbox = Sandbox()
+    with pytest.raises(ExpressionError, match="number literal too long"):
+        sandbox.evaluate(f"{DIGITS} + 1", {})
+    with pytest.raises(ExpressionError, match="number literal too long"):
+        sandbox.render(f"x {{{{ {DIGITS} }}}}", {})
+    # a ValueError while evaluating keeps its own message
+    with pytest.raises(ExpressionError, match="invalid literal"):
+        sandbox.evaluate("int('x')", {})
+
+
+@pytest.mark.timeout(60)
+async def test_process_validate_of_huge_integers_exits_2_in_one_line(
+    sqlite_url: str, data_dir: Path, tmp_path: Path
+) -> None:
+    engine = await Engine.open(sqlite_url, data_dir=data_dir)
+    await engine.close()
+    for path in _files(tmp_path).values():
+        proc = cli(sqlite_url, data_dir, "process", "validate", str(path))
+        assert proc.returncode == 2, proc.stderr
+        assert "Traceback" not in proc.stderr and "internal" not in proc.stderr
+        assert proc.stderr.startswith(f"{path}:"), proc.stderr
