@@ -66,3 +66,47 @@ async def test_process_validate_of_huge_integers_exits_2_in_one_line(
         assert proc.returncode == 2, proc.stderr
         assert "Traceback" not in proc.stderr and "internal" not in proc.stderr
         assert proc.stderr.startswith(f"{path}:"), proc.stderr
+
+
+HUGE_DECIMAL = "1e999999999"  # a short string; formatted with {:f}, a billion digits
+
+
+def test_formatting_a_decimal_with_a_huge_exponent_is_refused_before_it_is_built() -> None:
+    import tracemalloc
+    from decimal import Decimal
+
+    sandbox = Sandbox()
+    tracemalloc.start()
+    try:
+        with pytest.raises(ExpressionError, match="too large"):
+            sandbox.evaluate('"{:f}".format(d)', {"d": Decimal("1e9999999")})
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2_000_000  # the 10-million-digit string was never made
+
+
+def test_a_decimal_default_with_a_huge_exponent_is_a_definition_error(tmp_path: Path) -> None:
+    path = tmp_path / "dec.yaml"
+    path.write_text(
+        f"process: dec\nvariables:\n  d: {{type: decimal, default: {HUGE_DECIMAL}}}\n" + TAIL
+    )
+    with pytest.raises(DefinitionError, match="exponent within"):
+        load_file(path)
+
+
+@pytest.mark.timeout(60)
+async def test_start_refuses_a_decimal_with_a_huge_exponent_or_not_a_number(
+    sqlite_url: str, data_dir: Path, tmp_path: Path
+) -> None:
+    engine = await Engine.open(sqlite_url, data_dir=data_dir)
+    path = tmp_path / "dec.yaml"
+    path.write_text("process: dec\nvariables:\n  d: {type: decimal}\n" + TAIL)
+    await engine.publish([path])
+    await engine.close()
+    for value in (HUGE_DECIMAL, "NaN", "sNaN", "-Infinity"):
+        proc = cli(sqlite_url, data_dir, "start", "dec", "--var", f"d={value}")
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.startswith("error: var: var d: not a finite decimal"), proc.stderr
+    proc = cli(sqlite_url, data_dir, "instances", "--json")
+    assert proc.stdout.strip() == "[]"  # nothing was started
