@@ -3,6 +3,7 @@ value that the publish-time flow check and the masker were meant to close."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from switchyard.engine.definitions import parse_definition
 from switchyard.engine.definitions.model import DefinitionError
 from switchyard.engine.errors import SwitchyardError
 from switchyard.engine.monitor.filters import MonitorFilter
+from switchyard.engine.views import to_json
 
 __all__ = ["open_engine"]
 
@@ -92,3 +94,43 @@ states:
 def test_assignments_guarded_by_a_secured_condition_are_secured_like_it() -> None:
     with pytest.raises(DefinitionError, match="iban is secured by 'finance'"):
         parse_definition(IMPLICIT, "x.yaml")
+
+
+QUOTED = """
+process: probe
+variables:
+  iban: {type: string, security: finance}
+  m: {type: map, default: {}}
+start: a
+states:
+  a:
+    actions:
+      - if: "m[iban[4:]] == 1"
+        then: [end_process: odd]
+      - end_process: done
+"""
+
+
+async def test_an_error_message_does_not_quote_part_of_a_secured_value(
+    open_engine: OpenEngine, tmp_path: Path
+) -> None:
+    """A condition may read a secured value; when it fails, Jinja's message quoted the key
+    it looked up ("'dict object' has no attribute 'ATTACK0MARK9931'"): a part of the value,
+    which the masker (whole values only) let through to every viewer of the reason."""
+    root = await open_engine()
+    await root.add_user("ops", licence="monitor")
+    await root.add_user("fin", licence="monitor")
+    await root.add_secspec("finance", users=["fin"])
+    await publish(root, tmp_path, QUOTED)
+    await root.grant("probe", "ops", view=True)
+    await open_engine.node(root)  # type: ignore[attr-defined]
+    instance = await root.start_process("probe", {"iban": IBAN})
+    row = await finished(root, instance)
+    assert row["status"] == "error"
+    assert "has no attribute" in row["reason"]
+    ops = await open_engine(user="ops")
+    shown = json.dumps(to_json(await ops.instance_detail(instance)))
+    shown += "\n".join(await ops.log(instance))
+    shown += json.dumps([to_json(e) for e in await ops.event_log()])
+    assert IBAN[4:] not in shown
+    assert IBAN[4:] not in row["reason"]  # not even in the store's own text
