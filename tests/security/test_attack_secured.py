@@ -4,7 +4,11 @@ value that the publish-time flow check and the masker were meant to close."""
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 from security._secrets_helpers import OpenEngine, finished, open_engine, publish
@@ -172,4 +176,59 @@ async def test_a_database_error_does_not_quote_part_of_a_secured_value(
     shown = json.dumps(to_json(await ops.instance_detail(instance)))
     shown += "\n".join(await ops.log(instance))
     assert "integer" in shown  # the error is there, its value is not
+    assert IBAN[4:] not in shown
+
+
+HEADER = """
+process: hdr
+variables:
+  iban: {type: string, security: finance}
+start: a
+states:
+  a:
+    actions:
+      - http: {url: "http://127.0.0.1:PORT/", headers: {X-Account: "{{ iban[4:] }} "}}
+      - end_process: done
+"""
+
+
+@pytest.fixture
+def http_port() -> Iterator[int]:
+    class Ok(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Ok)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_an_http_error_does_not_quote_part_of_a_secured_value(
+    open_engine: OpenEngine, tmp_path: Path, http_port: int
+) -> None:
+    """Headers may carry a secured value; one that HTTP refuses (a trailing space, a line
+    break) failed with "Illegal header value b'ATTACK0MARK9931 '", in the reason."""
+    root = await open_engine()
+    await root.add_user("ops", licence="monitor")
+    await root.add_user("fin", licence="monitor")
+    await root.add_secspec("finance", users=["fin"])
+    await publish(root, tmp_path, HEADER.replace("PORT", str(http_port)))
+    await root.grant("hdr", "ops", view=True)
+    await open_engine.node(root)  # type: ignore[attr-defined]
+    instance = await root.start_process("hdr", {"iban": IBAN})
+    row = await finished(root, instance)
+    assert row["status"] == "error"
+    ops = await open_engine(user="ops")
+    shown = json.dumps(to_json(await ops.instance_detail(instance)))
+    shown += "\n".join(await ops.log(instance))
+    assert "Illegal header value" in shown
     assert IBAN[4:] not in shown
