@@ -175,9 +175,21 @@ class CompoundSteps:
         child = await self.host.child_status(d["child"])
         if child is None:
             raise StepFailed(key, action, f"child instance {d['child']} is gone")
-        status, child_vars = child
+        status, child_vars, child_secured = child
         if status == "completed":
-            scope.apply({p: child_vars.get(c) for p, c in (d.get("into") or {}).items()})
+            into = d.get("into") or {}
+            for p, c in into.items():  # the child's spec is known only now (it may change)
+                spec = child_secured.get(c)
+                target = (scope.specs.get(p) or {}).get("security") or ""
+                if spec and spec != target:
+                    shown = f"secured by {target!r}" if target else "not secured"
+                    raise StepFailed(
+                        key,
+                        action,
+                        f"the child's {c} is secured by {spec!r}: it may only flow into a "
+                        f"variable secured by {spec!r}, and {p!r} is {shown} (nothing copied)",
+                    )
+            scope.apply({p: child_vars.get(c) for p, c in into.items()})
             return
         if status in ("queued", "running", "waiting"):
             raise Suspend(f"child:{d['child']}", None)

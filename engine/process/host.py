@@ -12,7 +12,7 @@ from switchyard.engine import config as node_config
 from switchyard.engine import events as ev
 from switchyard.engine.actions import base as act
 from switchyard.engine.expressions import Sandbox
-from switchyard.engine.people.masking import TextMasker, secured_texts
+from switchyard.engine.people.masking import TextMasker, secured_texts, secured_variables
 from switchyard.engine.process import journal as j
 from switchyard.engine.process import values
 from switchyard.engine.process.executor import ProcessRun, Scope, StepFailed
@@ -294,9 +294,14 @@ class ProcessHost:
         async with self.engine.store.read() as conn:
             return await wi_q.get(conn, item_id)
 
-    async def child_status(self, child_id: int) -> tuple[str, dict[str, Any]] | None:
+    async def child_status(
+        self, child_id: int
+    ) -> tuple[str, dict[str, Any], dict[str, str]] | None:
+        """The child's status, variables and secured variables (name -> spec)."""
         async with self.engine.store.read() as conn:
             row = await inst_q.get(conn, child_id)
-        if row is None:
-            return None
-        return row["status"], dict(row.get("variables") or {})
+            if row is None:
+                return None
+            definition = await proc_q.get_by_id(conn, row["definition_id"])
+        secured = secured_variables((definition or {}).get("doc"))
+        return row["status"], dict(row.get("variables") or {}), secured

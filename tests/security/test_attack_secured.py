@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from security._secrets_helpers import OpenEngine, finished, open_engine, publish
+from security._secrets_helpers import OpenEngine, finished, open_engine, publish, until
 from switchyard.engine.definitions import parse_definition
 from switchyard.engine.definitions.model import DefinitionError
 from switchyard.engine.errors import SwitchyardError
@@ -232,3 +232,60 @@ async def test_an_http_error_does_not_quote_part_of_a_secured_value(
     shown += "\n".join(await ops.log(instance))
     assert "Illegal header value" in shown
     assert IBAN[4:] not in shown
+
+
+CHILD = f"""
+process: kyc
+variables:
+  iban: {{type: string, security: finance, default: {IBAN}}}
+start: a
+states:
+  a:
+    actions:
+      - end_process: checked
+"""
+
+PARENT = """
+process: onboard
+variables:
+  copy: {type: string}
+start: a
+states:
+  a:
+    actions:
+      - start_process: {process: kyc, vars: {}, wait: true, into: {copy: iban}}
+      - end_process: done
+"""
+
+
+async def test_a_childs_secured_variable_does_not_flow_into_an_unsecured_parent_variable(
+    open_engine: OpenEngine, tmp_path: Path
+) -> None:
+    """`start_process ... into: {copy: iban}` copied the child's secured iban into the
+    parent's ordinary variable, shown to every viewer of the parent (and searchable)."""
+    root = await open_engine()
+    await root.add_user("ops", licence="monitor")
+    await root.add_user("fin", licence="monitor")
+    await root.add_secspec("finance", users=["fin"])
+    await publish(root, tmp_path, CHILD, "kyc.yaml")
+    try:
+        await publish(root, tmp_path, PARENT, "onboard.yaml")
+    except DefinitionError as exc:  # refused at publish: the child's spec is known
+        assert "iban is secured by 'finance'" in str(exc)
+        return
+    await root.grant("onboard", "ops", view=True)
+    await open_engine.node(root)  # type: ignore[attr-defined]
+    # (the child's value comes from its default here; a form or a task would do the same)
+    parent = await root.start_process("onboard", {})
+
+    async def ended() -> dict[str, Any] | None:
+        row = await finished(root, parent)
+        return row if row["status"] != "waiting" else None
+
+    row = await until(ended, "the parent to end")
+    assert row["status"] == "error"
+    assert "the child's iban is secured by 'finance'" in row["reason"]
+    ops = await open_engine(user="ops")
+    shown = json.dumps(to_json(await ops.instance_detail(parent)))
+    assert IBAN not in shown
+    assert IBAN not in json.dumps(row["variables"])  # not copied in clear at all
