@@ -129,3 +129,23 @@ def test_a_form_pattern_with_nested_repetition_is_refused(tmp_path: Path) -> Non
     )
     with pytest.raises(DefinitionError, match="pattern"):
         load_file(path)
+
+
+async def test_a_command_printing_forever_cannot_fill_the_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`run: [yes]` wrote its log without end (about 1 MB/s here, until the disk is full).
+    A run keeps MAX_LOG_BYTES of output (made small here), then drops the rest."""
+    from switchyard.engine import runner
+    from switchyard.engine.people.masking import TextMasker
+
+    monkeypatch.setattr(runner, "MAX_LOG_BYTES", 200_000)
+    log_path = tmp_path / "run.log"
+    script = "yes | head -c 2000000; echo tail"
+    run = runner.CommandRun(runner.CommandSpec(["sh", "-c", script]), log_path, TextMasker())
+    await run.start()
+    result = await run.wait()
+    assert result.status == "completed"
+    text = log_path.read_text()
+    assert len(text) < 200_000 + 1_000
+    assert text.endswith("output past 200,000 bytes is not kept (the command goes on)\n")
