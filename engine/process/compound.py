@@ -23,6 +23,10 @@ from switchyard.store.models import (
     WI_COMPLETED,
 )
 
+#: how deep a call may sit (levels of nested steps, counted in its step key): a task
+#: calling itself ended in Python's RecursionError ("internal error") after ~190 steps
+MAX_CALL_NESTING = 100
+
 
 class CompoundSteps:
     # provided by ProcessRun
@@ -81,6 +85,12 @@ class CompoundSteps:
             await self.block(body, f"{key}/{n}", scope)
 
     async def _run_call(self, action: dict, key: str, scope: Scope, d: dict) -> None:
+        if key.count("/") >= MAX_CALL_NESTING:  # a task calling itself, directly or not
+            raise StepFailed(
+                key,
+                action,
+                f"steps nested deeper than {MAX_CALL_NESTING} levels: does a task call itself?",
+            )
         task = self.doc["tasks"][d["task"]]
         specs = self._task_specs(d["task"])
         frame = self.frames.get(key)

@@ -149,3 +149,60 @@ async def test_a_command_printing_forever_cannot_fill_the_disk(
     text = log_path.read_text()
     assert len(text) < 200_000 + 1_000
     assert text.endswith("output past 200,000 bytes is not kept (the command goes on)\n")
+
+
+RECURSIVE = """
+process: rec
+start: a
+tasks:
+  r:
+    actions:
+      - call: {task: r}
+states:
+  a:
+    actions:
+      - call: {task: r}
+"""
+# each level of the recursion several compound steps deep
+RECURSIVE_DEEP = """
+process: rec
+start: a
+tasks:
+  r:
+    actions:
+      - loop:
+          for_each: "[1]"
+          as: i
+          do:
+            - if: "true"
+              then:
+                - loop:
+                    for_each: "[1]"
+                    as: j
+                    do:
+                      - if: "true"
+                        then:
+                          - switch: "1"
+                            cases:
+                              1: [call: {task: r}]
+states:
+  a:
+    actions:
+      - call: {task: r}
+"""
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("text", [RECURSIVE, RECURSIVE_DEEP], ids=["direct", "deep"])
+async def test_a_task_calling_itself_ends_in_a_clear_error(
+    sqlite_url: str, data_dir: Path, tmp_path: Path, text: str
+) -> None:
+    """It ended in `internal error: RecursionError: maximum recursion depth exceeded`."""
+    from ._bounds_helpers import ended, node, publish
+
+    async with node(sqlite_url, data_dir) as (engine, _runtime):
+        await publish(engine, tmp_path, text)
+        instance = await engine.start_process("rec", {})
+        row = await ended(engine, instance, "error")
+    assert "steps nested deeper than 100 levels: does a task call itself?" in row["reason"]
+    assert "internal" not in row["reason"]
