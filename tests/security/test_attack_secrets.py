@@ -115,3 +115,35 @@ def test_the_masker_hides_a_secret_url_encoded_and_json_escaped() -> None:
     ):
         assert shown != token
         assert masker.mask(f"GET /x?t={shown} 200") == f"GET /x?t={MASK} 200", shown
+
+
+SMUGGLE = """
+process: x
+variables:
+  out: {type: map}
+start: a
+states:
+  a:
+    actions:
+      - %s
+"""
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        'start_process: {process: x, wait: false, vars: {"x].run.env.T": "{{ secret.t }}"}}',
+        'sql: {connection: erp, query: "select 1", params: {"x].run.env.T": "{{ secret.t }}"}}',
+        'http: {url: "http://127.0.0.1:1/", headers: {"x].log": "{{ secret.t }}"}}',
+    ],
+    ids=["child-vars", "sql-params", "header-name"],
+)
+def test_a_key_cannot_make_a_sink_look_like_run_env(action: str) -> None:
+    """The flow check finds an action's kind and field in the path of the template it
+    checks; a free key is part of that path. A child variable named `x].run.env.T` made
+    `start_process.vars` look like `run.env` and a plain secret was published into a
+    child's variables (shown to every viewer of the child)."""
+    from switchyard.engine.definitions import DefinitionError, parse_definition
+
+    with pytest.raises(DefinitionError, match="is not a valid"):
+        parse_definition(SMUGGLE % action, "x.yaml")
