@@ -237,15 +237,34 @@ def _check_tree(tree: nodes.Node, template: bool) -> None:
         raise ExpressionError(problems[-1])
 
 
+def _parse_problem(exc: BaseException) -> str:
+    """What is wrong with a source that does not parse. Jinja's lexer raises ValueError for
+    a number literal past Python's 4300-digit limit of int(str)."""
+    return "a number literal too long" if type(exc) is ValueError else _describe(exc)
+
+
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+_TYPE_NAME = re.compile(r"\w+ object|None")
 
 
-def _describe(exc: BaseException) -> str:
+def _from_source(source: str) -> Callable[[re.Match[str]], str]:
+    def keep(quoted: re.Match[str]) -> str:
+        inner = quoted.group(0)[1:-1]
+        return quoted.group(0) if inner in source or _TYPE_NAME.fullmatch(inner) else "…"
+
+    return keep
+
+
+def _describe(exc: BaseException, source: str | None = None) -> str:
+    """One line for an expression's failure. With ``source`` (evaluating), a quoted part of
+    Jinja's own message that the source does not hold is cut: ``m[iban[4:]]`` failed with
+    "'dict object' has no attribute 'ATTACK0MARK9931'", a value the masker cannot know."""
     if isinstance(exc, TemplateSyntaxError):
         where = f" (line {exc.lineno})" if exc.lineno and exc.lineno > 1 else ""
         return f"syntax error: {exc.message}{where}"
     if isinstance(exc, TemplateError):
-        return exc.message or type(exc).__name__
+        message = exc.message or type(exc).__name__
+        return message if source is None else _QUOTED.sub(_from_source(source), message)
     fixed: dict[type[BaseException], str] = {
         ZeroDivisionError: "division by zero",
         RecursionError: "expression nested too deeply",
@@ -298,8 +317,8 @@ class Sandbox:
             if not parser.stream.eos:
                 token = parser.stream.current
                 raise TemplateSyntaxError(f"unexpected {token.value!r} after the expression", 1)
-        except (TemplateError, RecursionError) as exc:
-            raise ExpressionError(_describe(exc)) from None
+        except (TemplateError, RecursionError, ValueError) as exc:
+            raise ExpressionError(_parse_problem(exc)) from None
         tree = nodes.Template([nodes.Output([node], lineno=1)], lineno=1)
         tree.set_environment(self._env)
         _check_tree(tree, template=False)
@@ -315,16 +334,16 @@ class Sandbox:
         tree.set_environment(self._env)
         try:
             return self._env.from_string(tree)
-        except (TemplateError, RecursionError) as exc:
-            raise ExpressionError(_describe(exc)) from None
+        except (TemplateError, RecursionError, ValueError) as exc:
+            raise ExpressionError(_parse_problem(exc)) from None
 
     def _parse_template(self, text: str) -> nodes.Template:
         if len(text) > MAX_SOURCE:
             raise ExpressionError(f"template longer than {MAX_SOURCE:,} chars")
         try:
             tree = self._env.parse(text)
-        except (TemplateError, RecursionError) as exc:
-            raise ExpressionError(_describe(exc)) from None
+        except (TemplateError, RecursionError, ValueError) as exc:
+            raise ExpressionError(_parse_problem(exc)) from None
         _check_tree(tree, template=True)
         return tree
 
@@ -363,7 +382,7 @@ class Sandbox:
 
     def evaluate(self, expr: str, scope: Mapping[str, Any]) -> Any:
         """The native value of a bare expression, e.g. ``"amount > 1000"`` -> ``True``."""
-        return self._run(self._expressions(expr), scope)
+        return self._run(self._expressions(expr), scope, expr)
 
     def render(self, value: Any, scope: Mapping[str, Any]) -> Any:
         """Render templates inside ``value`` (recursing into dicts and lists).
@@ -375,14 +394,16 @@ class Sandbox:
         if isinstance(value, str):
             if "{{" not in value and "{%" not in value:
                 return value
-            return self._run(self._templates(value), scope)
+            return self._run(self._templates(value), scope, value)
         if isinstance(value, dict):
             return {k: self.render(v, scope) for k, v in value.items()}
         if isinstance(value, list):
             return [self.render(v, scope) for v in value]
         return value
 
-    def _run(self, compiled: Template | TemplateExpression, scope: Mapping[str, Any]) -> Any:
+    def _run(
+        self, compiled: Template | TemplateExpression, scope: Mapping[str, Any], source: str
+    ) -> Any:
         try:
             if isinstance(compiled, TemplateExpression):
                 # TemplateExpression.__call__ without its per-call ChainMap merge of the
@@ -399,7 +420,7 @@ class Sandbox:
         except ExpressionError:
             raise
         except Exception as exc:
-            raise ExpressionError(_describe(exc)) from None
+            raise ExpressionError(_describe(exc, source)) from None
         if len(out) > MAX_OUTPUT // 4 and len(out.encode()) > MAX_OUTPUT:
             raise ExpressionError(f"template output too large (over {MAX_OUTPUT // 1024} KiB)")
         return out

@@ -3,7 +3,8 @@
 Output format: one log line per output line, decoded as UTF-8 (errors replaced), newline (and a
 trailing CR) stripped, secrets replaced by ``****``.  stderr lines carry the prefix ``"stderr: "``.
 Lines longer than ``MAX_LINE`` characters are split into pieces of at most that many characters
-(a secret is never cut in two).  The run owns its process group: when the leader exits, any
+(a secret is never cut in two). A run keeps ``MAX_LOG_BYTES`` of output: past it, one line
+says so and the rest is read (the command is not blocked) and dropped.  The run owns its process group: when the leader exits, any
 processes still left in the group are terminated (SIGTERM, then SIGKILL after ``kill_grace``).
 """
 
@@ -30,6 +31,9 @@ log = logging.getLogger(__name__)
 
 STDERR_PREFIX = "stderr: "
 MAX_LINE = 64 * 1024  # characters per log line; longer lines are split
+#: bytes of output one run keeps in its log; past it the output is read and dropped, so a
+#: command printing forever (`yes`) cannot fill the node's disk
+MAX_LOG_BYTES = 256 * 1024 * 1024
 READ_CHUNK = 64 * 1024
 BATCH_LINES = 500  # a batch is flushed when it reaches this many lines ...
 FLUSH_INTERVAL = 0.05  # ... or this many seconds after its first line arrived
@@ -174,6 +178,7 @@ class CommandRun:
         self._cancelled = False
         self._timed_out = False
         self._error: str | None = None
+        self._logged = 0  # characters of output kept in the log so far
 
     @property
     def handle(self) -> ProcessHandle | None:
@@ -423,6 +428,13 @@ class CommandRun:
                 return
 
     async def _emit(self, batch: list[str]) -> None:
+        if self._logged > MAX_LOG_BYTES:
+            return
+        self._logged += sum(len(line) + 1 for line in batch)
+        if self._logged > MAX_LOG_BYTES:
+            batch = [
+                f"switchyard: output past {MAX_LOG_BYTES:,} bytes is not kept (the command goes on)"
+            ]
         if self._log is not None:
             try:
                 self._log.write("".join(f"{line}\n" for line in batch))

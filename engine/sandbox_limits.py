@@ -20,6 +20,7 @@ MAX_INT_BITS = 4096
 MAX_RANGE = 10_000
 MAX_SOURCE = 64 * 1024
 _MAX_DEC_EXP = 4096
+MAX_DECIMAL_EXPONENT = _MAX_DEC_EXP  # a decimal's adjusted exponent, in and out of the sandbox
 MAX_PAD = 64  # indent width, tab size, wrap string
 _MAX_SPEC = 1000  # width / precision inside a format spec
 
@@ -102,8 +103,18 @@ def check_replace(s: str, old: str, new: str, count: int | None = None) -> None:
         raise too_large("replace result")
 
 
+def decimal_in_range(value: Decimal) -> bool:
+    """A finite decimal whose exponent is within ``MAX_DECIMAL_EXPONENT`` (``1E+999999999``
+    is a short string, but formatted with ``{:f}`` it is a billion digits)."""
+    return value.is_finite() and abs(value.adjusted()) <= _MAX_DEC_EXP
+
+
 def _str_len(value: Any) -> int:
-    return len(value) if isinstance(value, str) else len(str(value))
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, Decimal) and value.is_finite():  # "{:f}": every digit of 1E+N
+        return len(str(value)) + abs(value.adjusted())
+    return len(str(value))
 
 
 def bounded_concat(parts: Iterable[Any], limit: int = MAX_ITEMS, what: str = "'~' result") -> str:

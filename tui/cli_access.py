@@ -36,6 +36,10 @@ VALUED_OPTIONS = frozenset({"--db", "--as", "--ssh-user"})
 #: their own would run its commands as the service account)
 STORE_OPTIONS = ("--db",)
 SSH_FORBIDDEN = (*STORE_OPTIONS, "--ssh-user")
+#: commands a person coming through the owner's account may not run: ``demo`` makes a store
+#: of its own in which the person is an admin, and ``demo --open`` gives them a console
+#: whose node runs that store's commands as the service account
+DELEGATED_FORBIDDEN_COMMANDS = frozenset({"demo"})
 SWITCHYARD_WORD = "switchyard"
 
 
@@ -104,6 +108,16 @@ def named(options: Iterable[str], words: list[str]) -> str | None:
     return None
 
 
+def _refuse_command(words: list[str], how: str) -> None:
+    command = [w for w in words[:2] if w != "--"][:1]  # `switchyard -- demo` runs demo too
+    if command and command[0] in DELEGATED_FORBIDDEN_COMMANDS:
+        raise AccessError(
+            f"{command[0]}: not accepted through {how}: it makes a store of its own, whose "
+            "commands would run as the service account",
+            4,
+        )
+
+
 def ssh_user_of(globals_: list[str]) -> str | None:
     for index, word in enumerate(globals_):
         if word == "--ssh-user" and index + 1 < len(globals_):
@@ -131,6 +145,7 @@ def forced_argv(
                 "(SWITCHYARD_DB in its environment or ~/.config/switchyard/env)",
                 4,
             )
+        _refuse_command(rest, "ssh" if ssh else "sudo")
     original = environ.get("SSH_ORIGINAL_COMMAND")
     if not ssh or rest or original is None:
         return argv
@@ -150,4 +165,5 @@ def forced_argv(
         return argv  # an empty request: the console
     if command[0] not in set(commands()):
         raise AccessError(f"ssh: '{command[0][:100]}' is not a switchyard command", 2)
+    _refuse_command(command, "ssh")
     return [*globals_, *wanted_globals, *command]

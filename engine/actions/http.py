@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import ssl
 import time
 from collections.abc import Mapping
@@ -55,6 +56,16 @@ def safe_url(url: str) -> str:
         return "<invalid url>"
     host = parts.netloc.rsplit("@", 1)[-1]
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+_QUOTED = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"")
+
+
+def _unquoted(message: str, keep: str) -> str:
+    """``message`` with the quoted parts ``keep`` does not hold cut: httpx and h11 quote
+    what they refused (``Illegal header value b' ATTACK…'``), and a header may carry a
+    secured value or a part of one that the masker cannot know."""
+    return _QUOTED.sub(lambda m: m.group(0) if m.group(0)[1:-1] in keep else "…", message)
 
 
 def _json_default(value: Any) -> Any:
@@ -154,7 +165,7 @@ class HttpAction:
                 method, url, headers, content, _verify(args, ctx), timeout, follow, shown
             )
         except ActionFailed as exc:
-            message = masker.mask(exc.message)
+            message = masker.mask(_unquoted(exc.message, str(args["url"])))
             await ctx.log([f"http {masker.mask(f'{method} {logged}')} -> failed: {message}"])
             raise ActionFailed(message, retryable=exc.retryable) from exc.__cause__
         elapsed = time.monotonic() - started

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import re
 import time
 import uuid
 import weakref
@@ -114,11 +115,21 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _driver_message(exc: sa_exc.SQLAlchemyError) -> str:
-    """The driver's own message: SQLAlchemy's text adds ``[SQL: ...] [parameters: ...]``."""
+_QUOTED = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"")
+
+
+def _driver_message(exc: sa_exc.SQLAlchemyError, query: str = "") -> str:
+    """The driver's own message: SQLAlchemy's text adds ``[SQL: ...] [parameters: ...]``.
+
+    Drivers quote the values they were given ("invalid input for query argument $1:
+    'ATTACK…'", PostgreSQL's ``DETAIL: Key (iban)=(…)``), and a parameter may be a secured
+    value or a part of one the masker cannot know: the DETAIL is dropped and a quoted part
+    the query does not hold is cut (names of columns, tables, constraints stay)."""
     orig = getattr(exc, "orig", None)
     message = str(orig) if orig is not None else (str(exc.args[0]) if exc.args else "")
-    return (message.split("\n[SQL:")[0].strip() or type(orig or exc).__name__).strip()
+    message = re.split(r"\n\[SQL:|\nDETAIL:", message)[0].strip()
+    message = _QUOTED.sub(lambda m: m.group(0) if m.group(0)[1:-1] in query else "…", message)
+    return message.strip() or type(orig or exc).__name__
 
 
 def _retryable(exc: sa_exc.SQLAlchemyError, message: str) -> bool:
@@ -214,7 +225,7 @@ async def _statement(
             ]
             return rows, f"{len(rows)} row(s)"
     except sa_exc.SQLAlchemyError as exc:
-        message = _driver_message(exc)
+        message = _driver_message(exc, query)
         raise ActionFailed(message, retryable=_retryable(exc, message)) from exc
     except OSError as exc:
         raise ActionFailed(str(exc) or type(exc).__name__) from exc

@@ -83,7 +83,7 @@ def parse(text: str, template: bool) -> nodes.Template | None:
     for source in sources:
         try:
             return _PARSER.parse(source)
-        except jinja2.TemplateError:
+        except (jinja2.TemplateError, RecursionError, ValueError):
             continue
     return None
 

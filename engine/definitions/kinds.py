@@ -16,6 +16,7 @@ from typing import Any
 
 from switchyard.engine.definitions import flow
 from switchyard.engine.definitions.ctx import (
+    IDENT,
     Ctx,
     Site,
     close,
@@ -68,9 +69,19 @@ def _texts(s: Site, node: Node, path: str) -> list[str]:
     return [one] if one is not None else []
 
 
+#: an HTTP header name (RFC 9110 token). A key is part of the path the information-flow
+#: check reads (engine/definitions/flow.py): a header named ``x].log`` must not exist.
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
+
+
 def _literal_map(s: Site, node: Node, path: str) -> dict[str, Any]:
+    """Child variables / SQL bind parameters: identifier keys (a key is part of the path the
+    flow check reads: ``vars: {"x].run.env.T": "{{ secret.t }}"}`` passed as run env)."""
     out: dict[str, Any] = {}
-    for name, _key, value in s.ctx.entries(node, path):
+    for name, key, value in s.ctx.entries(node, path):
+        if not IDENT.match(name):
+            s.ctx.error(key, path, f"{name[:100]!r} is not a valid name (letters, digits, _)")
+            continue
         ok, val = s.ctx.templates(value, join(path, name), s.scope)
         if ok:
             out[name] = jsonable(val)
@@ -232,7 +243,10 @@ def http(s: Site) -> dict[str, Any] | None:
         args["url"] = _template(s, keys["url"][1], join(s.path, "url"), scalars=False)
     if "headers" in keys:
         hpath = join(s.path, "headers")
-        for name, _key, value in ctx.entries(keys["headers"][1], hpath):
+        for name, key, value in ctx.entries(keys["headers"][1], hpath):
+            if not _HEADER_NAME.match(name):
+                ctx.error(key, hpath, f"{name[:100]!r} is not a valid header name")
+                continue
             args["headers"][name] = _template(s, value, join(hpath, name))
     if "json" in keys:
         ok, value = ctx.templates(keys["json"][1], join(s.path, "json"), s.scope)

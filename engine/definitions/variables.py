@@ -14,7 +14,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from switchyard.engine.definitions.ctx import IDENT, RESERVED, Ctx, describe, is_template, unknown
-from switchyard.engine.definitions.yamlsrc import join, jsonable
+from switchyard.engine.definitions.yamlsrc import join, jsonable, shorten
+from switchyard.engine.sandbox_limits import MAX_DECIMAL_EXPONENT, decimal_in_range
 from yaml.nodes import Node, ScalarNode
 
 TYPES = ("string", "integer", "decimal", "boolean", "date", "datetime", "list", "map")
@@ -46,8 +47,15 @@ def literal(type_name: str, value: Any) -> tuple[bool, Any, str]:
             number = Decimal(repr(value) if isinstance(value, float) else str(value).strip())
         except InvalidOperation:
             return False, None, f"expected a decimal, got {describe(value)}"
-        if not number.is_finite():
-            return False, None, f"expected a finite decimal, got {value!r}"
+        if not decimal_in_range(number):
+            return (
+                False,
+                None,
+                (
+                    f"expected a finite decimal with an exponent within ±{MAX_DECIMAL_EXPONENT}, "
+                    f"got {shorten(str(value))!r}"
+                ),
+            )
         return True, str(number), ""
     if type_name == "boolean":
         return (True, value, "") if isinstance(value, bool) else fail

@@ -22,6 +22,9 @@ TAG = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {f"{TAG}{t}" for t in ("str", "int", "float", "bool", "null", "timestamp")}
 _MAP, _SEQ, _MERGE = f"{TAG}map", f"{TAG}seq", f"{TAG}merge"
 
+#: the longest integer literal read (0x + 1024 hex digits: past Python's 4300-digit limit of
+#: int <-> str, which a hex or binary literal does not meet, ``repr`` of it would fail)
+MAX_INT_CHARS = 1030
 Report = Callable[[int, int, str, str], None]  # line, col, path, message
 
 #: Bounds of a definition file (a file is data from people: it must not exhaust the node).
@@ -181,10 +184,19 @@ def scalar(node: ScalarNode) -> Any:
     """The plain value of a scalar node (str, int, float, bool, None, date, datetime)."""
     if node.tag not in _SCALAR_TAGS:
         raise Unsupported(node, f"unsupported YAML tag {node.tag!r}")
+    if node.tag == f"{TAG}int" and len(node.value) > MAX_INT_CHARS:
+        raise Unsupported(
+            node, f"integer of {len(node.value):,} characters (at most {MAX_INT_CHARS})"
+        )
     try:
         return yaml.constructor.SafeConstructor().construct_object(node)
     except (yaml.YAMLError, ValueError) as exc:
-        raise Unsupported(node, f"bad value {node.value!r}: {exc}") from None
+        raise Unsupported(node, f"bad value {shorten(node.value)!r}: {exc}") from None
+
+
+def shorten(text: str, limit: int = 80) -> str:
+    """``text``, cut to ``limit`` characters with an ellipsis (for messages)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def to_py(node: Node) -> Any:

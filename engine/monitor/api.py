@@ -94,27 +94,29 @@ class MonitorApi(Guard):
             if flt.processes and name not in flt.processes:
                 continue
             for test in tests:
-                spec_name = secured.get(test.name)
-                if spec_name is None:
-                    continue
-                spec = (await people_q.get_secspecs(conn, [spec_name])).get(spec_name)
-                if not in_spec(me, spec):
-                    await self._refuse(
-                        "view",
-                        f"{me.login} may not filter on {test.name}: it is secured by "
-                        f"{spec_name} in {name}",
-                        operation="monitor",
-                        target=name,
-                    )
+                for spec_name in sorted(secured.get(test.name, ())):
+                    spec = (await people_q.get_secspecs(conn, [spec_name])).get(spec_name)
+                    if not in_spec(me, spec):
+                        await self._refuse(
+                            "view",
+                            f"{me.login} may not filter on {test.name}: it is secured by "
+                            f"{spec_name} in {name}",
+                            operation="monitor",
+                            target=name,
+                        )
 
-    async def _secured_by_process(self, conn: Any) -> dict[str, dict[str, str]]:
-        """Process -> its secured variables -> their spec (newest versions), cached until
-        a definition is published (the newest definition id changes)."""
+    async def _secured_by_process(self, conn: Any) -> dict[str, dict[str, set[str]]]:
+        """Process -> its secured variables -> their specs, over every version (an older
+        version's instances keep the values its spec secured), cached until a definition is
+        published (the newest definition id changes)."""
         newest = await proc_q.newest_id(conn)
         cached = getattr(self, "_secured_cache", None)
         if cached is None or cached[0] != newest:
-            rows = await proc_q.list_latest(conn)
-            cached = (newest, {r["name"]: secured_variables(r.get("doc")) for r in rows})
+            found: dict[str, dict[str, set[str]]] = {}
+            for name, doc in await proc_q.all_docs(conn):
+                for var, spec in secured_variables(doc).items():
+                    found.setdefault(name, {}).setdefault(var, set()).add(spec)
+            cached = (newest, found)
             self._secured_cache = cached
         return cached[1]
 

@@ -15,7 +15,8 @@ line would destroy the log); they stay hidden wherever they are structured.
 logs (engine/runner.py, engine/process/host.py), step notes, errors, reasons, outcomes and
 history written by the executor (masked for secrets when written), HTTP/SQL/mail messages,
 and, per viewer, what the API shows (:class:`Masker`, secured values). For a secret it
-also masks its common transforms (upper, lower, reversed, base64, hex): publishing refuses
+also masks its common transforms (upper, lower, reversed, base64, hex, URL-encoded,
+JSON-escaped): publishing refuses
 filters on secrets (engine/definitions/flow.py), this is defence in depth.
 """
 
@@ -26,6 +27,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 from switchyard.engine.people.identity import Identity
 
@@ -85,6 +87,10 @@ def secret_variants(secret: str) -> set[str]:
     for encode in (base64.b64encode, base64.urlsafe_b64encode):
         text = encode(raw).decode()
         found.update({text, text.rstrip("=")})
+    # escaped as in a URL (curl -v, an HTTP log line) or inside a JSON string
+    found.update({quote(secret, safe=""), quote(secret), quote_plus(secret)})
+    found.add(json.dumps(secret)[1:-1])
+    found.add(json.dumps(secret, ensure_ascii=False)[1:-1])
     return {v for v in found if v}
 
 

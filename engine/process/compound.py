@@ -23,6 +23,10 @@ from switchyard.store.models import (
     WI_COMPLETED,
 )
 
+#: how deep a call may sit (levels of nested steps, counted in its step key): a task
+#: calling itself ended in Python's RecursionError ("internal error") after ~190 steps
+MAX_CALL_NESTING = 100
+
 
 class CompoundSteps:
     # provided by ProcessRun
@@ -81,6 +85,12 @@ class CompoundSteps:
             await self.block(body, f"{key}/{n}", scope)
 
     async def _run_call(self, action: dict, key: str, scope: Scope, d: dict) -> None:
+        if key.count("/") >= MAX_CALL_NESTING:  # a task calling itself, directly or not
+            raise StepFailed(
+                key,
+                action,
+                f"steps nested deeper than {MAX_CALL_NESTING} levels: does a task call itself?",
+            )
         task = self.doc["tasks"][d["task"]]
         specs = self._task_specs(d["task"])
         frame = self.frames.get(key)
@@ -175,21 +185,20 @@ class CompoundSteps:
         child = await self.host.child_status(d["child"])
         if child is None:
             raise StepFailed(key, action, f"child instance {d['child']} is gone")
-        status, child_vars = child
+        status, child_vars, child_secured = child
         if status == "completed":
             into = d.get("into") or {}
-            if into:  # a secured output flows only into a variable of the same spec
-                specs = await self.host.child_specs(d["child"])
-                for p, c in into.items():
-                    mine = (scope.specs.get(p) or {}).get("security") or ""
-                    if specs.get(c, "") != mine and specs.get(c):
-                        shown = f"secured by {mine!r}" if mine else "not secured"
-                        raise StepFailed(
-                            key,
-                            action,
-                            f"child output {c} is secured by {specs[c]!r}: it may only flow "
-                            f"into a variable secured by {specs[c]!r}, and {p!r} is {shown}",
-                        )
+            for p, c in into.items():  # the child's spec is known only now (it may change)
+                spec = child_secured.get(c)
+                target = (scope.specs.get(p) or {}).get("security") or ""
+                if spec and spec != target:
+                    shown = f"secured by {target!r}" if target else "not secured"
+                    raise StepFailed(
+                        key,
+                        action,
+                        f"the child's {c} is secured by {spec!r}: it may only flow into a "
+                        f"variable secured by {spec!r}, and {p!r} is {shown} (nothing copied)",
+                    )
             scope.apply({p: child_vars.get(c) for p, c in into.items()})
             return
         if status in ("queued", "running", "waiting"):

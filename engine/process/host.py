@@ -294,17 +294,14 @@ class ProcessHost:
         async with self.engine.store.read() as conn:
             return await wi_q.get(conn, item_id)
 
-    async def child_specs(self, child_id: int) -> dict[str, str]:
-        """The child's secured variables: name -> security spec."""
+    async def child_status(
+        self, child_id: int
+    ) -> tuple[str, dict[str, Any], dict[str, str]] | None:
+        """The child's status, variables and secured variables (name -> spec)."""
         async with self.engine.store.read() as conn:
             row = await inst_q.get(conn, child_id)
-            definition_id = (row or {}).get("definition_id")
-            definition = await proc_q.get_by_id(conn, int(definition_id)) if definition_id else None
-        return secured_variables((definition or {}).get("doc"))
-
-    async def child_status(self, child_id: int) -> tuple[str, dict[str, Any]] | None:
-        async with self.engine.store.read() as conn:
-            row = await inst_q.get(conn, child_id)
-        if row is None:
-            return None
-        return row["status"], dict(row.get("variables") or {})
+            if row is None:
+                return None
+            definition = await proc_q.get_by_id(conn, row["definition_id"])
+        secured = secured_variables((definition or {}).get("doc"))
+        return row["status"], dict(row.get("variables") or {}), secured

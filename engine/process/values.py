@@ -7,6 +7,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from switchyard.engine.sandbox_limits import MAX_DECIMAL_EXPONENT, decimal_in_range
+
 
 class ValueProblem(ValueError):
     pass
@@ -30,7 +32,12 @@ def coerce(value: Any, type_name: str | None) -> Any:
         if type_name == "decimal":
             if isinstance(value, bool):
                 raise ValueProblem("not a decimal")
-            return value if isinstance(value, Decimal) else Decimal(str(value).strip())
+            number = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+            if not decimal_in_range(number):
+                raise ValueProblem(
+                    f"not a finite decimal with an exponent within ±{MAX_DECIMAL_EXPONENT}"
+                )
+            return number
         if type_name == "boolean":
             if isinstance(value, bool):
                 return value

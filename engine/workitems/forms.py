@@ -18,6 +18,7 @@ from typing import Any
 
 from switchyard.engine.errors import SwitchyardError
 from switchyard.engine.process import values as process_values
+from switchyard.engine.sandbox_limits import decimal_in_range
 
 TRUE = {"true", "yes", "y", "1", "x", "on"}
 FALSE = {"false", "no", "n", "0", "", "off"}
@@ -71,7 +72,7 @@ def convert(field: Mapping[str, Any], value: Any) -> Any:
             amount = Decimal(str(value).strip().replace(",", ""))
         except InvalidOperation:
             raise ValueError("expected a decimal number, like 1250.00") from None
-        if not amount.is_finite():
+        if not decimal_in_range(amount):
             raise ValueError("expected a decimal number, like 1250.00")
         _check_bounds(field, amount)
         return str(amount)

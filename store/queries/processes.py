@@ -94,6 +94,12 @@ async def list_latest(conn: AsyncConnection) -> list[dict[str, Any]]:
     return [dict(r) for r in (await conn.execute(stmt)).mappings()]
 
 
+async def all_docs(conn: AsyncConnection) -> list[tuple[str, dict[str, Any]]]:
+    """``(name, doc)`` of every version of every process, oldest first."""
+    stmt = select(definitions.c.name, definitions.c.doc).order_by(definitions.c.id)
+    return [(r.name, r.doc or {}) for r in await conn.execute(stmt)]
+
+
 async def names(conn: AsyncConnection) -> set[str]:
     return set((await conn.execute(select(definitions.c.name).distinct())).scalars())
 

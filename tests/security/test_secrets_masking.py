@@ -249,7 +249,7 @@ async def test_a_childs_secured_output_never_lands_in_an_unsecured_variable(
     row = await finished(root, instance_id, waiting=False)
     assert row["status"] == "error"
     assert row["reason"] == (
-        "states.a.actions[0]: child output iban is secured by 'finance': it may only flow "
-        "into a variable secured by 'finance', and 'note' is not secured"
+        "states.a.actions[0]: the child's iban is secured by 'finance': it may only flow "
+        "into a variable secured by 'finance', and 'note' is not secured (nothing copied)"
     )
     assert (await root.instance_detail(instance_id)).variables.get("note") is None
