@@ -8,15 +8,14 @@ import json
 import shlex
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
+from switchyard.engine.errors import StoreUnavailable
 from switchyard.engine.monitor.api import MonitorRow
 from switchyard.engine.monitor.filters import MonitorFilter
-from switchyard.store.db import StoreError
 from switchyard.tui import display
 from switchyard.tui.widgets.keyed_table import Column
 
 ACTIVE = frozenset({"queued", "running", "waiting"})
-STORE_ERRORS = (StoreError, SQLAlchemyError, OSError)  # the store is out of reach
+STORE_ERRORS = (StoreUnavailable,)  # the store is out of reach (engine/boundary.py)
 MARK = "✓"
 
 # ------------------------------------------------------------------- monitor
