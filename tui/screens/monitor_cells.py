@@ -11,10 +11,11 @@ from typing import Any
 from switchyard.engine.errors import StoreUnavailable
 from switchyard.engine.monitor.api import MonitorRow
 from switchyard.engine.monitor.filters import MonitorFilter
+from switchyard.engine.vocabulary import ACTIVE_STATUSES
 from switchyard.tui import display
 from switchyard.tui.widgets.keyed_table import Column
 
-ACTIVE = frozenset({"queued", "running", "waiting"})
+ACTIVE = frozenset(ACTIVE_STATUSES)
 STORE_ERRORS = (StoreUnavailable,)  # the store is out of reach (engine/boundary.py)
 MARK = "✓"
 
