@@ -7,11 +7,7 @@ from typing import Annotated
 
 import typer
 from switchyard.engine.api import Engine
-from switchyard.tui.cli.root import (
-    fail,
-    run,
-    state,
-)
+from switchyard.tui.cli.root import fail, run, state
 
 area = typer.Typer()  # merged into the root app by tui/cli/registry.py
 

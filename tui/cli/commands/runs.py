@@ -10,12 +10,7 @@ from switchyard.engine.api import Engine
 from switchyard.engine.errors import NotFound
 from switchyard.tui import formatting as fmt
 from switchyard.tui.cli.monitor import bulk, monitored
-from switchyard.tui.cli.root import (
-    JsonOption,
-    emit_json,
-    parse_pairs,
-    run,
-)
+from switchyard.tui.cli.root import JsonOption, emit_json, parse_pairs, run
 
 area = typer.Typer()  # merged into the root app by tui/cli/registry.py
 

@@ -10,12 +10,7 @@ from typing import Annotated
 import typer
 from switchyard.engine.schedule_spec import ScheduleSpec
 from switchyard.tui import formatting as fmt
-from switchyard.tui.cli.root import (
-    JsonOption,
-    emit_json,
-    fail,
-    run,
-)
+from switchyard.tui.cli.root import JsonOption, emit_json, fail, run
 
 area = typer.Typer()  # merged into the root app by tui/cli/registry.py
 lane_app = typer.Typer(help="Lanes: named execution slots (concurrency 1 = serialised).")
