@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from switchyard.engine import eventlog, file_guard, views
 from switchyard.engine import events as ev
+from switchyard.engine.boundary import store_boundary
 from switchyard.engine.cancelling import CancelApi
 from switchyard.engine.clock import Clock, SystemClock
 from switchyard.engine.errors import Conflict, NotFound, SwitchyardError, check_page
@@ -85,6 +86,7 @@ def resolve_data_dir(store: Store, data_dir: Path | None) -> Path:
     return default_data_dir()
 
 
+@store_boundary  # store failures leave as engine errors: engine/boundary.py
 @guarded  # every public operation is checked: engine/people/rules.py
 class Engine(PeopleApi, ProcessApi, WorkItemApi, MonitorApi, CancelApi, OperationsApi, TimersApi):
     def __init__(

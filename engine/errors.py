@@ -39,3 +39,41 @@ class Refused(SwitchyardError):
 
     def __str__(self) -> str:
         return self.message
+
+
+EXIT_INTERNAL = 1
+EXIT_BAD_INPUT = 2
+EXIT_NO_STORE = 3
+EXIT_UNREACHABLE = 5
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be opened or used: every store-layer, driver and OS error of the
+    store leaves the engine as this (engine/boundary.py translates them). The message says
+    why and what to do; ``exit_code`` keeps the command line's meaning: 2 a ``--db`` that
+    is not a store, 3 no store, 5 out of reach, 1 a driver error that is a bug."""
+
+    exit_code = EXIT_UNREACHABLE
+
+    def __init__(self, message: str, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class NotAStore(StoreUnavailable):
+    """``--db`` names something that is not a Switchyard store, or is malformed (exit 2)."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class NoStore(StoreUnavailable):
+    """There is no store at the URL and the command may not create one (exit 3)."""
+
+    exit_code = EXIT_NO_STORE
+
+
+class SharedModeRefused(StoreUnavailable):
+    """A store, data dir, key or env file that group or others may read or write (exit 2)."""
+
+    exit_code = EXIT_BAD_INPUT

@@ -1,10 +1,15 @@
-"""The layers import one way (tui -> engine -> store): the import-linter contracts hold."""
+"""The layers import one way (tui -> engine -> store): the import-linter contracts hold.
+The console and the command line import no store or driver module (only the engine's
+public surface: errors, vocabulary, paths), and the command line has no import cycle."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,7 +31,49 @@ def run_lint(env_extra: dict[str, str] | None = None) -> subprocess.CompletedPro
 def test_import_contracts_hold() -> None:
     result = run_lint()
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Contracts: 2 kept, 0 broken" in result.stdout
+    assert "Contracts: 5 kept, 0 broken" in result.stdout
+
+
+def _lint_tree(tmp_path: Path, extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """import-linter on a copy of tui/ with ``extra`` lines appended to some files (the
+    engine and store are linked, unchanged), with this repository's contracts."""
+    pkg = tmp_path / "switchyard"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    shutil.copytree(ROOT / "tui", pkg / "tui", ignore=shutil.ignore_patterns("__pycache__"))
+    for layer in ("engine", "store"):
+        (pkg / layer).symlink_to(ROOT / layer)
+    for name, line in extra.items():
+        with (pkg / "tui" / name).open("a") as fh:
+            fh.write(f"\n{line}\n")
+    lint = Path(sys.executable).parent / "lint-imports"
+    return subprocess.run(
+        [str(lint), str(ROOT / "pyproject.toml"), "--no-cache"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**__import__("os").environ, "PYTHONPATH": str(tmp_path)},
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "line", "broken"),
+    [
+        ("screens/bulk.py", "from switchyard.store.db import StoreError", "only to the engine"),
+        ("display.py", "from sqlalchemy.exc import SQLAlchemyError", "only to the engine"),
+        ("cli/commands/people.py", "from switchyard.tui.cli.commands import ops", "independent"),
+        ("cli/root.py", "from switchyard.tui.cli import registry", "main -> registry"),
+    ],
+)
+def test_the_contracts_catch_a_console_store_import_and_a_cli_cycle(
+    tmp_path: Path, name: str, line: str, broken: str
+) -> None:
+    result = _lint_tree(tmp_path, {name: line})
+    assert result.returncode != 0, result.stdout
+    broken_lines = [x for x in result.stdout.splitlines() if "BROKEN" in x]
+    assert broken_lines, result.stdout
+    assert broken in result.stdout.split("Broken contracts")[-1], result.stdout
 
 
 def test_only_switchyard_namespace_is_installed() -> None:

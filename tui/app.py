@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from switchyard.engine import events as ev
+from switchyard.engine import paths
 from switchyard.engine.api import Engine
+from switchyard.engine.errors import StoreUnavailable
 from switchyard.engine.runtime import Runtime
 from switchyard.engine.sessions import ConsoleSession
-from switchyard.store import filemodes
-from switchyard.store.db import StoreError
 from switchyard.tui.commands import SwitchyardCommands
 from switchyard.tui.display import plural
 from switchyard.tui.idle_gc import IdleCollector
@@ -194,7 +194,7 @@ class SwitchyardApp(App[None]):
     async def _check_serve_node(self) -> None:
         try:
             node = await self.engine.live_serve_node()
-        except StoreError:
+        except StoreUnavailable:
             return
         self.serve_node = node.id if node else None
         self.sub_title = (
@@ -307,7 +307,7 @@ def _log_to_file(path: Path) -> logging.Handler:
     """The engine's warnings, into ``path`` (or nowhere if it cannot be written)."""
     handler: logging.Handler
     try:
-        filemodes.open_private(path, "a").close()  # 0600 in a 0700 folder, whatever the umask
+        paths.open_private(path, "a").close()  # 0600 in a 0700 folder, whatever the umask
         handler = logging.FileHandler(path, encoding="utf-8")
     except OSError:
         handler = logging.NullHandler()

@@ -7,8 +7,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TYPE_CHECKING, cast
 
-from switchyard.engine.errors import SwitchyardError
-from switchyard.store.db import StoreError
+from switchyard.engine.errors import StoreUnavailable, SwitchyardError
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 if TYPE_CHECKING:
@@ -20,7 +19,7 @@ Action = Callable[[], object | Awaitable[object]]
 class SwitchyardCommands(Provider):
     async def startup(self) -> None:
         self._schedules: list[str] = []
-        with contextlib.suppress(SwitchyardError, StoreError):  # the palette works without
+        with contextlib.suppress(SwitchyardError, StoreUnavailable):  # the palette works without
             self._schedules = [v.name for v in await self.sy_app.engine.schedules()]
 
     @property

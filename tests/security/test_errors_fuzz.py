@@ -66,16 +66,9 @@ PLAUSIBLE_TEXT = "s1"
 
 
 def _app() -> Any:
-    from switchyard.tui import (  # noqa: F401  (register the commands)
-        cli,
-        cli_ops,
-        cli_people,
-        cli_process,
-        cli_timers,
-        cli_workitems,
-    )
+    from switchyard.tui.cli.registry import cli
 
-    return cli.app
+    return cli
 
 
 def _params(leaf: Leaf) -> list[Any]:

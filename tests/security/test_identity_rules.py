@@ -8,10 +8,9 @@ import pwd
 from pathlib import Path
 
 import pytest
-from switchyard.engine.errors import Refused, SwitchyardError
+from switchyard.engine.errors import Refused, SharedModeRefused, SwitchyardError
 from switchyard.engine.people.os_identity import Channel, OsIdentity, resolve
-from switchyard.store.filemodes import SharedModeError
-from switchyard.tui.cli_access import AccessError, forced_argv, load_env_file
+from switchyard.tui.cli.access import AccessError, forced_argv, load_env_file
 
 ME = pwd.getpwuid(os.getuid()).pw_name
 UID = os.getuid()
@@ -121,7 +120,7 @@ def test_env_file(tmp_path: Path) -> None:
     assert load_env_file({}, tmp_path / "missing") is None
 
     path.chmod(0o640)
-    with pytest.raises(SharedModeError, match=r"env file: .* has mode 0640.*\(chmod 600 it\)$"):
+    with pytest.raises(SharedModeRefused, match=r"env file: .* has mode 0640.*\(chmod 600 it\)$"):
         load_env_file({}, path)
     path.chmod(0o600)
     path.write_text("PATH=/evil\n")

@@ -21,7 +21,7 @@ from typing import ClassVar
 
 from rich.text import Text
 from switchyard.engine import events as ev
-from switchyard.engine.errors import Refused, SwitchyardError
+from switchyard.engine.errors import Refused, StoreUnavailable, SwitchyardError
 from switchyard.engine.operations_api import ParamView
 from switchyard.engine.people.guard import PEOPLE_CHANGED
 from switchyard.engine.people.views import (
@@ -31,7 +31,6 @@ from switchyard.engine.people.views import (
     SecSpecView,
     UserView,
 )
-from switchyard.store.db import StoreError
 from switchyard.tui import display
 from switchyard.tui.screens import admin_edits as edits
 from switchyard.tui.screens import admin_params
@@ -231,7 +230,7 @@ class AdminScreen(EngineScreen):
         except SwitchyardError as exc:
             self.notify(exc.message, title=f"loading: {exc.field}", severity="error")
             return
-        except StoreError as exc:
+        except StoreUnavailable as exc:
             self.notify(str(exc), title="loading", severity="error")
             return
         self.users = {u.login: u for u in users}

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from switchyard.engine.errors import SwitchyardError
 from switchyard.engine.people.views import GroupView, RightView, SecSpecView, UserView
-from switchyard.store.models import ALL_PROCESSES, LICENCES, SUBJECT_GROUP, SUBJECT_USER
+from switchyard.engine.vocabulary import ALL_PROCESSES, LICENCES, SUBJECT_GROUP, SUBJECT_USER
 from switchyard.tui.screens.admin_form import AdminForm, Field, Values, split_names
 
 if TYPE_CHECKING:

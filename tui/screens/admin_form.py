@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rich.text import Text
-from switchyard.engine.errors import Refused, SwitchyardError
-from switchyard.store.db import StoreError
+from switchyard.engine.errors import Refused, StoreUnavailable, SwitchyardError
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -179,7 +178,7 @@ class AdminForm(ModalScreen[bool]):
             field = exc.field if named and not isinstance(exc, Refused) else None
             self.show_error(f"{exc.field}: {exc.message}", field)
             return
-        except StoreError as exc:
+        except StoreUnavailable as exc:
             self.show_error(f"not saved: {exc}")
             return
         finally:

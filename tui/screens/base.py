@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, ClassVar, TypeVar, cast
 
-from switchyard.engine.errors import SwitchyardError
-from switchyard.store.db import StoreError
+from switchyard.engine.errors import StoreUnavailable, SwitchyardError
 from textual import work
 from textual.screen import Screen
 from textual.timer import Timer
@@ -106,7 +105,7 @@ class EngineScreen(Screen[None]):
             return await operation
         except SwitchyardError as exc:
             self.notify(exc.message, title=f"{failed}: {exc.field}", severity="error")
-        except StoreError as exc:
+        except StoreUnavailable as exc:
             self.notify(str(exc), title=failed, severity="error")
         return None
 
@@ -116,7 +115,7 @@ class EngineScreen(Screen[None]):
             await operation
         except SwitchyardError as exc:
             self.notify(exc.message, title=f"{failed}: {exc.field}", severity="error")
-        except StoreError as exc:
+        except StoreUnavailable as exc:
             self.notify(str(exc), title=failed, severity="error")
         else:
             return True

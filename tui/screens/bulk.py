@@ -14,9 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.text import Text
-from sqlalchemy.exc import SQLAlchemyError
-from switchyard.engine.errors import SwitchyardError
-from switchyard.store.db import StoreError
+from switchyard.engine.errors import StoreUnavailable, SwitchyardError
 from switchyard.tui.screens.confirm import ConfirmScreen
 from textual import work
 from textual.app import App, ComposeResult
@@ -108,7 +106,7 @@ class BulkScreen(ModalScreen[BulkResult]):
                 await self.operation(instance_id)
             except SwitchyardError as exc:
                 self.result.failed.append((instance_id, exc.message))
-            except (StoreError, SQLAlchemyError, OSError) as exc:
+            except StoreUnavailable as exc:
                 self.result.failed.append((instance_id, str(exc) or type(exc).__name__))
             else:
                 self.result.done.append(instance_id)

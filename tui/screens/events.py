@@ -18,13 +18,12 @@ from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
-from switchyard.engine.errors import Refused, SwitchyardError
+from switchyard.engine.errors import Refused, StoreUnavailable, SwitchyardError
 from switchyard.engine.eventlog import EVENT_LOGGED
 from switchyard.engine.operations_api import EventLogView
 from switchyard.engine.people.guard import PEOPLE_CHANGED
-from switchyard.store.db import StoreError
 from switchyard.tui import display
-from switchyard.tui.cli_filters import parse_time
+from switchyard.tui.filters import parse_time
 from switchyard.tui.screens.base import EngineScreen
 from switchyard.tui.screens.event_detail import EventDetailScreen
 from switchyard.tui.screens.prompt import PromptScreen
@@ -133,7 +132,7 @@ class EventsScreen(EngineScreen):
             else:
                 self.notify(exc.message, title=f"loading: {exc.field}", severity="error")
             return
-        except StoreError as exc:
+        except StoreUnavailable as exc:
             if self.sy_app.store_problem is None:  # else the banner says it already
                 self.notify(str(exc), title="loading the event log", severity="error")
             return

@@ -19,8 +19,8 @@ from switchyard.engine import events as ev
 from switchyard.engine.errors import SwitchyardError
 from switchyard.engine.process.views import InstanceDetail
 from switchyard.engine.views import InstanceView
+from switchyard.engine.vocabulary import WI_CANCELLED, WI_COMPLETED, WI_OPEN
 from switchyard.engine.workitems.views import WorkItemView
-from switchyard.store.models import WI_CANCELLED, WI_COMPLETED, WI_OPEN
 from switchyard.tui import display
 from switchyard.tui.screens.base import EngineScreen
 from switchyard.tui.screens.confirm import ConfirmScreen

@@ -1,7 +1,7 @@
 """Monitor: process instances matching a filter, a page at a time, live.
 
 It shows nothing until a filter is set (``/`` focuses the filter bar; the syntax is the
-command line's, see tui/cli_filters.py, or the name of a saved filter). A filter that
+command line's, see tui/filters.py, or the name of a saved filter). A filter that
 matches more than ``max_monitored_flows`` instances is refused by the engine: the message
 goes to the status line and the previous results stay. The table holds one page
 (``PAGE`` rows) of ``engine.monitor``; PageUp/PageDown (or n/p) move between pages. It
@@ -28,8 +28,8 @@ from switchyard.engine.errors import SwitchyardError
 from switchyard.engine.monitor.api import FilterTooBroad, MonitorPage, MonitorRow
 from switchyard.engine.monitor.filters import MonitorFilter
 from switchyard.tui import display
-from switchyard.tui.cli_filters import parse_filter
 from switchyard.tui.display import plural
+from switchyard.tui.filters import parse_filter
 from switchyard.tui.screens.base import EngineScreen
 from switchyard.tui.screens.bulk import confirm_and_run
 from switchyard.tui.screens.instance_detail import InstanceDetailScreen

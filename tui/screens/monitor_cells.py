@@ -8,15 +8,15 @@ import json
 import shlex
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
+from switchyard.engine.errors import StoreUnavailable
 from switchyard.engine.monitor.api import MonitorRow
 from switchyard.engine.monitor.filters import MonitorFilter
-from switchyard.store.db import StoreError
+from switchyard.engine.vocabulary import ACTIVE_STATUSES
 from switchyard.tui import display
 from switchyard.tui.widgets.keyed_table import Column
 
-ACTIVE = frozenset({"queued", "running", "waiting"})
-STORE_ERRORS = (StoreError, SQLAlchemyError, OSError)  # the store is out of reach
+ACTIVE = frozenset(ACTIVE_STATUSES)
+STORE_ERRORS = (StoreUnavailable,)  # the store is out of reach (engine/boundary.py)
 MARK = "✓"
 
 # ------------------------------------------------------------------- monitor

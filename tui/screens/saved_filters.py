@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
-from switchyard.engine.errors import SwitchyardError
+from switchyard.engine.errors import StoreUnavailable, SwitchyardError
 from switchyard.engine.monitor.filters import MonitorFilter
-from switchyard.store.db import StoreError
 from switchyard.tui.widgets.keyed_table import Column, KeyedTable
 from textual import work
 from textual.app import ComposeResult
@@ -79,7 +78,7 @@ class SavedFiltersScreen(ModalScreen[MonitorFilter | None]):
         except SwitchyardError as exc:
             self.notify(exc.message, title="not deleted", severity="error")
             return
-        except StoreError as exc:
+        except StoreUnavailable as exc:
             self.notify(str(exc), title="not deleted", severity="error")
             return
         self.saved.pop(name, None)

@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from switchyard.engine.errors import SwitchyardError
+from switchyard.engine.errors import StoreUnavailable, SwitchyardError
 from switchyard.engine.schedule_spec import ScheduleSpec
 from switchyard.engine.views import FirePreview
-from switchyard.store.db import StoreError
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -379,7 +378,7 @@ class ScheduleForm(ModalScreen[str | None]):
             self._show_errors({exc.field: exc.message}, everything=True)
             self._focus_first_error()
             return
-        except StoreError as exc:
+        except StoreUnavailable as exc:
             self._message(f"not saved: {exc}")
             return
         finally:

@@ -21,11 +21,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from rich.text import Text
-from switchyard.engine.errors import SwitchyardError
+from switchyard.engine.errors import StoreUnavailable, SwitchyardError
+from switchyard.engine.vocabulary import WI_IN_PROGRESS
 from switchyard.engine.workitems import forms
 from switchyard.engine.workitems.views import FieldView, WorkItemDetail
-from switchyard.store.db import StoreError
-from switchyard.store.models import WI_IN_PROGRESS
 from switchyard.tui import display
 from textual import events, on, work
 from textual.app import ComposeResult
@@ -290,7 +289,7 @@ class WorkItemForm(Screen[str | None]):
 
     @work(group="draft")
     async def _save_quietly(self) -> None:
-        with contextlib.suppress(SwitchyardError, StoreError):  # Esc tells, typing does not
+        with contextlib.suppress(SwitchyardError, StoreUnavailable):  # Esc tells, typing does not
             await self.save_draft()
 
     async def save_draft(self) -> bool:
@@ -331,7 +330,7 @@ class WorkItemForm(Screen[str | None]):
             await self.save_draft()
         except SwitchyardError as exc:
             self.notify(exc.message, title="draft not kept", severity="warning")
-        except StoreError as exc:
+        except StoreUnavailable as exc:
             self.notify(str(exc), title="draft not kept", severity="warning")
         self.dismiss(None)
 
@@ -346,7 +345,7 @@ class WorkItemForm(Screen[str | None]):
         except SwitchyardError as exc:
             self.notify(exc.message, title="not claimed", severity="error")
             return
-        except StoreError as exc:
+        except StoreUnavailable as exc:
             self.notify(str(exc), title="not claimed", severity="error")
             return
         self.notify(f"Work item {view.id} claimed: it is yours now")
@@ -388,7 +387,7 @@ class WorkItemForm(Screen[str | None]):
             self._message(exc.message)
             self.notify(exc.message, title=f"not completed: {exc.field}", severity="error")
             return
-        except StoreError as exc:
+        except StoreUnavailable as exc:
             self._message(f"not completed: {exc}")
             return
         finally:

@@ -12,9 +12,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from switchyard.engine.errors import SwitchyardError
+from switchyard.engine.errors import StoreUnavailable, SwitchyardError
 from switchyard.engine.views import InstanceView
-from switchyard.store.db import StoreError
 from switchyard.tui.display import plural
 from textual import work
 from textual.app import ComposeResult
@@ -161,7 +160,7 @@ class LogPane(Vertical):
             async for lines in self._engine.follow_log(instance_id):
                 self.write_lines(lines)
             view = await self._engine.instance(instance_id)
-        except (SwitchyardError, StoreError) as exc:
+        except (SwitchyardError, StoreUnavailable) as exc:
             self._ended = f"log unavailable: {exc}"
         else:
             code = "" if view.exit_code is None else f" (exit {view.exit_code})"

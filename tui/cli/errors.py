@@ -22,9 +22,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
-from switchyard.engine.errors import SwitchyardError
-from switchyard.store.db import StoreError, classify, default_data_dir
-from switchyard.store.filemodes import SharedModeError
+from switchyard.engine.boundary import store_failure
+from switchyard.engine.errors import EXIT_INTERNAL, StoreUnavailable, SwitchyardError
+from switchyard.engine.paths import default_data_dir
 from typer import _click as click  # typer vendors click: its exceptions, not click's
 from typer._click import exceptions as cx
 from typer._click.utils import _detect_program_name
@@ -32,7 +32,6 @@ from typer.core import TyperGroup, TyperOption
 from typer.exceptions import Abort, Exit
 
 EXIT_BAD_INPUT = 2
-EXIT_INTERNAL = 1
 EXIT_INTERRUPTED = 130
 # Ids are 32-bit columns on PostgreSQL; every other integer (limits, counts, concurrency)
 # is bounded far lower by the engine. Beyond this no integer can name or mean anything.
@@ -122,15 +121,16 @@ def exit_for(exc: BaseException) -> tuple[str | None, int]:
         return usage_line(exc), EXIT_BAD_INPUT
     if isinstance(exc, Abort | KeyboardInterrupt):
         return "interrupted", EXIT_INTERRUPTED
-    if isinstance(exc, SwitchyardError | SharedModeError):
+    if isinstance(exc, SwitchyardError):
         return str(exc), exc.exit_code
-    store = classify(exc, "the store")
-    if isinstance(store, StoreError):
+    store = store_failure(exc)  # the engine's translation, also for what escaped it
+    if store is not None and store.exit_code != EXIT_INTERNAL:
         return str(store), store.exit_code
     if os.environ.get("SWITCHYARD_DEBUG"):
         raise exc
     where = _log_internal(exc)
-    cause = getattr(exc, "orig", None) or exc  # a driver error: its own words, not the SQL
+    original = exc.__cause__ if isinstance(exc, StoreUnavailable) and exc.__cause__ else exc
+    cause = getattr(original, "orig", None) or original  # a driver error: its words, not SQL
     lines = str(cause).strip().splitlines()
     detail = f"{type(cause).__name__}: {lines[0] if lines else ''}"
     return (

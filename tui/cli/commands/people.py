@@ -1,5 +1,5 @@
 """Command-line verbs for people: users, groups and members, rights per process, security
-specifications, whoami and the audit log. Registered on the main ``switchyard`` app.
+specifications, whoami and the audit log. Merged into the root app by tui/cli/registry.py.
 
 Changing people, rights and specs needs the admin right; a refusal prints one line naming
 what is missing and exits 4."""
@@ -11,18 +11,20 @@ from typing import Annotated
 import typer
 from switchyard.engine.people.views import RightView
 from switchyard.tui import formatting as fmt
-from switchyard.tui.cli import JsonOption, app, emit_json, fail, run
+from switchyard.tui.cli.root import JsonOption, emit_json, fail, run
+
+area = typer.Typer()  # merged into the root app by tui/cli/registry.py
 
 user_app = typer.Typer(help="Users: OS logins with a licence, an admin flag and roles.")
 group_app = typer.Typer(help="Groups: work items go to them; rights and specs name them.")
 member_app = typer.Typer(help="Members of a group.")
 right_app = typer.Typer(help="Rights per process (or '*'): launch, view, manage.")
 secspec_app = typer.Typer(help="Security specs: who may see variables tied to them.")
-app.add_typer(user_app, name="user")
-app.add_typer(group_app, name="group")
+area.add_typer(user_app, name="user")
+area.add_typer(group_app, name="group")
 group_app.add_typer(member_app, name="member")
-app.add_typer(right_app, name="right")
-app.add_typer(secspec_app, name="secspec")
+area.add_typer(right_app, name="right")
+area.add_typer(secspec_app, name="secspec")
 
 LICENCE_HELP = "direct | group | monitor | designer (cumulative)"
 KindOption = Annotated[
@@ -100,7 +102,7 @@ def user_list(as_json: JsonOption = False) -> None:
     typer.echo(fmt.table(["LOGIN", "NAME", "LICENCE", "ADMIN", "ROLES", "GROUPS"], rows))
 
 
-@app.command()
+@area.command()
 def whoami(as_json: JsonOption = False) -> None:
     """Who Switchyard takes you for: login, licence, admin, groups, roles."""
     me = run(lambda e: e.identity())
@@ -273,7 +275,7 @@ def secspec_list(as_json: JsonOption = False) -> None:
 
 
 # ------------------------------------------------------------------ audit
-@app.command()
+@area.command()
 def audit(
     limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
     as_json: JsonOption = False,

@@ -14,11 +14,12 @@ import typer
 from switchyard.engine.workitems.forms import FormInvalid
 from switchyard.engine.workitems.views import WorkItemDetail, WorkItemView
 from switchyard.tui import formatting as fmt
-from switchyard.tui.cli import JsonOption, app, fail, run
-from switchyard.tui.cli_process import parse_pairs
+from switchyard.tui.cli.root import JsonOption, fail, parse_pairs, run
+
+area = typer.Typer()  # merged into the root app by tui/cli/registry.py
 
 workitem_app = typer.Typer(help="One work item: show, claim, release, complete ...")
-app.add_typer(workitem_app, name="workitem")
+area.add_typer(workitem_app, name="workitem")
 
 IdArg = Annotated[int, typer.Argument(help="The work item's id.")]
 
@@ -35,7 +36,7 @@ def _due(view: WorkItemView) -> str:
     return fmt.when(view.due_at) + (" OVERDUE" if view.overdue else "")
 
 
-@app.command("workitems")
+@area.command("workitems")
 def workitems(
     mine: Annotated[
         bool, typer.Option("--mine", help="Offered to, claimed by or held at you.")

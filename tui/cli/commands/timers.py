@@ -15,10 +15,12 @@ from typing import Annotated
 import typer
 from switchyard.engine.timers_api import TimerRunResult, TimerView
 from switchyard.tui import formatting as fmt
-from switchyard.tui.cli import JsonOption, app, emit_json, fail, run
+from switchyard.tui.cli.root import JsonOption, emit_json, fail, run
+
+area = typer.Typer()  # merged into the root app by tui/cli/registry.py
 
 timers_app = typer.Typer(help="Timers: waits, due dates, reminders, escalations, schedule fires.")
-app.add_typer(timers_app, name="timers")
+area.add_typer(timers_app, name="timers")
 
 ProcessOpt = Annotated[str | None, typer.Option("--process", help="Timers of this process.")]
 InstanceOpt = Annotated[int | None, typer.Option("--instance", help="Timers of this instance.")]

@@ -1,5 +1,5 @@
 """Command-line verbs for operations: ``switchyard param list|set`` (server parameters)
-and ``switchyard events`` (the event log). Registered on the main ``switchyard`` app.
+and ``switchyard events`` (the event log). Merged into the root app by tui/cli/registry.py.
 
 Setting a parameter needs the admin right (refused: exit 4, naming it); a bad value is
 named with the rule it breaks and changes nothing (exit 2). Reading the event log needs
@@ -14,10 +14,12 @@ import typer
 from switchyard.engine.operations_api import show_value
 from switchyard.engine.triggers import TriggerError, parse_duration
 from switchyard.tui import formatting as fmt
-from switchyard.tui.cli import JsonOption, app, emit_json, fail, run
+from switchyard.tui.cli.root import JsonOption, emit_json, fail, run
+
+area = typer.Typer()  # merged into the root app by tui/cli/registry.py
 
 param_app = typer.Typer(help="Server parameters: stored, validated, live on every node.")
-app.add_typer(param_app, name="param")
+area.add_typer(param_app, name="param")
 
 TIME_HELP = "ISO time (2026-11-24T08:00, local unless it has an offset) or an age: 30m, 1h, 2d."
 
@@ -72,7 +74,7 @@ def param_set(
 
 
 # -------------------------------------------------------------- event log
-@app.command()
+@area.command()
 def events(
     kind: Annotated[
         list[str] | None,

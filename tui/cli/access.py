@@ -26,7 +26,7 @@ import shlex
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from pathlib import Path
 
-from switchyard.store import filemodes
+from switchyard.engine import paths
 
 ENV_FILE = Path(".config") / "switchyard" / "env"
 ENV_KEY = re.compile(r"^SWITCHYARD_[A-Z0-9_]{1,64}$")
@@ -66,7 +66,7 @@ def load_env_file(environ: MutableMapping[str, str], path: Path | None = None) -
         return None
     if info.st_uid != os.getuid():
         raise AccessError(f"env file: {path} belongs to uid {info.st_uid}, not to you", 2)
-    filemodes.check_private([(path, "env file")])
+    paths.check_private([(path, "env file")])
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

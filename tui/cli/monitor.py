@@ -13,8 +13,8 @@ import typer
 from switchyard.engine.errors import Refused, SwitchyardError
 from switchyard.engine.monitor.filters import MonitorFilter
 from switchyard.tui import formatting as fmt
-from switchyard.tui.cli import fail, run
-from switchyard.tui.cli_filters import from_options, resolve
+from switchyard.tui.cli.root import fail, run
+from switchyard.tui.filters import from_options, resolve
 
 
 async def _filter(engine: Any, text: str | None, options: dict[str, Any]) -> MonitorFilter:

@@ -1,5 +1,5 @@
 """Command-line verbs for processes: validate, publish, list, show; instance show;
-retry and skip. Registered on the main ``switchyard`` app."""
+retry and skip. Merged into the root app by tui/cli/registry.py."""
 
 from __future__ import annotations
 
@@ -9,26 +9,17 @@ from typing import Annotated
 import typer
 from switchyard.engine.definitions import DefinitionError
 from switchyard.tui import formatting as fmt
-from switchyard.tui.cli import JsonOption, app, emit_json, fail, run
-from switchyard.tui.cli_monitor import FilterOption, bulk
+from switchyard.tui.cli.monitor import FilterOption, bulk
+from switchyard.tui.cli.root import JsonOption, emit_json, parse_pairs, run
+
+area = typer.Typer()  # merged into the root app by tui/cli/registry.py
 
 process_app = typer.Typer(help="Processes: YAML definitions, validated and versioned.")
 instance_app = typer.Typer(help="One instance: its state, variables, steps and history.")
-app.add_typer(process_app, name="process")
-app.add_typer(instance_app, name="instance")
+area.add_typer(process_app, name="process")
+area.add_typer(instance_app, name="instance")
 
 FilesArg = Annotated[list[Path], typer.Argument(help="Definition files (YAML).")]
-
-
-def parse_pairs(pairs: list[str], option: str) -> dict[str, str]:
-    """``K=V`` options as a dict; a malformed one is refused naming the option."""
-    out: dict[str, str] = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name.strip():
-            fail(f"{option}: expected NAME=VALUE, got {pair!r}")
-        out[name.strip()] = value
-    return out
 
 
 def _report(exc: DefinitionError) -> None:
@@ -160,7 +151,7 @@ def _detail(detail: dict[str, object]) -> str:
     return ", ".join(f"{k}={v}" for k, v in detail.items() if v not in (None, [], ""))
 
 
-@app.command()
+@area.command()
 def retry(
     instance_ids: Annotated[
         list[int] | None, typer.Argument(help="Instances in error (or --filter).")
@@ -175,7 +166,7 @@ def retry(
     bulk("retry", instance_ids or [], filter_, {}, lambda e, i: e.retry(i, values))
 
 
-@app.command()
+@area.command()
 def skip(
     instance_ids: Annotated[
         list[int] | None, typer.Argument(help="Instances in error (or --filter).")

@@ -1,0 +1,43 @@
+"""Where Switchyard keeps its files, and how it makes them private, for the console and
+the command line: the data dir, the process umask, 0600 files, the check that refuses a
+file group or others may read or write (``SharedModeRefused``), and the ``--db`` check.
+Store-layer errors leave as engine errors (engine/boundary.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import IO
+
+from switchyard.engine.boundary import store_errors
+from switchyard.store import db, filemodes
+
+
+def default_data_dir() -> Path:
+    """``$XDG_DATA_HOME/switchyard`` (``~/.local/share/switchyard`` without it)."""
+    return db.default_data_dir()
+
+
+def private_umask() -> None:
+    """From here on, files this process creates are 0600 and directories 0700."""
+    filemodes.private_umask()
+
+
+def open_private(path: Path, mode: str = "a") -> IO[str]:
+    """Open ``path`` as a 0600 file in a 0700 folder, whatever the umask (OSError as is:
+    it is a file of this process, not the store)."""
+    handle: IO[str] = filemodes.open_private(path, mode)
+    return handle
+
+
+def check_private(paths: Iterable[tuple[Path, str]]) -> None:
+    """``SharedModeRefused`` (exit 2) for the first ``(path, what)`` that group or others
+    may read or write."""
+    with store_errors():
+        filemodes.check_private(paths)
+
+
+def check_store_url(url: str) -> None:
+    """Refuse a ``--db`` value that cannot name a store (exit 2, field ``db``)."""
+    with store_errors():
+        db.check_url(url)

@@ -1,0 +1,1 @@
+"""One module per command area; each defines ``area`` (a typer app) and nothing else registers."""
