@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from switchyard.engine.api import Engine
-from switchyard.tui.cli_access import AccessError, forced_argv
+from switchyard.tui.cli.access import AccessError, forced_argv
 
 SWITCHYARD = Path(sys.executable).parent / "switchyard"
 COMMANDS = ("demo", "whoami", "workitems")
