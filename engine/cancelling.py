@@ -10,6 +10,7 @@ from switchyard.engine import events as ev
 from switchyard.engine.errors import Conflict, NotFound
 from switchyard.engine.instances.status import Status
 from switchyard.engine.instances.transition import transition
+from switchyard.engine.instances.view import InstanceState
 from switchyard.engine.nodes import is_alive
 from switchyard.engine.runner import kill_stale_group
 from switchyard.engine.tx import Tx
@@ -35,17 +36,17 @@ class CancelApi:
             if row is None:
                 raise NotFound("id", f"unknown instance {instance_id}")
             reason = f"cancelled by {self.user}"
-            process = row.get("definition_id") is not None
-            if process:
+            state = InstanceState.of(row)
+            if state.is_process:
                 await step_q.add_history(tx.conn, instance_id, "cancel", tx.now, self.user, {})
-            if row["status"] in (Status.QUEUED, Status.WAITING):
-                if process:  # its waits end here
+            if state.status in (Status.QUEUED, Status.WAITING):
+                if state.is_process:  # its waits end here
                     await step_q.close_started(tx.conn, instance_id, tx.now)
                 # the end hook withdraws its work items and keeps a continuous schedule going
                 if not await transition(tx, row, Status.CANCELLED, reason):
                     # claimed between our read and our update
                     raise Conflict("id", f"instance {instance_id} just started; cancel it again")
-            elif row["status"] == Status.RUNNING:
+            elif state.status is Status.RUNNING:
                 owner = await self._owner_alive(tx, row)
                 if owner:
                     await inst_q.set_fields(tx.conn, instance_id, {"cancel_requested": True})
@@ -58,7 +59,7 @@ class CancelApi:
                 raise Conflict(
                     "id", f"instance {instance_id} is {row['status']}: nothing to cancel"
                 )
-            if process:  # after the parent: a child's end must not wake it meanwhile
+            if state.is_process:  # after the parent: a child's end must not wake it meanwhile
                 await self._cancel_children(tx, instance_id)
         return await self.instance(instance_id)
 
@@ -66,11 +67,12 @@ class CancelApi:
         """Cancelling an instance cancels its active children (cancel case); each child's
         end runs the end hook like any other (its open work items are withdrawn)."""
         for child in await inst_q.children(tx.conn, parent_id):
-            if child["status"] in (Status.QUEUED, Status.WAITING):
+            status = Status(child["status"])
+            if status in (Status.QUEUED, Status.WAITING):
                 reason = f"parent #{parent_id} cancelled"
                 await transition(tx, child, Status.CANCELLED, reason)
                 await self._cancel_children(tx, child["id"])
-            elif child["status"] == Status.RUNNING:
+            elif status is Status.RUNNING:
                 await inst_q.set_fields(tx.conn, child["id"], {"cancel_requested": True})
                 tx.emit(ev.CANCEL_REQUESTED, child["id"], node=child["node_id"], by=self.user)
                 await self._cancel_children(tx, child["id"])

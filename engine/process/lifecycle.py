@@ -10,6 +10,7 @@ from typing import Any
 from switchyard.engine import events as ev
 from switchyard.engine.instances.status import Status
 from switchyard.engine.instances.transition import transition, wake
+from switchyard.engine.instances.view import InstanceState
 from switchyard.engine.process import journal as j
 from switchyard.engine.process.executor import ProcessRun, StepFailed, Suspend
 from switchyard.engine.process.host import ProcessHost
@@ -18,7 +19,6 @@ from switchyard.store.models import (
     CANCELLED,
     COMPLETED,
     ERROR,
-    RUNNING,
     STEP_CANCELLED,
     STEP_ERROR,
     STEP_STARTED,
@@ -239,7 +239,7 @@ async def _stopped(engine: Any, run: ProcessRun, row: dict[str, Any], me: Proces
 
 def _mine(current: dict[str, Any] | None, engine: Any) -> bool:
     """Still running on this node? (Another node may have restored it meanwhile.)"""
-    return bool(current and current["status"] == RUNNING and current["node_id"] == engine.node_id)
+    return current is not None and InstanceState.of(current).running_on(engine.node_id)
 
 
 async def _end(tx: Any, row: dict[str, Any], status: str, reason: str | None) -> bool:
@@ -254,7 +254,7 @@ async def _wake_if_child_done(engine: Any, parent_id: int, child_ids: tuple[int,
     async with engine.tx() as tx:
         for child_id in child_ids:
             child = await inst_q.get(tx.conn, child_id)
-            if child is not None and Status(child["status"]).ended:
+            if child is not None and InstanceState.of(child).status.ended:
                 await wake(tx, parent_id)
                 return
 
