@@ -7,13 +7,14 @@ from __future__ import annotations
 from typing import Any
 
 from switchyard.engine import events as ev
-from switchyard.engine.completion import after_end
 from switchyard.engine.errors import Conflict, NotFound
+from switchyard.engine.instances.status import Status
+from switchyard.engine.instances.transition import transition
+from switchyard.engine.instances.view import InstanceState
 from switchyard.engine.nodes import is_alive
 from switchyard.engine.runner import kill_stale_group
 from switchyard.engine.tx import Tx
 from switchyard.engine.views import InstanceView
-from switchyard.store.models import CANCELLED, QUEUED, RUNNING, WAITING
 from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import nodes as node_q
 from switchyard.store.queries import steps as step_q
@@ -35,28 +36,17 @@ class CancelApi:
             if row is None:
                 raise NotFound("id", f"unknown instance {instance_id}")
             reason = f"cancelled by {self.user}"
-            if row.get("definition_id") is not None:
-                await self._cancel_children(tx, instance_id)
+            state = InstanceState.of(row)
+            if state.is_process:
                 await step_q.add_history(tx.conn, instance_id, "cancel", tx.now, self.user, {})
-            if row["status"] in (QUEUED, WAITING):
-                if row.get("definition_id") is not None:  # its waits end here
+            if state.status in (Status.QUEUED, Status.WAITING):
+                if state.is_process:  # its waits end here
                     await step_q.close_started(tx.conn, instance_id, tx.now)
-                changed = await inst_q.set_fields(
-                    tx.conn,
-                    instance_id,
-                    {
-                        "status": CANCELLED,
-                        "reason": reason,
-                        "ended_at": tx.now,
-                        "updated_at": tx.now,
-                    },
-                    only_status=row["status"],
-                )
-                if not changed:  # claimed between our read and our update
+                # the end hook withdraws its work items and keeps a continuous schedule going
+                if not await transition(tx, row, Status.CANCELLED, reason):
+                    # claimed between our read and our update
                     raise Conflict("id", f"instance {instance_id} just started; cancel it again")
-                tx.emit(ev.INSTANCES_CHANGED, instance_id, ids=[instance_id], status=CANCELLED)
-                await after_end(tx, row, CANCELLED)  # a continuous schedule must not stall
-            elif row["status"] == RUNNING:
+            elif state.status is Status.RUNNING:
                 owner = await self._owner_alive(tx, row)
                 if owner:
                     await inst_q.set_fields(tx.conn, instance_id, {"cancel_requested": True})
@@ -64,42 +54,25 @@ class CancelApi:
                 else:  # its node is gone: make sure nothing of it runs, then record it
                     if row["pgid"]:
                         kill_stale_group(row["pgid"], row["proc_start_time"], row["host"] or "")
-                    await inst_q.set_fields(
-                        tx.conn,
-                        instance_id,
-                        {
-                            "status": CANCELLED,
-                            "reason": reason,
-                            "ended_at": tx.now,
-                            "updated_at": tx.now,
-                        },
-                    )
-                    tx.emit(ev.INSTANCES_CHANGED, instance_id, ids=[instance_id], status=CANCELLED)
-                    await after_end(tx, row, CANCELLED)
+                    await transition(tx, row, Status.CANCELLED, reason)
             else:
                 raise Conflict(
                     "id", f"instance {instance_id} is {row['status']}: nothing to cancel"
                 )
+            if state.is_process:  # after the parent: a child's end must not wake it meanwhile
+                await self._cancel_children(tx, instance_id)
         return await self.instance(instance_id)
 
     async def _cancel_children(self, tx: Tx, parent_id: int) -> None:
-        """Cancelling an instance cancels its active children (cancel case)."""
+        """Cancelling an instance cancels its active children (cancel case); each child's
+        end runs the end hook like any other (its open work items are withdrawn)."""
         for child in await inst_q.children(tx.conn, parent_id):
-            if child["status"] in (QUEUED, WAITING):
-                await inst_q.set_fields(
-                    tx.conn,
-                    child["id"],
-                    {
-                        "status": CANCELLED,
-                        "reason": f"parent #{parent_id} cancelled",
-                        "ended_at": tx.now,
-                        "updated_at": tx.now,
-                    },
-                    only_status=child["status"],
-                )
-                tx.emit(ev.INSTANCES_CHANGED, child["id"], ids=[child["id"]], status=CANCELLED)
+            status = Status(child["status"])
+            if status in (Status.QUEUED, Status.WAITING):
+                reason = f"parent #{parent_id} cancelled"
+                await transition(tx, child, Status.CANCELLED, reason)
                 await self._cancel_children(tx, child["id"])
-            elif child["status"] == RUNNING:
+            elif status is Status.RUNNING:
                 await inst_q.set_fields(tx.conn, child["id"], {"cancel_requested": True})
                 tx.emit(ev.CANCEL_REQUESTED, child["id"], node=child["node_id"], by=self.user)
                 await self._cancel_children(tx, child["id"])

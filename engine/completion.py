@@ -1,4 +1,5 @@
-"""What happens when an instance ends, whoever ends it (runner, cancel, recovery).
+"""What happens when an instance ends, whoever ends it (runner, cancel, recovery): the end
+hook that ``engine/instances/transition.py`` runs after every end.
 
 - A continuous schedule is looked at again (restarted after 5 s if its run failed, so a
   command that fails at once does not spin).
@@ -12,6 +13,8 @@ from typing import Any
 
 from switchyard.engine import events as ev
 from switchyard.engine.firing import instance_row
+from switchyard.engine.instances.status import Status
+from switchyard.engine.instances.transition import transition, wake
 from switchyard.engine.triggers import Trigger
 from switchyard.engine.tx import Tx
 from switchyard.store.models import CANCELLED, COMPLETED, QUEUED
@@ -26,24 +29,7 @@ async def finish(
     tx: Tx, row: dict[str, Any], status: str, reason: str | None, exit_code: int | None = None
 ) -> bool:
     """Move a running instance to a final status; False if someone else already ended it."""
-    changed = await inst_q.set_fields(
-        tx.conn,
-        row["id"],
-        {
-            "status": status,
-            "reason": reason,
-            "exit_code": exit_code,
-            "ended_at": tx.now,
-            "updated_at": tx.now,
-            "current_action": None,
-        },
-        only_status=row["status"],
-    )
-    if not changed:
-        return False
-    tx.emit(ev.INSTANCES_CHANGED, row["id"], ids=[row["id"]], status=status, lane=row["lane"])
-    await after_end(tx, row, status)
-    return True
+    return await transition(tx, row, Status(status), reason, fields={"exit_code": exit_code})
 
 
 async def after_end(tx: Tx, row: dict[str, Any], status: str) -> None:
@@ -51,9 +37,8 @@ async def after_end(tx: Tx, row: dict[str, Any], status: str) -> None:
         items = await wi_q.cancel_for_instances(tx.conn, [int(row["id"])], tx.now)
         if items:  # nobody can answer them any more
             tx.emit(ev.WORK_ITEMS_CHANGED, row["id"], ids=items, status="cancelled")
-    if row.get("parent_id") and await inst_q.wake(tx.conn, int(row["parent_id"]), tx.now):
-        # a parent waiting on this child goes back to the queue to look at its result
-        tx.emit(ev.INSTANCES_CHANGED, row["parent_id"], ids=[row["parent_id"]], status=QUEUED)
+    if row.get("parent_id"):  # a parent waiting on this child looks at its result
+        await wake(tx, int(row["parent_id"]))
     if row.get("schedule_id") is None:
         return
     schedule = await sched_q.get(tx.conn, row["schedule_id"])

@@ -124,8 +124,8 @@ async def execute(
         running.pop(instance_id, None)
     status = STATUS_OF_RESULT.get(result.status, ERROR)
     reason = result.reason
-    if getattr(run, "interrupted_reason", None):
-        status, reason = ERROR, run.interrupted_reason  # type: ignore[attr-defined]
+    if run.interrupted_reason:
+        status, reason = ERROR, run.interrupted_reason
     elif status == CANCELLED:
         reason = f"cancelled ({result.reason})"
     async with engine.tx() as tx:

@@ -21,12 +21,13 @@ import logging
 from typing import Any
 
 from switchyard.engine import eventlog
-from switchyard.engine import events as ev
 from switchyard.engine.completion import finish
+from switchyard.engine.instances.status import Status
+from switchyard.engine.instances.transition import transition
 from switchyard.engine.nodes import HOST, is_alive
 from switchyard.engine.runner import kill_stale_group
 from switchyard.engine.workitems.timers import hold_sessions
-from switchyard.store.models import ERROR, QUEUED, RUNNING
+from switchyard.store.models import ERROR
 from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import nodes as node_q
 from switchyard.store.queries import steps as step_q
@@ -155,18 +156,8 @@ async def _log_ownership(engine: Any, requeued: dict[str, list[int]]) -> None:
 
 async def _requeue_process(engine: Any, row: dict[str, Any], killed: bool) -> bool:
     async with engine.tx() as tx:
-        changed = await inst_q.set_fields(
-            tx.conn,
-            row["id"],
-            {
-                "status": QUEUED,
-                "node_id": None,
-                "pgid": None,
-                "proc_start_time": None,
-                "updated_at": tx.now,
-            },
-            only_status=RUNNING,
-        )
+        fields = {"pgid": None, "proc_start_time": None}
+        changed = await transition(tx, row, Status.QUEUED, expect=Status.RUNNING, fields=fields)
         if changed:
             await step_q.add_history(
                 tx.conn,
@@ -176,5 +167,4 @@ async def _requeue_process(engine: Any, row: dict[str, Any], killed: bool) -> bo
                 None,
                 {"node": row.get("node_id"), "killed_leftover_group": killed},
             )
-            tx.emit(ev.INSTANCES_CHANGED, row["id"], ids=[row["id"]], status=QUEUED)
     return bool(changed)

@@ -172,6 +172,7 @@ class CommandRun:
         self._full = asyncio.Event()
         self._room = asyncio.Event()
         self._blocked = 0
+        self.interrupted_reason: str | None = None  # set by ``interrupt``: the node stops
         self._eof = False
         self._last_read = 0.0
         self._started = 0.0
@@ -260,6 +261,11 @@ class CommandRun:
         if self._task is None:
             raise RuntimeError("start() was not called")
         return await asyncio.shield(self._task)
+
+    async def interrupt(self, reason: str) -> None:
+        """The node stops: kill the group; its instance ends in ``error`` with ``reason``."""
+        self.interrupted_reason = reason
+        await self.cancel()
 
     async def cancel(self) -> None:
         """Kill the group (SIGTERM, SIGKILL after kill_grace); a no-op once the leader exited."""

@@ -22,6 +22,7 @@ from switchyard.engine import params as server_params
 from switchyard.engine.actions import sql as sql_action
 from switchyard.engine.completion import finish
 from switchyard.engine.execution import execute
+from switchyard.engine.instances.transition import wake, wake_due
 from switchyard.engine.lanes import Dispatcher
 from switchyard.engine.nodes import HEARTBEAT_INTERVAL, HOST, own_start_time
 from switchyard.engine.process.host import ProcessHost
@@ -211,8 +212,7 @@ class Runtime:
         ids, self._yielded = sorted(self._yielded), set()
         async with self.engine.tx() as tx:
             for instance_id in ids:
-                if await inst_q.wake(tx.conn, instance_id, tx.now):
-                    tx.emit(ev.INSTANCES_CHANGED, instance_id, ids=[instance_id], status="queued")
+                await wake(tx, instance_id)
 
     async def _timers(self) -> None:
         """Waiting instances whose time has come go back to the queue."""
@@ -220,15 +220,7 @@ class Runtime:
             await asyncio.sleep(0.5)
             try:
                 async with self.engine.tx() as tx:
-                    woken = await inst_q.wake_due(tx.conn, tx.now)
-                    for r in woken:
-                        tx.emit(
-                            ev.INSTANCES_CHANGED,
-                            r["id"],
-                            ids=[r["id"]],
-                            status="queued",
-                            lane=r["lane"],
-                        )
+                    await wake_due(tx)
             except Exception as exc:
                 log.warning("timers: %s", exc)
             try:
@@ -252,10 +244,7 @@ class Runtime:
                 for proc in list(self.processes.values()):
                     await proc.interrupt(reason)
                 for run in list(self.running.values()):
-                    run.interrupted_reason = (  # type: ignore[attr-defined]
-                        f"interrupted: node {self.engine.node_id} stopped; retry it"
-                    )
-                    await run.cancel()
+                    await run.interrupt(reason)
                 await asyncio.wait(pending, timeout=self.kill_grace + 5)
         for task in self._tasks:
             task.cancel()

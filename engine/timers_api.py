@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from switchyard.engine import events as ev
 from switchyard.engine.errors import NotFound, SwitchyardError
+from switchyard.engine.instances.transition import wake
 from switchyard.engine.nodes import HOST, is_alive
 from switchyard.engine.people.guard import Guard
 from switchyard.engine.people.identity import Identity
@@ -330,7 +330,7 @@ class TimersApi(Guard):
             row = await inst_q.get(tx.conn, instance_id)
             if row is None or row["status"] != WAITING or row.get("wake_at") is None:
                 return "skipped: no longer waiting on a timer"
-            if not await inst_q.wake(tx.conn, instance_id, tx.now):
+            if not await wake(tx, instance_id, row["lane"]):
                 return "skipped: no longer waiting on a timer"
             for key, step in (await step_q.journal(tx.conn, instance_id)).items():
                 decision = step.get("decision") or {}
@@ -346,12 +346,5 @@ class TimersApi(Guard):
                     )
             await step_q.add_history(
                 tx.conn, instance_id, "timer", tx.now, me.login, {"op": "forced", "what": what}
-            )
-            tx.emit(
-                ev.INSTANCES_CHANGED,
-                instance_id,
-                ids=[instance_id],
-                status="queued",
-                lane=row["lane"],
             )
         return "woken" if what == "wait" else "woken to check its condition"

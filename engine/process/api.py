@@ -14,6 +14,8 @@ from switchyard.engine import params as server_params
 from switchyard.engine.definitions import Definition, DefinitionError, Known, load_file, yamlsrc
 from switchyard.engine.definitions.parse import read_source
 from switchyard.engine.errors import Conflict, NotFound, SwitchyardError
+from switchyard.engine.instances.status import Status
+from switchyard.engine.instances.transition import transition
 from switchyard.engine.nodes import is_alive
 from switchyard.engine.process import values
 from switchyard.engine.process.views import (
@@ -332,24 +334,16 @@ class ProcessApi:
         kind: str,
         detail: dict[str, Any],
     ) -> None:
-        await inst_q.set_fields(
-            tx.conn,
-            row["id"],
-            {
-                "status": QUEUED,
-                "reason": f"{kind} by {self.user}",
-                "variables": stored,
-                "error_step": None,
-                "ended_at": None,
-                "node_id": None,
-                "cancel_requested": False,
-                "queued_at": tx.now,
-                "updated_at": tx.now,
-            },
-            only_status=ERROR,
-        )
+        fields = {
+            "variables": stored,
+            "error_step": None,
+            "ended_at": None,
+            "cancel_requested": False,
+            "queued_at": tx.now,
+        }
+        reason = f"{kind} by {self.user}"
+        await transition(tx, row, Status.QUEUED, reason, expect=Status.ERROR, fields=fields)
         await step_q.add_history(tx.conn, row["id"], kind, tx.now, self.user, detail)
-        tx.emit(ev.INSTANCES_CHANGED, row["id"], ids=[row["id"]], status=QUEUED, lane=row["lane"])
 
 
 def _process_name(text: str) -> str | None:

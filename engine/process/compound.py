@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from switchyard.engine.expressions import ExpressionError
+from switchyard.engine.instances.status import Status
+from switchyard.engine.instances.waiting import WaitingOn, WaitKind
 from switchyard.engine.process import journal as j
 from switchyard.engine.process.signals import Scope, StepFailed, Suspend, merge_suspends, resolve
 from switchyard.engine.workitems.forms import split
@@ -165,7 +167,7 @@ class CompoundSteps:
         if d.get("until"):
             until = datetime.fromisoformat(d["until"])
             if now < until:
-                raise Suspend("timer", until)
+                raise Suspend(WaitingOn.of(WaitKind.TIMER), until)
             return
         try:
             holds = bool(self.host.evaluate(self, d["condition"], scope))
@@ -177,7 +179,7 @@ class CompoundSteps:
         if deadline is not None and now >= deadline:
             raise StepFailed(key, action, "condition still false when the wait timed out")
         wake = now + timedelta(seconds=float(d["every"]))
-        raise Suspend("condition", min(wake, deadline) if deadline else wake)
+        raise Suspend(WaitingOn.of(WaitKind.CONDITION), min(wake, deadline) if deadline else wake)
 
     async def _run_child(self, action: dict, key: str, scope: Scope, d: dict) -> None:
         if not d.get("wait"):
@@ -201,8 +203,8 @@ class CompoundSteps:
                     )
             scope.apply({p: child_vars.get(c) for p, c in into.items()})
             return
-        if status in ("queued", "running", "waiting"):
-            raise Suspend(f"child:{d['child']}", None)
+        if Status(status).active:
+            raise Suspend(WaitingOn.of(WaitKind.CHILD, int(d["child"])), None)
         raise StepFailed(key, action, f"child instance {d['child']} ended {status}")
 
     async def _run_workitem(self, action: dict, key: str, scope: Scope, d: dict) -> dict | None:
@@ -236,4 +238,4 @@ class CompoundSteps:
             now = self.host.now()
             await self._write([j.restart_step(self.id, key, now=now, decision=d), self.touch(now)])
             self.journal[key] = {"status": STEP_STARTED, "decision": d}
-        raise Suspend(f"workitem:{item['id']}", None)
+        raise Suspend(WaitingOn.of(WaitKind.WORK_ITEM, int(item["id"])), None)

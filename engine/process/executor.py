@@ -29,6 +29,7 @@ from typing import Any
 from switchyard.engine.actions import base as act
 from switchyard.engine.actions.registry import ACTIONS
 from switchyard.engine.expressions import ExpressionError
+from switchyard.engine.instances.waiting import WaitingOn, WaitKind
 from switchyard.engine.process import journal as j
 from switchyard.engine.process import values
 from switchyard.engine.process.compound import CompoundSteps
@@ -51,7 +52,6 @@ FRAMES = "__frames__"  # task-call frames inside the stored variables document
 ITEMS = "__items__"  # for-each lists under way inside the stored variables document
 #: the step budget inside the stored variables document: {"grants": 0|1, "exhausted": bool}
 BUDGET = "__budget__"
-YIELD = "yield"  # waiting_on of an instance that stepped aside for others on its lane
 YIELD_EVERY = 100  # steps without a suspension before an instance lets its lane go on
 YIELD_FALLBACK = timedelta(seconds=2)
 DEFAULT_MAX_STEPS = 100_000
@@ -249,7 +249,7 @@ class ProcessRun(CompoundSteps):
         self.ran += 1
         if self.ran % YIELD_EVERY == 0 and await self.host.others_queued(self):
             # woken by the runtime after its next claim round; by the timers if it is gone
-            raise Suspend(YIELD, self.host.now() + YIELD_FALLBACK)
+            raise Suspend(WaitingOn.of(WaitKind.YIELD), self.host.now() + YIELD_FALLBACK)
 
     async def execute(
         self, kind: act.Action, action: dict[str, Any], key: str, scope: Scope, *, restart: bool

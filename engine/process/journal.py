@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, update
+from switchyard.engine.instances.transition import COMPLETE_RUNNING
 from switchyard.engine.process.writer import Statement
 from switchyard.store.models import STEP_CANCELLED, STEP_DONE, STEP_STARTED, Instance, Step
 from switchyard.store.queries import instance_vars as var_q
@@ -152,19 +153,7 @@ def history(
     )
 
 
-COMPLETE_INSTANCE = (
-    update(instances)
-    .where(instances.c.id == bindparam("b_id"), instances.c.status == "running")
-    .values(
-        status="completed",
-        reason=bindparam("reason"),
-        outcome=bindparam("outcome"),
-        variables=bindparam("variables"),
-        current_action=None,
-        ended_at=bindparam("ended_at"),
-        updated_at=bindparam("ended_at"),
-    )
-)
+COMPLETE_INSTANCE = COMPLETE_RUNNING  # an end of the lifecycle: defined with transition
 
 
 def complete(

@@ -8,20 +8,20 @@ import logging
 from typing import Any
 
 from switchyard.engine import events as ev
-from switchyard.engine.completion import after_end
+from switchyard.engine.instances.status import Status
+from switchyard.engine.instances.transition import transition, wake
+from switchyard.engine.instances.view import InstanceState
 from switchyard.engine.process import journal as j
-from switchyard.engine.process.executor import YIELD, ProcessRun, StepFailed, Suspend
+from switchyard.engine.process.executor import ProcessRun, StepFailed, Suspend
 from switchyard.engine.process.host import ProcessHost
 from switchyard.engine.process.writer import LostOwnership
 from switchyard.store.models import (
     CANCELLED,
     COMPLETED,
     ERROR,
-    RUNNING,
     STEP_CANCELLED,
     STEP_ERROR,
     STEP_STARTED,
-    WAITING,
     WI_OPEN,
 )
 from switchyard.store.queries import instance_vars as var_q
@@ -147,36 +147,23 @@ async def run_claimed(
                 await inst_q.set_fields(tx.conn, instance_id, {"variables": run.safe_variables()})
                 await _end(tx, row, CANCELLED, "cancelled")
                 return CANCELLED
-            changed = await inst_q.set_fields(
-                tx.conn,
-                instance_id,
-                {
-                    "status": WAITING,
-                    "waiting_on": suspend.waiting_on,
-                    "wake_at": suspend.wake_at,
-                    "node_id": None,
-                    "current_action": None,
-                    "variables": run.safe_variables(),
-                    "updated_at": tx.now,
-                },
-                only_status=RUNNING,
+            await transition(
+                tx,
+                row,
+                Status.WAITING,
+                expect=Status.RUNNING,
+                waiting_on=suspend.waiting_on,
+                wake_at=suspend.wake_at,
+                fields={"variables": run.safe_variables()},
             )
             await var_q.replace(tx.conn, instance_id, run.safe_variables())
-            if changed:
-                tx.emit(
-                    ev.INSTANCES_CHANGED,
-                    instance_id,
-                    ids=[instance_id],
-                    status=WAITING,
-                    lane=row["lane"],
-                )
-        if suspend.waiting_on.startswith("child:"):  # the child may have ended already
-            await _wake_if_child_done(engine, instance_id, int(suspend.waiting_on[6:]))
-        if "workitem:" in suspend.waiting_on:  # or a person was quicker than this commit
-            await _wake_if_item_done(engine, instance_id, suspend.waiting_on)
-        if suspend.waiting_on == YIELD:  # stepped aside: the runtime queues it again
+        if suspend.waiting_on.children:  # a child may have ended already
+            await _wake_if_child_done(engine, instance_id, suspend.waiting_on.children)
+        if suspend.waiting_on.work_items:  # or a person was quicker than this commit
+            await _wake_if_item_done(engine, instance_id, suspend.waiting_on.work_items)
+        if suspend.waiting_on.is_yield:  # stepped aside: the runtime queues it again
             return YIELDED
-        return WAITING
+        return Status.WAITING
     failed: StepFailed = detail
     async with engine.tx() as tx:
         if not _mine(await inst_q.get(tx.conn, instance_id), engine):
@@ -252,46 +239,32 @@ async def _stopped(engine: Any, run: ProcessRun, row: dict[str, Any], me: Proces
 
 def _mine(current: dict[str, Any] | None, engine: Any) -> bool:
     """Still running on this node? (Another node may have restored it meanwhile.)"""
-    return bool(current and current["status"] == RUNNING and current["node_id"] == engine.node_id)
+    return current is not None and InstanceState.of(current).running_on(engine.node_id)
 
 
 async def _end(tx: Any, row: dict[str, Any], status: str, reason: str | None) -> bool:
-    changed = await inst_q.set_fields(
-        tx.conn,
-        row["id"],
-        {
-            "status": status,
-            "reason": reason,
-            "ended_at": tx.now,
-            "updated_at": tx.now,
-            "current_action": None,
-            "wake_at": None,
-        },
-        only_status=RUNNING,
-        only_node=row.get("node_id"),
+    return await transition(
+        tx, row, Status(status), reason, expect=Status.RUNNING, only_node=row.get("node_id")
     )
-    if changed:
-        tx.emit(ev.INSTANCES_CHANGED, row["id"], ids=[row["id"]], status=status, lane=row["lane"])
-        await after_end(tx, row, status)
-    return bool(changed)
 
 
-async def _wake_if_child_done(engine: Any, parent_id: int, child_id: int) -> None:
+async def _wake_if_child_done(engine: Any, parent_id: int, child_ids: tuple[int, ...]) -> None:
+    """The parent waits on these children: one that already ended wakes it (its end hook
+    found the parent still running and could not)."""
     async with engine.tx() as tx:
-        child = await inst_q.get(tx.conn, child_id)
-        ended = child is not None and child["status"] not in ("queued", "running", "waiting")
-        if ended and await inst_q.wake(tx.conn, parent_id, tx.now):
-            tx.emit(ev.INSTANCES_CHANGED, parent_id, ids=[parent_id], status="queued")
+        for child_id in child_ids:
+            child = await inst_q.get(tx.conn, child_id)
+            if child is not None and InstanceState.of(child).status.ended:
+                await wake(tx, parent_id)
+                return
 
 
-async def _wake_if_item_done(engine: Any, instance_id: int, waiting_on: str) -> None:
-    ids = [int(p[9:]) for p in waiting_on.split(",") if p.startswith("workitem:")]
+async def _wake_if_item_done(engine: Any, instance_id: int, item_ids: tuple[int, ...]) -> None:
     async with engine.tx() as tx:
-        for item_id in ids:
+        for item_id in item_ids:
             item = await wi_q.get(tx.conn, item_id)
             if item is not None and item["status"] not in WI_OPEN:
-                if await inst_q.wake(tx.conn, instance_id, tx.now):
-                    tx.emit(ev.INSTANCES_CHANGED, instance_id, ids=[instance_id], status="queued")
+                await wake(tx, instance_id)
                 return
 
 

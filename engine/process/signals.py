@@ -7,14 +7,15 @@ from datetime import datetime
 from typing import Any
 
 from switchyard.engine.actions import base as act
+from switchyard.engine.instances.waiting import WaitingOn
 from switchyard.engine.process import values
 
 
 class Suspend(Exception):
     """The instance waits: leave the lane, come back when woken."""
 
-    def __init__(self, waiting_on: str, wake_at: datetime | None) -> None:
-        super().__init__(waiting_on)
+    def __init__(self, waiting_on: WaitingOn, wake_at: datetime | None) -> None:
+        super().__init__(str(waiting_on))
         self.waiting_on = waiting_on
         self.wake_at = wake_at
 
@@ -69,8 +70,7 @@ class Scope:
 
 def merge_suspends(suspends: list[Suspend]) -> Suspend:
     times = [s.wake_at for s in suspends if s.wake_at is not None]
-    kinds = sorted({s.waiting_on for s in suspends})
-    return Suspend(kinds[0] if len(kinds) == 1 else ",".join(kinds)[:200], min(times, default=None))
+    return Suspend(WaitingOn.merge([s.waiting_on for s in suspends]), min(times, default=None))
 
 
 def resolve(args: dict[str, Any], ref: str) -> list[dict[str, Any]]:

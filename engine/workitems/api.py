@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_
 from switchyard.engine import events as ev
 from switchyard.engine.errors import Conflict, NotFound, SwitchyardError, check_page
+from switchyard.engine.instances.transition import wake
 from switchyard.engine.people.guard import Guard
 from switchyard.engine.people.masking import MASK
 from switchyard.engine.workitems import access
@@ -390,14 +391,7 @@ class WorkItemApi(Guard):
                 status=WI_COMPLETED,
                 instance=instance_id,
             )
-            if await inst_q.wake(tx.conn, instance_id, tx.now):
-                tx.emit(
-                    ev.INSTANCES_CHANGED,
-                    instance_id,
-                    ids=[instance_id],
-                    status="queued",
-                    lane=row["lane"],
-                )
+            await wake(tx, instance_id, row["lane"])
             after = await self._item(tx.conn, item_id)
         return item_view(after, self.clock.now())
 

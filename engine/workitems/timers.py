@@ -21,9 +21,9 @@ from datetime import datetime
 from typing import Any
 
 from switchyard.engine import events as ev
+from switchyard.engine.instances.transition import wake as wake_instance
 from switchyard.engine.workitems.create import next_timer
 from switchyard.store.models import WI_OFFERED, WI_OPEN, WI_QUEUED
-from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import people as people_q
 from switchyard.store.queries import steps as step_q
 from switchyard.store.queries import workitems as wi_q
@@ -114,8 +114,8 @@ async def _fire(tx: Any, row: dict[str, Any], *, force: bool = False, by: str | 
         instance=row["instance_id"],
         timer=[t["kind"] for t in timers if t.get("done")][-1:],
     )
-    if wake and await inst_q.wake(tx.conn, int(row["instance_id"]), tx.now):
-        tx.emit(ev.INSTANCES_CHANGED, row["instance_id"], ids=[row["instance_id"]], status="queued")
+    if wake:
+        await wake_instance(tx, int(row["instance_id"]))
     return fired
 
 

@@ -49,12 +49,16 @@ async def set_fields(
     instance_id: int,
     values: dict[str, Any],
     *,
-    only_status: str | None = None,
+    only_status: str | Sequence[str] | None = None,
     only_node: str | None = None,
 ) -> int:
+    """Update one instance, if it is still in ``only_status`` (one status or several).
+    A status change goes through ``engine/instances/transition.py``."""
     stmt = update(instances).where(instances.c.id == instance_id).values(**values)
-    if only_status is not None:
+    if isinstance(only_status, str):
         stmt = stmt.where(instances.c.status == only_status)
+    elif only_status is not None:
+        stmt = stmt.where(instances.c.status.in_(list(only_status)))
     if only_node is not None:
         stmt = stmt.where(instances.c.node_id == only_node)
     return (await conn.execute(stmt)).rowcount
@@ -213,7 +217,7 @@ async def wake_due(conn: AsyncConnection, now: datetime) -> list[dict[str, Any]]
         await conn.execute(
             update(instances)
             .where(instances.c.id.in_([r["id"] for r in rows]), instances.c.status == "waiting")
-            .values(status=QUEUED, wake_at=None, node_id=None, updated_at=now)
+            .values(status=QUEUED, waiting_on=None, wake_at=None, node_id=None, updated_at=now)
         )
     return rows
 
@@ -223,7 +227,7 @@ async def wake(conn: AsyncConnection, instance_id: int, now: datetime) -> int:
     stmt = (
         update(instances)
         .where(instances.c.id == instance_id, instances.c.status == "waiting")
-        .values(status=QUEUED, wake_at=None, node_id=None, updated_at=now)
+        .values(status=QUEUED, waiting_on=None, wake_at=None, node_id=None, updated_at=now)
     )
     return (await conn.execute(stmt)).rowcount
 

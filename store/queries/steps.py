@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
-from switchyard.store.models import HistoryEntry, Step
+from switchyard.store.models import STEP_CANCELLED, STEP_STARTED, HistoryEntry, Step
 
 steps = Step.__table__
 history = HistoryEntry.__table__
@@ -114,7 +114,7 @@ async def close_started(conn: AsyncConnection, instance_id: int, now: datetime) 
     """Steps under way of an instance cancelled while it waited: they are over."""
     stmt = (
         update(steps)
-        .where(steps.c.instance_id == instance_id, steps.c.status == "started")
-        .values(status="cancelled", ended_at=now)
+        .where(steps.c.instance_id == instance_id, steps.c.status == STEP_STARTED)
+        .values(status=STEP_CANCELLED, ended_at=now)
     )
     return (await conn.execute(stmt)).rowcount

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from switchyard.engine import events as ev
+from switchyard.engine.instances.status import Status
 from switchyard.engine.views import InstanceView, QueueEntry
 from switchyard.tui import display
 from switchyard.tui.screens.base import EngineScreen
@@ -27,7 +28,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Footer, Static
 
 PAGE = 200
-RUNNING = "running"
+RUNNING = Status.RUNNING
 COLUMNS = (
     Column("lane", "lane", fit=True, max_width=14),
     Column("pos", "#", fit=True, min_width=2, max_width=5),
