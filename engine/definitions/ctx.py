@@ -158,7 +158,7 @@ class Ctx:
             self.error(node, path, f"expected a mapping, got a {node_kind(node)}")
             return []
         seen: set[str] = set()
-        out = []
+        out: list[tuple[str, Node, Node]] = []
         for key, value in pairs(node):
             if isinstance(key, ScalarNode) and key.value not in seen:
                 seen.add(key.value)

@@ -8,6 +8,7 @@ key, the scope and the decision, and returns an updated decision or None.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,6 +24,8 @@ from switchyard.store.models import (
     WI_COMPLETED,
 )
 
+Doc = dict[str, Any]  # an action, a decision: JSON documents
+
 
 class CompoundSteps:
     # provided by ProcessRun
@@ -36,11 +39,12 @@ class CompoundSteps:
     new_frame: Any
     _task_specs: Any
     _write: Any
+    touch: Callable[[datetime], j.Statement]
 
-    async def _run_enter(self, action: dict, key: str, scope: Scope, d: dict) -> None:
+    async def _run_enter(self, action: Doc, key: str, scope: Scope, d: Doc) -> None:
         await self.block(resolve(action["args"], d["ref"]), f"{key}/{d['ref']}", scope)
 
-    async def _run_loop(self, action: dict, key: str, scope: Scope, d: dict) -> None:
+    async def _run_loop(self, action: Doc, key: str, scope: Scope, d: Doc) -> None:
         body = action["args"]["do"]
         if d.get("items"):
             for n, item in enumerate(self.items.get(key, [])):
@@ -80,7 +84,7 @@ class CompoundSteps:
                 return
             await self.block(body, f"{key}/{n}", scope)
 
-    async def _run_call(self, action: dict, key: str, scope: Scope, d: dict) -> None:
+    async def _run_call(self, action: Doc, key: str, scope: Scope, d: Doc) -> None:
         task = self.doc["tasks"][d["task"]]
         specs = self._task_specs(d["task"])
         frame = self.frames.get(key)
@@ -90,7 +94,7 @@ class CompoundSteps:
         scope.apply({caller: frame.get(output) for caller, output in (d.get("into") or {}).items()})
         self.frames.pop(key, None)
 
-    async def _run_parallel(self, action: dict, key: str, scope: Scope, d: dict) -> dict | None:
+    async def _run_parallel(self, action: Doc, key: str, scope: Scope, d: Doc) -> Doc | None:
         branches = action["args"]["branches"]
         if d.get("winner") is not None:
             return None
@@ -150,7 +154,7 @@ class CompoundSteps:
         for k in keys:
             self.journal[k] = {**self.journal[k], "status": STEP_CANCELLED}
 
-    async def _run_wait(self, action: dict, key: str, scope: Scope, d: dict) -> None:
+    async def _run_wait(self, action: Doc, key: str, scope: Scope, d: Doc) -> None:
         now = self.host.now()
         if d.get("until"):
             until = datetime.fromisoformat(d["until"])
@@ -169,7 +173,7 @@ class CompoundSteps:
         wake = now + timedelta(seconds=float(d["every"]))
         raise Suspend("condition", min(wake, deadline) if deadline else wake)
 
-    async def _run_child(self, action: dict, key: str, scope: Scope, d: dict) -> None:
+    async def _run_child(self, action: Doc, key: str, scope: Scope, d: Doc) -> None:
         if not d.get("wait"):
             return
         child = await self.host.child_status(d["child"])
@@ -196,7 +200,7 @@ class CompoundSteps:
             raise Suspend(f"child:{d['child']}", None)
         raise StepFailed(key, action, f"child instance {d['child']} ended {status}")
 
-    async def _run_workitem(self, action: dict, key: str, scope: Scope, d: dict) -> dict | None:
+    async def _run_workitem(self, action: Doc, key: str, scope: Scope, d: Doc) -> Doc | None:
         """Wait for a button; then apply the item's values (once, committed with a decision
         that says so), run the button's actions in the instance, and go on. An escalation
         that has actions wakes the instance to run them once, then it waits again."""
