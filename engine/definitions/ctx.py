@@ -23,7 +23,8 @@ from switchyard.engine.definitions.yamlsrc import (
     scalar,
     to_py,
 )
-from switchyard.engine.expressions import HELPERS, ExpressionError, Sandbox
+from switchyard.engine.expressions import HELPERS, Sandbox
+from switchyard.engine.sandbox_limits import ExpressionError
 from switchyard.engine.triggers import TriggerError, parse_duration
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 

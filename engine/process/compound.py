@@ -12,9 +12,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from switchyard.engine.expressions import ExpressionError
 from switchyard.engine.process import journal as j
 from switchyard.engine.process.signals import Scope, StepFailed, Suspend, merge_suspends, resolve
+from switchyard.engine.sandbox_limits import ExpressionError
 from switchyard.engine.workitems.forms import split
 from switchyard.store.models import (
     STEP_CANCELLED,

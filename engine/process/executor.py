@@ -28,7 +28,6 @@ from typing import Any
 
 from switchyard.engine.actions import base as act
 from switchyard.engine.actions.registry import ACTIONS
-from switchyard.engine.expressions import ExpressionError
 from switchyard.engine.process import journal as j
 from switchyard.engine.process import values
 from switchyard.engine.process.compound import CompoundSteps
@@ -38,6 +37,7 @@ from switchyard.engine.process.signals import (
     StepFailed,
     Suspend,
 )
+from switchyard.engine.sandbox_limits import ExpressionError
 from switchyard.store.models import (
     STEP_CANCELLED,
     STEP_DONE,

@@ -15,7 +15,8 @@ from switchyard.engine.expressions import Sandbox
 from switchyard.engine.people.masking import TextMasker, secured_texts, secured_variables
 from switchyard.engine.process import journal as j
 from switchyard.engine.process import values
-from switchyard.engine.process.executor import ProcessRun, Scope, StepFailed
+from switchyard.engine.process.executor import ProcessRun
+from switchyard.engine.process.signals import Scope, StepFailed
 from switchyard.engine.process.writer import GroupWriter
 from switchyard.engine.workitems.create import RoutingProblem, create_item
 from switchyard.store import filemodes

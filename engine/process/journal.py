@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, update
-from switchyard.engine.process.writer import Statement
+from switchyard.engine.process.writer import Statement as Statement  # re-exported: j.Statement
 from switchyard.store.models import (
     STEP_CANCELLED,
     STEP_DONE,

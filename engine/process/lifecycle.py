@@ -10,8 +10,9 @@ from typing import Any
 from switchyard.engine import events as ev
 from switchyard.engine.completion import after_end
 from switchyard.engine.process import journal as j
-from switchyard.engine.process.executor import YIELD, ProcessRun, StepFailed, Suspend
+from switchyard.engine.process.executor import YIELD, ProcessRun
 from switchyard.engine.process.host import ProcessHost
+from switchyard.engine.process.signals import StepFailed, Suspend
 from switchyard.engine.process.writer import LostOwnership
 from switchyard.store.models import (
     CANCELLED,
