@@ -24,7 +24,7 @@ class KeyHelp:
     binding_id: str | None
 
 
-def bindings_of(screen: Screen) -> list[KeyHelp]:
+def bindings_of(screen: Screen[object]) -> list[KeyHelp]:
     """The active bindings of ``screen`` (keymap applied): one row per binding, its keys
     joined; the screen's own first, then the focused widget's, then the global ones."""
     app = screen.app
