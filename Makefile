@@ -29,6 +29,7 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	bash .ci/lint-imports
+	bash .ci/mypy
 
 bench: venv
 	for f in bench/*.py; do \

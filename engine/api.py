@@ -207,7 +207,7 @@ class Engine(PeopleApi, ProcessApi, WorkItemApi, MonitorApi, CancelApi, Operatio
         ]
 
     # ------------------------------------------------------------ schedules
-    async def _check_references(self, tx: Tx, row: dict, *, name: str) -> None:
+    async def _check_references(self, tx: Tx, row: dict[str, Any], *, name: str) -> None:
         if not await lane_q.get(tx.conn, row["lane"]):
             raise SwitchyardError(
                 "lane", f"unknown lane '{row['lane']}' (add it: switchyard lane add {row['lane']})"
@@ -253,7 +253,7 @@ class Engine(PeopleApi, ProcessApi, WorkItemApi, MonitorApi, CancelApi, Operatio
             tx.emit(ev.SCHEDULE_CHANGED, current["id"], name=spec.name)
         return await self.schedule(spec.name)
 
-    async def _schedule_row(self, tx: Tx, name: str) -> dict:
+    async def _schedule_row(self, tx: Tx, name: str) -> dict[str, Any]:
         row = await sched_q.get_by_name(tx.conn, name)
         if row is None:
             raise NotFound("schedule", f"unknown schedule '{name}'")
@@ -286,7 +286,7 @@ class Engine(PeopleApi, ProcessApi, WorkItemApi, MonitorApi, CancelApi, Operatio
     async def set_paused(self, name: str, paused: bool) -> ScheduleView:
         async with self.tx() as tx:
             row = await self._schedule_row(tx, name)
-            values: dict = {"paused": paused, "updated_at": tx.now}
+            values: dict[str, Any] = {"paused": paused, "updated_at": tx.now}
             if not paused:  # fires skipped while paused were skipped on purpose: not misfires
                 values["next_fire_at"] = first_fire(Trigger.from_fields(row["trigger"]), tx.now)
             await sched_q.update_fields(tx.conn, row["id"], values)

@@ -77,7 +77,7 @@ class CancelApi:
                 tx.emit(ev.CANCEL_REQUESTED, child["id"], node=child["node_id"], by=self.user)
                 await self._cancel_children(tx, child["id"])
 
-    async def _owner_alive(self, tx: Tx, row: dict) -> bool:
+    async def _owner_alive(self, tx: Tx, row: dict[str, Any]) -> bool:
         for node in await node_q.running(tx.conn):
             if node["id"] == row["node_id"]:
                 return is_alive(node, tx.now)

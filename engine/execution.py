@@ -15,7 +15,8 @@ from typing import Any
 
 from switchyard.engine import events as ev
 from switchyard.engine.completion import finish
-from switchyard.engine.runner import CommandRun, CommandSpec, Masker, RunnerStartError
+from switchyard.engine.people.masking import TextMasker as Masker
+from switchyard.engine.runner import CommandRun, CommandSpec, RunnerStartError
 from switchyard.engine.schedule_spec import SECRET_FILE_PREFIX, SECRET_PREFIX
 from switchyard.store import filemodes
 from switchyard.store.models import CANCELLED, COMPLETED, ERROR, FAILED, RUNNING

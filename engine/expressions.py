@@ -97,11 +97,11 @@ def _to_date(value: Any) -> date:
 
 def _to_int(value: Any = 0, *base: int) -> int:
     check_int_source(value)
-    return check_size(int(value, *base) if base else int(value))  # type: ignore[no-any-return]
+    return check_size(int(value, *base) if base else int(value))
 
 
 def _to_decimal(value: Any = "0") -> Decimal:
-    return check_size(Decimal(repr(value) if isinstance(value, float) else value))  # type: ignore[no-any-return]
+    return check_size(Decimal(repr(value) if isinstance(value, float) else value))
 
 
 def _range(*args: int) -> range:

@@ -23,9 +23,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from switchyard.engine.errors import NotFound, SwitchyardError
 from switchyard.engine.triggers import MAX_DURATION, TriggerError, parse_duration
-from switchyard.store.models import Param
+from switchyard.store.models import Param, table_of
 
-params_table = Param.__table__
+params_table = table_of(Param)
 
 # Whatever a rule says, nothing above these: huge values overflow dates and columns.
 CEILING: dict[type, float] = {int: 1_000_000_000, float: MAX_DURATION.total_seconds()}

@@ -211,7 +211,7 @@ class CommandRun:
                 os.unlink(path)
         self._secret_paths.clear()
         if self._log is not None:
-            self._log, logfile = None, self._log
+            logfile, self._log = self._log, None
             with contextlib.suppress(OSError):
                 logfile.close()
 
@@ -305,8 +305,13 @@ class CommandRun:
             with contextlib.suppress(OSError):
                 fd = os.pidfd_open(proc.pid)
                 loop = asyncio.get_running_loop()
-                exited = loop.create_future()
-                loop.add_reader(fd, lambda: exited.done() or exited.set_result(None))
+                exited: asyncio.Future[None] = loop.create_future()
+
+                def on_exit() -> None:
+                    if not exited.done():
+                        exited.set_result(None)
+
+                loop.add_reader(fd, on_exit)
                 try:
                     await exited
                 finally:

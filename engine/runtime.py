@@ -14,6 +14,7 @@ import logging
 import os
 import time
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from switchyard.engine import eventlog, recovery
@@ -191,13 +192,16 @@ class Runtime:
             task: asyncio.Task[Any] = spawn(
                 run_claimed(self.engine, host, row, me, definition, journals.get(me.instance_id)),
                 name=f"switchyard-process-{row['id']}",
-                on_error=lambda exc, r=row: self._fail_rows([r], exc),
+                on_error=partial(self._fail_rows, [row]),
             )
             me.task = task
             self.processes[me.instance_id] = me
-            task.add_done_callback(lambda t, i=me.instance_id: self._note_yield(t, i))
-            task.add_done_callback(lambda _t, i=me.instance_id: self.processes.pop(i, None))
+            task.add_done_callback(partial(self._note_yield, instance_id=me.instance_id))
+            task.add_done_callback(partial(self._forget, me.instance_id))
             self._track(task)
+
+    def _forget(self, instance_id: int, _task: asyncio.Task[Any]) -> None:
+        self.processes.pop(instance_id, None)
 
     def _note_yield(self, task: asyncio.Task[Any], instance_id: int) -> None:
         if not task.cancelled() and task.exception() is None and task.result() == YIELDED:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from datetime import timedelta
 from decimal import Decimal
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar
 
 from jinja2 import Undefined
 
@@ -30,6 +30,9 @@ _CONTAINERS = (list, tuple, set, frozenset)
 
 class ExpressionError(Exception):
     """An expression or template that does not parse, is unsafe, or fails when evaluated."""
+
+
+T = TypeVar("T")
 
 
 def too_large(what: str = "expression result") -> ExpressionError:
@@ -63,7 +66,7 @@ def weight(value: Any, budget: int = MAX_ITEMS) -> int:
     return total
 
 
-def check_size(value: Any) -> Any:
+def check_size(value: T) -> T:
     if isinstance(value, (str, bytes, dict, *_CONTAINERS)):
         if weight(value) > MAX_ITEMS:
             raise too_large()
@@ -166,6 +169,11 @@ def printf_args(right: Any) -> list[Any]:
     return [right]
 
 
+def _check_format(v: Any, *a: Any, **k: Any) -> None:
+    check_printf(str(v))
+    check_format_output(printf_fields(str(v)), [*a, *k.values()], str(v))
+
+
 def _check_indent(s: Any, width: Any = 4, *a: Any, **k: Any) -> None:
     check_int_arg(width, MAX_PAD, "indent width")
     pad = len(width) if isinstance(width, str) else int(width or 0)
@@ -222,10 +230,7 @@ FILTER_CHECKS: dict[str, Callable[..., None]] = {
     "indent": _check_indent,
     "batch": lambda v, linecount, *a, **k: check_int_arg(linecount, MAX_ITEMS, "batch"),
     "slice": lambda ctx, v, slices, *a, **k: check_int_arg(slices, MAX_RANGE, "slices"),
-    "format": lambda v, *a, **k: (
-        check_printf(str(v)),
-        check_format_output(printf_fields(str(v)), [*a, *k.values()], str(v)),
-    ),
+    "format": _check_format,
     "replace": lambda ctx, s, old, new, n=None: check_replace(str(s), str(old), str(new), n),
     "wordwrap": _check_wordwrap,
     "sum": lambda env, it, attribute=None, start=0: _check_sum_start(start),

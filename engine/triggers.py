@@ -415,7 +415,7 @@ class Trigger:
         need = {"cron": "cron", "every": "every", "at": "at"}.get(kind)
         if need is not None and d.get(need) is None:
             raise TriggerError(need, f"missing for a {kind} trigger")
-        every = d.get("every")
+        every: Any = d.get("every")
         if isinstance(every, int | float) and not isinstance(every, bool):
             every = timedelta(seconds=every)
         return cls.build(

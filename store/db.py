@@ -268,7 +268,8 @@ class Store:
         dsn = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
         conn = await asyncpg.connect(dsn, timeout=connect_timeout())
         await conn.add_listener(channel, lambda *_: on_notify())
-        return conn.close
+        close: Callable[[], Any] = conn.close  # asyncpg ships no types
+        return close
 
     async def close(self) -> None:
         await self._writer.dispose()

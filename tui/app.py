@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from switchyard.engine import events as ev
 from switchyard.engine import paths
@@ -66,7 +66,7 @@ class SwitchyardApp(App[None]):
     DEFAULT_MODE = "schedules"
     COMMANDS = App.COMMANDS | {SwitchyardCommands}
     INHERIT_BINDINGS = False  # App's own ctrl+q has no id; ours below do
-    BINDINGS: list[BindingType] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("1", "switch_mode('schedules')", "Schedules", show=False, id="screen_schedules"),
         Binding("2", "switch_mode('queue')", "Queue", show=False, id="screen_queue"),
         Binding("3", "switch_mode('monitor')", "Monitor", show=False, id="screen_monitor"),
@@ -213,7 +213,7 @@ class SwitchyardApp(App[None]):
         if not isinstance(self.screen, TimersScreen | ModalScreen):
             self.push_screen(TimersScreen())
 
-    def action_back(self) -> None:
+    def action_back(self) -> None:  # type: ignore[override]  # Textual awaits it if async; ours is not
         """Esc: close what is on top, or step back inside the screen."""
         if len(self.screen_stack) > 1:
             self.pop_screen()

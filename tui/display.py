@@ -10,7 +10,7 @@ import shlex
 from datetime import datetime, timedelta
 
 from rich.text import Text
-from switchyard.tui.formatting import span
+from switchyard.tui.formatting import span as span  # re-exported: display.span
 
 # Status -> theme colour name (looked up in the app's theme by ``status_text``).
 STATUS_COLOURS: dict[str, str] = {

@@ -18,25 +18,23 @@ from switchyard.engine.actions.subprocess import StartProcessAction
 from switchyard.engine.actions.wait import WaitAction
 from switchyard.engine.actions.workitem import SendWorkItemAction
 
-ACTIONS: dict[str, Action] = {
-    action.kind: action
-    for action in [
-        AssignAction(),
-        IfAction(),
-        SwitchAction(),
-        LoopAction(),
-        ParallelAction(),
-        CallAction(),
-        StartProcessAction(),
-        WaitAction(),
-        RunAction(),
-        LogAction(),
-        ChangeStateAction(),
-        EndProcessAction(),
-        RaiseAction(),
-        SendWorkItemAction(),
-        HttpAction(),
-        SqlAction(),
-        EmailAction(),
-    ]
-}
+_ALL: list[Action] = [
+    AssignAction(),
+    IfAction(),
+    SwitchAction(),
+    LoopAction(),
+    ParallelAction(),
+    CallAction(),
+    StartProcessAction(),
+    WaitAction(),
+    RunAction(),
+    LogAction(),
+    ChangeStateAction(),
+    EndProcessAction(),
+    RaiseAction(),
+    SendWorkItemAction(),
+    HttpAction(),
+    SqlAction(),
+    EmailAction(),
+]
+ACTIONS: dict[str, Action] = {action.kind: action for action in _ALL}

@@ -36,7 +36,9 @@ class SendWorkItemAction:
 
 def _route(ctx: ActionContext, route: Any, where: str) -> dict[str, str]:
     if not isinstance(route, dict) or len(route) != 1:
-        raise ActionFailed(f"{where}: expected {{user: login}} or {{workgroup: name}}", False)
+        raise ActionFailed(
+            f"{where}: expected {{user: login}} or {{workgroup: name}}", retryable=False
+        )
     ((kind, name),) = route.items()
     rendered = ctx.render(name)
     if not isinstance(rendered, str) or not rendered.strip():

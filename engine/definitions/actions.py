@@ -272,8 +272,8 @@ def _call(s: Site) -> dict[str, Any] | None:
         inputs = {var: spec.get("security") or "" for var, spec in info.inputs.items()}
         flow.settle_call(ctx, s.action_path, inputs)
         for var, output in into.items():
-            spec = (info.outputs.get(output) or {}).get("security") or ""
-            flow.check_into(ctx, keys["into"][1], join(s.path, "into"), var, output, spec)
+            out_spec = (info.outputs.get(output) or {}).get("security") or ""
+            flow.check_into(ctx, keys["into"][1], join(s.path, "into"), var, output, out_spec)
     return {"task": name, "with": given, "into": into}
 
 

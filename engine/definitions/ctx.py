@@ -23,7 +23,8 @@ from switchyard.engine.definitions.yamlsrc import (
     scalar,
     to_py,
 )
-from switchyard.engine.expressions import HELPERS, ExpressionError, Sandbox
+from switchyard.engine.expressions import HELPERS, Sandbox
+from switchyard.engine.sandbox_limits import ExpressionError
 from switchyard.engine.triggers import TriggerError, parse_duration
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
@@ -158,7 +159,7 @@ class Ctx:
             self.error(node, path, f"expected a mapping, got a {node_kind(node)}")
             return []
         seen: set[str] = set()
-        out = []
+        out: list[tuple[str, Node, Node]] = []
         for key, value in pairs(node):
             if isinstance(key, ScalarNode) and key.value not in seen:
                 seen.add(key.value)

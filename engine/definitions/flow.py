@@ -100,6 +100,7 @@ def secret_refs(tree: nodes.Node) -> list[tuple[str | None, bool]]:
     used: set[int] = set()
     found: list[tuple[str | None, bool]] = []
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        assert isinstance(node, nodes.Getattr | nodes.Getitem)
         if _on_secret(node):
             used.add(id(node.node))
             found.append((_key(node), id(node) in plain))

@@ -90,7 +90,9 @@ def preflight(text: str, report: Report) -> bool:
         for event in yaml.parse(text, Loader=Loader):
             if not isinstance(event, NodeEvent | CollectionEndEvent):
                 continue
-            line, col = event.start_mark.line + 1, event.start_mark.column + 1
+            mark = event.start_mark
+            assert mark is not None  # the parser marks every event it yields
+            line, col = mark.line + 1, mark.column + 1
             if isinstance(event, CollectionStartEvent):
                 if len(stack) >= MAX_DEPTH:
                     report(line, col, "(yaml)", f"nested deeper than {MAX_DEPTH} levels")

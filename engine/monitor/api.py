@@ -152,14 +152,14 @@ class MonitorApi(Guard):
             await self._check_conditions(conn, flt)
             clause = self._monitor_where(flt, await self._visible(conn))
             cap = await self._cap(conn)
-            rows = await mon_q.page(conn, clause, limit=limit, offset=offset)
-            if offset == 0 and len(rows) < limit:
-                total = len(rows)  # all of them are on this page: nothing to count
+            raw = await mon_q.page(conn, clause, limit=limit, offset=offset)
+            if offset == 0 and len(raw) < limit:
+                total = len(raw)  # all of them are on this page: nothing to count
             else:
                 total = await mon_q.count_upto(conn, clause, cap)
                 if total > cap:
                     total = await mon_q.count(conn, clause)
-            rows = await self._rows(conn, rows) if total <= cap else []
+            rows = await self._rows(conn, raw) if total <= cap else []
         if total > cap:
             await self._filter_cancelled(flt, total, cap)
             raise FilterTooBroad(total, cap)
@@ -184,7 +184,7 @@ class MonitorApi(Guard):
         on the definition (immutable once published: cached) and the caller's specs."""
         me = await self._me()
         secured = {}
-        for key in {r.get("definition_id") for r in rows if r.get("definition_id")}:
+        for key in {r["definition_id"] for r in rows if r.get("definition_id")}:
             secured[key] = await self._definition_secured(conn, int(key))
         names = sorted({spec for s in secured.values() for spec in s.values()})
         specs = await people_q.get_secspecs(conn, names) if names else {}

@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 from switchyard.engine.people.identity import Identity
+from switchyard.engine.views import InstanceView
 
 MASK = "****"
 MIN_TEXT_MASK = 4
@@ -152,7 +153,8 @@ class TextMasker:
 
     @staticmethod
     def _render(text: str, spans: list[list[int]]) -> str:
-        out, pos = [], 0
+        out: list[str] = []
+        pos = 0
         for start, end in spans:
             out += (text[pos:start], MASK)
             pos = end
@@ -229,7 +231,7 @@ class Masker:
     def optional(self, line: str | None) -> str | None:
         return self.text(line) if line else line
 
-    def view(self, view: Any) -> Any:
+    def view(self, view: InstanceView) -> InstanceView:
         """An InstanceView (engine/views.py) with hidden values out of its free text."""
         if not self.texts:
             return view

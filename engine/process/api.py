@@ -306,7 +306,7 @@ class ProcessApi:
                     "set": sorted(set_vars or {}),
                 },
             )
-        return await self.instance(instance_id)  # type: ignore[attr-defined]
+        return await self.instance(instance_id)  # type: ignore[attr-defined,no-any-return]
 
     async def skip(self, instance_id: int) -> InstanceView:
         """Mark the failed step done without running it, and go on after it."""
@@ -324,7 +324,7 @@ class ProcessApi:
             if not changed:
                 raise Conflict("id", f"step {key} of instance {instance_id} is not recorded")
             await self._requeue(tx, row, dict(row.get("variables") or {}), "skip", {"step": key})
-        return await self.instance(instance_id)  # type: ignore[attr-defined]
+        return await self.instance(instance_id)  # type: ignore[attr-defined,no-any-return]
 
     async def _requeue(
         self,

@@ -8,14 +8,15 @@ key, the scope and the decision, and returns an updated decision or None.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from switchyard.engine.expressions import ExpressionError
 from switchyard.engine.instances.status import Status
 from switchyard.engine.instances.waiting import WaitingOn, WaitKind
 from switchyard.engine.process import journal as j
 from switchyard.engine.process.signals import Scope, StepFailed, Suspend, merge_suspends, resolve
+from switchyard.engine.sandbox_limits import ExpressionError
 from switchyard.engine.workitems.forms import split
 from switchyard.store.models import (
     STEP_CANCELLED,
@@ -28,6 +29,7 @@ from switchyard.store.models import (
 #: how deep a call may sit (levels of nested steps, counted in its step key): a task
 #: calling itself ended in Python's RecursionError ("internal error") after ~190 steps
 MAX_CALL_NESTING = 100
+Doc = dict[str, Any]  # an action, a decision: JSON documents
 
 
 class CompoundSteps:
@@ -42,11 +44,12 @@ class CompoundSteps:
     new_frame: Any
     _task_specs: Any
     _write: Any
+    touch: Callable[[datetime], j.Statement]
 
-    async def _run_enter(self, action: dict, key: str, scope: Scope, d: dict) -> None:
+    async def _run_enter(self, action: Doc, key: str, scope: Scope, d: Doc) -> None:
         await self.block(resolve(action["args"], d["ref"]), f"{key}/{d['ref']}", scope)
 
-    async def _run_loop(self, action: dict, key: str, scope: Scope, d: dict) -> None:
+    async def _run_loop(self, action: Doc, key: str, scope: Scope, d: Doc) -> None:
         body = action["args"]["do"]
         if d.get("items"):
             for n, item in enumerate(self.items.get(key, [])):
@@ -86,7 +89,7 @@ class CompoundSteps:
                 return
             await self.block(body, f"{key}/{n}", scope)
 
-    async def _run_call(self, action: dict, key: str, scope: Scope, d: dict) -> None:
+    async def _run_call(self, action: Doc, key: str, scope: Scope, d: Doc) -> None:
         if key.count("/") >= MAX_CALL_NESTING:  # a task calling itself, directly or not
             raise StepFailed(
                 key,
@@ -102,7 +105,7 @@ class CompoundSteps:
         scope.apply({caller: frame.get(output) for caller, output in (d.get("into") or {}).items()})
         self.frames.pop(key, None)
 
-    async def _run_parallel(self, action: dict, key: str, scope: Scope, d: dict) -> dict | None:
+    async def _run_parallel(self, action: Doc, key: str, scope: Scope, d: Doc) -> Doc | None:
         branches = action["args"]["branches"]
         if d.get("winner") is not None:
             return None
@@ -162,7 +165,7 @@ class CompoundSteps:
         for k in keys:
             self.journal[k] = {**self.journal[k], "status": STEP_CANCELLED}
 
-    async def _run_wait(self, action: dict, key: str, scope: Scope, d: dict) -> None:
+    async def _run_wait(self, action: Doc, key: str, scope: Scope, d: Doc) -> None:
         now = self.host.now()
         if d.get("until"):
             until = datetime.fromisoformat(d["until"])
@@ -181,7 +184,7 @@ class CompoundSteps:
         wake = now + timedelta(seconds=float(d["every"]))
         raise Suspend(WaitingOn.of(WaitKind.CONDITION), min(wake, deadline) if deadline else wake)
 
-    async def _run_child(self, action: dict, key: str, scope: Scope, d: dict) -> None:
+    async def _run_child(self, action: Doc, key: str, scope: Scope, d: Doc) -> None:
         if not d.get("wait"):
             return
         child = await self.host.child_status(d["child"])
@@ -207,7 +210,7 @@ class CompoundSteps:
             raise Suspend(WaitingOn.of(WaitKind.CHILD, int(d["child"])), None)
         raise StepFailed(key, action, f"child instance {d['child']} ended {status}")
 
-    async def _run_workitem(self, action: dict, key: str, scope: Scope, d: dict) -> dict | None:
+    async def _run_workitem(self, action: Doc, key: str, scope: Scope, d: Doc) -> Doc | None:
         """Wait for a button; then apply the item's values (once, committed with a decision
         that says so), run the button's actions in the instance, and go on. An escalation
         that has actions wakes the instance to run them once, then it waits again."""

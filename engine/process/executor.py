@@ -28,7 +28,6 @@ from typing import Any
 
 from switchyard.engine.actions import base as act
 from switchyard.engine.actions.registry import ACTIONS
-from switchyard.engine.expressions import ExpressionError
 from switchyard.engine.instances.waiting import WaitingOn, WaitKind
 from switchyard.engine.process import journal as j
 from switchyard.engine.process import values
@@ -39,6 +38,7 @@ from switchyard.engine.process.signals import (
     StepFailed,
     Suspend,
 )
+from switchyard.engine.sandbox_limits import ExpressionError
 from switchyard.store.models import (
     STEP_CANCELLED,
     STEP_DONE,
@@ -127,7 +127,7 @@ class ProcessRun(CompoundSteps):
     def stored_variables(self) -> dict[str, Any]:
         """The variables document to store; values.TooLarge when it is over the
         max_variables_bytes limit (then nothing of it is written)."""
-        doc = values.to_json(self.vars)
+        doc: dict[str, Any] = values.to_json(self.vars)
         if self.frames:
             doc[FRAMES] = {k: values.to_json(v) for k, v in self.frames.items()}
         if self.items:
@@ -226,7 +226,7 @@ class ProcessRun(CompoundSteps):
         # a leaf found in flight (its node died: unknown how far it got), or one a
         # parallel join cancelled itself (known: killed) which simply runs again
         restart = entry is not None
-        in_flight = restart and entry["status"] != STEP_CANCELLED
+        in_flight = entry is not None and entry["status"] != STEP_CANCELLED
         if in_flight and kind.side_effects and not action.get("idempotent"):
             message = f"{RESTORED}: {action['kind']} was in flight when its node stopped"
             raise StepFailed(key, action, message)

@@ -15,11 +15,12 @@ from switchyard.engine.expressions import Sandbox
 from switchyard.engine.people.masking import TextMasker, secured_texts, secured_variables
 from switchyard.engine.process import journal as j
 from switchyard.engine.process import values
-from switchyard.engine.process.executor import ProcessRun, Scope, StepFailed
+from switchyard.engine.process.executor import ProcessRun
+from switchyard.engine.process.signals import Scope, StepFailed
 from switchyard.engine.process.writer import GroupWriter
 from switchyard.engine.workitems.create import RoutingProblem, create_item
 from switchyard.store import filemodes
-from switchyard.store.models import QUEUED, Instance
+from switchyard.store.models import QUEUED, Instance, table_of
 from switchyard.store.queries import instance_vars as var_q
 from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import processes as proc_q
@@ -49,7 +50,8 @@ class ProcessHost:
         self.connections = node_config.sql_connections(self.config)
 
     def now(self) -> datetime:
-        return self.engine.clock.now()
+        now: datetime = self.engine.clock.now()
+        return now
 
     async def write(
         self, statements: list[j.Statement], events: Any = (), *, owner: int | None = None
@@ -84,7 +86,7 @@ class ProcessHost:
 
     async def others_queued(self, run: ProcessRun) -> bool:
         """Is another instance queued on this instance's lane (waiting for its slot)?"""
-        table = Instance.__table__
+        table = table_of(Instance)
         stmt = (
             select(table.c.id)
             .where(

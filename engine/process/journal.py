@@ -8,17 +8,24 @@ from typing import Any
 
 from sqlalchemy import bindparam, update
 from switchyard.engine.instances.transition import COMPLETE_RUNNING
-from switchyard.engine.process.writer import Statement
-from switchyard.store.models import STEP_CANCELLED, STEP_DONE, STEP_STARTED, Instance, Step
+from switchyard.engine.process.writer import Statement as Statement  # re-exported: j.Statement
+from switchyard.store.models import (
+    STEP_CANCELLED,
+    STEP_DONE,
+    STEP_STARTED,
+    Instance,
+    Step,
+    table_of,
+)
 from switchyard.store.queries import instance_vars as var_q
 from switchyard.store.queries.steps import INSERT_HISTORY, INSERT_STEP, end_step_stmt
 
-instances = Instance.__table__
+instances = table_of(Instance)
 
 END_STEP = end_step_stmt()
 RESTART_STEP = end_step_stmt()  # same shape, a different object: never grouped with ends
 # ends a step only while it is still under way (a step that ended meanwhile keeps its end)
-CANCEL_STEP = end_step_stmt().where(Step.__table__.c.status == STEP_STARTED)
+CANCEL_STEP = end_step_stmt().where(table_of(Step).c.status == STEP_STARTED)
 
 TOUCH_INSTANCE = (
     update(instances)

@@ -12,8 +12,9 @@ from switchyard.engine.instances.status import Status
 from switchyard.engine.instances.transition import transition, wake
 from switchyard.engine.instances.view import InstanceState
 from switchyard.engine.process import journal as j
-from switchyard.engine.process.executor import ProcessRun, StepFailed, Suspend
+from switchyard.engine.process.executor import ProcessRun
 from switchyard.engine.process.host import ProcessHost
+from switchyard.engine.process.signals import StepFailed, Suspend
 from switchyard.engine.process.writer import LostOwnership
 from switchyard.store.models import (
     CANCELLED,

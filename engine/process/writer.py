@@ -157,8 +157,8 @@ class GroupWriter:
                     if position < len(item.statements):
                         stmt, params = item.statements[position]
                         groups.setdefault(id(stmt), (stmt, []))[1].append(params)
-                for stmt, params in groups.values():
-                    await conn.execute(stmt, params if len(params) > 1 else params[0])
+                for stmt, rows in groups.values():
+                    await conn.execute(stmt, rows if len(rows) > 1 else rows[0])
             await event_rows.append_many(conn, feed_rows(events, now))
         self.batches += 1
         self.writes += len(batch)

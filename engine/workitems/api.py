@@ -406,7 +406,7 @@ def _button(form: dict[str, Any], given: str) -> str:
     labels = list(form["buttons"])
     for label in labels:
         if label == given or label.lower() == given.strip().lower():
-            return label
+            return str(label)
     raise form_values.FormInvalid(
         {"button": f"no button {given!r} on this form (buttons: {', '.join(labels)})"}
     )

@@ -8,9 +8,9 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
-from switchyard.store.models import EventLogEntry
+from switchyard.store.models import EventLogEntry, table_of
 
-event_log = EventLogEntry.__table__
+event_log = table_of(EventLogEntry)
 
 
 async def append(

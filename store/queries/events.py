@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
-from switchyard.store.models import Event
+from switchyard.store.models import Event, table_of
 
-events = Event.__table__
+events = table_of(Event)
 
 
 CHANNEL = "switchyard_events"

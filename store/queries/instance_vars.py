@@ -15,9 +15,9 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
-from switchyard.store.models import InstanceVar
+from switchyard.store.models import InstanceVar, table_of
 
-table = InstanceVar.__table__
+table = table_of(InstanceVar)
 TEXT_MAX = 200
 
 DELETE_VARS = delete(table).where(table.c.instance_id == bindparam("b_instance_id"))

@@ -8,11 +8,11 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
-from switchyard.store.models import ACTIVE_STATUSES, QUEUED, RUNNING, Instance, Node
+from switchyard.store.models import ACTIVE_STATUSES, QUEUED, RUNNING, Instance, Node, table_of
 from switchyard.store.upsert import insert_ignore
 
-instances = Instance.__table__
-nodes = Node.__table__
+instances = table_of(Instance)
+nodes = table_of(Node)
 
 
 async def insert_many(conn: AsyncConnection, rows: list[dict[str, Any]]) -> list[int]:

@@ -7,11 +7,11 @@ from typing import Any
 
 from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
-from switchyard.store.models import ACTIVE_STATUSES, RUNNING, Instance, Lane
+from switchyard.store.models import ACTIVE_STATUSES, RUNNING, Instance, Lane, table_of
 from switchyard.store.upsert import insert_ignore
 
-lanes = Lane.__table__
-instances = Instance.__table__
+lanes = table_of(Lane)
+instances = table_of(Instance)
 
 
 async def get(conn: AsyncConnection, name: str) -> dict[str, Any] | None:

@@ -16,10 +16,10 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
-from switchyard.store.models import Instance, InstanceVar
+from switchyard.store.models import Instance, InstanceVar, table_of
 
-instances = Instance.__table__
-ivars = InstanceVar.__table__
+instances = table_of(Instance)
+ivars = table_of(InstanceVar)
 
 WAITING_KINDS = {
     "work item": "workitem:%",

@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
-from switchyard.store.models import Node
+from switchyard.store.models import Node, table_of
 
-nodes = Node.__table__
+nodes = table_of(Node)
 
 
 async def register(conn: AsyncConnection, row: dict[str, Any]) -> None:

@@ -7,10 +7,10 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
-from switchyard.store.models import Param
+from switchyard.store.models import Param, table_of
 from switchyard.store.upsert import insert_ignore
 
-params = Param.__table__
+params = table_of(Param)
 
 
 async def stored(conn: AsyncConnection) -> dict[str, dict[str, Any]]:

@@ -31,16 +31,17 @@ from switchyard.store.models import (
     Right,
     SecSpec,
     User,
+    table_of,
 )
 from switchyard.store.upsert import insert_ignore
 
-users = User.__table__
-groups = Group.__table__
-members = GroupMember.__table__
-rights = Right.__table__
-secspecs = SecSpec.__table__
-audit = AuditEntry.__table__
-instances = Instance.__table__
+users = table_of(User)
+groups = table_of(Group)
+members = table_of(GroupMember)
+rights = table_of(Right)
+secspecs = table_of(SecSpec)
+audit = table_of(AuditEntry)
+instances = table_of(Instance)
 
 FIRST_ADMIN_LOCK = 0x5357_5553  # pg advisory lock key held while making the first admin
 

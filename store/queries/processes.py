@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
-from switchyard.store.models import ProcessDefinition
+from switchyard.store.models import ProcessDefinition, table_of
 
-definitions = ProcessDefinition.__table__
+definitions = table_of(ProcessDefinition)
 
 
 async def latest(conn: AsyncConnection, name: str) -> dict[str, Any] | None:

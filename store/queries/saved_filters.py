@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
-from switchyard.store.models import SavedFilter
+from switchyard.store.models import SavedFilter, table_of
 
-table = SavedFilter.__table__
+table = table_of(SavedFilter)
 
 
 async def save(

@@ -19,11 +19,11 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
-from switchyard.store.models import ACTIVE_STATUSES, Instance, Schedule
+from switchyard.store.models import ACTIVE_STATUSES, Instance, Schedule, table_of
 from switchyard.store.upsert import insert_ignore
 
-schedules = Schedule.__table__
-instances = Instance.__table__
+schedules = table_of(Schedule)
+instances = table_of(Instance)
 
 
 async def get_by_name(conn: AsyncConnection, name: str) -> dict[str, Any] | None:
@@ -117,7 +117,8 @@ async def next_fire_time(
     stmt = select(func.min(schedules.c.next_fire_at)).where(
         low, schedules.c.next_fire_at <= now, schedules.c.paused.is_(False)
     )
-    return (await conn.execute(stmt)).scalar()
+    found: datetime | None = (await conn.execute(stmt)).scalar()
+    return found
 
 
 async def chunk_next(
@@ -308,7 +309,8 @@ async def existing_fire_keys(conn: AsyncConnection, keys: list[str]) -> set[str]
 
 async def earliest_fire(conn: AsyncConnection) -> datetime | None:
     stmt = select(func.min(schedules.c.next_fire_at)).where(schedules.c.paused.is_(False))
-    return (await conn.execute(stmt)).scalar()
+    found: datetime | None = (await conn.execute(stmt)).scalar()
+    return found
 
 
 _advance = (

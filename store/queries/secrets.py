@@ -6,10 +6,10 @@ from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
-from switchyard.store.models import Secret
+from switchyard.store.models import Secret, table_of
 from switchyard.store.upsert import insert_ignore
 
-secrets = Secret.__table__
+secrets = table_of(Secret)
 
 
 async def put(conn: AsyncConnection, key: str, ciphertext: bytes, now: datetime) -> None:

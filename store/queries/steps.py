@@ -7,10 +7,10 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
-from switchyard.store.models import STEP_CANCELLED, STEP_STARTED, HistoryEntry, Step
+from switchyard.store.models import STEP_CANCELLED, STEP_STARTED, HistoryEntry, Step, table_of
 
-steps = Step.__table__
-history = HistoryEntry.__table__
+steps = table_of(Step)
+history = table_of(HistoryEntry)
 
 # Statements the group writer runs with executemany (one round trip per batch).
 INSERT_STEP = insert(steps)

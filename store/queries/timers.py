@@ -20,17 +20,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
-from switchyard.store.models import WAITING, WI_OPEN, Instance, Schedule, TimerRun, WorkItem
+from switchyard.store.models import (
+    WAITING,
+    WI_OPEN,
+    Instance,
+    Schedule,
+    TimerRun,
+    WorkItem,
+    table_of,
+)
 from switchyard.store.upsert import insert_ignore
 
-instances = Instance.__table__
-items = WorkItem.__table__
-schedules = Schedule.__table__
-timer_runs = TimerRun.__table__
+instances = table_of(Instance)
+items = table_of(WorkItem)
+schedules = table_of(Schedule)
+timer_runs = table_of(TimerRun)
 
 INSTANCE = "instance"
 WORKITEM = "workitem"
@@ -68,9 +76,9 @@ def _after(due: Any, order: Any, kind: str, after: Cursor | None) -> ColumnEleme
     at, other, last = after
     rank, other_rank = _RANK[kind], _RANK[other]
     if rank > other_rank:
-        return due >= at
+        return cast("ColumnElement[bool]", due >= at)
     if rank < other_rank:
-        return due > at
+        return cast("ColumnElement[bool]", due > at)
     return or_(due > at, and_(due == at, order > last))
 
 

@@ -19,11 +19,12 @@ from switchyard.store.models import (
     WI_QUEUED,
     Instance,
     WorkItem,
+    table_of,
 )
 from switchyard.store.upsert import insert_ignore
 
-items = WorkItem.__table__
-instances = Instance.__table__
+items = table_of(WorkItem)
+instances = table_of(Instance)
 
 SORTS = {
     "due": (items.c.due_at.is_(None), items.c.due_at, items.c.priority, items.c.id),

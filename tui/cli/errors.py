@@ -55,7 +55,9 @@ def _in_range(value: Any, param: click.Parameter) -> None:
     for number in numbers:
         integer = isinstance(number, int) and not isinstance(number, bool)
         if integer and not INT_MIN <= number <= INT_MAX:
-            raise cx.BadParameter(f"{number} is out of range (at most {INT_MAX})", param=param)
+            message = f"{number} is out of range (at most {INT_MAX})"
+            # typer's vendored click types `param` as its private _TyperParameter
+            raise cx.BadParameter(message, param=param)  # type: ignore[arg-type]
 
 
 def _bounded(callback: Any) -> Any:

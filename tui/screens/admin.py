@@ -132,7 +132,7 @@ class AdminScreen(EngineScreen):
     TITLE = "Admin"
     CSS_PATH = Path(__file__).with_suffix(".tcss")
     REFRESH_ON: ClassVar[frozenset[str]] = frozenset({PEOPLE_CHANGED, ev.PARAM_CHANGED})
-    BINDINGS: list[BindingType] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a", "add", "Add", id="admin_add"),
         Binding("e", "edit", "Edit", id="admin_edit"),
         Binding("enter", "edit", "Edit", show=False, priority=True, id="admin_edit_enter"),

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from rich.text import Text
 from switchyard.engine.errors import Refused, StoreUnavailable, SwitchyardError
@@ -47,7 +47,7 @@ class AdminForm(ModalScreen[bool]):
     """Dismisses with True once ``save`` succeeded, False when cancelled."""
 
     CSS_PATH = Path(__file__).with_suffix(".tcss")
-    BINDINGS: list[BindingType] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "save", "Save", priority=True, id="admin_form_save"),
         Binding("escape", "cancel", "Cancel", id="admin_form_cancel"),
     ]

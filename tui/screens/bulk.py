@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.text import Text
 from switchyard.engine.errors import StoreUnavailable, SwitchyardError
@@ -63,7 +63,7 @@ class BulkResult:
 
 class BulkScreen(ModalScreen[BulkResult]):
     CSS_PATH = Path(__file__).with_suffix(".tcss")
-    BINDINGS: list[BindingType] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "close", "Stop / close", id="bulk_close"),
     ]
 

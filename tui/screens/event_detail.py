@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.json import JSON
 from rich.text import Text
@@ -35,7 +35,7 @@ def entry_json(entry: EventLogView) -> str:
 
 class EventDetailScreen(ModalScreen[None]):
     CSS_PATH = Path(__file__).with_suffix(".tcss")
-    BINDINGS: list[BindingType] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,enter,q", "close", "Close", id="event_detail_close"),
     ]
 

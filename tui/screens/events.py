@@ -68,7 +68,7 @@ class EventsScreen(EngineScreen):
     CSS_PATH = Path(__file__).with_suffix(".tcss")
     REFRESH_ON: ClassVar[frozenset[str]] = frozenset({EVENT_LOGGED, PEOPLE_CHANGED})
     DEBOUNCE: ClassVar[float] = 0.3
-    BINDINGS: list[BindingType] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         # priority: the table's own k is "up" (the arrow keys still move)
         Binding("k", "filter_kind", "Kind", priority=True, id="events_kind"),
         Binding("t", "filter_time", "Since", id="events_since"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from rich.text import Text
 from switchyard.tui.widgets.keyed_table import Column, KeyedTable
@@ -23,7 +24,7 @@ class KeyHelp:
     binding_id: str | None
 
 
-def bindings_of(screen: Screen) -> list[KeyHelp]:
+def bindings_of(screen: Screen[object]) -> list[KeyHelp]:
     """The active bindings of ``screen`` (keymap applied): one row per binding, its keys
     joined; the screen's own first, then the focused widget's, then the global ones."""
     app = screen.app
@@ -63,7 +64,7 @@ def bindings_of(screen: Screen) -> list[KeyHelp]:
 
 class HelpScreen(ModalScreen[None]):
     CSS_PATH = Path(__file__).with_suffix(".tcss")
-    BINDINGS: list[BindingType] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,question_mark", "close", "Close", id="help_close"),
     ]
 

@@ -39,7 +39,7 @@ from switchyard.tui.screens.monitor_cells import (
 )
 from switchyard.tui.screens.prompt import PromptScreen
 from switchyard.tui.widgets.banner import StoreBanner
-from switchyard.tui.widgets.keyed_table import KeyedTable
+from switchyard.tui.widgets.keyed_table import Cell, KeyedTable
 from switchyard.tui.widgets.log_pane import LogPane
 from textual import on, work
 from textual.app import ComposeResult
@@ -55,7 +55,7 @@ class InstanceDetailScreen(EngineScreen):
     TITLE = "Instance"
     CSS_PATH = Path(__file__).with_suffix(".tcss")
     REFRESH_ON: ClassVar[frozenset[str]] = frozenset({ev.INSTANCES_CHANGED, ev.WORK_ITEMS_CHANGED})
-    BINDINGS: list[BindingType] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "retry", "Retry", id="detail_retry"),
         Binding("s", "skip", "Skip", id="detail_skip"),
         Binding("c", "cancel", "Cancel", id="detail_cancel"),
@@ -196,7 +196,7 @@ class InstanceDetailScreen(EngineScreen):
     def _show_history(self, detail: InstanceDetail) -> None:
         now = self.engine.clock.now()
         colours = self.sy_app.colours
-        steps = []
+        steps: list[tuple[str, list[Cell]]] = []
         for s in detail.steps:
             took = display.span(s.ended_at - s.started_at) if s.started_at and s.ended_at else ""
             note = s.error or s.note or ""

@@ -67,7 +67,7 @@ class MonitorScreen(EngineScreen):
     CSS_PATH = Path(__file__).with_suffix(".tcss")
     REFRESH_ON: ClassVar[frozenset[str]] = frozenset({ev.INSTANCES_CHANGED})
     DEBOUNCE: ClassVar[float] = 0.3
-    BINDINGS: list[BindingType] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "focus_filter", "Filter", key_display="/", id="monitor_filter"),
         Binding("enter", "open_detail", "Detail", priority=True, id="monitor_open"),
         Binding("space", "toggle_mark", "Mark", id="monitor_mark"),

@@ -18,7 +18,7 @@ from switchyard.tui import display
 from switchyard.tui.screens.base import EngineScreen
 from switchyard.tui.screens.confirm import ConfirmScreen
 from switchyard.tui.widgets.banner import StoreBanner
-from switchyard.tui.widgets.keyed_table import Column, KeyedTable
+from switchyard.tui.widgets.keyed_table import Cell, Column, KeyedTable
 from switchyard.tui.widgets.log_pane import LogPane
 from switchyard.tui.widgets.top_bar import TopBar
 from textual import work
@@ -48,7 +48,7 @@ class PagedTable(KeyedTable):
             super().__init__()
             self.delta = delta
 
-    BINDINGS: list[BindingType] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("pagedown", "page(1)", "Next page", show=False, priority=True, id="next_page"),
         Binding("pageup", "page(-1)", "Previous page", show=False, priority=True, id="prev_page"),
     ]
@@ -61,7 +61,7 @@ class QueueScreen(EngineScreen):
     TITLE = "Queue"
     CSS_PATH = Path(__file__).with_suffix(".tcss")
     REFRESH_ON: ClassVar[frozenset[str]] = frozenset({ev.INSTANCES_CHANGED, ev.LANE_CHANGED})
-    BINDINGS: list[BindingType] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("c", "cancel_instance", "Cancel run", id="cancel_instance"),
         Binding("l", "focus_log", "Log", id="focus_log"),
         Binding("enter", "focus_log", "Log", show=False, priority=True, id="focus_log_enter"),
@@ -132,7 +132,7 @@ class QueueScreen(EngineScreen):
     def _render_rows(self) -> None:
         now = self.engine.clock.now()
         colours = self.sy_app.colours
-        rows = []
+        rows: list[tuple[str, list[Cell]]] = []
         for key, entry in self.entries.items():
             i = entry.instance
             if i.status == RUNNING and i.started_at is not None:

@@ -4,7 +4,7 @@ Esc closes. Dismisses with the filter to apply, or None."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, ClassVar, cast
 
 from rich.text import Text
 from switchyard.engine.errors import StoreUnavailable, SwitchyardError
@@ -28,7 +28,7 @@ COLUMNS = (
 
 class SavedFiltersScreen(ModalScreen[MonitorFilter | None]):
     CSS_PATH = Path(__file__).with_suffix(".tcss")
-    BINDINGS: list[BindingType] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "recall", "Recall", priority=True, id="saved_recall"),
         Binding("d", "delete", "Delete", id="saved_delete"),
         Binding("escape", "close", "Close", id="saved_close"),

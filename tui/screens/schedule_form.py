@@ -12,7 +12,7 @@ import asyncio
 import shlex
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from switchyard.engine.errors import StoreUnavailable, SwitchyardError
@@ -71,7 +71,7 @@ class ScheduleForm(ModalScreen[str | None]):
 
     CSS_PATH = Path(__file__).with_suffix(".tcss")
     AUTO_FOCUS = "#f-name"
-    BINDINGS: list[BindingType] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", "Save", id="form_save", priority=True),
         Binding("escape", "cancel", "Cancel", id="form_cancel"),
     ]

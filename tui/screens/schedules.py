@@ -17,7 +17,7 @@ from switchyard.tui.screens.base import EngineScreen
 from switchyard.tui.screens.confirm import ConfirmScreen
 from switchyard.tui.screens.schedule_form import ScheduleForm
 from switchyard.tui.widgets.banner import StoreBanner
-from switchyard.tui.widgets.keyed_table import Column, KeyedTable
+from switchyard.tui.widgets.keyed_table import Cell, Column, KeyedTable
 from switchyard.tui.widgets.top_bar import TopBar
 from textual import work
 from textual.app import ComposeResult
@@ -40,7 +40,7 @@ class SchedulesScreen(EngineScreen):
     REFRESH_ON: ClassVar[frozenset[str]] = frozenset(
         {ev.SCHEDULE_CHANGED, ev.SCHEDULE_REMOVED, ev.INSTANCES_CHANGED}
     )
-    BINDINGS: list[BindingType] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a", "add_schedule", "Add", id="add_schedule"),
         Binding("e", "edit_schedule", "Edit", id="edit_schedule"),
         Binding(
@@ -88,7 +88,7 @@ class SchedulesScreen(EngineScreen):
         self.views = {v.name: v for v in views}
         now = self.engine.clock.now()
         colours = self.sy_app.colours
-        rows = []
+        rows: list[tuple[str, list[Cell]]] = []
         for v in views:
             if v.paused:
                 when = display.styled("paused", colours.get("warning"))

@@ -27,6 +27,7 @@ from switchyard.tui.widgets.keyed_table import Cell, Column, KeyedTable
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.notifications import SeverityLevel
 from textual.widgets import DataTable, Footer, Static
 
 LIMIT = 200
@@ -101,7 +102,7 @@ class TimersScreen(EngineScreen):
         {ev.INSTANCES_CHANGED, ev.WORK_ITEMS_CHANGED, ev.SCHEDULE_CHANGED, ev.SCHEDULE_REMOVED}
     )
     DEBOUNCE: ClassVar[float] = 0.3
-    BINDINGS: list[BindingType] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "force_one", "Force now", id="timers_force"),
         Binding("R", "force_due", "Force all due", id="timers_force_due"),
     ]
@@ -213,6 +214,6 @@ class TimersScreen(EngineScreen):
                 results.append(result)
         if results:
             total = merge(results)
-            severity = "information" if total.fired else "warning"
+            severity: SeverityLevel = "information" if total.fired else "warning"
             self.notify(summary(total), title="timers forced", severity=severity, timeout=8)
         self.reload()

@@ -18,7 +18,7 @@ import contextlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from rich.text import Text
 from switchyard.engine.errors import StoreUnavailable, SwitchyardError
@@ -80,7 +80,7 @@ class WorkItemForm(Screen[str | None]):
     """Dismisses with the label of the button that completed the item, or None."""
 
     CSS_PATH = Path(__file__).with_suffix(".tcss")
-    BINDINGS: list[BindingType] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "leave", "Back (keeps a draft)", id="workitem_form_back"),
         Binding("c", "claim", "Claim", id="workitem_form_claim"),
         *[

@@ -25,7 +25,7 @@ from switchyard.tui.screens.prompt import PromptScreen
 from switchyard.tui.screens.queue import PagedTable
 from switchyard.tui.screens.workitem_form import WorkItemForm, console_node
 from switchyard.tui.widgets.banner import StoreBanner
-from switchyard.tui.widgets.keyed_table import Column
+from switchyard.tui.widgets.keyed_table import Cell, Column
 from switchyard.tui.widgets.top_bar import TopBar
 from textual import on, work
 from textual.app import ComposeResult
@@ -82,7 +82,7 @@ class WorkItemsScreen(EngineScreen):
     TITLE = "Work Items"
     CSS_PATH = Path(__file__).with_suffix(".tcss")
     REFRESH_ON: ClassVar[frozenset[str]] = frozenset({ev.WORK_ITEMS_CHANGED, ev.INSTANCES_CHANGED})
-    BINDINGS: list[BindingType] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open_item", "Open", priority=True, id="workitems_open"),
         Binding("c", "claim", "Claim", id="workitems_claim"),
         Binding("r", "release", "Release", id="workitems_release"),
@@ -208,7 +208,7 @@ class WorkItemsScreen(EngineScreen):
         now = self.engine.clock.now()
         colours = self.sy_app.colours
         error = colours.get("error", "red")
-        rows = []
+        rows: list[tuple[str, list[Cell]]] = []
         for key, item in self.items[view].items():
             due = when(item.due_at, now)
             due_cell = display.styled(f"!{due}", f"bold {error}") if item.overdue else due

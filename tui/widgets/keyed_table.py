@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 from rich.text import Text
 from switchyard.tui.display import truncate
@@ -41,7 +42,7 @@ class KeyedTable(DataTable[Text]):
 
     HELP_GROUP = "table"
 
-    BINDINGS: list[BindingType] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("j", "cursor_down", "Down", show=False, id="table_down"),
         Binding("k", "cursor_up", "Up", show=False, id="table_up"),
         Binding("g", "scroll_top", "Top", show=False, id="table_top"),

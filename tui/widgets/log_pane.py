@@ -9,7 +9,7 @@ up (or ``f``) pauses the tail and counts new lines, and End (or ``f`` again) res
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from switchyard.engine.errors import StoreUnavailable, SwitchyardError
@@ -33,7 +33,7 @@ class TailLog(Log):
     scroll lands), so lines arriving meanwhile do not yank the view back to the end."""
 
     HELP_GROUP = "log"
-    BINDINGS: list[BindingType] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("j", "scroll_down", "Scroll down", show=False, id="log_down"),
         Binding("k", "scroll_up", "Scroll up", show=False, id="log_up"),
         Binding("g", "scroll_home", "Top", show=False, id="log_top"),
@@ -44,26 +44,26 @@ class TailLog(Log):
         self, on_scroll_up: Callable[[], None], on_end: Callable[[], None], **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        self._on_scroll_up = on_scroll_up
-        self._on_end = on_end
+        self._pause_tail = on_scroll_up
+        self._resume_tail = on_end
 
     def action_scroll_end(self) -> None:  # End, G: resume the tail (no animation to race)
-        self._on_end()
+        self._resume_tail()
 
     def action_scroll_up(self) -> None:
-        self._on_scroll_up()
+        self._pause_tail()
         super().action_scroll_up()
 
     def action_page_up(self) -> None:
-        self._on_scroll_up()
+        self._pause_tail()
         super().action_page_up()
 
     def action_scroll_home(self) -> None:
-        self._on_scroll_up()
+        self._pause_tail()
         super().action_scroll_home()
 
     def on_mouse_scroll_up(self) -> None:  # the scrolling itself is Widget's handler
-        self._on_scroll_up()
+        self._pause_tail()
 
 
 class LogPane(Vertical):

@@ -30,7 +30,10 @@ class TopBar(Widget):
     """
 
     def on_mount(self) -> None:
-        self.watch(self.app, "sub_title", lambda _: self.refresh(), init=False)
+        self.watch(self.app, "sub_title", self._sub_title_changed, init=False)
+
+    def _sub_title_changed(self) -> None:
+        self.refresh()
 
     def _keys(self) -> dict[str, str]:
         keys: dict[str, str] = {}

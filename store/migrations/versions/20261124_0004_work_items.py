@@ -8,7 +8,7 @@ Create Date: 2026-11-24 06:10:43.153186
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 from switchyard.store.models import UTCDateTime
 
