@@ -79,7 +79,7 @@ def parse_filter(text: str, *, now: datetime | None = None) -> MonitorFilter:
 
 async def resolve(engine: Any, text: str) -> MonitorFilter:
     """A saved filter of the caller's by that name, else an inline filter."""
-    saved = await engine.saved_filters()
+    saved: dict[str, MonitorFilter] = await engine.saved_filters()
     if text.strip() in saved:
         return saved[text.strip()]
     return parse_filter(text)
