@@ -71,13 +71,6 @@ async def test_sudo_demo_makes_no_store_in_which_the_person_is_admin(
     assert not (xdg / "switchyard" / "demo").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole left (a decision for the coordinator): root opens a private store that "
-    "another user owns, and acts in it as root (its admin if the owner made root one): "
-    "`serve` there runs the owner's commands as root. Like git's safe.directory, a store "
-    "owned by another uid could be refused unless --allow-shared-mode",
-)
 @pytest.mark.timeout(60)
 async def test_root_does_not_open_a_store_another_user_owns(
     sqlite_url: str, data_dir: Path, tmp_path: Path
@@ -103,4 +96,16 @@ async def test_root_does_not_open_a_store_another_user_owns(
         env=env,
         timeout=60,
     )
-    assert proc.returncode in (2, 4), proc.stdout
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.startswith(f"error: db: {db} belongs to nobody, not to root"), proc.stderr
+    assert "sudo -u nobody switchyard" in proc.stderr and "--allow-shared-mode" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    proc = await asyncio.to_thread(
+        subprocess.run,
+        [str(SWITCHYARD), "--allow-shared-mode", "whoami"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr  # the operator's explicit choice
