@@ -52,8 +52,8 @@ class ForeignOwnerError(SharedModeError):
         name = login_of(owner)
         me = login_of(os.geteuid())
         super(SharedModeError, self).__init__(
-            f"{what}: {path} belongs to {name}, not to {me} (run as its owner, e.g. "
-            f"`sudo -u {name} switchyard …`, or pass --allow-shared-mode)"
+            f"{what}: {path} belongs to {name}, not to {me} (run as its owner: "
+            f"sudo -u {name} switchyard …; or pass --allow-shared-mode)"
         )
 
 
@@ -135,11 +135,13 @@ def check_private(paths: Iterable[tuple[Path, str]]) -> None:
 
 def check_owned(paths: Iterable[tuple[Path, str]]) -> None:
     """Raise ForeignOwnerError for the first existing ``(path, what)`` that another uid
-    than this process's (effective) one owns; root is no exception."""
+    than this process's (effective) one owns; a root process is no exception. Owned by
+    root is fine (e.g. a root-owned 0755 folder above a service account's store): root
+    can change anything anyway."""
     me = os.geteuid()
     for path, what in paths:
         owner = owner_uid(path)
-        if owner is not None and owner != me:
+        if owner is not None and owner not in (me, 0):
             raise ForeignOwnerError(path, owner, what)
 
 

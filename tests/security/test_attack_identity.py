@@ -7,6 +7,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -109,3 +110,44 @@ async def test_root_does_not_open_a_store_another_user_owns(
         timeout=60,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr  # the operator's explicit choice
+
+
+def test_a_store_owned_by_another_uid_is_refused_but_root_owned_folders_are_fine() -> None:
+    """The ownership rule for a non-root process (uid nobody here): its own files pass,
+    another uid's are refused, root's are accepted (root can change anything anyway)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root (chown, seteuid)")
+    with tempfile.TemporaryDirectory(prefix="switchyard-owners-") as folder:
+        os.chmod(folder, 0o711)  # nobody may stat what is inside
+        _check_owners_as_nobody(Path(folder))
+
+
+def _check_owners_as_nobody(tmp_path: Path) -> None:
+    mine, theirs, roots = tmp_path / "mine.db", tmp_path / "theirs.db", tmp_path / "store"
+    for path in (mine, theirs):
+        path.write_text("")
+    roots.mkdir()
+    os.chown(mine, 65534, 65534)
+    os.chown(theirs, 1, 1)  # daemon
+    script = (
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "from switchyard.store import filemodes\n"
+        "os.setegid(65534); os.seteuid(65534)\n"
+        "filemodes.check_owned([(Path(sys.argv[1]), 'db'), (Path(sys.argv[2]), 'db dir')])\n"
+        "try:\n"
+        "    filemodes.check_owned([(Path(sys.argv[3]), 'db')])\n"
+        "except filemodes.ForeignOwnerError as exc:\n"
+        "    print(exc)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(mine), str(roots), str(theirs)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == (
+        f"db: {theirs} belongs to daemon, not to nobody (run as its owner: "
+        "sudo -u daemon switchyard …; or pass --allow-shared-mode)"
+    )
