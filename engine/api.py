@@ -135,7 +135,8 @@ class Engine(PeopleApi, ProcessApi, WorkItemApi, MonitorApi, CancelApi, Operatio
 
         ``create``: make the store when there is none (else NoStore, nothing written).
         A store, its folder, the data dir or the secret key that group or others may read
-        or write is refused (SharedModeError) unless ``allow_shared_mode``."""
+        or write, or that another uid owns (root included), is refused (SharedModeError)
+        unless ``allow_shared_mode``."""
         filemodes.private_umask()
         store = Store(normalise_url(url or os.environ.get("SWITCHYARD_DB") or default_url()))
         data = resolve_data_dir(store, data_dir)
@@ -145,7 +146,9 @@ class Engine(PeopleApi, ProcessApi, WorkItemApi, MonitorApi, CancelApi, Operatio
                 owner = file_guard.store_owner(store, data, create=create)
                 person = os_identity.resolve(store_owner=owner, ssh_user=ssh_user)
             if not allow_shared_mode:
-                file_guard.check_modes(store, data, SecretBox.for_data_dir(data).key_file)
+                key_file = SecretBox.for_data_dir(data).key_file
+                file_guard.check_owner(store, data, key_file)
+                file_guard.check_modes(store, data, key_file)
             await store.open(create=create)
         except BaseException:
             await store.close()

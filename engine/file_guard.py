@@ -32,8 +32,17 @@ def store_owner(store: Store, data_dir: Path, *, create: bool) -> int | None:
 def check_modes(store: Store, data_dir: Path, key_file: Path) -> None:
     """Raise filemodes.SharedModeError when group or others may read or write the store's
     files, its folder, the data dir or the secret key."""
+    filemodes.check_private(_guarded(store, data_dir, key_file))
+
+
+def check_owner(store: Store, data_dir: Path, key_file: Path) -> None:
+    """Raise filemodes.ForeignOwnerError when the store's files, its folder, the data dir
+    or the secret key belong to another uid than this process's (root included)."""
+    filemodes.check_owned(_guarded(store, data_dir, key_file))
+
+
+def _guarded(store: Store, data_dir: Path, key_file: Path) -> list[tuple[Path, str]]:
     paths: list[tuple[Path, str]] = [(p, "db") for p in store.sqlite_files()]
     if store.sqlite_path is not None and str(store.sqlite_path) != ":memory:":
         paths.append((store.sqlite_path.parent, "db dir"))
-    paths += [(data_dir, "data dir"), (key_file, "secret key")]
-    filemodes.check_private(paths)
+    return [*paths, (data_dir, "data dir"), (key_file, "secret key")]

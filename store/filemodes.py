@@ -10,6 +10,7 @@ Switchyard creates is created 0600 (and chmod-ed, whatever the umask), every dir
 from __future__ import annotations
 
 import os
+import pwd
 import stat
 from collections.abc import Iterable
 from pathlib import Path
@@ -37,6 +38,31 @@ class SharedModeError(Exception):
         super().__init__(
             f"{what}: {path} has mode {mode:04o}, readable or writable by others ({hint})"
         )
+
+
+class ForeignOwnerError(SharedModeError):
+    """A store file or folder, the data dir or the key belongs to another uid (exit 2).
+
+    Like git's ``safe.directory``: acting in another user's store (even as root) would run
+    its commands and write its files under this process's uid."""
+
+    def __init__(self, path: Path, owner: int, what: str) -> None:
+        self.path = path
+        self.owner = owner
+        name = login_of(owner)
+        me = login_of(os.geteuid())
+        super(SharedModeError, self).__init__(
+            f"{what}: {path} belongs to {name}, not to {me} (run as its owner: "
+            f"sudo -u {name} switchyard …; or pass --allow-shared-mode)"
+        )
+
+
+def login_of(uid: int) -> str:
+    """The login of ``uid`` (``uid N`` when it has none)."""
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
 
 
 def private_umask() -> None:
@@ -105,6 +131,18 @@ def check_private(paths: Iterable[tuple[Path, str]]) -> None:
         mode = shared(path)
         if mode is not None:
             raise SharedModeError(path, mode, what)
+
+
+def check_owned(paths: Iterable[tuple[Path, str]]) -> None:
+    """Raise ForeignOwnerError for the first existing ``(path, what)`` that another uid
+    than this process's (effective) one owns; a root process is no exception. Owned by
+    root is fine (e.g. a root-owned 0755 folder above a service account's store): root
+    can change anything anyway."""
+    me = os.geteuid()
+    for path, what in paths:
+        owner = owner_uid(path)
+        if owner is not None and owner not in (me, 0):
+            raise ForeignOwnerError(path, owner, what)
 
 
 def owner_uid(path: Path) -> int | None:

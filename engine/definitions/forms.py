@@ -14,12 +14,12 @@ Buttons map a label to a list of actions, run in the process scope (``change_sta
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from switchyard.engine.definitions.actions import parse_actions
 from switchyard.engine.definitions.ctx import IDENT, NAME, Ctx, Scope, close, describe, unknown
 from switchyard.engine.definitions.yamlsrc import join, jsonable
+from switchyard.engine.form_patterns import pattern_problem
 from yaml.nodes import Node, ScalarNode
 
 FIELD_TYPES = ("text", "number", "decimal", "date", "choice", "checkbox", "display")
@@ -167,11 +167,11 @@ def _mapping_field(ctx: Ctx, node: Node, path: str) -> dict[str, Any] | None:
         pnode, ppath = keys["pattern"][1], join(path, "pattern")
         pattern = ctx.text(pnode, ppath)
         if pattern is not None:
-            try:
-                re.compile(pattern)
+            problem = pattern_problem(pattern)
+            if problem is None:
                 field["pattern"] = pattern
-            except re.error as exc:
-                ctx.error(pnode, ppath, f"bad pattern: {exc}")
+            else:
+                ctx.error(pnode, ppath, problem)
         if type_name != "text":
             ctx.error(keys["pattern"][0], path, "pattern is only used with type: text")
     return field

@@ -10,13 +10,13 @@ be secured).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from switchyard.engine.errors import SwitchyardError
+from switchyard.engine.form_patterns import fullmatches
 from switchyard.engine.process import values as process_values
 from switchyard.engine.sandbox_limits import decimal_in_range
 
@@ -98,7 +98,7 @@ def convert(field: Mapping[str, Any], value: Any) -> Any:
     if not field.get("multiline"):
         text = text.strip()
     pattern = field.get("pattern")
-    if pattern and not re.fullmatch(pattern, text):
+    if pattern and not fullmatches(pattern, text):
         raise ValueError(f"does not match the pattern {pattern}")
     return text
 

@@ -7,6 +7,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -71,13 +72,6 @@ async def test_sudo_demo_makes_no_store_in_which_the_person_is_admin(
     assert not (xdg / "switchyard" / "demo").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole left (a decision for the coordinator): root opens a private store that "
-    "another user owns, and acts in it as root (its admin if the owner made root one): "
-    "`serve` there runs the owner's commands as root. Like git's safe.directory, a store "
-    "owned by another uid could be refused unless --allow-shared-mode",
-)
 @pytest.mark.timeout(60)
 async def test_root_does_not_open_a_store_another_user_owns(
     sqlite_url: str, data_dir: Path, tmp_path: Path
@@ -103,4 +97,57 @@ async def test_root_does_not_open_a_store_another_user_owns(
         env=env,
         timeout=60,
     )
-    assert proc.returncode in (2, 4), proc.stdout
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.startswith(f"error: db: {db} belongs to nobody, not to root"), proc.stderr
+    assert "sudo -u nobody switchyard" in proc.stderr and "--allow-shared-mode" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    proc = await asyncio.to_thread(
+        subprocess.run,
+        [str(SWITCHYARD), "--allow-shared-mode", "whoami"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr  # the operator's explicit choice
+
+
+def test_a_store_owned_by_another_uid_is_refused_but_root_owned_folders_are_fine() -> None:
+    """The ownership rule for a non-root process (uid nobody here): its own files pass,
+    another uid's are refused, root's are accepted (root can change anything anyway)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root (chown, seteuid)")
+    with tempfile.TemporaryDirectory(prefix="switchyard-owners-") as folder:
+        os.chmod(folder, 0o711)  # nobody may stat what is inside
+        _check_owners_as_nobody(Path(folder))
+
+
+def _check_owners_as_nobody(tmp_path: Path) -> None:
+    mine, theirs, roots = tmp_path / "mine.db", tmp_path / "theirs.db", tmp_path / "store"
+    for path in (mine, theirs):
+        path.write_text("")
+    roots.mkdir()
+    os.chown(mine, 65534, 65534)
+    os.chown(theirs, 1, 1)  # daemon
+    script = (
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "from switchyard.store import filemodes\n"
+        "os.setegid(65534); os.seteuid(65534)\n"
+        "filemodes.check_owned([(Path(sys.argv[1]), 'db'), (Path(sys.argv[2]), 'db dir')])\n"
+        "try:\n"
+        "    filemodes.check_owned([(Path(sys.argv[3]), 'db')])\n"
+        "except filemodes.ForeignOwnerError as exc:\n"
+        "    print(exc)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(mine), str(roots), str(theirs)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == (
+        f"db: {theirs} belongs to daemon, not to nobody (run as its owner: "
+        "sudo -u daemon switchyard …; or pass --allow-shared-mode)"
+    )
