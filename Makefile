@@ -5,8 +5,9 @@ BIN    := $(VENV)/bin
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="tests/store -x"`; they come last,
 # so `PYTEST_ARGS=-n0` runs the suite serially in one process.
 PYTEST_ARGS ?=
-# pytest-xdist: one worker per CPU core; tests marked xdist_group run in one worker.
-PYTEST_XDIST ?= -n auto --dist loadgroup
+# pytest-xdist: one worker per logical CPU (a 2-vCPU VM often reports 1 physical core, which
+# `-n auto` would use); tests marked xdist_group run in one worker.
+PYTEST_XDIST ?= -n logical --dist loadgroup
 
 .PHONY: venv run test lint bench
 
