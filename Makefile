@@ -2,8 +2,12 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-# Extra pytest arguments, e.g. `make test PYTEST_ARGS="tests/store -x"`.
+# Extra pytest arguments, e.g. `make test PYTEST_ARGS="tests/store -x"`; they come last,
+# so `PYTEST_ARGS=-n0` runs the suite serially in one process.
 PYTEST_ARGS ?=
+# pytest-xdist: one worker per logical CPU (a 2-vCPU VM often reports 1 physical core, which
+# `-n auto` would use); tests marked xdist_group run in one worker.
+PYTEST_XDIST ?= -n logical --dist loadgroup
 
 .PHONY: venv run test lint bench
 
@@ -19,9 +23,10 @@ $(VENV)/.installed: pyproject.toml
 run: venv
 	$(BIN)/switchyard demo --open
 
-# pytest exit code 5 ("no tests collected") counts as success.
+# pytest exit code 5 ("no tests collected") counts as success. Prints the 15 slowest tests.
 test: venv
-	rc=0; $(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) || rc=$$?; \
+	rc=0; $(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_XDIST) --durations=15 \
+	  $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest: no tests collected (exit 5) - treated as success"; rc=0; fi; \
 	exit $$rc
 

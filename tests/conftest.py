@@ -17,13 +17,23 @@ from pytest_postgresql.janitor import DatabaseJanitor
 # tests/ has no __init__.py; make tests/pg_server.py importable under any import mode.
 if str(Path(__file__).parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).parent))
-from pg_server import PgServer, PgUnavailable, start_server
+from pg_server import (
+    PgServer,
+    PgUnavailable,
+    shared_server,
+    shared_server_seconds,
+    start_server,
+    stop_shared_server,
+)
 
 # =============================================================================
 # Databases: a real PostgreSQL server for the session + per-test database URLs
 #
 #   pg_server   (session)  the running server (tests/pg_server.py); started
 #                          lazily, only if some selected test needs PostgreSQL.
+#                          One per run: under pytest-xdist the first worker
+#                          that needs it starts it, the others attach, and the
+#                          controller stops it after the last test.
 #   db_url      (function) parametrised [sqlite] / [postgresql]: SQLAlchemy
 #                          async URL of a FRESH EMPTY database, dropped after.
 #                          The postgresql param carries @pytest.mark.postgres,
@@ -38,11 +48,31 @@ from pg_server import PgServer, PgUnavailable, start_server
 _pg_start_seconds: float | None = None
 
 
+def _xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def _xdist_controller(config: pytest.Config) -> bool:
+    return not _xdist_worker(config) and bool(getattr(config.option, "numprocesses", None))
+
+
+def _run_dir(config: pytest.Config) -> Path:
+    """A folder all processes of this run share: the controller's base temp dir (each xdist
+    worker's base temp dir is a subfolder of it)."""
+    factory: pytest.TempPathFactory = config._tmp_path_factory  # type: ignore[attr-defined]
+    base = factory.getbasetemp()
+    return base.parent if _xdist_worker(config) else base
+
+
 @pytest.fixture(scope="session")
-def pg_server() -> Iterator[PgServer]:
+def pg_server(request: pytest.FixtureRequest) -> Iterator[PgServer]:
     global _pg_start_seconds
+    shared = _xdist_worker(request.config)
     try:
-        server, _pg_start_seconds = start_server()
+        if shared:
+            server, _pg_start_seconds = shared_server(_run_dir(request.config))
+        else:
+            server, _pg_start_seconds = start_server()
     except PgUnavailable as exc:
         problem = str(exc)
     else:
@@ -54,7 +84,13 @@ def pg_server() -> Iterator[PgServer]:
     try:
         yield server
     finally:
-        server.stop()
+        if not shared:  # the xdist controller stops the shared one (pytest_sessionfinish)
+            server.stop()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if _xdist_controller(session.config):
+        stop_shared_server(_run_dir(session.config))
 
 
 def _sqlite_url(tmp_path: Path) -> str:
@@ -93,11 +129,14 @@ def data_dir(tmp_path: Path) -> Path:
     return path
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if _pg_start_seconds is not None:
-        terminalreporter.write_line(
-            f"PostgreSQL test server: initdb + start took {_pg_start_seconds:.2f}s"
-        )
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    seconds = _pg_start_seconds
+    if _xdist_controller(config):
+        seconds = shared_server_seconds(_run_dir(config))
+    if seconds is not None:
+        terminalreporter.write_line(f"PostgreSQL test server: initdb + start took {seconds:.2f}s")
 
 
 # =============================================================================

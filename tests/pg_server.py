@@ -4,6 +4,11 @@
 postmaster on 127.0.0.1 (free port, unix socket in the temp dir, fsync off) and
 ``stop()`` shuts it down (``pg_ctl stop -m immediate``) and removes the dir.
 
+One server per test run: under pytest-xdist the first worker that needs PostgreSQL
+starts it (``shared_server()``: a file lock and a JSON state file in the run's
+shared temp dir), the others attach to it, and the controller stops it at the end
+(``stop_shared_server()``).
+
 initdb refuses to run as root, so when we are root every server command runs
 as the ``postgres`` OS user via ``runuser`` and the temp dir is chowned to it.
 
@@ -15,6 +20,8 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import fcntl
+import json
 import os
 import pwd
 import re
@@ -105,6 +112,24 @@ class PgServer:
     run_as: str | None = None  # OS user to run server commands as (None: ourselves)
     _started: bool = False
 
+    # -- sharing between processes (pytest-xdist workers) -------------------
+    def state(self) -> dict[str, str | int | None]:
+        return {
+            "bindir": str(self.bindir),
+            "root": str(self.root),
+            "port": self.port,
+            "run_as": self.run_as,
+        }
+
+    @classmethod
+    def attach(cls, state: dict[str, str | int | None]) -> PgServer:
+        """A handle on a server another process started (``stop()`` stops it)."""
+        server = cls(Path(str(state["bindir"])), port=int(state["port"] or 0))
+        server.root = Path(str(state["root"]))
+        server.run_as = str(state["run_as"]) if state["run_as"] else None
+        server._started = True
+        return server
+
     @property
     def datadir(self) -> Path:
         return self.root / "data"
@@ -148,7 +173,7 @@ class PgServer:
             return ""
 
     # -- lifecycle ---------------------------------------------------------
-    def start(self) -> PgServer:
+    def start(self, *, stop_at_exit: bool = True) -> PgServer:
         if os.geteuid() == 0:
             try:
                 pw = pwd.getpwnam(PG_USER)
@@ -169,7 +194,8 @@ class PgServer:
         else:
             self.root = Path(tempfile.mkdtemp(prefix="switchyard-pg-"))
         self.root.chmod(0o755)
-        atexit.register(self.stop)  # safety net if the fixture teardown never runs
+        if stop_at_exit:
+            atexit.register(self.stop)  # safety net if the fixture teardown never runs
 
         self._run(
             "initdb",
@@ -256,8 +282,49 @@ class PgServer:
             )
 
 
-def start_server() -> tuple[PgServer, float]:
+def start_server(*, stop_at_exit: bool = True) -> tuple[PgServer, float]:
     """Start a server; returns it and the seconds it took. Raises PgUnavailable."""
     t0 = time.monotonic()
-    server = PgServer(find_bindir()).start()
+    server = PgServer(find_bindir()).start(stop_at_exit=stop_at_exit)
     return server, time.monotonic() - t0
+
+
+STATE_FILE = "switchyard-pg.json"
+LOCK_FILE = "switchyard-pg.lock"
+
+
+def shared_server(run_dir: Path) -> tuple[PgServer, float]:
+    """The run's server, started by the first caller (any process) and attached to by the
+    others; ``run_dir`` is a folder every process of the run sees (the xdist controller's
+    temp dir). Its owner is whoever calls :func:`stop_shared_server` at the end of the
+    run, not the caller. Raises PgUnavailable (remembered for the other callers)."""
+    state_file = run_dir / STATE_FILE
+    with open(run_dir / LOCK_FILE, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        if state_file.exists():
+            state = json.loads(state_file.read_text())
+            if "unavailable" in state:
+                raise PgUnavailable(state["unavailable"])
+            return PgServer.attach(state), float(state["seconds"])
+        try:
+            server, seconds = start_server(stop_at_exit=False)
+        except PgUnavailable as exc:
+            state_file.write_text(json.dumps({"unavailable": str(exc)}))
+            raise
+        state_file.write_text(json.dumps({**server.state(), "seconds": seconds}))
+        return server, seconds
+
+
+def shared_server_seconds(run_dir: Path) -> float | None:
+    """How long the run's shared server took to start (None: none was started)."""
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        return float(json.loads((run_dir / STATE_FILE).read_text())["seconds"])
+    return None
+
+
+def stop_shared_server(run_dir: Path) -> None:
+    """Stop the server :func:`shared_server` started in ``run_dir``, if any."""
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        state = json.loads((run_dir / STATE_FILE).read_text())
+        if "unavailable" not in state:
+            PgServer.attach(state).stop()

@@ -45,7 +45,7 @@ async def until(
     probe: Callable[[], Any | Awaitable[Any]],
     *,
     within: float = 10.0,
-    interval: float = 0.1,
+    interval: float = 0.05,
     what: str = "condition",
 ) -> Any:
     """Call ``probe`` (sync or async) until it returns something truthy; return that.

@@ -48,6 +48,8 @@ async def _table_names(db_url: str) -> set[str]:
 _seen: dict[str, str] = {}
 
 
+# Both steps in one pytest-xdist worker, in order (make test runs `--dist loadgroup`).
+@pytest.mark.xdist_group("fresh-database-steps")
 @pytest.mark.parametrize("step", ["first", "second"])
 async def test_each_test_gets_a_fresh_empty_database(db_url: str, step: str) -> None:
     backend = make_url(db_url).get_backend_name()

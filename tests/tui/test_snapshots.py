@@ -9,6 +9,7 @@ nothing running: nothing on these screens changes with time.
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 from switchyard.tui.app import SwitchyardApp
 from textual.pilot import Pilot
@@ -149,3 +150,12 @@ def test_events_screen(snap_compare, snapshot_app: SwitchyardApp) -> None:
         await pilot.press("down")  # the parameter change below in full
 
     assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=ready)
+
+
+def test_every_snapshot_file_has_its_test() -> None:
+    """syrupy fails a serial run on an unused snapshot but cannot under pytest-xdist (each
+    worker sees only part of the run): the same check, one file per snapshot test."""
+    folder = Path(__file__).parent / "__snapshots__" / Path(__file__).stem
+    tests = {name for name in globals() if name.startswith("test_")}
+    orphans = sorted(p.name for p in folder.glob("*.svg") if p.stem not in tests)
+    assert not orphans, f"snapshots without a test (delete them): {orphans}"
