@@ -94,13 +94,16 @@ async def test_a_newer_schema_is_refused_and_left_untouched(db_url: str) -> None
 
 async def test_engine_open_on_a_newer_schema_writes_nothing(db_url: str, tmp_path: Path) -> None:
     from switchyard.engine.api import Engine
+    from switchyard.engine.errors import StoreUnavailable
 
     store = await open_store(db_url)
     async with store.write() as conn:
         await conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": FUTURE})
     try:
-        with pytest.raises(StoreError, match="newer Switchyard"):
+        # the engine's boundary turns the store's error into its own (same exit code, 2)
+        with pytest.raises(StoreUnavailable, match="newer Switchyard") as refused:
             await Engine.open(db_url, data_dir=tmp_path / "data")
+        assert refused.value.exit_code == 2
         async with store.read() as conn:
             assert (await conn.execute(select(Lane.__table__))).all() == []  # no default lane
             assert (await conn.execute(text("SELECT count(*) FROM events"))).scalar() == 0
