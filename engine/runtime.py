@@ -308,7 +308,8 @@ class Runtime:
                 try:
                     async with self.engine.store.read() as conn:
                         ids = await inst_q.cancel_requested_on(conn, self.engine.node_id)
-                except Exception:
+                except Exception as exc:  # the store went away: say so, look again in 2 s
+                    log.warning("cancel watcher: reading cancel requests failed: %s", one_line(exc))
                     continue
                 for instance_id in ids:
                     await self._cancel(instance_id)
