@@ -7,6 +7,7 @@ above the engine touches the database.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
@@ -421,13 +422,11 @@ class Engine(PeopleApi, ProcessApi, WorkItemApi, MonitorApi, CancelApi, Operatio
 
     async def log(self, instance_id: int) -> list[str]:
         await self.instance(instance_id)
-        lines, _ = read_log(self.log_path(instance_id))
+        lines, _ = await asyncio.to_thread(read_log, self.log_path(instance_id))  # off the loop
         return await self._mask_lines(instance_id, lines)
 
     async def follow_log(self, instance_id: int, *, poll: float = 0.2) -> AsyncIterator[list[str]]:
         """The log so far, then new lines as they come, until the instance has ended."""
-        import asyncio
-
         path = self.log_path(instance_id)
         offset = 0
         while True:

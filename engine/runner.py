@@ -284,7 +284,8 @@ class CommandRun:
     async def _wait_gone(self, pgid: int, seconds: float) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(0.0, seconds)
-        while loop.time() < deadline and _group_alive(pgid):  # noqa: ASYNC110
+        # the group scan reads every pid in /proc: off the event loop
+        while loop.time() < deadline and await asyncio.to_thread(_group_alive, pgid):  # noqa: ASYNC110
             await asyncio.sleep(POLL)
 
     async def _kill_group(self) -> None:
@@ -293,7 +294,7 @@ class CommandRun:
         _signal_group(pgid, signal.SIGTERM)
         _signal_group(pgid, signal.SIGCONT)  # so stopped members see the SIGTERM
         await self._wait_gone(pgid, self._spec.kill_grace)
-        if _group_alive(pgid):
+        if await asyncio.to_thread(_group_alive, pgid):
             _signal_group(pgid, signal.SIGKILL)
             await self._wait_gone(pgid, KILL_WAIT)
 
@@ -340,7 +341,8 @@ class CommandRun:
                     self._begin_kill()
                 returncode = await self._leader_exit()
             assert self._handle is not None
-            if self._kill_task is None and _group_alive(self._handle.pgid):
+            pgid = self._handle.pgid
+            if self._kill_task is None and await asyncio.to_thread(_group_alive, pgid):
                 self._begin_kill()  # background processes outliving the leader
             if self._kill_task is not None:
                 await self._kill_task
