@@ -23,10 +23,10 @@ def private_umask() -> None:
     filemodes.private_umask()
 
 
-def open_private(path: Path, mode: str = "a") -> IO[str]:
-    """Open ``path`` as a 0600 file in a 0700 folder, whatever the umask (OSError as is:
-    it is a file of this process, not the store)."""
-    handle: IO[str] = filemodes.open_private(path, mode)
+def open_private(path: Path, mode: str = "a", encoding: str = "utf-8") -> IO[str]:
+    """Open ``path`` as a 0600 text file in a 0700 folder, whatever the umask (OSError as
+    is: it is a file of this process, not the store)."""
+    handle: IO[str] = filemodes.open_private(path, mode, encoding=encoding)
     return handle
 
 

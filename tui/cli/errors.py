@@ -24,7 +24,7 @@ from typing import Any, NoReturn
 
 from switchyard.engine.boundary import store_failure
 from switchyard.engine.errors import EXIT_INTERNAL, StoreUnavailable, SwitchyardError
-from switchyard.engine.paths import default_data_dir
+from switchyard.engine.paths import default_data_dir, open_private
 from typer import _click as click  # typer vendors click: its exceptions, not click's
 from typer._click import exceptions as cx
 from typer._click.utils import _detect_program_name
@@ -103,8 +103,7 @@ def _log_internal(exc: BaseException) -> str:
         return ""
     path = folder / ERROR_LOG
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        with os.fdopen(fd, "a", encoding="utf-8") as fh:
+        with open_private(path, "a") as fh:  # 0600 whatever the umask
             fh.write(f"--- {datetime.now(UTC).isoformat()} {one_line(' '.join(sys.argv))}\n")
             fh.write("".join(traceback.format_exception(exc)))
     except OSError:
