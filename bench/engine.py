@@ -33,7 +33,7 @@ from typing import Any
 
 import aiosqlite
 from switchyard.engine.api import Engine
-from switchyard.engine.runtime import Runtime
+from switchyard.engine.node.runtime import Runtime
 
 STEPS = 5
 DEFINITION = """

@@ -40,8 +40,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from switchyard.engine import events as ev
 from switchyard.engine.api import Engine
+from switchyard.engine.kernel import events as ev
 from switchyard.store.queries import processes as proc_q
 from switchyard.tui.app import SwitchyardApp
 from switchyard.tui.screens import monitor as monitor_screen

@@ -38,10 +38,10 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
-from switchyard.engine import events as ev
 from switchyard.engine.api import Engine
-from switchyard.engine.schedule_spec import ScheduleSpec
-from switchyard.engine.scheduler import Scheduler
+from switchyard.engine.kernel import events as ev
+from switchyard.engine.schedules.scheduler import Scheduler
+from switchyard.engine.schedules.spec import ScheduleSpec
 from switchyard.store.models import MISSED, QUEUED
 from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import schedules as sched_q

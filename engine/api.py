@@ -16,28 +16,30 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from switchyard.engine import eventlog, file_guard, views
-from switchyard.engine import events as ev
-from switchyard.engine.boundary import store_boundary
-from switchyard.engine.cancelling import CancelApi
-from switchyard.engine.clock import Clock, SystemClock
+from switchyard.engine import views
 from switchyard.engine.errors import Conflict, NotFound, SwitchyardError, check_page
-from switchyard.engine.firing import instance_row
+from switchyard.engine.kernel import eventlog
+from switchyard.engine.kernel import events as ev
+from switchyard.engine.kernel.boundary import store_boundary
+from switchyard.engine.kernel.clock import Clock, SystemClock
+from switchyard.engine.kernel.nodes import NodeView, new_node_id, view
+from switchyard.engine.kernel.tx import Tx, transaction
 from switchyard.engine.monitor.api import MonitorApi
-from switchyard.engine.nodes import NodeView, new_node_id, view
-from switchyard.engine.operations_api import OperationsApi
+from switchyard.engine.node import file_guard
+from switchyard.engine.node.timers import TimersApi
+from switchyard.engine.ops.api import OperationsApi
+from switchyard.engine.ops.secrets import SecretBox, check_key, check_value
 from switchyard.engine.people import os_identity
 from switchyard.engine.people.api import PeopleApi
 from switchyard.engine.people.os_identity import OsIdentity
 from switchyard.engine.people.rules import guarded
 from switchyard.engine.process.api import ProcessApi
-from switchyard.engine.runner import read_log
-from switchyard.engine.schedule_spec import ScheduleSpec, check_name, secret_refs
-from switchyard.engine.schedule_view import first_fire, schedule_view
-from switchyard.engine.secrets import SecretBox, check_key, check_value
-from switchyard.engine.timers_api import TimersApi
-from switchyard.engine.triggers import Trigger, TriggerError, dst_note
-from switchyard.engine.tx import Tx, transaction
+from switchyard.engine.runs.cancelling import CancelApi
+from switchyard.engine.runs.runner import read_log
+from switchyard.engine.schedules.firing import instance_row
+from switchyard.engine.schedules.spec import ScheduleSpec, check_name, secret_refs
+from switchyard.engine.schedules.triggers import Trigger, TriggerError, dst_note
+from switchyard.engine.schedules.view import first_fire, schedule_view
 from switchyard.engine.views import (
     FirePreview,
     InstanceView,
@@ -87,7 +89,7 @@ def resolve_data_dir(store: Store, data_dir: Path | None) -> Path:
     return default_data_dir()
 
 
-@store_boundary  # store failures leave as engine errors: engine/boundary.py
+@store_boundary  # store failures leave as engine errors: engine/kernel/boundary.py
 @guarded  # every public operation is checked: engine/people/rules.py
 class Engine(PeopleApi, ProcessApi, WorkItemApi, MonitorApi, CancelApi, OperationsApi, TimersApi):
     def __init__(
@@ -283,7 +285,7 @@ class Engine(PeopleApi, ProcessApi, WorkItemApi, MonitorApi, CancelApi, Operatio
             row = await sched_q.get_by_name(conn, name)
         if row is None:
             raise NotFound("schedule", f"unknown schedule '{name}'")
-        from switchyard.engine.schedule_view import spec_from_row
+        from switchyard.engine.schedules.view import spec_from_row
 
         return spec_from_row(row)
 

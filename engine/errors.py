@@ -49,7 +49,7 @@ EXIT_UNREACHABLE = 5
 
 class StoreUnavailable(Exception):
     """The store cannot be opened or used: every store-layer, driver and OS error of the
-    store leaves the engine as this (engine/boundary.py translates them). The message says
+    store leaves the engine as this (engine/kernel/boundary.py translates them). The message says
     why and what to do; ``exit_code`` keeps the command line's meaning: 2 a ``--db`` that
     is not a store, 3 no store, 5 out of reach, 1 a driver error that is a bug."""
 

@@ -1,7 +1,7 @@
 """Where Switchyard keeps its files, and how it makes them private, for the console and
 the command line: the data dir, the process umask, 0600 files, the check that refuses a
 file group or others may read or write (``SharedModeRefused``), and the ``--db`` check.
-Store-layer errors leave as engine errors (engine/boundary.py)."""
+Store-layer errors leave as engine errors (engine/kernel/boundary.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
 
-from switchyard.engine.boundary import store_errors
+from switchyard.engine.kernel.boundary import store_errors
 from switchyard.store import db, filemodes
 
 

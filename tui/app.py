@@ -14,12 +14,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
-from switchyard.engine import events as ev
 from switchyard.engine import paths
 from switchyard.engine.api import Engine
 from switchyard.engine.errors import StoreUnavailable
-from switchyard.engine.runtime import Runtime
-from switchyard.engine.sessions import ConsoleSession
+from switchyard.engine.kernel import events as ev
+from switchyard.engine.node.runtime import Runtime
+from switchyard.engine.node.sessions import ConsoleSession
 from switchyard.tui.commands import SwitchyardCommands
 from switchyard.tui.display import plural
 from switchyard.tui.idle_gc import IdleCollector

@@ -13,7 +13,7 @@ from pathlib import Path
 from switchyard.engine.api import Engine
 from switchyard.engine.errors import Conflict
 from switchyard.engine.paths import default_data_dir
-from switchyard.engine.schedule_spec import ScheduleSpec
+from switchyard.engine.schedules.spec import ScheduleSpec
 
 PY = sys.executable
 

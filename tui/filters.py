@@ -19,7 +19,7 @@ from typing import Any
 
 from switchyard.engine.errors import SwitchyardError
 from switchyard.engine.monitor.filters import MonitorFilter
-from switchyard.engine.triggers import TriggerError, parse_duration
+from switchyard.engine.schedules.triggers import TriggerError, parse_duration
 
 FIELD = re.compile(
     r"^\s*(process|version|status|state|lane|node|originator|waiting-on|since|until)\s*=\s*(.*?)\s*$"

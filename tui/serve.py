@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from switchyard.engine.api import Engine
-from switchyard.engine.runtime import Runtime
+from switchyard.engine.node.runtime import Runtime
 
 
 async def serve_forever(db: str | None, grace: float, **options: Any) -> None:

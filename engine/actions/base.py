@@ -29,6 +29,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
+from switchyard.engine.workitems.directive import SendWorkItem
+
 
 class ActionFailed(Exception):
     """An action could not do its work. ``retryable`` lets ``retry:`` try it again."""
@@ -117,21 +119,6 @@ class StartChild:
     variables: dict[str, Any]
     wait: bool
     outputs: dict[str, str]  # parent variable -> child variable (when waiting)
-
-
-@dataclass(frozen=True)
-class SendWorkItem:
-    """Create a work item (once per step) and wait until a person presses a button.
-    Durations are seconds from the item's creation; ``to`` is already rendered."""
-
-    form: str
-    to: dict[str, str]
-    title: str
-    priority: int = 3
-    due: float | None = None
-    reminders: list[float] = field(default_factory=list)
-    escalate_after: float | None = None
-    escalate_to: dict[str, str] | None = None
 
 
 Directive = (

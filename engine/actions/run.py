@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from switchyard.engine.actions.base import ActionContext, ActionFailed, Directive, Done
 from switchyard.engine.people.masking import TextMasker as Masker
 from switchyard.engine.people.masking import holds_fragment
-from switchyard.engine.runner import CommandRun, CommandSpec, RunnerStartError
+from switchyard.engine.runs.runner import CommandRun, CommandSpec, RunnerStartError
 
 
 def _argv(command: Any, shell: bool) -> list[str]:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from switchyard.engine.actions.base import ActionContext, ActionFailed, Directive, SendWorkItem
+from switchyard.engine.actions.base import ActionContext, ActionFailed, Directive
+from switchyard.engine.workitems.directive import SendWorkItem
 
 
 class SendWorkItemAction:

@@ -23,9 +23,9 @@ from switchyard.engine.definitions.yamlsrc import (
     scalar,
     to_py,
 )
-from switchyard.engine.expressions import HELPERS, Sandbox
-from switchyard.engine.sandbox_limits import ExpressionError
-from switchyard.engine.triggers import TriggerError, parse_duration
+from switchyard.engine.sandbox.expressions import HELPERS, Sandbox
+from switchyard.engine.sandbox.limits import ExpressionError
+from switchyard.engine.schedules.triggers import TriggerError, parse_duration
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")

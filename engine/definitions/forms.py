@@ -19,7 +19,7 @@ from typing import Any
 from switchyard.engine.definitions.actions import parse_actions
 from switchyard.engine.definitions.ctx import IDENT, NAME, Ctx, Scope, close, describe, unknown
 from switchyard.engine.definitions.yamlsrc import join, jsonable
-from switchyard.engine.form_patterns import pattern_problem
+from switchyard.engine.sandbox.form_patterns import pattern_problem
 from yaml.nodes import Node, ScalarNode
 
 FIELD_TYPES = ("text", "number", "decimal", "date", "choice", "checkbox", "display")

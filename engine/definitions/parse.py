@@ -25,7 +25,7 @@ from switchyard.engine.definitions.yamlsrc import (
     preflight,
 )
 from switchyard.engine.errors import SwitchyardError
-from switchyard.engine.expressions import Sandbox
+from switchyard.engine.sandbox.expressions import Sandbox
 from yaml.nodes import Node
 
 TOP_KEYS = ("process", "description", "lane", "variables", "start", "states", "tasks", "forms")

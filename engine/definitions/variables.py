@@ -15,7 +15,7 @@ from typing import Any
 
 from switchyard.engine.definitions.ctx import IDENT, RESERVED, Ctx, describe, is_template, unknown
 from switchyard.engine.definitions.yamlsrc import join, jsonable, shorten
-from switchyard.engine.sandbox_limits import MAX_DECIMAL_EXPONENT, decimal_in_range
+from switchyard.engine.sandbox.limits import MAX_DECIMAL_EXPONENT, decimal_in_range
 from yaml.nodes import Node, ScalarNode
 
 TYPES = ("string", "integer", "decimal", "boolean", "date", "datetime", "list", "map")

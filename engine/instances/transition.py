@@ -15,10 +15,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, update
-from switchyard.engine import events as ev
 from switchyard.engine.instances.status import ENDED, Status
 from switchyard.engine.instances.waiting import WaitingOn
-from switchyard.engine.tx import Tx
+from switchyard.engine.kernel import events as ev
+from switchyard.engine.kernel.tx import Tx
 from switchyard.store.models import Instance
 from switchyard.store.queries import instances as inst_q
 
@@ -71,7 +71,7 @@ async def transition(
         return False
     _emit(tx, int(row["id"]), to, row.get("lane"))
     if to in ENDED:
-        from switchyard.engine.completion import after_end  # the hook needs the schedules
+        from switchyard.engine.instances.completion import after_end  # the hook needs the schedules
 
         await after_end(tx, dict(row), str(to))
     return True

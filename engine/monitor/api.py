@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from switchyard.engine import eventlog
 from switchyard.engine.errors import NotFound, SwitchyardError, check_page
-from switchyard.engine.eventlog import FILTER_CANCELLED
+from switchyard.engine.kernel import eventlog
+from switchyard.engine.kernel.eventlog import FILTER_CANCELLED
 from switchyard.engine.monitor.filters import MonitorFilter
 from switchyard.engine.people.guard import Guard
 from switchyard.engine.people.masking import Masker, in_spec, secured_variables
@@ -79,7 +79,7 @@ class MonitorPage:
 
 class MonitorApi(Guard):
     async def _cap(self, conn: Any) -> int:
-        from switchyard.engine import params
+        from switchyard.engine.ops import params
 
         return int((await params.load(conn)).get("max_monitored_flows", 5000))
 

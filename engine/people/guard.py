@@ -12,8 +12,8 @@ from contextvars import ContextVar
 from typing import Any, NoReturn
 
 from sqlalchemy import ColumnElement
-from switchyard.engine import eventlog
 from switchyard.engine.errors import Refused
+from switchyard.engine.kernel import eventlog
 from switchyard.engine.people.identity import Access, Identity, identity_from
 from switchyard.engine.people.masking import Masker
 from switchyard.engine.people.os_identity import OsIdentity

@@ -12,7 +12,7 @@ masked by value: every occurrence of a hidden value's text is replaced. Values s
 line would destroy the log); they stay hidden wherever they are structured.
 
 :class:`TextMasker` is the one text masker every exit uses: command output and instance
-logs (engine/runner.py, engine/process/host.py), step notes, errors, reasons, outcomes and
+logs (engine/runs/runner.py, engine/process/host.py), step notes, errors, reasons, outcomes and
 history written by the executor (masked for secrets when written), HTTP/SQL/mail messages,
 and, per viewer, what the API shows (:class:`Masker`, secured values). For a secret it
 also masks its common transforms (upper, lower, reversed, base64, hex, URL-encoded,

@@ -19,9 +19,10 @@ import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
+from switchyard.engine.kernel.acting import ACTING_LOGIN
 from switchyard.engine.people.guard import CURRENT
 from switchyard.engine.people.identity import Identity
-from switchyard.engine.workitems.access import on_work_item
+from switchyard.engine.people.workitem_access import on_work_item
 from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import schedules as sched_q
 
@@ -171,7 +172,7 @@ RULES: dict[str, Rule] = {
     # nodes
     "nodes": anyone,
     "live_serve_node": anyone,
-    # server parameters and the event log (engine/operations_api.py)
+    # server parameters and the event log (engine/ops/api.py)
     "params": anyone,
     "set_param": admin("change server parameters"),
     "event_log": licence_or_admin("monitor", "read the event log"),
@@ -220,7 +221,7 @@ RULES: dict[str, Rule] = {
     "hold_work_item": on_work_item("hold"),
     "save_work_item_draft": on_work_item("work"),
     "complete_work_item": on_work_item("work"),
-    # timers (engine/timers_api.py): the list is filtered to what the caller may view;
+    # timers (engine/node/timers.py): the list is filtered to what the caller may view;
     # forcing checks the manage right (designer licence for schedules) per selection
     "timers": anyone,
     "run_timers": anyone,
@@ -246,11 +247,13 @@ def _guard(name: str, fn: Callable[..., Any], rule: Rule) -> Callable[..., Any]:
             try:
                 while True:
                     token = CURRENT.set((id(self), me))
+                    acting = ACTING_LOGIN.set(me.login)
                     try:
                         item = await inner.__anext__()
                     except StopAsyncIteration:
                         return
                     finally:
+                        ACTING_LOGIN.reset(acting)
                         CURRENT.reset(token)
                     yield item
             finally:
@@ -266,9 +269,11 @@ def _guard(name: str, fn: Callable[..., Any], rule: Rule) -> Callable[..., Any]:
         me = await self._load_identity()
         await rule(self, me, name, args, kw)
         token = CURRENT.set((id(self), me))
+        acting = ACTING_LOGIN.set(me.login)
         try:
             return await fn(self, *args, **kw)
         finally:
+            ACTING_LOGIN.reset(acting)
             CURRENT.reset(token)
 
     return call

@@ -8,16 +8,22 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from switchyard.engine import config as node_config
-from switchyard.engine import events as ev
-from switchyard.engine import params as server_params
-from switchyard.engine.definitions import Definition, DefinitionError, Known, load_file, yamlsrc
+from switchyard.engine.definitions import (
+    Definition,
+    DefinitionError,
+    Known,
+    load_file,
+    values,
+    yamlsrc,
+)
 from switchyard.engine.definitions.parse import read_source
 from switchyard.engine.errors import Conflict, NotFound, SwitchyardError
 from switchyard.engine.instances.status import Status
 from switchyard.engine.instances.transition import transition
-from switchyard.engine.nodes import is_alive
-from switchyard.engine.process import values
+from switchyard.engine.kernel import config as node_config
+from switchyard.engine.kernel import events as ev
+from switchyard.engine.kernel.nodes import is_alive
+from switchyard.engine.ops import params as server_params
 from switchyard.engine.process.views import (
     InstanceDetail,
     ProcessDetail,

@@ -16,7 +16,7 @@ from switchyard.engine.instances.status import Status
 from switchyard.engine.instances.waiting import WaitingOn, WaitKind
 from switchyard.engine.process import journal as j
 from switchyard.engine.process.signals import Scope, StepFailed, Suspend, merge_suspends, resolve
-from switchyard.engine.sandbox_limits import ExpressionError
+from switchyard.engine.sandbox.limits import ExpressionError
 from switchyard.engine.workitems.forms import split
 from switchyard.store.models import (
     STEP_CANCELLED,

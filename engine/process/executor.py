@@ -28,9 +28,9 @@ from typing import Any
 
 from switchyard.engine.actions import base as act
 from switchyard.engine.actions.registry import ACTIONS
+from switchyard.engine.definitions import values
 from switchyard.engine.instances.waiting import WaitingOn, WaitKind
 from switchyard.engine.process import journal as j
-from switchyard.engine.process import values
 from switchyard.engine.process.compound import CompoundSteps
 from switchyard.engine.process.signals import (
     Jump,
@@ -38,7 +38,7 @@ from switchyard.engine.process.signals import (
     StepFailed,
     Suspend,
 )
-from switchyard.engine.sandbox_limits import ExpressionError
+from switchyard.engine.sandbox.limits import ExpressionError
 from switchyard.store.models import (
     STEP_CANCELLED,
     STEP_DONE,

@@ -8,17 +8,18 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
-from switchyard.engine import config as node_config
-from switchyard.engine import events as ev
 from switchyard.engine.actions import base as act
-from switchyard.engine.expressions import Sandbox
+from switchyard.engine.definitions import values
+from switchyard.engine.kernel import config as node_config
+from switchyard.engine.kernel import events as ev
 from switchyard.engine.people.masking import TextMasker, secured_texts, secured_variables
 from switchyard.engine.process import journal as j
-from switchyard.engine.process import values
 from switchyard.engine.process.executor import ProcessRun
 from switchyard.engine.process.signals import Scope, StepFailed
 from switchyard.engine.process.writer import GroupWriter
+from switchyard.engine.sandbox.expressions import Sandbox
 from switchyard.engine.workitems.create import RoutingProblem, create_item
+from switchyard.engine.workitems.directive import SendWorkItem
 from switchyard.store import filemodes
 from switchyard.store.models import QUEUED, Instance, table_of
 from switchyard.store.queries import instance_vars as var_q
@@ -231,7 +232,7 @@ class ProcessHost:
                 "wait": directive.wait,
                 "into": directive.outputs,
             }
-        if isinstance(directive, act.SendWorkItem):
+        if isinstance(directive, SendWorkItem):
             try:
                 item = await create_item(self.engine, run.row, run.doc, key, directive)
             except RoutingProblem as exc:

@@ -7,10 +7,10 @@ import asyncio
 import logging
 from typing import Any
 
-from switchyard.engine import events as ev
 from switchyard.engine.instances.status import Status
 from switchyard.engine.instances.transition import transition, wake
 from switchyard.engine.instances.view import InstanceState
+from switchyard.engine.kernel import events as ev
 from switchyard.engine.process import journal as j
 from switchyard.engine.process.executor import ProcessRun
 from switchyard.engine.process.host import ProcessHost
@@ -273,7 +273,7 @@ async def resolve_definition(conn: Any, row: dict[str, Any]) -> None:
     """A process schedule's fire names its process: bind it to the newest version and
     type its variables (in ``row``; committed with the first step). A problem (the process
     was removed, a variable no longer fits) is kept in ``row["start_problem"]``."""
-    from switchyard.engine.process import values
+    from switchyard.engine.definitions import values
 
     definition = await proc_q.latest(conn, row["process"])
     if definition is None:

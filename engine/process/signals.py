@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from switchyard.engine.actions import base as act
+from switchyard.engine.definitions import values
 from switchyard.engine.instances.waiting import WaitingOn
-from switchyard.engine.process import values
 
 
 class Suspend(Exception):

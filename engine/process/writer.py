@@ -23,9 +23,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from switchyard.engine.events import EngineEvent
-from switchyard.engine.tasks import spawn
-from switchyard.engine.tx import feed_rows
+from switchyard.engine.kernel.events import EngineEvent
+from switchyard.engine.kernel.tasks import spawn
+from switchyard.engine.kernel.tx import feed_rows
 from switchyard.store.queries import events as event_rows
 from switchyard.store.queries import instances as inst_q
 

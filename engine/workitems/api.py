@@ -13,12 +13,12 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_
-from switchyard.engine import events as ev
 from switchyard.engine.errors import Conflict, NotFound, SwitchyardError, check_page
 from switchyard.engine.instances.transition import wake
+from switchyard.engine.kernel import events as ev
+from switchyard.engine.people import workitem_access as access
 from switchyard.engine.people.guard import Guard
 from switchyard.engine.people.masking import MASK
-from switchyard.engine.workitems import access
 from switchyard.engine.workitems import forms as form_values
 from switchyard.engine.workitems.views import (
     VIEWS,

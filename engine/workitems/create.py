@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from switchyard.engine import events as ev
-from switchyard.engine.actions.base import SendWorkItem
+from switchyard.engine.kernel import events as ev
+from switchyard.engine.workitems.directive import SendWorkItem
 from switchyard.store.models import WI_OFFERED, WI_QUEUED
 from switchyard.store.queries import people as people_q
 from switchyard.store.queries import steps as step_q

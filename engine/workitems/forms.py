@@ -15,10 +15,10 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from switchyard.engine.definitions import values as process_values
 from switchyard.engine.errors import SwitchyardError
-from switchyard.engine.form_patterns import fullmatches
-from switchyard.engine.process import values as process_values
-from switchyard.engine.sandbox_limits import decimal_in_range
+from switchyard.engine.sandbox.form_patterns import fullmatches
+from switchyard.engine.sandbox.limits import decimal_in_range
 
 TRUE = {"true", "yes", "y", "1", "x", "on"}
 FALSE = {"false", "no", "n", "0", "", "off"}

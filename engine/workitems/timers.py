@@ -1,4 +1,4 @@
-"""Work-item timers, fired by every node's timer loop (engine/runtime.py).
+"""Work-item timers, fired by every node's timer loop (engine/node/runtime.py).
 
 - due: the item becomes overdue (a history entry; lists mark it).
 - reminder: a history entry and an event for its user or workgroup.
@@ -10,7 +10,7 @@ Each timer is marked done in the same transaction that acts on it, with the row'
 ``timer_at`` as a guard, so two nodes never fire the same timer twice.
 
 ``fire_now`` forces an item's next pending timer whatever its time (``timers run``,
-engine/timers_api.py); a forced due timer also moves the item's due date to now.
+engine/node/timers.py); a forced due timer also moves the item's due date to now.
 
 Also here: holding the items of consoles that stopped (their node died or shut down).
 """
@@ -20,8 +20,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from switchyard.engine import events as ev
 from switchyard.engine.instances.transition import wake as wake_instance
+from switchyard.engine.kernel import events as ev
 from switchyard.engine.workitems.create import next_timer
 from switchyard.store.models import WI_OFFERED, WI_OPEN, WI_QUEUED
 from switchyard.store.queries import people as people_q

@@ -40,7 +40,7 @@ forms:
 CONSOLE = """
 import asyncio, sys
 from switchyard.engine.api import Engine
-from switchyard.engine.sessions import ConsoleSession
+from switchyard.engine.node.sessions import ConsoleSession
 
 async def main() -> None:
     engine = await Engine.open(as_user="bob")

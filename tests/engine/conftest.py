@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 from switchyard.engine.api import Engine
-from switchyard.engine.clock import FixedClock
-from switchyard.engine.runtime import Runtime
+from switchyard.engine.kernel.clock import FixedClock
+from switchyard.engine.node.runtime import Runtime
 
 from engine.helpers import BASE, Gates, instance_rows
 

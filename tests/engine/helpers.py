@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 from switchyard.engine.api import Engine
-from switchyard.engine.schedule_spec import ScheduleSpec
+from switchyard.engine.schedules.spec import ScheduleSpec
 from switchyard.store.models import Event, Instance, Schedule
 
 # A Monday; 06:30 UTC. Every clock-driven test starts here.

@@ -9,11 +9,11 @@ from datetime import timedelta
 
 import psutil
 import pytest
-from switchyard.engine import events as ev
 from switchyard.engine.api import Engine
 from switchyard.engine.errors import Conflict, NotFound
-from switchyard.engine.firing import instance_row as new_instance_row
-from switchyard.engine.nodes import HOST
+from switchyard.engine.kernel import events as ev
+from switchyard.engine.kernel.nodes import HOST
+from switchyard.engine.schedules.firing import instance_row as new_instance_row
 from switchyard.store.models import CANCELLED, COMPLETED, RUNNING
 from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import nodes as node_q
@@ -181,7 +181,7 @@ async def test_cancel_racing_a_claim_does_not_report_a_false_cancel(
 ) -> None:
     """The instance was claimed between cancel's read and its update: say so, change nothing."""
     from switchyard.engine import api
-    from switchyard.engine.lanes import Dispatcher
+    from switchyard.engine.runs.dispatcher import Dispatcher
 
     await engine.add_schedule(spec("job"))
     instance_id = await engine.start("job")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from switchyard.engine.api import Engine
-from switchyard.engine.completion import CONTINUOUS_RESTART_AFTER_FAILURE
-from switchyard.engine.lanes import Dispatcher
-from switchyard.engine.scheduler import Scheduler
+from switchyard.engine.instances.completion import CONTINUOUS_RESTART_AFTER_FAILURE
+from switchyard.engine.runs.dispatcher import Dispatcher
+from switchyard.engine.schedules.scheduler import Scheduler
 from switchyard.store.models import CANCELLED, COMPLETED, FAILED, QUEUED, RUNNING
 
 from engine.helpers import (
@@ -70,7 +70,7 @@ async def test_a_failed_or_cancelled_run_starts_nothing(engine: Engine, runtime)
 
 async def test_chain_fires_once_per_completed_run(engine: Engine) -> None:
     """The chain key makes a repeated end (two nodes racing) start the next link once."""
-    from switchyard.engine.completion import after_end
+    from switchyard.engine.instances.completion import after_end
 
     await engine.add_schedule(spec("a"))
     await engine.add_schedule(spec("b", after="a"))
@@ -198,7 +198,7 @@ async def test_a_cancelled_queued_continuous_run_is_replaced(engine: Engine, clo
 
 async def test_continuous_run_claimed_and_ended_restarts_at_once(engine: Engine, clock) -> None:
     """Without a runtime: the end of a run sets next_fire_at to now (completed)."""
-    from switchyard.engine.completion import finish
+    from switchyard.engine.instances.completion import finish
 
     await engine.add_schedule(spec("loop", continuous=True))
     await Scheduler(engine).fire_due()

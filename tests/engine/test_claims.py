@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 from switchyard.engine.api import Engine
-from switchyard.engine.completion import finish
-from switchyard.engine.lanes import Dispatcher
+from switchyard.engine.instances.completion import finish
+from switchyard.engine.runs.dispatcher import Dispatcher
 from switchyard.store.models import COMPLETED, RUNNING, Instance
 from switchyard.store.queries import claims
 

@@ -12,14 +12,15 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from switchyard.engine import eventlog, recovery
 from switchyard.engine.api import Engine
-from switchyard.engine.clock import FixedClock
 from switchyard.engine.errors import Refused, SwitchyardError
-from switchyard.engine.firing import instance_row as new_instance_row
-from switchyard.engine.nodes import HOST
-from switchyard.engine.runtime import Runtime
-from switchyard.engine.tx import Tx
+from switchyard.engine.kernel import eventlog
+from switchyard.engine.kernel.clock import FixedClock
+from switchyard.engine.kernel.nodes import HOST
+from switchyard.engine.kernel.tx import Tx
+from switchyard.engine.node import recovery
+from switchyard.engine.node.runtime import Runtime
+from switchyard.engine.schedules.firing import instance_row as new_instance_row
 from switchyard.engine.views import to_json
 from switchyard.store.models import ERROR, QUEUED, RUNNING
 from switchyard.store.queries import instances as inst_q

@@ -7,8 +7,8 @@ import time
 from datetime import timedelta
 
 import pytest
-from switchyard.engine import events as ev
 from switchyard.engine.api import Engine
+from switchyard.engine.kernel import events as ev
 from switchyard.store.models import Event
 from switchyard.store.queries import events as event_rows
 

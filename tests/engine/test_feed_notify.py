@@ -6,8 +6,8 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from switchyard.engine import events as ev
 from switchyard.engine.api import Engine
+from switchyard.engine.kernel import events as ev
 
 
 async def test_notify_wakes_a_slow_polling_feed(db_url: str, tmp_path: Path) -> None:

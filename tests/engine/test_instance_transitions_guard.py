@@ -29,7 +29,7 @@ ALLOWED = {
     # a new row starts queued (or skipped/missed when a fire is recorded as not run)
     ("engine/process/api.py", "process_instance_row"),
     ("engine/process/host.py", "start_child"),
-    ("engine/completion.py", "after_end"),  # the instance of a chained schedule
+    ("engine/instances/completion.py", "after_end"),  # the instance of a chained schedule
 }
 
 

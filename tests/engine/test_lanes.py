@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from switchyard.engine.api import Engine
 from switchyard.engine.errors import Conflict, NotFound, SwitchyardError
-from switchyard.engine.scheduler import Scheduler
+from switchyard.engine.schedules.scheduler import Scheduler
 from switchyard.store.models import COMPLETED, QUEUED, RUNNING
 
 from engine.helpers import BASE, Gates, instance_rows, spec, wait_status
@@ -181,7 +181,7 @@ async def test_time_is_not_real_time(engine: Engine, clock) -> None:
 
 
 async def test_queue_pages_number_each_lanes_waiting_work(engine: Engine) -> None:
-    from switchyard.engine.lanes import Dispatcher
+    from switchyard.engine.runs.dispatcher import Dispatcher
 
     for lane in ("east", "west"):
         await engine.add_lane(lane, 1)

@@ -11,9 +11,9 @@ from datetime import timedelta
 from typing import Any
 
 from switchyard.engine.api import Engine
-from switchyard.engine.completion import finish
-from switchyard.engine.lanes import Dispatcher
-from switchyard.engine.scheduler import Scheduler
+from switchyard.engine.instances.completion import finish
+from switchyard.engine.runs.dispatcher import Dispatcher
+from switchyard.engine.schedules.scheduler import Scheduler
 from switchyard.store.models import COMPLETED, QUEUED, RUNNING, SKIPPED
 
 from engine.helpers import BASE, instance_rows, spec

@@ -7,11 +7,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import pytest
-from switchyard.engine import events as ev
 from switchyard.engine.api import Engine
-from switchyard.engine.clock import FixedClock
 from switchyard.engine.errors import Refused, SwitchyardError
-from switchyard.engine.runtime import Runtime
+from switchyard.engine.kernel import events as ev
+from switchyard.engine.kernel.clock import FixedClock
+from switchyard.engine.node.runtime import Runtime
 
 from engine.helpers import until
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import psutil
 import pytest
-from switchyard.engine import recovery
 from switchyard.engine.api import Engine
-from switchyard.engine.firing import instance_row as new_instance_row
-from switchyard.engine.nodes import HOST, own_start_time
+from switchyard.engine.kernel.nodes import HOST, own_start_time
+from switchyard.engine.node import recovery
+from switchyard.engine.schedules.firing import instance_row as new_instance_row
 from switchyard.store.models import ERROR, QUEUED, RUNNING
 from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import nodes as node_q
@@ -169,7 +169,7 @@ async def test_a_node_that_registers_and_claims_during_restore_is_not_robbed(
 async def test_a_stopping_node_interrupts_what_still_runs_in_error(
     engine: Engine, gates: Gates
 ) -> None:
-    from switchyard.engine.runtime import Runtime
+    from switchyard.engine.node.runtime import Runtime
 
     await engine.add_schedule(spec("long", gates.command()))
     rt = Runtime(engine, kill_grace=1.0)

@@ -1,4 +1,4 @@
-"""Tests for switchyard.engine.runner with real subprocesses (sh, python, sleep)."""
+"""Tests for switchyard.engine.runs.runner with real subprocesses (sh, python, sleep)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from pathlib import Path
 
 import psutil
 import pytest
-from switchyard.engine.runner import (
+from switchyard.engine.kernel.nodes import process_start_time
+from switchyard.engine.runs.runner import (
     BATCH_LINES,
     MAX_LINE,
     STDERR_PREFIX,
@@ -25,7 +26,6 @@ from switchyard.engine.runner import (
     RunnerStartError,
     follow_log,
     kill_stale_group,
-    process_start_time,
     read_log,
 )
 

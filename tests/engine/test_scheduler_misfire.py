@@ -8,11 +8,11 @@ from collections import Counter
 from datetime import timedelta
 
 from sqlalchemy import func, select, update
-from switchyard.engine import events as ev
-from switchyard.engine import scheduler as scheduler_module
 from switchyard.engine.api import Engine
-from switchyard.engine.firing import fire_key
-from switchyard.engine.scheduler import GRACE, Scheduler
+from switchyard.engine.kernel import events as ev
+from switchyard.engine.schedules import scheduler as scheduler_module
+from switchyard.engine.schedules.firing import fire_key
+from switchyard.engine.schedules.scheduler import GRACE, Scheduler
 from switchyard.store.models import MISSED, QUEUED, Instance, Schedule
 
 from engine.helpers import BASE, count_rows, instance_rows, schedule_row, spec

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from switchyard.engine import events as ev
 from switchyard.engine.api import Engine
 from switchyard.engine.errors import SwitchyardError
+from switchyard.engine.kernel import events as ev
 from switchyard.store.models import COMPLETED, Event, Schedule, Secret
 
 from engine.helpers import Gates, count_rows, spec, until, wait_status

@@ -1,4 +1,4 @@
-"""The engine's door for store failures (engine/boundary.py): what the store layer, its
+"""The engine's door for store failures (engine/kernel/boundary.py): what the store layer, its
 driver or the OS raise leaves ``Engine`` as an engine error (``StoreUnavailable`` and its
 kinds), with the command line's exit code kept; the console catches nothing else."""
 
@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy.exc import SQLAlchemyError
 from switchyard.engine.api import Engine
-from switchyard.engine.boundary import store_failure
 from switchyard.engine.errors import (
     NoStore,
     NotAStore,
     SharedModeRefused,
     StoreUnavailable,
 )
+from switchyard.engine.kernel.boundary import store_failure
 from switchyard.store import db
 
 

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 from switchyard.engine.api import Engine
-from switchyard.engine.clock import FixedClock
 from switchyard.engine.errors import NotFound, Refused
-from switchyard.engine.runtime import Runtime
-from switchyard.engine.timers_api import TimersApi
+from switchyard.engine.kernel.clock import FixedClock
+from switchyard.engine.node.runtime import Runtime
+from switchyard.engine.node.timers import TimersApi
 from switchyard.store.queries import timers as timer_q
 
 from engine.helpers import BASE, instance_row, instance_rows, schedule_row, spec, until, wait_status

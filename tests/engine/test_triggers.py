@@ -1,4 +1,4 @@
-"""Tests for switchyard.engine.triggers: parsing, the DST rule, intervals, windows, notes."""
+"""Tests for switchyard.engine.schedules.triggers: parsing, the DST rule, intervals, windows, notes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
-from switchyard.engine.triggers import (
+from switchyard.engine.schedules.triggers import (
     Trigger,
     TriggerError,
     dst_note,

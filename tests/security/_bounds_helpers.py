@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import select
 from switchyard.engine.api import Engine
-from switchyard.engine.runtime import Runtime
+from switchyard.engine.node.runtime import Runtime
 from switchyard.store.models import Instance
 
 SWITCHYARD = Path(sys.executable).parent / "switchyard"

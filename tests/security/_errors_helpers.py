@@ -49,7 +49,7 @@ def seed(db_url: str, tmp_path: Path) -> None:
     """A real store with a lane, a schedule, a published process, a secret, a group, a user
     and a secspec: hostile values then meet real rows. The data dir is the default one."""
     from switchyard.engine.api import Engine
-    from switchyard.engine.schedule_spec import ScheduleSpec
+    from switchyard.engine.schedules.spec import ScheduleSpec
 
     definition = tmp_path / "fuzzed.yaml"
     definition.write_text(textwrap.dedent(PROCESS))

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import MetaData
 from switchyard.engine.api import Engine
-from switchyard.engine.runtime import Runtime
+from switchyard.engine.node.runtime import Runtime
 from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import processes as proc_q
 

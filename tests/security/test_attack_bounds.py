@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from switchyard.engine.api import Engine
 from switchyard.engine.definitions import DefinitionError, load_file
-from switchyard.engine.expressions import ExpressionError, Sandbox
+from switchyard.engine.sandbox.expressions import ExpressionError, Sandbox
 
 from ._bounds_helpers import cli
 
@@ -159,8 +159,8 @@ async def test_a_command_printing_forever_cannot_fill_the_disk(
 ) -> None:
     """`run: [yes]` wrote its log without end (about 1 MB/s here, until the disk is full).
     A run keeps MAX_LOG_BYTES of output (made small here), then drops the rest."""
-    from switchyard.engine import runner
     from switchyard.engine.people.masking import TextMasker
+    from switchyard.engine.runs import runner
 
     monkeypatch.setattr(runner, "MAX_LOG_BYTES", 200_000)
     log_path = tmp_path / "run.log"

@@ -7,9 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from switchyard.engine import events as ev
 from switchyard.engine.api import Engine
-from switchyard.engine.schedule_spec import ScheduleSpec
+from switchyard.engine.kernel import events as ev
+from switchyard.engine.schedules.spec import ScheduleSpec
 from switchyard.store.queries import secrets as secret_q
 
 from ._bounds_helpers import ended, node, publish
@@ -133,7 +133,7 @@ async def test_a_process_run_with_a_nul_secret_ends_in_error(
 async def test_spawn_hands_a_task_failure_to_its_handler() -> None:
     import asyncio
 
-    from switchyard.engine.tasks import spawn
+    from switchyard.engine.kernel.tasks import spawn
 
     seen: list[str] = []
     handled = asyncio.Event()

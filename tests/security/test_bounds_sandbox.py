@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from switchyard.engine.expressions import MAX_ITEMS, ExpressionError, Sandbox
+from switchyard.engine.sandbox.expressions import MAX_ITEMS, ExpressionError, Sandbox
 
 BIG = "x" * MAX_ITEMS  # as large as a single value may be
 SCOPE: dict[str, Any] = {"v": BIG, "line": "ab\n" * 30_000, "small": "abc"}

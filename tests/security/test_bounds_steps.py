@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from switchyard.engine.errors import SwitchyardError
-from switchyard.engine.schedule_spec import ScheduleSpec
+from switchyard.engine.schedules.spec import ScheduleSpec
 from switchyard.store.queries import steps as step_q
 
 from ._bounds_helpers import cli, ended, node, publish, row, until

@@ -22,8 +22,8 @@ import pytest
 from security._lanes_helpers import Sampler, max_overlap, run_intervals, statuses, until
 from sqlalchemy import text
 from switchyard.engine.api import Engine
-from switchyard.engine.runtime import Runtime
-from switchyard.engine.schedule_spec import ScheduleSpec
+from switchyard.engine.node.runtime import Runtime
+from switchyard.engine.schedules.spec import ScheduleSpec
 from switchyard.store.models import COMPLETED, ERROR
 from switchyard.store.queries import claims
 

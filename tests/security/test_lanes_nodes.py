@@ -23,9 +23,9 @@ import psutil
 import pytest
 from security._lanes_helpers import Sampler, max_overlap, run_intervals, statuses, until
 from sqlalchemy import select
-from switchyard.engine import eventlog
 from switchyard.engine.api import Engine
-from switchyard.engine.runner import kill_stale_group
+from switchyard.engine.kernel import eventlog
+from switchyard.engine.runs.runner import kill_stale_group
 from switchyard.store.models import COMPLETED, ERROR, RUNNING, Instance
 
 SWITCHYARD = Path(sys.executable).parent / "switchyard"

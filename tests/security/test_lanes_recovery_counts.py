@@ -10,10 +10,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from switchyard.engine import eventlog, recovery
 from switchyard.engine.api import Engine
-from switchyard.engine.firing import instance_row as new_instance_row
-from switchyard.engine.schedule_spec import ScheduleSpec
+from switchyard.engine.kernel import eventlog
+from switchyard.engine.node import recovery
+from switchyard.engine.schedules.firing import instance_row as new_instance_row
+from switchyard.engine.schedules.spec import ScheduleSpec
 from switchyard.store.models import ERROR, QUEUED, RUNNING
 from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import nodes as node_q

@@ -23,9 +23,9 @@ from typing import Any
 
 import pytest
 from switchyard.engine.api import Engine
-from switchyard.engine.clock import FixedClock
-from switchyard.engine.runtime import Runtime
-from switchyard.engine.schedule_spec import ScheduleSpec
+from switchyard.engine.kernel.clock import FixedClock
+from switchyard.engine.node.runtime import Runtime
+from switchyard.engine.schedules.spec import ScheduleSpec
 from switchyard.store.db import Store
 from switchyard.tui.app import SwitchyardApp
 

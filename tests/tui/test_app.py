@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from switchyard.engine import events as ev
 from switchyard.engine.api import Engine
-from switchyard.engine.runtime import Runtime
+from switchyard.engine.kernel import events as ev
+from switchyard.engine.node.runtime import Runtime
 from switchyard.tui.app import SwitchyardApp
 from switchyard.tui.app import run_console_async as console_main
 from switchyard.tui.screens.help import HelpScreen

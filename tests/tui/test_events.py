@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from switchyard.engine.api import Engine
-from switchyard.engine.clock import FixedClock
-from switchyard.engine.runtime import Runtime
+from switchyard.engine.kernel.clock import FixedClock
+from switchyard.engine.node.runtime import Runtime
 from switchyard.tui.app import SwitchyardApp
 from switchyard.tui.screens.event_detail import EventDetailScreen
 from switchyard.tui.screens.events import PAGE, EventsScreen

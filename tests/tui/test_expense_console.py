@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from switchyard.engine.api import Engine
-from switchyard.engine.clock import FixedClock
+from switchyard.engine.kernel.clock import FixedClock
 from switchyard.tui.app import SwitchyardApp
 from switchyard.tui.screens.workitem_form import WorkItemForm
 from switchyard.tui.screens.workitems import WorkItemsScreen

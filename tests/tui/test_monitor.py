@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from sqlalchemy.exc import OperationalError
 from switchyard.engine.api import Engine
-from switchyard.engine.clock import FixedClock
-from switchyard.engine.runtime import Runtime
+from switchyard.engine.kernel.clock import FixedClock
+from switchyard.engine.node.runtime import Runtime
 from switchyard.tui.app import SwitchyardApp
 from switchyard.tui.screens.bulk import BulkScreen
 from switchyard.tui.screens.confirm import ConfirmScreen

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 from switchyard.engine.api import Engine
-from switchyard.engine.runtime import Runtime
-from switchyard.engine.schedule_spec import ScheduleSpec
+from switchyard.engine.node.runtime import Runtime
+from switchyard.engine.schedules.spec import ScheduleSpec
 from switchyard.tui.app import SwitchyardApp
 from switchyard.tui.screens import queue as queue_screen
 from switchyard.tui.screens.confirm import ConfirmScreen

@@ -172,7 +172,7 @@ async def test_pause_resume_run_now_and_delete(engine: Engine, until: Until) -> 
 
 
 async def test_schedules_follow_changes_made_elsewhere(engine: Engine, until: Until) -> None:
-    from switchyard.engine.schedule_spec import ScheduleSpec
+    from switchyard.engine.schedules.spec import ScheduleSpec
 
     app = SwitchyardApp(engine)
     async with app.run_test(size=SIZE):

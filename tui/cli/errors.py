@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
-from switchyard.engine.boundary import store_failure
 from switchyard.engine.errors import EXIT_INTERNAL, StoreUnavailable, SwitchyardError
+from switchyard.engine.kernel.boundary import store_failure
 from switchyard.engine.paths import default_data_dir, open_private
 from typer import _click as click  # typer vendors click: its exceptions, not click's
 from typer._click import exceptions as cx

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
-from switchyard.engine import events as ev
 from switchyard.engine.errors import Refused, StoreUnavailable, SwitchyardError
-from switchyard.engine.operations_api import ParamView
+from switchyard.engine.kernel import events as ev
+from switchyard.engine.ops.api import ParamView
 from switchyard.engine.people.guard import PEOPLE_CHANGED
 from switchyard.engine.people.views import (
     AuditView,

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from switchyard.engine.operations_api import ParamView, show_value
+from switchyard.engine.ops.api import ParamView, show_value
 from switchyard.tui import display
 from switchyard.tui.screens.admin_form import AdminForm, Field, Values
 from switchyard.tui.widgets.keyed_table import Cell, Column

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from rich.json import JSON
 from rich.text import Text
-from switchyard.engine.operations_api import EventLogView
+from switchyard.engine.ops.api import EventLogView
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll

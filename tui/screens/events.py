@@ -19,8 +19,8 @@ from typing import ClassVar
 
 from rich.text import Text
 from switchyard.engine.errors import Refused, StoreUnavailable, SwitchyardError
-from switchyard.engine.eventlog import EVENT_LOGGED
-from switchyard.engine.operations_api import EventLogView
+from switchyard.engine.kernel.eventlog import EVENT_LOGGED
+from switchyard.engine.ops.api import EventLogView
 from switchyard.engine.people.guard import PEOPLE_CHANGED
 from switchyard.tui import display
 from switchyard.tui.filters import parse_time

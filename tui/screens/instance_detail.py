@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
-from switchyard.engine import events as ev
 from switchyard.engine.errors import SwitchyardError
+from switchyard.engine.kernel import events as ev
 from switchyard.engine.process.views import InstanceDetail
 from switchyard.engine.views import InstanceView
 from switchyard.engine.vocabulary import WI_CANCELLED, WI_COMPLETED, WI_OPEN

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from rich.text import Text
-from switchyard.engine import events as ev
 from switchyard.engine.errors import SwitchyardError
+from switchyard.engine.kernel import events as ev
 from switchyard.engine.monitor.api import FilterTooBroad, MonitorPage, MonitorRow
 from switchyard.engine.monitor.filters import MonitorFilter
 from switchyard.tui import display

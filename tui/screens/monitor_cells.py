@@ -16,7 +16,7 @@ from switchyard.tui import display
 from switchyard.tui.widgets.keyed_table import Column
 
 ACTIVE = frozenset(ACTIVE_STATUSES)
-STORE_ERRORS = (StoreUnavailable,)  # the store is out of reach (engine/boundary.py)
+STORE_ERRORS = (StoreUnavailable,)  # the store is out of reach (engine/kernel/boundary.py)
 MARK = "✓"
 
 # ------------------------------------------------------------------- monitor

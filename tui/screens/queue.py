@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from switchyard.engine import events as ev
 from switchyard.engine.instances.status import Status
+from switchyard.engine.kernel import events as ev
 from switchyard.engine.views import InstanceView, QueueEntry
 from switchyard.tui import display
 from switchyard.tui.screens.base import EngineScreen

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from switchyard.engine.errors import StoreUnavailable, SwitchyardError
-from switchyard.engine.schedule_spec import ScheduleSpec
+from switchyard.engine.schedules.spec import ScheduleSpec
 from switchyard.engine.views import FirePreview
 from textual import on, work
 from textual.app import ComposeResult

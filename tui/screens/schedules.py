@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
-from switchyard.engine import events as ev
+from switchyard.engine.kernel import events as ev
 from switchyard.engine.views import ScheduleView
 from switchyard.tui import display
 from switchyard.tui.screens.base import EngineScreen

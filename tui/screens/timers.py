@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
-from switchyard.engine import events as ev
-from switchyard.engine.timers_api import TimerRunResult, TimerView
+from switchyard.engine.kernel import events as ev
+from switchyard.engine.node.timers import TimerRunResult, TimerView
 from switchyard.tui import display
 from switchyard.tui.screens.base import EngineScreen
 from switchyard.tui.screens.confirm import ConfirmScreen

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from switchyard.engine.actions.base import ActionContext
-from switchyard.engine.expressions import Sandbox
+from switchyard.engine.sandbox.expressions import Sandbox
 
 SECRETS = {"API_TOKEN": "tok-5ecret-value", "SMTP_PASSWORD": "m4il-pa55word"}
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from switchyard.engine.expressions import HELPERS, ExpressionError, Sandbox
+from switchyard.engine.sandbox.expressions import HELPERS, ExpressionError, Sandbox
 
 NOW = datetime(2024, 3, 10, 12, 0, tzinfo=UTC)
 

@@ -14,7 +14,7 @@ from switchyard.engine.api import Engine
 from switchyard.engine.errors import Refused, SwitchyardError
 from switchyard.engine.monitor.api import FilterTooBroad
 from switchyard.engine.monitor.filters import MonitorFilter, parse_condition
-from switchyard.engine.runtime import Runtime
+from switchyard.engine.node.runtime import Runtime
 from switchyard.store.queries.monitor import VarTest
 
 OpenEngine = Callable[..., Awaitable[Engine]]

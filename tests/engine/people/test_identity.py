@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from switchyard.engine.api import Engine
-from switchyard.engine.clock import FixedClock
 from switchyard.engine.errors import Conflict, NotFound, Refused, SwitchyardError
+from switchyard.engine.kernel.clock import FixedClock
 from switchyard.engine.people import Identity
 
 OpenEngine = Callable[..., Awaitable[Engine]]

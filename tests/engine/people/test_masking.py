@@ -11,8 +11,8 @@ from pathlib import Path
 
 from engine.helpers import wait_status
 from switchyard.engine.api import Engine
+from switchyard.engine.node.runtime import Runtime
 from switchyard.engine.people import MASK
-from switchyard.engine.runtime import Runtime
 from switchyard.engine.views import to_json
 
 OpenEngine = Callable[..., Awaitable[Engine]]

@@ -14,7 +14,7 @@ from engine.helpers import spec
 from switchyard.engine.api import Engine
 from switchyard.engine.definitions import DefinitionError
 from switchyard.engine.errors import Conflict, NotFound, Refused, SwitchyardError
-from switchyard.engine.schedule_spec import ScheduleSpec
+from switchyard.engine.schedules.spec import ScheduleSpec
 
 OpenEngine = Callable[..., Awaitable[Engine]]
 

@@ -15,7 +15,7 @@ from engine.process.helpers import journal, publish, variables
 from engine.process.tools import group_alive, kill_group, read_pid
 from switchyard.engine.api import Engine
 from switchyard.engine.definitions import DefinitionError
-from switchyard.engine.runtime import Runtime
+from switchyard.engine.node.runtime import Runtime
 
 __all__ = ["http_server", "smtp_server"]  # fixtures shared with the action tests
 

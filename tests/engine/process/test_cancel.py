@@ -13,9 +13,9 @@ from engine.helpers import instance_row, until, wait_status
 from engine.process.helpers import journal, publish
 from engine.process.tools import group_alive, kill_group, read_pid
 from switchyard.engine.api import Engine
-from switchyard.engine.clock import FixedClock
 from switchyard.engine.errors import Conflict
-from switchyard.engine.runtime import Runtime
+from switchyard.engine.kernel.clock import FixedClock
+from switchyard.engine.node.runtime import Runtime
 
 StartRuntime = Callable[..., Awaitable[Runtime]]
 

@@ -14,9 +14,9 @@ from engine.helpers import instance_row, instance_rows, wait_status
 from engine.process.helpers import publish, variables
 from engine.process.tools import set_param
 from switchyard.engine.api import Engine
-from switchyard.engine.clock import FixedClock
 from switchyard.engine.errors import Conflict
-from switchyard.engine.runtime import Runtime
+from switchyard.engine.kernel.clock import FixedClock
+from switchyard.engine.node.runtime import Runtime
 from switchyard.store.queries import nodes as node_q
 
 StartRuntime = Callable[..., Awaitable[Runtime]]

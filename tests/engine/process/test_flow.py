@@ -10,8 +10,8 @@ from pathlib import Path
 from engine.helpers import wait_status
 from engine.process.helpers import journal, publish, variables
 from switchyard.engine.api import Engine
-from switchyard.engine.clock import FixedClock
-from switchyard.engine.runtime import Runtime
+from switchyard.engine.kernel.clock import FixedClock
+from switchyard.engine.node.runtime import Runtime
 
 StartRuntime = Callable[..., Awaitable[Runtime]]
 

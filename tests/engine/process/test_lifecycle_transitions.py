@@ -13,9 +13,9 @@ import pytest
 from engine.helpers import instance_row, until, wait_status
 from engine.process.helpers import publish
 from switchyard.engine.api import Engine
-from switchyard.engine.clock import FixedClock
 from switchyard.engine.instances.waiting import WaitingOn, WaitKind
-from switchyard.engine.runtime import Runtime
+from switchyard.engine.kernel.clock import FixedClock
+from switchyard.engine.node.runtime import Runtime
 
 StartRuntime = Callable[..., Awaitable[Runtime]]
 

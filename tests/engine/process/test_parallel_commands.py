@@ -12,7 +12,7 @@ from engine.helpers import wait_status
 from engine.process.helpers import journal, publish, variables
 from engine.process.tools import group_alive, kill_group, read_pid
 from switchyard.engine.api import Engine
-from switchyard.engine.runtime import Runtime
+from switchyard.engine.node.runtime import Runtime
 
 StartRuntime = Callable[..., Awaitable[Runtime]]
 

@@ -15,8 +15,8 @@ from engine.process.helpers import journal, publish, variables
 from engine.process.tools import CrashableNode, age_node, group_alive, kill_group, read_pid
 from sqlalchemy import update
 from switchyard.engine.api import Engine
+from switchyard.engine.node.runtime import Runtime
 from switchyard.engine.process import journal as j
-from switchyard.engine.runtime import Runtime
 from switchyard.store.models import Instance
 
 StartRuntime = Callable[..., Awaitable[Runtime]]

@@ -10,8 +10,8 @@ from engine.helpers import wait_status
 from engine.process.helpers import publish, variables
 from switchyard.engine.api import Engine
 from switchyard.engine.errors import SwitchyardError
-from switchyard.engine.runtime import Runtime
-from switchyard.engine.schedule_spec import ScheduleSpec
+from switchyard.engine.node.runtime import Runtime
+from switchyard.engine.schedules.spec import ScheduleSpec
 
 StartRuntime = Callable[..., Awaitable[Runtime]]
 

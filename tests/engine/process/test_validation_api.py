@@ -13,7 +13,7 @@ from engine.process.helpers import publish, variables
 from switchyard.engine.api import Engine
 from switchyard.engine.definitions import DefinitionError
 from switchyard.engine.errors import Conflict, NotFound, SwitchyardError
-from switchyard.engine.runtime import Runtime
+from switchyard.engine.node.runtime import Runtime
 
 StartRuntime = Callable[..., Awaitable[Runtime]]
 

@@ -16,9 +16,9 @@ from engine.process.helpers import publish, variables
 from engine.process.tools import history_rows, step_rows
 from sqlalchemy import select
 from switchyard.engine.api import Engine
-from switchyard.engine.clock import FixedClock
 from switchyard.engine.errors import SwitchyardError
-from switchyard.engine.runtime import Runtime
+from switchyard.engine.kernel.clock import FixedClock
+from switchyard.engine.node.runtime import Runtime
 from switchyard.store.models import Event
 
 StartRuntime = Callable[..., Awaitable[Runtime]]

@@ -11,9 +11,9 @@ import pytest
 from engine.helpers import BASE, instance_row, until, wait_status
 from engine.process.helpers import journal, publish, variables
 from switchyard.engine.api import Engine
-from switchyard.engine.clock import FixedClock
 from switchyard.engine.definitions import DefinitionError
-from switchyard.engine.runtime import Runtime
+from switchyard.engine.kernel.clock import FixedClock
+from switchyard.engine.node.runtime import Runtime
 
 StartRuntime = Callable[..., Awaitable[Runtime]]
 

@@ -105,7 +105,7 @@ _NODE = """
 import asyncio, sys
 from pathlib import Path
 from switchyard.engine.api import Engine
-from switchyard.engine.runtime import Runtime
+from switchyard.engine.node.runtime import Runtime
 
 
 async def main(url: str, data_dir: str) -> None:

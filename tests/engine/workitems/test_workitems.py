@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from engine.helpers import until, wait_status
 from switchyard.engine.api import Engine
-from switchyard.engine.clock import FixedClock
 from switchyard.engine.errors import Conflict, Refused
+from switchyard.engine.kernel.clock import FixedClock
+from switchyard.engine.node.runtime import Runtime
 from switchyard.engine.people import MASK
-from switchyard.engine.runtime import Runtime
 from switchyard.engine.workitems import timers as wi_timers
 from switchyard.engine.workitems.forms import FormInvalid
 

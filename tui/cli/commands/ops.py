@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
-from switchyard.engine.operations_api import show_value
-from switchyard.engine.triggers import TriggerError, parse_duration
+from switchyard.engine.ops.api import show_value
+from switchyard.engine.schedules.triggers import TriggerError, parse_duration
 from switchyard.tui import formatting as fmt
 from switchyard.tui.cli.root import JsonOption, emit_json, fail, run
 

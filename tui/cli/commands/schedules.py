@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from switchyard.engine.schedule_spec import ScheduleSpec
+from switchyard.engine.schedules.spec import ScheduleSpec
 from switchyard.tui import formatting as fmt
 from switchyard.tui.cli.root import JsonOption, emit_json, fail, run
 

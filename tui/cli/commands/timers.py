@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from switchyard.engine.timers_api import TimerRunResult, TimerView
+from switchyard.engine.node.timers import TimerRunResult, TimerView
 from switchyard.tui import formatting as fmt
 from switchyard.tui.cli.root import JsonOption, emit_json, fail, run
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from switchyard.engine.errors import SwitchyardError
-from switchyard.engine.triggers import Trigger, TriggerError, parse_duration
+from switchyard.engine.schedules.triggers import Trigger, TriggerError, parse_duration
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -13,11 +13,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from switchyard.engine import events as ev
-from switchyard.engine.completion import finish
+from switchyard.engine.instances.completion import finish
+from switchyard.engine.kernel import events as ev
 from switchyard.engine.people.masking import TextMasker as Masker
-from switchyard.engine.runner import CommandRun, CommandSpec, RunnerStartError
-from switchyard.engine.schedule_spec import SECRET_FILE_PREFIX, SECRET_PREFIX
+from switchyard.engine.runs.runner import CommandRun, CommandSpec, RunnerStartError
+from switchyard.engine.schedules.spec import SECRET_FILE_PREFIX, SECRET_PREFIX
 from switchyard.store import filemodes
 from switchyard.store.models import CANCELLED, COMPLETED, ERROR, FAILED, RUNNING
 from switchyard.store.queries import instances as inst_q

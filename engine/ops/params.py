@@ -10,7 +10,7 @@
 | max_variables_bytes | 1048576 | integer >= 1024, <= 67108864 |
 
 Changed with ``Engine.set_param`` (admins); running nodes re-read them on
-``param.changed`` (engine/runtime.py), so a change needs no restart.
+``param.changed`` (engine/node/runtime.py), so a change needs no restart.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from switchyard.engine.errors import NotFound, SwitchyardError
-from switchyard.engine.triggers import MAX_DURATION, TriggerError, parse_duration
+from switchyard.engine.schedules.triggers import MAX_DURATION, TriggerError, parse_duration
 from switchyard.store.models import Param, table_of
 
 params_table = table_of(Param)

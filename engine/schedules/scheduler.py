@@ -29,17 +29,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from switchyard.engine import events as ev
-from switchyard.engine.firing import (
+from switchyard.engine.kernel import events as ev
+from switchyard.engine.kernel.tasks import spawn
+from switchyard.engine.kernel.tx import Tx
+from switchyard.engine.schedules.firing import (
     FIRE_KEY_PREFIX,
     fire_key,
     fire_key_suffix,
     instance_fields,
     instance_row,
 )
-from switchyard.engine.tasks import spawn
-from switchyard.engine.triggers import Trigger
-from switchyard.engine.tx import Tx
+from switchyard.engine.schedules.triggers import Trigger
 from switchyard.store.models import MISSED, QUEUED, SKIPPED
 from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import schedules as sched_q

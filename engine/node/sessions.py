@@ -13,9 +13,9 @@ import logging
 import os
 from typing import Any
 
-from switchyard.engine import events as ev
-from switchyard.engine.nodes import HEARTBEAT_INTERVAL, HOST, own_start_time
-from switchyard.engine.tasks import spawn
+from switchyard.engine.kernel import events as ev
+from switchyard.engine.kernel.nodes import HEARTBEAT_INTERVAL, HOST, own_start_time
+from switchyard.engine.kernel.tasks import spawn
 from switchyard.engine.workitems.timers import hold_sessions
 from switchyard.store.queries import nodes as node_q
 

@@ -35,7 +35,7 @@ from jinja2.exceptions import SecurityError, TemplateSyntaxError
 from jinja2.parser import Parser
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-from switchyard.engine.sandbox_limits import (
+from switchyard.engine.sandbox.limits import (
     FILTER_CHECKS,
     MAX_EXPONENT,
     MAX_INT_BITS,

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from switchyard.engine.tx import Tx
+from switchyard.engine.kernel.acting import ACTING_LOGIN
+from switchyard.engine.kernel.tx import Tx
 from switchyard.store.queries import eventlog as eventlog_q
 
 NODE_STARTED = "node.started"
@@ -43,10 +44,7 @@ EVENT_LOGGED = "eventlog.added"  # data: {"entry_kind": ...}
 
 def acting_login() -> str | None:
     """The login of the guarded engine operation under way, if any."""
-    from switchyard.engine.people.guard import CURRENT  # guard records refusals: no cycle
-
-    current = CURRENT.get()
-    return current[1].login if current is not None else None
+    return ACTING_LOGIN.get()
 
 
 async def record(

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
-from switchyard.engine.events import INSTANCE_LOG, EngineEvent, EventBus
+from switchyard.engine.kernel.events import INSTANCE_LOG, EngineEvent, EventBus
 from switchyard.store.db import Store
 from switchyard.store.queries import events as event_rows
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO, Literal
 
 import psutil
+from switchyard.engine.kernel.nodes import process_start_time
 from switchyard.engine.people.masking import TextMasker as Masker
 from switchyard.store import filemodes
 
@@ -76,13 +77,6 @@ class RunResult:
     status: Status
     exit_code: int | None  # the leader's return code; negative = killed by that signal
     reason: str
-
-
-def process_start_time(pid: int) -> float | None:
-    try:
-        return psutil.Process(pid).create_time()
-    except psutil.Error:
-        return None
 
 
 def _signal_group(pgid: int, sig: int) -> None:

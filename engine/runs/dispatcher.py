@@ -14,9 +14,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from switchyard.engine import events as ev
-from switchyard.engine.nodes import HOST
-from switchyard.engine.tasks import spawn
+from switchyard.engine.kernel import events as ev
+from switchyard.engine.kernel.nodes import HOST
+from switchyard.engine.kernel.tasks import spawn
 from switchyard.store.models import RUNNING
 from switchyard.store.queries import claims
 from switchyard.store.queries import instances as inst_q

@@ -20,12 +20,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from switchyard.engine import eventlog
-from switchyard.engine.completion import finish
+from switchyard.engine.instances.completion import finish
 from switchyard.engine.instances.status import Status
 from switchyard.engine.instances.transition import transition
-from switchyard.engine.nodes import HOST, is_alive
-from switchyard.engine.runner import kill_stale_group
+from switchyard.engine.kernel import eventlog
+from switchyard.engine.kernel.nodes import HOST, is_alive
+from switchyard.engine.runs.runner import kill_stale_group
 from switchyard.engine.workitems.timers import hold_sessions
 from switchyard.store.models import ERROR
 from switchyard.store.queries import instances as inst_q

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from switchyard.engine import events as ev
 from switchyard.engine.errors import Conflict, NotFound
 from switchyard.engine.instances.status import Status
 from switchyard.engine.instances.transition import transition
 from switchyard.engine.instances.view import InstanceState
-from switchyard.engine.nodes import is_alive
-from switchyard.engine.runner import kill_stale_group
-from switchyard.engine.tx import Tx
+from switchyard.engine.kernel import events as ev
+from switchyard.engine.kernel.nodes import is_alive
+from switchyard.engine.kernel.tx import Tx
+from switchyard.engine.runs.runner import kill_stale_group
 from switchyard.engine.views import InstanceView
 from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import nodes as node_q

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from switchyard.engine.tasks import spawn
+from switchyard.engine.kernel.tasks import spawn
 from switchyard.store.db import Store
 from switchyard.store.queries import events as event_rows
 

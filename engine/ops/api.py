@@ -1,6 +1,6 @@
 """Operations: server parameters (list, set) and the event log. Mixed into ``Engine``.
 
-A parameter change is validated (engine/params.py: unknown name, wrong type, below the
+A parameter change is validated (engine/ops/params.py: unknown name, wrong type, below the
 minimum: a SwitchyardError naming the parameter and its rule, nothing changed), stored,
 announced with ``param.changed`` (running nodes re-read their parameters: no restart) and
 written to the event log in the same commit.
@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from switchyard.engine import eventlog
-from switchyard.engine import events as ev
-from switchyard.engine import params as server_params
 from switchyard.engine.errors import SwitchyardError
+from switchyard.engine.kernel import eventlog
+from switchyard.engine.kernel import events as ev
+from switchyard.engine.ops import params as server_params
 from switchyard.store.queries import eventlog as eventlog_q
 from switchyard.store.queries import params as params_q
 

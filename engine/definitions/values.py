@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from switchyard.engine.sandbox_limits import MAX_DECIMAL_EXPONENT, decimal_in_range
+from switchyard.engine.sandbox.limits import MAX_DECIMAL_EXPONENT, decimal_in_range
 
 
 class ValueProblem(ValueError):

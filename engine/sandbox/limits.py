@@ -1,4 +1,4 @@
-"""Size limits of the expression sandbox (see engine/expressions.py): the checks that run
+"""Size limits of the expression sandbox (see engine/sandbox/expressions.py): the checks that run
 before an operator, filter or ``str`` method may build a value, and after it did."""
 
 from __future__ import annotations

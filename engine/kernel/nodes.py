@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from switchyard.engine.runner import process_start_time
+import psutil
 
 HEARTBEAT_INTERVAL = 5.0
 DEAD_AFTER = timedelta(seconds=30)
@@ -27,6 +27,15 @@ def new_node_id() -> str:
 
 def own_start_time() -> float | None:
     return process_start_time(os.getpid())
+
+
+def process_start_time(pid: int) -> float | None:
+    """When process ``pid`` started (seconds since the epoch), or None if it is gone:
+    a pid plus its start time names one process, even after the pid is reused."""
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
 
 
 @dataclass(frozen=True)

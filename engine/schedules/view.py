@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from switchyard.engine.schedule_spec import ScheduleSpec, misfire_text, overlap_text
-from switchyard.engine.triggers import Trigger, format_duration
+from switchyard.engine.schedules.spec import ScheduleSpec, misfire_text, overlap_text
+from switchyard.engine.schedules.triggers import Trigger, format_duration
 from switchyard.engine.views import ScheduleView
 
 

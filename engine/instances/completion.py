@@ -11,12 +11,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from switchyard.engine import events as ev
-from switchyard.engine.firing import instance_row
 from switchyard.engine.instances.status import Status
 from switchyard.engine.instances.transition import transition, wake
-from switchyard.engine.triggers import Trigger
-from switchyard.engine.tx import Tx
+from switchyard.engine.kernel import events as ev
+from switchyard.engine.kernel.tx import Tx
+from switchyard.engine.schedules.firing import instance_row
+from switchyard.engine.schedules.triggers import Trigger
 from switchyard.store.models import CANCELLED, COMPLETED, QUEUED
 from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import schedules as sched_q

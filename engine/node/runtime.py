@@ -17,15 +17,15 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
-from switchyard.engine import eventlog, recovery
-from switchyard.engine import events as ev
-from switchyard.engine import params as server_params
 from switchyard.engine.actions import sql as sql_action
-from switchyard.engine.completion import finish
-from switchyard.engine.execution import execute
+from switchyard.engine.instances.completion import finish
 from switchyard.engine.instances.transition import wake, wake_due
-from switchyard.engine.lanes import Dispatcher
-from switchyard.engine.nodes import HEARTBEAT_INTERVAL, HOST, own_start_time
+from switchyard.engine.kernel import eventlog
+from switchyard.engine.kernel import events as ev
+from switchyard.engine.kernel.nodes import HEARTBEAT_INTERVAL, HOST, own_start_time
+from switchyard.engine.kernel.tasks import one_line, spawn
+from switchyard.engine.node import recovery
+from switchyard.engine.ops import params as server_params
 from switchyard.engine.process.host import ProcessHost
 from switchyard.engine.process.lifecycle import (
     YIELDED,
@@ -34,9 +34,10 @@ from switchyard.engine.process.lifecycle import (
     run_claimed,
 )
 from switchyard.engine.process.writer import GroupWriter
-from switchyard.engine.runner import CommandRun
-from switchyard.engine.scheduler import Scheduler
-from switchyard.engine.tasks import one_line, spawn
+from switchyard.engine.runs.dispatcher import Dispatcher
+from switchyard.engine.runs.execution import execute
+from switchyard.engine.runs.runner import CommandRun
+from switchyard.engine.schedules.scheduler import Scheduler
 from switchyard.engine.workitems import timers as wi_timers
 from switchyard.store.models import ERROR, RUNNING
 from switchyard.store.queries import events as event_rows

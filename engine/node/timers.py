@@ -3,7 +3,7 @@
 A timer is a waiting instance's ``wake_at`` (``instance:ID``: a wait for/until, or a
 condition's next re-check), an open work item's next due/reminder/escalation
 (``workitem:ID``) or a schedule's next fire (``schedule:NAME``). Node timer loops fire
-them when due (engine/runtime.py, engine/scheduler.py); ``run_timers`` forces the
+them when due (engine/node/runtime.py, engine/schedules/scheduler.py); ``run_timers`` forces the
 selected ones now, whatever their due time:
 
 - a waiting instance is woken: its waits for/until are over at once (their journalled
@@ -32,10 +32,9 @@ from typing import Any
 
 from switchyard.engine.errors import NotFound, SwitchyardError
 from switchyard.engine.instances.transition import wake
-from switchyard.engine.nodes import HOST, is_alive
+from switchyard.engine.kernel.nodes import HOST, is_alive, process_start_time
 from switchyard.engine.people.guard import Guard
 from switchyard.engine.people.identity import Identity
-from switchyard.engine.runner import process_start_time
 from switchyard.engine.workitems import timers as wi_timers
 from switchyard.store.models import WAITING
 from switchyard.store.queries import instances as inst_q

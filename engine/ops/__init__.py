@@ -1,0 +1,1 @@
+"""Operations: server parameters, the event log API, timers, secrets."""

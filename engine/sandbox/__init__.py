@@ -1,0 +1,1 @@
+"""The expression sandbox (Jinja, immutable), its size limits, and form field patterns."""
