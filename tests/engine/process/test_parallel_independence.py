@@ -10,15 +10,15 @@ the action after the wait / item / child is journalled before the command's step
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from engine.helpers import until, wait_status
+from engine.helpers import BASE, instance_row, until, wait_status
 from engine.process.helpers import journal, publish, variables
-from engine.process.tools import group_alive, kill_group, read_pid
+from engine.process.tools import CrashableNode, age_node, group_alive, kill_group, read_pid
 from switchyard.engine.api import Engine
-from switchyard.engine.kernel.clock import SystemClock
+from switchyard.engine.kernel.clock import FixedClock, SystemClock
 from switchyard.engine.node.runtime import Runtime
 
 OpenEngine = Callable[..., Awaitable[Engine]]
@@ -212,3 +212,65 @@ async def test_a_child_ending_in_a_branch_is_taken_up_while_the_sibling_command_
     steps = await journal(engine, instance_id)
     assert ended(steps, "0:s/0/b0/1") < ended(steps, "0:s/0/b1/0")
     assert (await variables(engine, instance_id))["got"] == "grown!"
+
+
+CRASH = """
+process: crash_wait
+variables:
+  dir: {type: string, required: true}
+  a: {type: string}
+start: s
+states:
+  s:
+    actions:
+      - parallel:
+          branches:
+            - - wait: {until: "2027-03-01T08:00:00+00:00"}
+              - assign: {a: woke}
+            - - run:
+                  command: [sh, -c, "echo run >> {{ dir }}/runs; [ -e {{ dir }}/go ] && exit 0; echo $$ > {{ dir }}/cmd.pid; exec sleep 30"]
+                idempotent: true
+"""
+
+
+async def test_kill_9_while_a_branch_waits_in_memory_resumes_its_wait_from_the_journal(
+    engine: Engine,
+    runtime: StartRuntime,
+    tmp_path: Path,
+    db_url: str,
+    data_dir: Path,
+    clock: FixedClock,
+) -> None:
+    # the crashing node runs on the system clock; the restoring one on the test's clock
+    # (BASE, before the wait's end)
+    await publish(engine, tmp_path, CRASH)
+    instance_id = await engine.start_process("crash_wait", {"dir": str(tmp_path)})
+    async with CrashableNode(db_url, data_dir, tmp_path) as node:
+        group = await read_pid(tmp_path / "cmd.pid", within=15)
+
+        async def waiting_in_memory() -> dict[str, Any] | None:
+            steps = await journal(engine, instance_id)
+            wait = steps.get("0:s/0/b0/0")
+            return steps if wait is not None and wait["status"] == "started" else None
+
+        before = await until(waiting_in_memory, what="the wait beside the command")
+        assert (await instance_row(engine, instance_id))["status"] == "running"
+        await node.crash()
+    await age_node(engine, node.node_id, BASE - timedelta(hours=1))
+    try:
+        (tmp_path / "go").touch()
+        await runtime(engine)
+        row = await wait_status(engine, instance_id, "waiting", "completed", "error")
+        assert row["status"] == "waiting", row["reason"]
+        # the wait's journalled deadline, not a new one
+        assert (row["waiting_on"], row["wake_at"]) == ("timer", datetime(2027, 3, 1, 8, tzinfo=UTC))
+        after = await journal(engine, instance_id)
+        assert after["0:s/0/b0/0"]["decision"] == before["0:s/0/b0/0"]["decision"]
+        assert after["0:s/0/b1/0"]["status"] == "done"
+        clock.at = datetime(2027, 3, 1, 8, tzinfo=UTC)
+        row = await wait_status(engine, instance_id, "completed", "error")
+        assert row["status"] == "completed", row["reason"]
+    finally:
+        kill_group(group)
+    assert (await variables(engine, instance_id))["a"] == "woke"
+    assert (tmp_path / "runs").read_text().split() == ["run", "run"]
