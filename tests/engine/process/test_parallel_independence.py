@@ -171,6 +171,59 @@ async def test_a_work_item_completed_in_a_branch_is_acted_on_while_the_sibling_c
     assert (await variables(engine, instance_id))["a"] == "answered"
 
 
+CANCEL_BUTTON = f"""
+process: stoppable
+variables:
+  dir: {{type: string, required: true}}
+  how: {{type: string}}
+start: s
+states:
+  s:
+    actions:
+      - parallel:
+          join: first
+          branches:
+            - - {COMMAND}
+              - assign: {{how: finished}}
+            - - send_work_item: {{form: stop, to: {{user: bob}}}}
+forms:
+  stop:
+    fields: []
+    buttons:
+      Cancel: [assign: {{how: cancelled}}]
+"""
+
+
+async def test_a_cancel_button_in_a_join_first_sibling_cancels_the_running_branch(
+    open_engine: OpenEngine, runtime: StartRuntime, tmp_path: Path
+) -> None:
+    # cancel activity: the person's button ends the branch that runs, command and all
+    engine = await system_node(open_engine, runtime)
+    await engine.add_user("bob", licence="direct")
+    await publish(engine, tmp_path, CANCEL_BUTTON)
+    instance_id = await engine.start_process("stoppable", {"dir": str(tmp_path)})
+    pgid = await read_pid(tmp_path / "cmd.pid")
+
+    async def the_item() -> int | None:
+        page = await engine.work_items("all")
+        return page.rows[0].id if page.rows else None
+
+    item_id = await until(the_item, what="the cancel item")
+    try:
+        bob = await open_engine(user="bob", clock=SystemClock())
+        await bob.complete_work_item(item_id, "Cancel")
+        row = await wait_status(engine, instance_id, "completed", "error", within=15)
+        assert row["status"] == "completed", row["reason"]
+        assert not group_alive(pgid)
+    finally:
+        kill_group(pgid)
+    assert (await variables(engine, instance_id))["how"] == "cancelled"
+    steps = await journal(engine, instance_id)
+    assert steps["0:s/0"]["decision"]["winner"] == 1
+    assert steps["0:s/0/b0/0"]["status"] == "cancelled"
+    assert "0:s/0/b0/1" not in steps
+
+
 CHILD = """
 process: kid
 variables:
