@@ -8,6 +8,7 @@ key, the scope and the decision, and returns an updated decision or None.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,6 +26,8 @@ from switchyard.store.models import (
     WI_CANCELLED,
     WI_COMPLETED,
 )
+
+log = logging.getLogger(__name__)
 
 #: how deep a call may sit (levels of nested steps, counted in its step key): a task
 #: calling itself ended in Python's RecursionError ("internal error") after ~190 steps
@@ -106,42 +109,74 @@ class CompoundSteps:
         self.frames.pop(key, None)
 
     async def _run_parallel(self, action: Doc, key: str, scope: Scope, d: Doc) -> Doc | None:
+        """Run the started branches side by side; each progresses on its own.
+
+        Decision: a branch that suspends (a wait, a work item, a child) while a sibling is
+        still running waits *in memory* for its own wake (``wakes.until_woken``: its
+        deadline, a bus event for its item or child, a slow look in the store) and then
+        re-enters its block, the journal skipping its done steps; so a 2 s wait beside an
+        8 s command goes on after 2 s, and with ``join: first`` the first branch to
+        *complete* wins (a timer can beat a command, which is then killed). Only when no
+        branch is running any more does the instance suspend durably, on every waiting
+        branch's wait merged (the earliest wake). Nothing extra is written for a wait in
+        memory: after a crash the instance resumes from the journal as before."""
         branches = action["args"]["branches"]
         if d.get("winner") is not None:
             return None
-        tasks: dict[asyncio.Task[None], int] = {
-            asyncio.create_task(self.block(branches[i]["actions"], f"{key}/b{i}", scope)): i
-            for i in d["started"]
-        }
-        suspends: list[Suspend] = []
-        pending = set(tasks)
+
+        def enter(i: int) -> asyncio.Task[None]:
+            return asyncio.create_task(self.block(branches[i]["actions"], f"{key}/b{i}", scope))
+
+        running: dict[asyncio.Task[None], int] = {enter(i): i for i in d["started"]}
+        waiting: dict[asyncio.Task[None], int] = {}  # a suspended branch's wake, in memory
+        suspends: dict[int, Suspend] = {}
+
+        def rewake(waker: asyncio.Task[None]) -> None:
+            if not waker.cancelled() and waker.exception() is not None:  # it looks anyway
+                log.warning("instance %s: branch wake failed: %s", self.id, waker.exception())
+            i = waiting.pop(waker)
+            del suspends[i]
+            running[enter(i)] = i
+
         stopped: set[int] = set()  # branches this join ends before they are done
         try:
-            while pending:
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                # every finished branch's outcome is retrieved, also those after a return
-                outcomes = {t: None if t.cancelled() else t.exception() for t in done}
+            while running:
+                done, _ = await asyncio.wait(
+                    {*running, *waiting}, return_when=asyncio.FIRST_COMPLETED
+                )
                 for task in done:
+                    if task in waiting:  # its wake came: it looks again
+                        rewake(task)
+                # every finished branch's outcome is retrieved, also those after a return
+                ended = [t for t in done if t in running]
+                outcomes = {t: None if t.cancelled() else t.exception() for t in ended}
+                for task in ended:
+                    i = running.pop(task)
                     exc = outcomes[task]
                     if exc is None:
                         if d["join"] == "first":
-                            stopped = set(d["started"]) - {tasks[task]}
-                            return {**d, "winner": tasks[task]}
+                            stopped = set(d["started"]) - {i}
+                            return {**d, "winner": i}
                         continue
                     if isinstance(exc, Suspend):
-                        suspends.append(exc)
+                        suspends[i] = exc
+                        waiting[asyncio.create_task(self.host.until_woken(exc))] = i
                         continue
-                    stopped = {tasks[t] for t in pending}
+                    stopped = {b for t, b in running.items() if not t.done()}
                     raise exc
+                if not running:  # all wait: a wake that came meanwhile still counts
+                    for task in [t for t in waiting if t.done()]:
+                        rewake(task)
         finally:
-            for task in pending:
+            rest = [*running, *waiting]
+            for task in rest:
                 task.cancel()
-            if pending:
-                await asyncio.gather(*pending, return_exceptions=True)
+            if rest:
+                await asyncio.gather(*rest, return_exceptions=True)
             if stopped:
                 await self._cancel_branches(key, stopped)
         if suspends:
-            raise merge_suspends(suspends)
+            raise merge_suspends(list(suspends.values()))
         return None
 
     async def _cancel_branches(self, key: str, branches: set[int]) -> None:

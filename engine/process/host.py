@@ -14,8 +14,9 @@ from switchyard.engine.kernel import config as node_config
 from switchyard.engine.kernel import events as ev
 from switchyard.engine.people.masking import TextMasker, secured_texts, secured_variables
 from switchyard.engine.process import journal as j
+from switchyard.engine.process import wakes
 from switchyard.engine.process.executor import ProcessRun
-from switchyard.engine.process.signals import Scope, StepFailed
+from switchyard.engine.process.signals import Scope, StepFailed, Suspend
 from switchyard.engine.process.writer import GroupWriter
 from switchyard.engine.sandbox.expressions import Sandbox
 from switchyard.engine.workitems.create import RoutingProblem, create_item
@@ -292,6 +293,11 @@ class ProcessHost:
                 return int(existing["id"])
             tx.emit(ev.INSTANCES_CHANGED, child_id, ids=[child_id], status=QUEUED, lane=row["lane"])
             return child_id
+
+    async def until_woken(self, suspend: Suspend) -> None:
+        """A parallel branch that suspended beside a running sibling: return when it
+        should look again (engine/process/wakes.py)."""
+        await wakes.until_woken(self.engine, suspend)
 
     async def work_item(self, item_id: int) -> dict[str, Any] | None:
         async with self.engine.store.read() as conn:
