@@ -4,14 +4,14 @@ decisions for control flow, children, logs. The executor talks to the world only
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from switchyard.engine.actions import base as act
 from switchyard.engine.definitions import values
 from switchyard.engine.kernel import config as node_config
 from switchyard.engine.kernel import events as ev
+from switchyard.engine.kernel.ports import LogFiles, NodeAccess
 from switchyard.engine.people.masking import TextMasker, secured_texts, secured_variables
 from switchyard.engine.process import journal as j
 from switchyard.engine.process.executor import ProcessRun
@@ -30,10 +30,16 @@ from switchyard.store.queries import workitems as wi_q
 _TEXT_FIELDS = ("note", "error", "reason", "outcome", "detail")
 
 
+class HostPorts(NodeAccess, LogFiles, Protocol):
+    """What a running process instance reaches through its host: reads, transactions
+    (children, work items), the time, the bus (log lines), this node's id, log files and
+    the data dir (the node's config)."""
+
+
 class ProcessHost:
     def __init__(
         self,
-        engine: Any,
+        engine: HostPorts,
         writer: GroupWriter,
         *,
         secrets: dict[str, str],
@@ -51,8 +57,7 @@ class ProcessHost:
         self.connections = node_config.sql_connections(self.config)
 
     def now(self) -> datetime:
-        now: datetime = self.engine.clock.now()
-        return now
+        return self.engine.clock.now()
 
     async def write(
         self, statements: list[j.Statement], events: Any = (), *, owner: int | None = None
@@ -168,7 +173,7 @@ class ProcessHost:
         hidden = self.secured_values(run)
         masker = self.masker.with_secrets(hidden) if hidden else self.masker
         masked = [masker.mask(line) for line in lines]
-        path: Path = self.engine.log_path(run.id)
+        path = self.engine.log_path(run.id)
         with filemodes.open_private(
             path, "a", encoding="utf-8"
         ) as fh:  # same shape as a command's output
