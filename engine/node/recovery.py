@@ -18,7 +18,7 @@ until the kill above, so a lane never runs more than its limit meanwhile.
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from switchyard.engine.instances.completion import finish
 from switchyard.engine.instances.status import Status
@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 RESTORED = "restored in error"
 
 
+@runtime_checkable
 class RecoveryPorts(StoreAccess, HasNodeId, HasLogin, Protocol):
     """Reads, transactions and the time; this node's id (alive, by definition) and the
     login its event-log entries name."""

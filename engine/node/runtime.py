@@ -15,7 +15,7 @@ import os
 import time
 from datetime import timedelta
 from functools import partial
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from switchyard.engine.actions import sql as sql_action
 from switchyard.engine.instances.completion import finish
@@ -55,6 +55,7 @@ LOG_RETENTION = timedelta(days=int(os.environ.get("SWITCHYARD_LOG_RETENTION_DAYS
 HOUSEKEEPING_EVERY = 10.0
 
 
+@runtime_checkable
 class RuntimePorts(
     SchedulerPorts,
     DispatcherPorts,

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from switchyard.engine.kernel import events as ev
 from switchyard.engine.kernel.nodes import HEARTBEAT_INTERVAL, HOST, own_start_time
@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 SESSION = "session"
 
 
+@runtime_checkable
 class SessionPorts(StoreAccess, HasNodeId, Protocol):
     """Registers and beats as a node of its own (this engine's node id)."""
 

@@ -13,7 +13,7 @@ rule that guards the engine method and the "may" flags a screen shows never disa
 
 from __future__ import annotations
 
-from typing import Any, NoReturn, Protocol
+from typing import Any, NoReturn, Protocol, runtime_checkable
 
 from switchyard.engine.kernel.ports import HasStore
 from switchyard.engine.people.identity import Access, Identity
@@ -33,6 +33,7 @@ VERBS = {
 }
 
 
+@runtime_checkable
 class Checks(HasStore, Protocol):
     """What a work-item check reads: the store, a person's rights on a process, and the
     refusal (audit-logged) it raises (engine/people/guard.py ``Guard``)."""

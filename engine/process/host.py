@@ -3,8 +3,9 @@ decisions for control flow, children, logs. The executor talks to the world only
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import select
 from switchyard.engine.actions import base as act
@@ -14,6 +15,7 @@ from switchyard.engine.kernel import events as ev
 from switchyard.engine.kernel.ports import LogFiles, NodeAccess
 from switchyard.engine.people.masking import TextMasker, secured_texts, secured_variables
 from switchyard.engine.process import journal as j
+from switchyard.engine.process.compound import CompoundSteps
 from switchyard.engine.process.executor import ProcessRun
 from switchyard.engine.process.signals import Scope, StepFailed
 from switchyard.engine.process.writer import GroupWriter
@@ -30,6 +32,7 @@ from switchyard.store.queries import workitems as wi_q
 _TEXT_FIELDS = ("note", "error", "reason", "outcome", "detail")
 
 
+@runtime_checkable
 class HostPorts(NodeAccess, LogFiles, Protocol):
     """What a running process instance reaches through its host: reads, transactions
     (children, work items), the time, the bus (log lines), this node's id, log files and
@@ -60,7 +63,11 @@ class ProcessHost:
         return self.engine.clock.now()
 
     async def write(
-        self, statements: list[j.Statement], events: Any = (), *, owner: int | None = None
+        self,
+        statements: list[j.Statement],
+        events: Sequence[ev.EngineEvent] = (),
+        *,
+        owner: int | None = None,
     ) -> None:
         await self.writer.write(self.masked(statements), list(events), owner=owner)
 
@@ -106,7 +113,7 @@ class ProcessHost:
             return (await conn.execute(stmt)).first() is not None
 
     # ----------------------------------------------------------- scopes
-    def mapping(self, run: ProcessRun, scope: Scope) -> dict[str, Any]:
+    def mapping(self, run: CompoundSteps, scope: Scope) -> dict[str, Any]:
         return {
             **scope.data,
             **scope.bindings,
@@ -114,7 +121,7 @@ class ProcessHost:
             "instance": {"id": run.id, "state": run.state, "process": run.doc["process"]},
         }
 
-    def evaluate(self, run: ProcessRun, expr: str, scope: Scope) -> Any:
+    def evaluate(self, run: CompoundSteps, expr: str, scope: Scope) -> Any:
         return self.sandbox.evaluate(expr, self.mapping(run, scope))
 
     def context(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 from switchyard.engine.instances.status import Status
@@ -60,10 +60,12 @@ class ProcessTask:
             self.task.cancel()
 
 
+@runtime_checkable
 class LifecyclePorts(HasStore, Transactions, HasNodeId, Protocol):
     """Reads (the definition), transactions (each end), and this node's id (still mine?)."""
 
 
+@runtime_checkable
 class Committing(Transactions, HasNodeId, Protocol):
     """Transactions that check the instance still runs on this node."""
 

@@ -21,7 +21,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 from switchyard.engine.kernel.events import EngineEvent
@@ -51,6 +51,7 @@ class _Write:
     )
 
 
+@runtime_checkable
 class WriterPorts(HasStore, HasClock, HasBus, HasNodeId, Protocol):
     """Raw writes (its own transaction, events published by hand), the time, the bus,
     and this node's id (the fence)."""

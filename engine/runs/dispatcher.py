@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from switchyard.engine.kernel import events as ev
 from switchyard.engine.kernel.nodes import HOST
@@ -29,6 +29,7 @@ BATCH = 500  # most instances claimed in one statement
 COALESCE = 0.005  # seconds to gather wake-ups before a claim round
 
 
+@runtime_checkable
 class DispatcherPorts(HasStore, Transactions, HasBus, HasNodeId, Protocol):
     """Reads and claims (in a transaction, for this node), and the bus to wake on."""
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from switchyard.engine.instances.completion import finish
 from switchyard.engine.kernel import events as ev
@@ -72,6 +72,7 @@ def build_spec(row: dict[str, Any], secrets: dict[str, str], kill_grace: float) 
     )
 
 
+@runtime_checkable
 class ExecutionPorts(Transactions, HasBus, LogFiles, SecretValues, Protocol):
     """A command run's needs: its log file, the secrets (environment, masking), commits,
     and the bus for its log lines."""

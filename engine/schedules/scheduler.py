@@ -27,7 +27,7 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from switchyard.engine.kernel import events as ev
 from switchyard.engine.kernel.ports import HasBus, StoreAccess
@@ -154,6 +154,7 @@ def maybe_done(row: dict[str, Any], trigger: Trigger, fresh: set[datetime]) -> b
     return row["next_fire_at"] in fresh and trigger.kind in FRESH_KINDS
 
 
+@runtime_checkable
 class SchedulerPorts(StoreAccess, HasBus, Protocol):
     """Reads, transactions and the time, and the bus to wake on schedule changes."""
 
