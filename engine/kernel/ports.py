@@ -4,8 +4,8 @@ A part (the runtime, scheduler, dispatcher, group writer, process host, recovery
 takes the narrowest port that covers what it calls, never the whole ``Engine``: mypy then
 checks every use, and a part cannot reach what it does not declare. ``Engine``
 (engine/api.py) satisfies every port, structurally; tests/engine/test_ports.py checks that
-(statically through engine/api.py's ``_ports``, and at run time) and that no
-``engine: Any`` comes back.
+(statically: engine/wiring.py assigns an Engine to each port, mypy checks it; and at run
+time) and that no ``engine: Any`` comes back.
 
 The atoms are here, in the kernel, because they need only kernel and store types. A port
 that needs a type of a higher package (a masker, a work-item rule) or that only one part
