@@ -5,7 +5,7 @@ takes the narrowest port that covers what it calls, never the whole ``Engine``: 
 checks every use, and a part cannot reach what it does not declare. ``Engine``
 (engine/api.py) satisfies every port, structurally; tests/engine/test_ports.py checks that
 (statically: engine/wiring.py assigns an Engine to each port, mypy checks it; and at run
-time) and that no ``engine: Any`` comes back.
+time) and that no ``engine`` typed ``Any`` comes back.
 
 The atoms are here, in the kernel, because they need only kernel and store types. A port
 that needs a type of a higher package (a masker, a work-item rule) or that only one part
@@ -13,7 +13,7 @@ combines lives beside that part: a Protocol belongs to its consumer.
 
 ``EngineParts`` is the typed base of every mixin of ``Engine`` (people, processes, work
 items, ...): what the facade sets in its ``__init__`` (store, clock, bus, node id, data dir)
-and ``tx()``, declared once instead of ``store: Any`` in each mixin.
+and ``tx()``, declared once instead of ``Any`` in each mixin.
 
 Every port is ``runtime_checkable`` so a test can check a real engine against it; such an
 ``isinstance`` only looks for the names, the signatures are mypy's to check.
