@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
 from switchyard.engine.errors import NotFound, SwitchyardError, check_page
 from switchyard.engine.kernel import eventlog
 from switchyard.engine.kernel.eventlog import FILTER_CANCELLED
@@ -78,12 +79,12 @@ class MonitorPage:
 
 
 class MonitorApi(Guard):
-    async def _cap(self, conn: Any) -> int:
+    async def _cap(self, conn: AsyncConnection) -> int:
         from switchyard.engine.ops import params
 
         return int((await params.load(conn)).get("max_monitored_flows", 5000))
 
-    async def _check_conditions(self, conn: Any, flt: MonitorFilter) -> None:
+    async def _check_conditions(self, conn: AsyncConnection, flt: MonitorFilter) -> None:
         """A condition on a variable the caller may not see would let them probe its
         value: refused, naming the variable and its security spec."""
         tests = flt.tests()
@@ -105,7 +106,7 @@ class MonitorApi(Guard):
                             target=name,
                         )
 
-    async def _secured_by_process(self, conn: Any) -> dict[str, dict[str, set[str]]]:
+    async def _secured_by_process(self, conn: AsyncConnection) -> dict[str, dict[str, set[str]]]:
         """Process -> its secured variables -> their specs, over every version (an older
         version's instances keep the values its spec secured), cached until a definition is
         published (the newest definition id changes)."""
@@ -179,7 +180,7 @@ class MonitorApi(Guard):
                 tx, FILTER_CANCELLED, message, login=self.user, matched=matched, limit=cap
             )
 
-    async def _rows(self, conn: Any, rows: list[dict[str, Any]]) -> list[MonitorRow]:
+    async def _rows(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> list[MonitorRow]:
         """Rows as the caller may see them: hidden variables ****. Which are hidden depends
         on the definition (immutable once published: cached) and the caller's specs."""
         me = await self._me()
@@ -211,7 +212,9 @@ class MonitorApi(Guard):
             )
         return out
 
-    async def _definition_secured(self, conn: Any, definition_id: int) -> dict[str, str]:
+    async def _definition_secured(
+        self, conn: AsyncConnection, definition_id: int
+    ) -> dict[str, str]:
         cache: dict[int, dict[str, str]] = self.__dict__.setdefault("_secured_by_id", {})
         if definition_id not in cache:
             definition = await proc_q.get_by_id(conn, definition_id)

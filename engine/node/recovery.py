@@ -18,13 +18,14 @@ until the kill above, so a lane never runs more than its limit meanwhile.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from switchyard.engine.instances.completion import finish
 from switchyard.engine.instances.status import Status
 from switchyard.engine.instances.transition import transition
 from switchyard.engine.kernel import eventlog
 from switchyard.engine.kernel.nodes import HOST, is_alive
+from switchyard.engine.kernel.ports import HasLogin, HasNodeId, StoreAccess
 from switchyard.engine.runs.runner import kill_stale_group
 from switchyard.engine.workitems.timers import hold_sessions
 from switchyard.store.models import ERROR
@@ -37,7 +38,13 @@ log = logging.getLogger(__name__)
 RESTORED = "restored in error"
 
 
-async def restore(engine: Any, *, log_always: bool = False) -> int:
+@runtime_checkable
+class RecoveryPorts(StoreAccess, HasNodeId, HasLogin, Protocol):
+    """Reads, transactions and the time; this node's id (alive, by definition) and the
+    login its event-log entries name."""
+
+
+async def restore(engine: RecoveryPorts, *, log_always: bool = False) -> int:
     """Restore every running instance whose node is dead; returns how many (requeued
     plus restored in error: each count is logged apart).
 
@@ -108,7 +115,7 @@ def restored_counts(requeued: int, in_error: int) -> str:
     return f"{requeued} instance(s) requeued, {in_error} restored in error"
 
 
-async def _log_started(engine: Any, dead: list[str], orphans: int) -> None:
+async def _log_started(engine: RecoveryPorts, dead: list[str], orphans: int) -> None:
     found = f"dead node(s) {', '.join(dead)}; " if dead else ""
     async with engine.tx() as tx:
         await eventlog.record(
@@ -121,7 +128,7 @@ async def _log_started(engine: Any, dead: list[str], orphans: int) -> None:
         )
 
 
-async def _log_finished(engine: Any, requeued: int, in_error: int, dead: int) -> None:
+async def _log_finished(engine: RecoveryPorts, requeued: int, in_error: int, dead: int) -> None:
     counts = restored_counts(requeued, in_error) if requeued or in_error else "nothing to restore"
     if dead:
         counts += f"; {dead} dead node(s) marked stopped"
@@ -137,7 +144,7 @@ async def _log_finished(engine: Any, requeued: int, in_error: int, dead: int) ->
         )
 
 
-async def _log_ownership(engine: Any, requeued: dict[str, list[int]]) -> None:
+async def _log_ownership(engine: RecoveryPorts, requeued: dict[str, list[int]]) -> None:
     """One entry per dead node: its process instances went back to the queue, for any
     live node to take over (this node did the requeueing)."""
     async with engine.tx() as tx:
@@ -154,7 +161,7 @@ async def _log_ownership(engine: Any, requeued: dict[str, list[int]]) -> None:
             )
 
 
-async def _requeue_process(engine: Any, row: dict[str, Any], killed: bool) -> bool:
+async def _requeue_process(engine: RecoveryPorts, row: dict[str, Any], killed: bool) -> bool:
     async with engine.tx() as tx:
         fields = {"pgid": None, "proc_start_time": None}
         changed = await transition(tx, row, Status.QUEUED, expect=Status.RUNNING, fields=fields)

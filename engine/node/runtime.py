@@ -15,7 +15,7 @@ import os
 import time
 from datetime import timedelta
 from functools import partial
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from switchyard.engine.actions import sql as sql_action
 from switchyard.engine.instances.completion import finish
@@ -25,19 +25,21 @@ from switchyard.engine.kernel import events as ev
 from switchyard.engine.kernel.nodes import HEARTBEAT_INTERVAL, HOST, own_start_time
 from switchyard.engine.kernel.tasks import one_line, spawn
 from switchyard.engine.node import recovery
+from switchyard.engine.node.recovery import RecoveryPorts
 from switchyard.engine.ops import params as server_params
-from switchyard.engine.process.host import ProcessHost
+from switchyard.engine.process.host import HostPorts, ProcessHost
 from switchyard.engine.process.lifecycle import (
     YIELDED,
+    LifecyclePorts,
     ProcessTask,
     resolve_definition,
     run_claimed,
 )
-from switchyard.engine.process.writer import GroupWriter
-from switchyard.engine.runs.dispatcher import Dispatcher
-from switchyard.engine.runs.execution import execute
+from switchyard.engine.process.writer import GroupWriter, WriterPorts
+from switchyard.engine.runs.dispatcher import Dispatcher, DispatcherPorts
+from switchyard.engine.runs.execution import ExecutionPorts, execute
 from switchyard.engine.runs.runner import CommandRun
-from switchyard.engine.schedules.scheduler import Scheduler
+from switchyard.engine.schedules.scheduler import Scheduler, SchedulerPorts
 from switchyard.engine.workitems import timers as wi_timers
 from switchyard.store.models import ERROR, RUNNING
 from switchyard.store.queries import events as event_rows
@@ -53,8 +55,26 @@ LOG_RETENTION = timedelta(days=int(os.environ.get("SWITCHYARD_LOG_RETENTION_DAYS
 HOUSEKEEPING_EVERY = 10.0
 
 
+@runtime_checkable
+class RuntimePorts(
+    SchedulerPorts,
+    DispatcherPorts,
+    WriterPorts,
+    HostPorts,
+    ExecutionPorts,
+    LifecyclePorts,
+    RecoveryPorts,
+    Protocol,
+):
+    """What its parts take (each names its own port), plus the event feed it starts."""
+
+    async def start_feed(self) -> None: ...
+
+
 class Runtime:
-    def __init__(self, engine: Any, *, mode: str = "serve", kill_grace: float = 5.0) -> None:
+    def __init__(
+        self, engine: RuntimePorts, *, mode: str = "serve", kill_grace: float = 5.0
+    ) -> None:
         self.engine = engine
         self.mode = mode
         self.kill_grace = kill_grace
@@ -162,9 +182,10 @@ class Runtime:
                 continue
             async with self.engine.tx() as tx:
                 current = await inst_q.get(tx.conn, int(row["id"]))
-                mine = current is not None and current["node_id"] == self.engine.node_id
-                if mine and current["status"] == RUNNING:  # type: ignore[index]
-                    await finish(tx, current, ERROR, reason)  # type: ignore[arg-type]
+                if current is None or current["node_id"] != self.engine.node_id:
+                    continue  # not (or no longer) this node's
+                if current["status"] == RUNNING:
+                    await finish(tx, current, ERROR, reason)
 
     def _track(self, task: asyncio.Task[Any]) -> None:
         self._runs.add(task)

@@ -11,10 +11,11 @@ import asyncio
 import contextlib
 import logging
 import os
-from typing import Any
+from typing import Protocol, runtime_checkable
 
 from switchyard.engine.kernel import events as ev
 from switchyard.engine.kernel.nodes import HEARTBEAT_INTERVAL, HOST, own_start_time
+from switchyard.engine.kernel.ports import HasNodeId, StoreAccess
 from switchyard.engine.kernel.tasks import spawn
 from switchyard.engine.workitems.timers import hold_sessions
 from switchyard.store.queries import nodes as node_q
@@ -24,14 +25,19 @@ log = logging.getLogger(__name__)
 SESSION = "session"
 
 
+@runtime_checkable
+class SessionPorts(StoreAccess, HasNodeId, Protocol):
+    """Registers and beats as a node of its own (this engine's node id)."""
+
+
 class ConsoleSession:
-    def __init__(self, engine: Any) -> None:
+    def __init__(self, engine: SessionPorts) -> None:
         self.engine = engine
         self._beat: asyncio.Task[None] | None = None
 
     @property
     def id(self) -> str:
-        return str(self.engine.node_id)
+        return self.engine.node_id
 
     async def start(self) -> None:
         now = self.engine.clock.now()

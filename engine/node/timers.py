@@ -125,8 +125,7 @@ def node_alive(node_id: str | None, nodes: dict[str, dict[str, Any]], now: datet
 
 
 class TimersApi(Guard):
-    # provided by Engine
-    node_id: str
+    # provided by Engine (with Guard's and EngineParts' store, clock, node_id, tx(), ...)
     start: Callable[[str], Awaitable[int]]  # run a schedule now (Engine.start)
 
     # ------------------------------------------------------------- lists

@@ -15,6 +15,7 @@ from typing import Any
 from switchyard.engine.errors import SwitchyardError
 from switchyard.engine.kernel import eventlog
 from switchyard.engine.kernel import events as ev
+from switchyard.engine.kernel.ports import EngineParts
 from switchyard.engine.ops import params as server_params
 from switchyard.store.queries import eventlog as eventlog_q
 from switchyard.store.queries import params as params_q
@@ -83,13 +84,7 @@ def event_view(row: dict[str, Any]) -> EventLogView:
     )
 
 
-class OperationsApi:
-    # provided by Engine
-    store: Any
-
-    def tx(self) -> Any:  # pragma: no cover - Engine's
-        raise NotImplementedError
-
+class OperationsApi(EngineParts):  # store and tx() provided by Engine
     # ------------------------------------------------------------ parameters
     async def params(self) -> list[ParamView]:
         """Every server parameter: its value (stored, else the default), default and rule."""

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from switchyard.engine.errors import Conflict, NotFound, SwitchyardError
+from switchyard.engine.kernel.tx import Tx
 from switchyard.engine.people.guard import PEOPLE_CHANGED, Guard
 from switchyard.engine.people.views import (
     AuditView,
@@ -184,7 +185,7 @@ class PeopleApi(Guard):
             tx.emit(PEOPLE_CHANGED, group)
         return await self._group(group)
 
-    async def _group_and_user(self, tx: Any, group: str, login: str) -> None:
+    async def _group_and_user(self, tx: Tx, group: str, login: str) -> None:
         if not await people_q.get_group(tx.conn, group):
             raise NotFound("group", f"unknown group '{group}' (add it: switchyard group add)")
         if not await people_q.get_user(tx.conn, login):
@@ -197,7 +198,7 @@ class PeopleApi(Guard):
         raise NotFound("group", f"unknown group '{name}'")
 
     # ------------------------------------------------------------ rights
-    async def _subject(self, tx: Any, subject: str, kind: str | None) -> str:
+    async def _subject(self, tx: Tx, subject: str, kind: str | None) -> str:
         if kind not in (None, SUBJECT_USER, SUBJECT_GROUP):
             raise SwitchyardError("kind", f"unknown kind '{kind}' (user or group)")
         is_user = await people_q.get_user(tx.conn, subject) is not None
@@ -216,7 +217,7 @@ class PeopleApi(Guard):
             kind = SUBJECT_USER if is_user else SUBJECT_GROUP
         return kind
 
-    async def _rights_target(self, tx: Any, process: str) -> None:
+    async def _rights_target(self, tx: Tx, process: str) -> None:
         if process == ALL_PROCESSES:
             return
         if await proc_q.latest(tx.conn, process) or await sched_q.get_by_name(tx.conn, process):
@@ -310,7 +311,7 @@ class PeopleApi(Guard):
 
     # ---------------------------------------------------- security specs
     async def _spec_row(
-        self, tx: Any, name: str, users: Any, groups: Any, roles: Any
+        self, tx: Tx, name: str, users: Any, groups: Any, roles: Any
     ) -> dict[str, Any]:
         row = {
             "name": name,

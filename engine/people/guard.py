@@ -12,8 +12,11 @@ from contextvars import ContextVar
 from typing import Any, NoReturn
 
 from sqlalchemy import ColumnElement
+from sqlalchemy.ext.asyncio import AsyncConnection
 from switchyard.engine.errors import Refused
 from switchyard.engine.kernel import eventlog
+from switchyard.engine.kernel.ports import EngineParts
+from switchyard.engine.kernel.tx import Tx
 from switchyard.engine.people.identity import Access, Identity, identity_from
 from switchyard.engine.people.masking import Masker
 from switchyard.engine.people.os_identity import OsIdentity
@@ -29,17 +32,12 @@ PEOPLE_CHANGED = "people.changed"  # users, groups, rights or security specs cha
 CURRENT: ContextVar[tuple[int, Identity] | None] = ContextVar("switchyard_identity", default=None)
 
 
-class Guard:
-    # provided by Engine
-    store: Any
-    clock: Any
+class Guard(EngineParts):
+    # provided by Engine (with EngineParts' store, clock, bus, node_id, data_dir, tx())
     user: str  # whom the engine acts as
     login: str  # the person behind it (the OS login, or whom sudo / ssh names)
     person: OsIdentity  # the person and how they came (os_identity.py)
     _identity_checked: bool
-
-    def tx(self) -> Any:  # pragma: no cover - Engine's
-        raise NotImplementedError
 
     # ---------------------------------------------------------- identity
     @property
@@ -53,7 +51,7 @@ class Guard:
             return {}
         return {"via": self.person.via.value, "os_login": self.person.os_login}
 
-    async def _audit(self, tx: Any, action: str, target: str | None, **detail: Any) -> None:
+    async def _audit(self, tx: Tx, action: str, target: str | None, **detail: Any) -> None:
         detail.update(self._via())
         await people_q.add_audit(
             tx.conn,
@@ -116,7 +114,7 @@ class Guard:
                 await self._audit(tx, "impersonate", self.user)
         self._identity_checked = True
 
-    async def _first_start(self, tx: Any) -> None:
+    async def _first_start(self, tx: Tx) -> None:
         """A store without users: the login opening it becomes an admin and a designer.
         Through sudo or ssh, the store owner's account (which runs ``serve``) does too."""
         if await people_q.make_first_admin(tx.conn, self.login, tx.now):
@@ -167,7 +165,7 @@ class Guard:
             rows = await people_q.rights_of(conn, me.login, me.groups, [name, ALL_PROCESSES])
         return Access.from_rows(rows)
 
-    async def _visible(self, conn: Any = None) -> ColumnElement[bool] | None:
+    async def _visible(self, conn: AsyncConnection | None = None) -> ColumnElement[bool] | None:
         """The instances the caller may see, as a WHERE clause (None: all of them). Pass the
         read connection in use, if any (no second connection from the pool)."""
         me = await self._me()
@@ -199,7 +197,9 @@ class Guard:
             specs = await people_q.get_secspecs(conn, sorted(n for n in wanted if n))
         return Masker.build(await self._me(), doc, specs, dict(row.get("variables") or {}))
 
-    async def _maskers(self, rows: list[dict[str, Any]], conn: Any = None) -> list[Masker]:
+    async def _maskers(
+        self, rows: list[dict[str, Any]], conn: AsyncConnection | None = None
+    ) -> list[Masker]:
         """One masker per instance row (secured values out of reason, outcome, command),
         reading each definition and the specs it names once."""
         if not any(r.get("definition_id") is not None for r in rows):

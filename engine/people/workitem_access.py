@@ -13,9 +13,10 @@ rule that guards the engine method and the "may" flags a screen shows never disa
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn, Protocol, runtime_checkable
 
-from switchyard.engine.people.identity import Identity
+from switchyard.engine.kernel.ports import HasStore
+from switchyard.engine.people.identity import Access, Identity
 from switchyard.store.models import WI_HELD, WI_OPEN, WI_QUEUED
 from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import workitems as wi_q
@@ -32,11 +33,23 @@ VERBS = {
 }
 
 
+@runtime_checkable
+class Checks(HasStore, Protocol):
+    """What a work-item check reads: the store, a person's rights on a process, and the
+    refusal (audit-logged) it raises (engine/people/guard.py ``Guard``)."""
+
+    async def _access(self, me: Identity, name: str) -> Access: ...
+
+    async def _refuse(
+        self, needs: str, message: str, *, operation: str, target: str | None = None
+    ) -> NoReturn: ...
+
+
 def waiting_in_group(item: dict[str, Any]) -> bool:
     return item["user"] is None and item["status"] in (WI_QUEUED, WI_HELD)
 
 
-async def problem(engine: Any, me: Identity, op: str, item: dict[str, Any]) -> str | None:
+async def problem(engine: Checks, me: Identity, op: str, item: dict[str, Any]) -> str | None:
     """None if ``me`` may do ``op`` on ``item``, else what is missing (for the message)."""
     if me.admin:
         return None
@@ -73,7 +86,7 @@ async def problem(engine: Any, me: Identity, op: str, item: dict[str, Any]) -> s
     return f"the item being yours, or the manage right on {item['process']}"
 
 
-async def may(engine: Any, me: Identity, item: dict[str, Any]) -> dict[str, bool]:
+async def may(engine: Checks, me: Identity, item: dict[str, Any]) -> dict[str, bool]:
     """Each operation this viewer may attempt now (for the keys a screen offers)."""
     if item["status"] not in WI_OPEN:
         return dict.fromkeys(OPERATIONS[1:], False)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from sqlalchemy.ext.asyncio import AsyncConnection
 from switchyard.engine.definitions import (
     Definition,
     DefinitionError,
@@ -23,7 +24,9 @@ from switchyard.engine.instances.transition import transition
 from switchyard.engine.kernel import config as node_config
 from switchyard.engine.kernel import events as ev
 from switchyard.engine.kernel.nodes import is_alive
+from switchyard.engine.kernel.tx import Tx
 from switchyard.engine.ops import params as server_params
+from switchyard.engine.people.guard import Guard
 from switchyard.engine.process.views import (
     InstanceDetail,
     ProcessDetail,
@@ -54,14 +57,9 @@ FRAMES = "__frames__"
 BUDGET = "__budget__"  # as engine/process/executor.py keeps it in the variables document
 
 
-class ProcessApi:
-    # provided by Engine
-    store: Any
-    user: str
-    data_dir: Path
-    clock: Any
-
-    def tx(self) -> Any:  # pragma: no cover - Engine's
+class ProcessApi(Guard):
+    # provided by Engine (with Guard's and EngineParts' store, clock, user, tx(), ...)
+    async def instance(self, instance_id: int) -> InstanceView:  # pragma: no cover
         raise NotImplementedError
 
     # ----------------------------------------------------------- definitions
@@ -166,7 +164,9 @@ class ProcessApi:
             for r in rows
         ]
 
-    async def _definition(self, conn: Any, name: str, version: int | None) -> dict[str, Any]:
+    async def _definition(
+        self, conn: AsyncConnection, name: str, version: int | None
+    ) -> dict[str, Any]:
         row = (
             await proc_q.latest(conn, name)
             if version is None
@@ -192,7 +192,7 @@ class ProcessApi:
         )
 
     # ------------------------------------------------------------- starting
-    async def _check_launch_allowed(self, conn: Any) -> None:
+    async def _check_launch_allowed(self, conn: AsyncConnection) -> None:
         params = await server_params.load(conn)
         if not params["block_launch_during_restore"]:
             return
@@ -252,7 +252,7 @@ class ProcessApi:
             children = await inst_q.children(conn, instance_id)
         stored = {k: v for k, v in (row.get("variables") or {}).items() if not k.startswith("__")}
         stack = [s["path"] for s in steps if s["status"] == STEP_STARTED and s.get("decision")]
-        mask = await self._masker(row)  # type: ignore[attr-defined]  # secured variables
+        mask = await self._masker(row)  # secured variables
         return InstanceDetail(
             instance=mask.view(instance_view(row)),
             version=row.get("process_version"),
@@ -269,7 +269,7 @@ class ProcessApi:
         )
 
     # ------------------------------------------------------ operator actions
-    async def _failed_process(self, tx: Any, instance_id: int, what: str) -> dict[str, Any]:
+    async def _failed_process(self, tx: Tx, instance_id: int, what: str) -> dict[str, Any]:
         row = await inst_q.get(tx.conn, instance_id)
         if row is None:
             raise NotFound("id", f"unknown instance {instance_id}")
@@ -312,7 +312,7 @@ class ProcessApi:
                     "set": sorted(set_vars or {}),
                 },
             )
-        return await self.instance(instance_id)  # type: ignore[attr-defined,no-any-return]
+        return await self.instance(instance_id)
 
     async def skip(self, instance_id: int) -> InstanceView:
         """Mark the failed step done without running it, and go on after it."""
@@ -330,11 +330,11 @@ class ProcessApi:
             if not changed:
                 raise Conflict("id", f"step {key} of instance {instance_id} is not recorded")
             await self._requeue(tx, row, dict(row.get("variables") or {}), "skip", {"step": key})
-        return await self.instance(instance_id)  # type: ignore[attr-defined,no-any-return]
+        return await self.instance(instance_id)
 
     async def _requeue(
         self,
-        tx: Any,
+        tx: Tx,
         row: dict[str, Any],
         stored: dict[str, Any],
         kind: str,
@@ -402,7 +402,9 @@ def process_instance_row(
 __all__ = ["STEP_ERROR", "ProcessApi", "process_instance_row"]
 
 
-async def _check_variables_size(conn: Any, doc: dict[str, Any], field: str = "var") -> None:
+async def _check_variables_size(
+    conn: AsyncConnection, doc: dict[str, Any], field: str = "var"
+) -> None:
     """SwitchyardError (nothing written) when ``doc`` is over max_variables_bytes."""
     limit = int((await server_params.load(conn))["max_variables_bytes"])
     try:

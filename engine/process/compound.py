@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from switchyard.engine.instances.status import Status
 from switchyard.engine.instances.waiting import WaitingOn, WaitKind
+from switchyard.engine.kernel.events import EngineEvent
 from switchyard.engine.process import journal as j
 from switchyard.engine.process.signals import Scope, StepFailed, Suspend, merge_suspends, resolve
 from switchyard.engine.sandbox.limits import ExpressionError
@@ -35,19 +36,53 @@ MAX_CALL_NESTING = 100
 Doc = dict[str, Any]  # an action, a decision: JSON documents
 
 
+class CompoundHost(Protocol):
+    """What the control-flow steps use of their run's host (engine/process/host.py); the
+    executor's port (executor.py ``RunHost``) adds the rest."""
+
+    def now(self) -> datetime: ...
+
+    def evaluate(self, run: CompoundSteps, expr: str, scope: Scope) -> Any: ...
+
+    async def child_status(
+        self, child_id: int
+    ) -> tuple[str, dict[str, Any], dict[str, str]] | None: ...
+
+    async def work_item(self, item_id: int) -> dict[str, Any] | None: ...
+
+    async def until_woken(self, suspend: Suspend) -> None: ...
+
+
 class CompoundSteps:
     # provided by ProcessRun
     id: int
-    host: Any
+    host: CompoundHost
     doc: dict[str, Any]
+    state: str
     journal: dict[str, dict[str, Any]]
     frames: dict[str, dict[str, Any]]
     items: dict[str, list[Any]]
-    block: Any
-    new_frame: Any
-    _task_specs: Any
-    _write: Any
     touch: Callable[[datetime], j.Statement]
+
+    async def block(  # pragma: no cover - ProcessRun's
+        self, actions: list[dict[str, Any]], prefix: str, scope: Scope
+    ) -> None:
+        raise NotImplementedError
+
+    def new_frame(  # pragma: no cover - ProcessRun's
+        self, task: str, inputs: dict[str, Any]
+    ) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _task_specs(  # pragma: no cover - ProcessRun's
+        self, task: str | None
+    ) -> dict[str, dict[str, Any]]:
+        raise NotImplementedError
+
+    async def _write(  # pragma: no cover - ProcessRun's
+        self, statements: list[j.Statement], events: Sequence[EngineEvent] = ()
+    ) -> None:
+        raise NotImplementedError
 
     async def _run_enter(self, action: Doc, key: str, scope: Scope, d: Doc) -> None:
         await self.block(resolve(action["args"], d["ref"]), f"{key}/{d['ref']}", scope)

@@ -22,16 +22,18 @@ Directives from actions (see ``actions/base.py``) are all the executor knows of 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from switchyard.engine.actions import base as act
 from switchyard.engine.actions.registry import ACTIONS
 from switchyard.engine.definitions import values
 from switchyard.engine.instances.waiting import WaitingOn, WaitKind
+from switchyard.engine.kernel.events import EngineEvent
+from switchyard.engine.people.masking import TextMasker
 from switchyard.engine.process import journal as j
-from switchyard.engine.process.compound import CompoundSteps
+from switchyard.engine.process.compound import CompoundHost, CompoundSteps
 from switchyard.engine.process.signals import (
     Jump,
     Scope,
@@ -67,18 +69,63 @@ def budget_message(limit: int, grants: int) -> str:
 SECRET_IN_VARIABLE = "a secret's value may not be stored in a variable (nothing was assigned)"
 
 
+class RunHost(CompoundHost, Protocol):
+    """What a run uses of its host (engine/process/host.py ``ProcessHost``): server
+    parameters, the secrets' masker, group-committed writes, contexts for actions, logs,
+    decisions for control flow, children and work items."""
+
+    @property
+    def params(self) -> dict[str, Any]: ...
+
+    @property
+    def masker(self) -> TextMasker: ...
+
+    async def write(
+        self,
+        statements: list[j.Statement],
+        events: Sequence[EngineEvent] = (),
+        *,
+        owner: int | None = None,
+    ) -> None: ...
+
+    def changed_event(self, run: ProcessRun, **data: Any) -> EngineEvent: ...
+
+    async def others_queued(self, run: ProcessRun) -> bool: ...
+
+    def context(
+        self, run: ProcessRun, key: str, scope: Scope, action: dict[str, Any]
+    ) -> act.ActionContext: ...
+
+    async def log_lines(self, run: ProcessRun, lines: list[str]) -> None: ...
+
+    def holds_secret(self, value: Any) -> bool: ...
+
+    def report_rows(
+        self, run: ProcessRun, updates: dict[str, Any], scope: Scope
+    ) -> list[j.Statement]: ...
+
+    async def decide(
+        self,
+        run: ProcessRun,
+        directive: act.Directive,
+        action: dict[str, Any],
+        key: str,
+        scope: Scope,
+    ) -> dict[str, Any]: ...
+
+
 class ProcessRun(CompoundSteps):
     """One instance being executed on this node. ``host`` supplies the world (see
     ``engine/process/host.py``): commits, contexts for actions, children, params."""
 
     def __init__(
         self,
-        host: Any,
+        host: RunHost,
         row: dict[str, Any],
         doc: dict[str, Any],
         journal: dict[str, dict[str, Any]],
     ) -> None:
-        self.host = host
+        self.host: RunHost = host
         self.id = int(row["id"])
         self.row = row
         self.doc = doc
@@ -92,7 +139,7 @@ class ProcessRun(CompoundSteps):
         budget = stored.pop(BUDGET, None) or {}
         self.grants = int(budget.get("grants") or 0)  # retries that raised the step budget
         self.exhausted = False
-        params = getattr(host, "params", None) or {}
+        params = host.params or {}
         self.max_steps = int(params.get("max_steps_per_instance", DEFAULT_MAX_STEPS))
         self.max_bytes = int(params.get("max_variables_bytes", DEFAULT_MAX_BYTES))
         self.ran = 0  # steps taken since this node claimed the instance
@@ -166,7 +213,9 @@ class ProcessRun(CompoundSteps):
         label = action.get("name") or action["kind"]
         return f"{label} @ {action.get('path', '')}"[:200]
 
-    async def _write(self, statements: list[j.Statement], events: list[Any] = ()) -> None:  # type: ignore[assignment]
+    async def _write(
+        self, statements: list[j.Statement], events: Sequence[EngineEvent] = ()
+    ) -> None:
         if self.pending:
             statements, self.pending = [*self.pending, *statements], []
         await self.host.write(statements, events, owner=self.id)

@@ -3,18 +3,20 @@ decisions for control flow, children, logs. The executor talks to the world only
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import select
 from switchyard.engine.actions import base as act
 from switchyard.engine.definitions import values
 from switchyard.engine.kernel import config as node_config
 from switchyard.engine.kernel import events as ev
+from switchyard.engine.kernel.ports import LogFiles, NodeAccess
 from switchyard.engine.people.masking import TextMasker, secured_texts, secured_variables
 from switchyard.engine.process import journal as j
 from switchyard.engine.process import wakes
+from switchyard.engine.process.compound import CompoundSteps
 from switchyard.engine.process.executor import ProcessRun
 from switchyard.engine.process.signals import Scope, StepFailed, Suspend
 from switchyard.engine.process.writer import GroupWriter
@@ -31,10 +33,17 @@ from switchyard.store.queries import workitems as wi_q
 _TEXT_FIELDS = ("note", "error", "reason", "outcome", "detail")
 
 
+@runtime_checkable
+class HostPorts(NodeAccess, LogFiles, Protocol):
+    """What a running process instance reaches through its host: reads, transactions
+    (children, work items), the time, the bus (log lines), this node's id, log files and
+    the data dir (the node's config)."""
+
+
 class ProcessHost:
     def __init__(
         self,
-        engine: Any,
+        engine: HostPorts,
         writer: GroupWriter,
         *,
         secrets: dict[str, str],
@@ -52,11 +61,14 @@ class ProcessHost:
         self.connections = node_config.sql_connections(self.config)
 
     def now(self) -> datetime:
-        now: datetime = self.engine.clock.now()
-        return now
+        return self.engine.clock.now()
 
     async def write(
-        self, statements: list[j.Statement], events: Any = (), *, owner: int | None = None
+        self,
+        statements: list[j.Statement],
+        events: Sequence[ev.EngineEvent] = (),
+        *,
+        owner: int | None = None,
     ) -> None:
         await self.writer.write(self.masked(statements), list(events), owner=owner)
 
@@ -102,7 +114,7 @@ class ProcessHost:
             return (await conn.execute(stmt)).first() is not None
 
     # ----------------------------------------------------------- scopes
-    def mapping(self, run: ProcessRun, scope: Scope) -> dict[str, Any]:
+    def mapping(self, run: CompoundSteps, scope: Scope) -> dict[str, Any]:
         return {
             **scope.data,
             **scope.bindings,
@@ -110,7 +122,7 @@ class ProcessHost:
             "instance": {"id": run.id, "state": run.state, "process": run.doc["process"]},
         }
 
-    def evaluate(self, run: ProcessRun, expr: str, scope: Scope) -> Any:
+    def evaluate(self, run: CompoundSteps, expr: str, scope: Scope) -> Any:
         return self.sandbox.evaluate(expr, self.mapping(run, scope))
 
     def context(
@@ -169,7 +181,7 @@ class ProcessHost:
         hidden = self.secured_values(run)
         masker = self.masker.with_secrets(hidden) if hidden else self.masker
         masked = [masker.mask(line) for line in lines]
-        path: Path = self.engine.log_path(run.id)
+        path = self.engine.log_path(run.id)
         with filemodes.open_private(
             path, "a", encoding="utf-8"
         ) as fh:  # same shape as a command's output

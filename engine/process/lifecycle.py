@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
+from sqlalchemy.ext.asyncio import AsyncConnection
 from switchyard.engine.instances.status import Status
 from switchyard.engine.instances.transition import transition, wake
 from switchyard.engine.instances.view import InstanceState
 from switchyard.engine.kernel import events as ev
+from switchyard.engine.kernel.ports import HasNodeId, HasStore, Transactions
+from switchyard.engine.kernel.tx import Tx
 from switchyard.engine.process import journal as j
 from switchyard.engine.process.executor import ProcessRun
 from switchyard.engine.process.host import ProcessHost
@@ -57,8 +60,18 @@ class ProcessTask:
             self.task.cancel()
 
 
+@runtime_checkable
+class LifecyclePorts(HasStore, Transactions, HasNodeId, Protocol):
+    """Reads (the definition), transactions (each end), and this node's id (still mine?)."""
+
+
+@runtime_checkable
+class Committing(Transactions, HasNodeId, Protocol):
+    """Transactions that check the instance still runs on this node."""
+
+
 async def run_claimed(
-    engine: Any,
+    engine: LifecyclePorts,
     host: ProcessHost,
     row: dict[str, Any],
     me: ProcessTask,
@@ -195,7 +208,7 @@ async def run_claimed(
     return ERROR
 
 
-async def _insert_failed(tx: Any, instance_id: int, failed: StepFailed) -> None:
+async def _insert_failed(tx: Tx, instance_id: int, failed: StepFailed) -> None:
     from switchyard.engine.process import journal as j
 
     stmt, params = j.step_row(
@@ -205,7 +218,9 @@ async def _insert_failed(tx: Any, instance_id: int, failed: StepFailed) -> None:
     await tx.conn.execute(stmt, params)
 
 
-async def _stopped(engine: Any, run: ProcessRun, row: dict[str, Any], me: ProcessTask) -> str:
+async def _stopped(
+    engine: Committing, run: ProcessRun, row: dict[str, Any], me: ProcessTask
+) -> str:
     instance_id = run.id
     async with engine.tx() as tx:
         if not _mine(await inst_q.get(tx.conn, instance_id), engine):
@@ -238,18 +253,20 @@ async def _stopped(engine: Any, run: ProcessRun, row: dict[str, Any], me: Proces
     return ERROR
 
 
-def _mine(current: dict[str, Any] | None, engine: Any) -> bool:
+def _mine(current: dict[str, Any] | None, engine: HasNodeId) -> bool:
     """Still running on this node? (Another node may have restored it meanwhile.)"""
     return current is not None and InstanceState.of(current).running_on(engine.node_id)
 
 
-async def _end(tx: Any, row: dict[str, Any], status: str, reason: str | None) -> bool:
+async def _end(tx: Tx, row: dict[str, Any], status: str, reason: str | None) -> bool:
     return await transition(
         tx, row, Status(status), reason, expect=Status.RUNNING, only_node=row.get("node_id")
     )
 
 
-async def _wake_if_child_done(engine: Any, parent_id: int, child_ids: tuple[int, ...]) -> None:
+async def _wake_if_child_done(
+    engine: Transactions, parent_id: int, child_ids: tuple[int, ...]
+) -> None:
     """The parent waits on these children: one that already ended wakes it (its end hook
     found the parent still running and could not)."""
     async with engine.tx() as tx:
@@ -260,7 +277,9 @@ async def _wake_if_child_done(engine: Any, parent_id: int, child_ids: tuple[int,
                 return
 
 
-async def _wake_if_item_done(engine: Any, instance_id: int, item_ids: tuple[int, ...]) -> None:
+async def _wake_if_item_done(
+    engine: Transactions, instance_id: int, item_ids: tuple[int, ...]
+) -> None:
     async with engine.tx() as tx:
         for item_id in item_ids:
             item = await wi_q.get(tx.conn, item_id)
@@ -269,7 +288,7 @@ async def _wake_if_item_done(engine: Any, instance_id: int, item_ids: tuple[int,
                 return
 
 
-async def resolve_definition(conn: Any, row: dict[str, Any]) -> None:
+async def resolve_definition(conn: AsyncConnection, row: dict[str, Any]) -> None:
     """A process schedule's fire names its process: bind it to the newest version and
     type its variables (in ``row``; committed with the first step). A problem (the process
     was removed, a variable no longer fits) is kept in ``row["start_problem"]``."""

@@ -22,10 +22,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any
+from typing import Protocol
 
 from switchyard.engine.instances.status import Status
 from switchyard.engine.kernel import events as ev
+from switchyard.engine.kernel.ports import HasBus, HasClock, HasStore
 from switchyard.engine.kernel.tasks import one_line
 from switchyard.engine.process.signals import Suspend
 from switchyard.store.models import WI_OPEN
@@ -38,7 +39,11 @@ TICK = 0.5  # the clock is read at least this often (a test's clock moves only b
 FALLBACK_POLL = 2.0  # the store is looked at this often when items or children are awaited
 
 
-async def until_woken(engine: Any, suspend: Suspend) -> None:
+class WakePorts(HasStore, HasClock, HasBus, Protocol):
+    """What a waiting branch looks at: the store, the time, the bus."""
+
+
+async def until_woken(engine: WakePorts, suspend: Suspend) -> None:
     """Return when the branch that raised ``suspend`` should look again."""
     waits = suspend.waiting_on
     if waits.is_yield:  # the lane slot is held by the running sibling anyway: go on
@@ -81,7 +86,7 @@ def _concerns(event: ev.EngineEvent, items: set[int], children: set[int]) -> boo
     return False
 
 
-async def _settled(engine: Any, items: set[int], children: set[int]) -> bool:
+async def _settled(engine: WakePorts, items: set[int], children: set[int]) -> bool:
     """A work item no longer open, or a child that ended (the fallback for a missed
     event); a store that cannot be read now is looked at again later."""
     try:

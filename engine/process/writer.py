@@ -21,9 +21,11 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
+from sqlalchemy.ext.asyncio import AsyncConnection
 from switchyard.engine.kernel.events import EngineEvent
+from switchyard.engine.kernel.ports import HasBus, HasClock, HasNodeId, HasStore
 from switchyard.engine.kernel.tasks import spawn
 from switchyard.engine.kernel.tx import feed_rows
 from switchyard.store.queries import events as event_rows
@@ -49,8 +51,14 @@ class _Write:
     )
 
 
+@runtime_checkable
+class WriterPorts(HasStore, HasClock, HasBus, HasNodeId, Protocol):
+    """Raw writes (its own transaction, events published by hand), the time, the bus,
+    and this node's id (the fence)."""
+
+
 class GroupWriter:
-    def __init__(self, engine: Any, *, max_batch: int = 500) -> None:
+    def __init__(self, engine: WriterPorts, *, max_batch: int = 500) -> None:
         self.engine = engine
         self.max_batch = max_batch
         self._queue: asyncio.Queue[_Write] = asyncio.Queue()
@@ -122,7 +130,7 @@ class GroupWriter:
                     if not item.future.done():
                         item.future.set_result(None)
 
-    async def _fence(self, conn: Any, batch: list[_Write]) -> list[_Write]:
+    async def _fence(self, conn: AsyncConnection, batch: list[_Write]) -> list[_Write]:
         """Drop (and fail) the writes of instances this node no longer runs. On PostgreSQL
         the instance rows stay locked until the commit, so a takeover waits for it."""
         owners = sorted({item.owner for item in batch if item.owner is not None})

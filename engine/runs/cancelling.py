@@ -12,6 +12,7 @@ from switchyard.engine.instances.transition import transition
 from switchyard.engine.instances.view import InstanceState
 from switchyard.engine.kernel import events as ev
 from switchyard.engine.kernel.nodes import is_alive
+from switchyard.engine.kernel.ports import EngineParts
 from switchyard.engine.kernel.tx import Tx
 from switchyard.engine.runs.runner import kill_stale_group
 from switchyard.engine.views import InstanceView
@@ -20,12 +21,9 @@ from switchyard.store.queries import nodes as node_q
 from switchyard.store.queries import steps as step_q
 
 
-class CancelApi:
-    # provided by Engine
+class CancelApi(EngineParts):
+    # provided by Engine (with EngineParts' store, clock, tx(), ...)
     user: str
-
-    def tx(self) -> Any:  # pragma: no cover - Engine's
-        raise NotImplementedError
 
     async def instance(self, instance_id: int) -> InstanceView:  # pragma: no cover
         raise NotImplementedError

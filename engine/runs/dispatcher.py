@@ -12,10 +12,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from switchyard.engine.kernel import events as ev
 from switchyard.engine.kernel.nodes import HOST
+from switchyard.engine.kernel.ports import HasBus, HasNodeId, HasStore, Transactions
 from switchyard.engine.kernel.tasks import spawn
 from switchyard.store.models import RUNNING
 from switchyard.store.queries import claims
@@ -28,8 +29,13 @@ BATCH = 500  # most instances claimed in one statement
 COALESCE = 0.005  # seconds to gather wake-ups before a claim round
 
 
+@runtime_checkable
+class DispatcherPorts(HasStore, Transactions, HasBus, HasNodeId, Protocol):
+    """Reads and claims (in a transaction, for this node), and the bus to wake on."""
+
+
 class Dispatcher:
-    def __init__(self, engine: Any, launch: Callable[[dict[str, Any]], None]) -> None:
+    def __init__(self, engine: DispatcherPorts, launch: Callable[[dict[str, Any]], None]) -> None:
         self.engine = engine
         self.launch = launch
         self._wake = asyncio.Event()

@@ -11,10 +11,11 @@ from __future__ import annotations
 import contextlib
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from switchyard.engine.instances.completion import finish
 from switchyard.engine.kernel import events as ev
+from switchyard.engine.kernel.ports import HasBus, LogFiles, SecretValues, Transactions
 from switchyard.engine.people.masking import TextMasker as Masker
 from switchyard.engine.runs.runner import CommandRun, CommandSpec, RunnerStartError
 from switchyard.engine.schedules.spec import SECRET_FILE_PREFIX, SECRET_PREFIX
@@ -71,8 +72,14 @@ def build_spec(row: dict[str, Any], secrets: dict[str, str], kill_grace: float) 
     )
 
 
+@runtime_checkable
+class ExecutionPorts(Transactions, HasBus, LogFiles, SecretValues, Protocol):
+    """A command run's needs: its log file, the secrets (environment, masking), commits,
+    and the bus for its log lines."""
+
+
 async def execute(
-    engine: Any, row: dict[str, Any], running: dict[int, CommandRun], kill_grace: float
+    engine: ExecutionPorts, row: dict[str, Any], running: dict[int, CommandRun], kill_grace: float
 ) -> str:
     """Run a claimed instance to its end; returns the final status."""
     instance_id = int(row["id"])

@@ -27,9 +27,10 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from switchyard.engine.kernel import events as ev
+from switchyard.engine.kernel.ports import HasBus, StoreAccess
 from switchyard.engine.kernel.tasks import spawn
 from switchyard.engine.kernel.tx import Tx
 from switchyard.engine.schedules.firing import (
@@ -153,8 +154,13 @@ def maybe_done(row: dict[str, Any], trigger: Trigger, fresh: set[datetime]) -> b
     return row["next_fire_at"] in fresh and trigger.kind in FRESH_KINDS
 
 
+@runtime_checkable
+class SchedulerPorts(StoreAccess, HasBus, Protocol):
+    """Reads, transactions and the time, and the bus to wake on schedule changes."""
+
+
 class Scheduler:
-    def __init__(self, engine: Any) -> None:
+    def __init__(self, engine: SchedulerPorts) -> None:
         self.engine = engine
         self.triggers = TriggerCache()
         self._wake = asyncio.Event()

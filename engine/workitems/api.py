@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_
+from sqlalchemy.ext.asyncio import AsyncConnection
 from switchyard.engine.errors import Conflict, NotFound, SwitchyardError, check_page
 from switchyard.engine.instances.transition import wake
 from switchyard.engine.kernel import events as ev
@@ -47,7 +48,7 @@ SORTS = tuple(wi_q.SORTS)
 
 class WorkItemApi(Guard):
     # ------------------------------------------------------------- lists
-    async def _items_where(self, view: str, conn: Any) -> ColumnElement[bool]:
+    async def _items_where(self, view: str, conn: AsyncConnection) -> ColumnElement[bool]:
         me = await self._me()
         if view == "mine":
             return wi_q.mine(me.login)
@@ -101,14 +102,14 @@ class WorkItemApi(Guard):
         return WorkItemPage([item_view(r, now) for r in rows], total, counts)
 
     # -------------------------------------------------------------- one
-    async def _item(self, conn: Any, item_id: int) -> dict[str, Any]:
+    async def _item(self, conn: AsyncConnection, item_id: int) -> dict[str, Any]:
         row = await wi_q.get(conn, int(item_id))
         if row is None:
             raise NotFound("work item", f"no work item {item_id}")
         return row
 
     async def _form(
-        self, conn: Any, item: dict[str, Any]
+        self, conn: AsyncConnection, item: dict[str, Any]
     ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         """(form spec, instance row, definition doc) of an item."""
         row = await inst_q.get(conn, int(item["instance_id"]))

@@ -11,7 +11,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
 from switchyard.engine.kernel import events as ev
+from switchyard.engine.kernel.ports import Transactions
 from switchyard.engine.workitems.directive import SendWorkItem
 from switchyard.store.models import WI_OFFERED, WI_QUEUED
 from switchyard.store.queries import people as people_q
@@ -41,7 +43,9 @@ def timers_for(directive: SendWorkItem, now: datetime) -> list[dict[str, Any]]:
     return timers
 
 
-async def check_route(conn: Any, route: dict[str, str]) -> tuple[str | None, str | None]:
+async def check_route(
+    conn: AsyncConnection, route: dict[str, str]
+) -> tuple[str | None, str | None]:
     """(user, workgroup) of a route, each checked to exist."""
     if "user" in route:
         if await people_q.get_user(conn, route["user"]) is None:
@@ -53,7 +57,11 @@ async def check_route(conn: Any, route: dict[str, str]) -> tuple[str | None, str
 
 
 async def create_item(
-    engine: Any, row: dict[str, Any], doc: dict[str, Any], key: str, directive: SendWorkItem
+    engine: Transactions,
+    row: dict[str, Any],
+    doc: dict[str, Any],
+    key: str,
+    directive: SendWorkItem,
 ) -> int:
     async with engine.tx() as tx:
         existing = await wi_q.get_for_step(tx.conn, int(row["id"]), key)

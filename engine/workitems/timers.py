@@ -22,6 +22,8 @@ from typing import Any
 
 from switchyard.engine.instances.transition import wake as wake_instance
 from switchyard.engine.kernel import events as ev
+from switchyard.engine.kernel.ports import StoreAccess, Transactions
+from switchyard.engine.kernel.tx import Tx
 from switchyard.engine.workitems.create import next_timer
 from switchyard.store.models import WI_OFFERED, WI_OPEN, WI_QUEUED
 from switchyard.store.queries import people as people_q
@@ -29,7 +31,7 @@ from switchyard.store.queries import steps as step_q
 from switchyard.store.queries import workitems as wi_q
 
 
-async def fire_due(engine: Any) -> int:
+async def fire_due(engine: StoreAccess) -> int:
     """Fire the work-item timers that are due; returns how many fired."""
     fired = 0
     async with engine.store.read() as conn:
@@ -43,7 +45,7 @@ async def fire_due(engine: Any) -> int:
     return fired
 
 
-async def fire_now(engine: Any, item_id: int, *, by: str | None = None) -> str | None:
+async def fire_now(engine: Transactions, item_id: int, *, by: str | None = None) -> str | None:
     """Fire the next pending timer of one open item now, whatever its time (and any other
     that is due). Returns the kind of the timer forced (due, reminder, escalate), or None
     when the item is not open or has no pending timer."""
@@ -68,7 +70,7 @@ def _next_pending(row: dict[str, Any]) -> dict[str, Any] | None:
     return min(pending, key=lambda t: datetime.fromisoformat(t["at"]), default=None)
 
 
-async def _fire(tx: Any, row: dict[str, Any], *, force: bool = False, by: str | None = None) -> int:
+async def _fire(tx: Tx, row: dict[str, Any], *, force: bool = False, by: str | None = None) -> int:
     """Fire the item's timers that are due; with ``force``, its next pending one too."""
     timers = [dict(t) for t in row.get("timers") or []]
     forced = _next_pending({"timers": timers}) if force else None
@@ -123,7 +125,7 @@ class _Retry(Exception):
     pass
 
 
-async def hold_sessions(engine: Any, sessions: list[str], why: str) -> list[int]:
+async def hold_sessions(engine: Transactions, sessions: list[str], why: str) -> list[int]:
     """Items in progress in consoles whose node stopped come back held, drafts kept."""
     if not sessions:
         return []
