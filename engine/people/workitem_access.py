@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from switchyard.engine.people.identity import Identity
+from switchyard.engine.people.rules import Checked, Rule
 from switchyard.store.models import WI_HELD, WI_OPEN, WI_QUEUED
 from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import workitems as wi_q
@@ -80,11 +81,11 @@ async def may(engine: Any, me: Identity, item: dict[str, Any]) -> dict[str, bool
     return {op: await problem(engine, me, op, item) is None for op in OPERATIONS[1:]}
 
 
-def on_work_item(op: str) -> Any:
-    """The engine rule for a work item operation (see engine/people/rules.py)."""
+def on_work_item(op: str) -> Rule:
+    """The engine rule for a work item operation (arg: the item's id; see
+    engine/people/rules.py)."""
 
-    async def rule(engine: Any, me: Identity, name: str, args: Any, kw: Any) -> None:
-        item_id = kw.get("item_id", args[0] if args else None)
+    async def check(engine: Checked, me: Identity, name: str, item_id: Any) -> None:
         async with engine.store.read() as conn:
             item = await wi_q.get(conn, int(item_id)) if item_id is not None else None
         if item is None:
@@ -100,4 +101,4 @@ def on_work_item(op: str) -> Any:
             target=item["process"],
         )
 
-    return rule
+    return Rule(check, reads=True, name="on_work_item")

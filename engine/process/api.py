@@ -24,6 +24,7 @@ from switchyard.engine.kernel import config as node_config
 from switchyard.engine.kernel import events as ev
 from switchyard.engine.kernel.nodes import is_alive
 from switchyard.engine.ops import params as server_params
+from switchyard.engine.people.rules import anyone, launch, licence, on_instance, rule
 from switchyard.engine.process.views import (
     InstanceDetail,
     ProcessDetail,
@@ -65,6 +66,7 @@ class ProcessApi:
         raise NotImplementedError
 
     # ----------------------------------------------------------- definitions
+    @rule(anyone)
     async def known_names(self) -> Known:
         async with self.store.read() as conn:
             lanes = {row["name"] for row in await lane_q.list_with_counts(conn)}
@@ -84,6 +86,7 @@ class ProcessApi:
             secspecs=secspecs,
         )
 
+    @rule(licence("designer", "validate processes"))
     async def validate_files(self, paths: list[Path]) -> list[Definition]:
         """Every file checked; raises DefinitionError with the issues of all of them."""
         known = await self.known_names()
@@ -109,6 +112,7 @@ class ProcessApi:
             raise DefinitionError(issues)
         return parsed
 
+    @rule(licence("designer", "publish processes"))
     async def publish(self, paths: list[Path]) -> list[PublishResult]:
         """All files or none: any error in any file publishes nothing."""
         definitions = await self.validate_files(paths)
@@ -149,6 +153,7 @@ class ProcessApi:
                 )
         return results
 
+    @rule(anyone)
     async def processes(self) -> list[ProcessView]:
         async with self.store.read() as conn:
             rows = await proc_q.list_latest(conn)
@@ -177,6 +182,7 @@ class ProcessApi:
             raise NotFound("process", f"unknown {what} (publish it: switchyard process publish)")
         return row
 
+    @rule(anyone)
     async def process(self, name: str, version: int | None = None) -> ProcessDetail:
         async with self.store.read() as conn:
             r = await self._definition(conn, name, version)
@@ -205,6 +211,7 @@ class ProcessApi:
                     "are blocked until it finishes (block_launch_during_restore); try again",
                 )
 
+    @rule(launch, arg="name")
     async def start_process(
         self,
         name: str,
@@ -242,6 +249,7 @@ class ProcessApi:
         return instance_id
 
     # ------------------------------------------------------------- inspecting
+    @rule(on_instance("view", "view"), arg="instance_id")
     async def instance_detail(self, instance_id: int) -> InstanceDetail:
         async with self.store.read() as conn:
             row = await inst_q.get(conn, instance_id)
@@ -277,6 +285,7 @@ class ProcessApi:
             raise Conflict("id", f"instance {instance_id} is {row['status']}: nothing to {what}")
         return row
 
+    @rule(on_instance("manage", "retry"), arg="instance_id")
     async def retry(self, instance_id: int, set_vars: dict[str, str] | None = None) -> InstanceView:
         """Run the failed step again (after setting variables, if asked)."""
         async with self.tx() as tx:
@@ -314,6 +323,7 @@ class ProcessApi:
             )
         return await self.instance(instance_id)  # type: ignore[attr-defined,no-any-return]
 
+    @rule(on_instance("manage", "skip"), arg="instance_id")
     async def skip(self, instance_id: int) -> InstanceView:
         """Mark the failed step done without running it, and go on after it."""
         async with self.tx() as tx:
