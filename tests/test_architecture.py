@@ -1,6 +1,7 @@
 """The layers import one way (tui -> engine -> store): the import-linter contracts hold.
 The console and the command line import no store or driver module (only the engine's
-public surface: errors, vocabulary, paths), and the command line has no import cycle."""
+public surface: errors, vocabulary, paths), the command line has no import cycle, and the
+engine's capability packages import only those below them (docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -31,20 +32,21 @@ def run_lint(env_extra: dict[str, str] | None = None) -> subprocess.CompletedPro
 def test_import_contracts_hold() -> None:
     result = run_lint()
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Contracts: 5 kept, 0 broken" in result.stdout
+    assert "Contracts: 8 kept, 0 broken" in result.stdout
 
 
 def _lint_tree(tmp_path: Path, extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """import-linter on a copy of tui/ with ``extra`` lines appended to some files (the
-    engine and store are linked, unchanged), with this repository's contracts."""
+    """import-linter on a copy of tui/ and engine/ with ``extra`` lines appended to some
+    files (paths from the repo root; the store is linked, unchanged), with this
+    repository's contracts."""
     pkg = tmp_path / "switchyard"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
-    shutil.copytree(ROOT / "tui", pkg / "tui", ignore=shutil.ignore_patterns("__pycache__"))
-    for layer in ("engine", "store"):
-        (pkg / layer).symlink_to(ROOT / layer)
+    for layer in ("tui", "engine"):
+        shutil.copytree(ROOT / layer, pkg / layer, ignore=shutil.ignore_patterns("__pycache__"))
+    (pkg / "store").symlink_to(ROOT / "store")
     for name, line in extra.items():
-        with (pkg / "tui" / name).open("a") as fh:
+        with (pkg / name).open("a") as fh:
             fh.write(f"\n{line}\n")
     lint = Path(sys.executable).parent / "lint-imports"
     return subprocess.run(
@@ -60,10 +62,14 @@ def _lint_tree(tmp_path: Path, extra: dict[str, str]) -> subprocess.CompletedPro
 @pytest.mark.parametrize(
     ("name", "line", "broken"),
     [
-        ("screens/bulk.py", "from switchyard.store.db import StoreError", "only to the engine"),
-        ("display.py", "from sqlalchemy.exc import SQLAlchemyError", "only to the engine"),
-        ("cli/commands/people.py", "from switchyard.tui.cli.commands import ops", "independent"),
-        ("cli/root.py", "from switchyard.tui.cli import registry", "main -> registry"),
+        ("tui/screens/bulk.py", "from switchyard.store.db import StoreError", "only to the"),
+        ("tui/display.py", "from sqlalchemy.exc import SQLAlchemyError", "only to the engine"),
+        ("tui/cli/commands/people.py", "from switchyard.tui.cli.commands import ops", "independ"),
+        ("tui/cli/root.py", "from switchyard.tui.cli import registry", "main -> registry"),
+        # the engine's own layers: an upward import, the kernel reaching out, the facade
+        ("engine/runs/runner.py", "import switchyard.engine.process.host", "by capability"),
+        ("engine/kernel/tx.py", "import switchyard.engine.people.guard", "kernel"),
+        ("engine/schedules/scheduler.py", "import switchyard.engine.api", "the facade"),
     ],
 )
 def test_the_contracts_catch_a_console_store_import_and_a_cli_cycle(
