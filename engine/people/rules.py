@@ -130,6 +130,10 @@ def rule(check: Rule, arg: str | None = None) -> Callable[[F], F]:
     value the rule checks (a rule that reads one requires it)."""
 
     def attach(fn: F) -> F:
+        if isinstance(fn, classmethod | staticmethod):  # @guarded wraps methods only
+            raise TypeError(
+                f"@rule on {_where(fn.__func__)}: a class or static method is no operation"
+            )
         _check_async(fn, "@rule")
         declared = Declared(check, arg)
         check_arg(fn, declared)

@@ -159,6 +159,15 @@ def test_only_async_operations_carry_a_rule() -> None:
             def users(self) -> None: ...
 
 
+def test_a_class_method_is_no_operation() -> None:
+    with pytest.raises(TypeError, match="a class or static method is no operation"):
+
+        class Api:
+            @rule(anyone)
+            @classmethod
+            async def open(cls) -> None: ...
+
+
 def test_unchecked_needs_a_reason() -> None:
     with pytest.raises(TypeError, match="reason"):
         unchecked(" ")
