@@ -32,7 +32,16 @@ from switchyard.engine.ops.secrets import SecretBox, check_key, check_value
 from switchyard.engine.people import os_identity
 from switchyard.engine.people.api import PeopleApi
 from switchyard.engine.people.os_identity import OsIdentity
-from switchyard.engine.people.rules import guarded
+from switchyard.engine.people.rules import (
+    admin,
+    anyone,
+    guarded,
+    launch_schedule,
+    licence,
+    on_instance,
+    rule,
+    unchecked,
+)
 from switchyard.engine.process.api import ProcessApi
 from switchyard.engine.runs.cancelling import CancelApi
 from switchyard.engine.runs.runner import read_log
@@ -120,6 +129,7 @@ class Engine(PeopleApi, ProcessApi, WorkItemApi, MonitorApi, CancelApi, Operatio
         self.feed: ev.EventFeed | None = None
 
     @classmethod
+    @unchecked("makes the engine; checks the identity itself (first start, unknown login, --as)")
     async def open(
         cls,
         url: str | None = None,
@@ -171,11 +181,13 @@ class Engine(PeopleApi, ProcessApi, WorkItemApi, MonitorApi, CancelApi, Operatio
         """One write transaction; events emitted on it are published after the commit."""
         return transaction(self.store, self.bus, self.node_id, self.clock.now())
 
+    @unchecked("this engine's own change feed")
     async def start_feed(self, interval: float = 0.25) -> None:
         if self.feed is None:
             self.feed = ev.EventFeed(self.store, self.bus, self.node_id, interval)
             await self.feed.start()
 
+    @unchecked("closes this engine's own connections")
     async def close(self) -> None:
         if self.feed:
             await self.feed.stop()
@@ -186,6 +198,7 @@ class Engine(PeopleApi, ProcessApi, WorkItemApi, MonitorApi, CancelApi, Operatio
         return self.data_dir / "logs" / f"{instance_id}.log"
 
     # ---------------------------------------------------------------- lanes
+    @rule(admin("add lanes"))
     async def add_lane(self, name: str, concurrency: int = 1) -> LaneView:
         check_name(name, "name")
         if len(name) > MAX_LANE_NAME:
@@ -198,6 +211,7 @@ class Engine(PeopleApi, ProcessApi, WorkItemApi, MonitorApi, CancelApi, Operatio
             tx.emit(ev.LANE_CHANGED, name, concurrency=concurrency)
         return LaneView(name, concurrency, 0, 0)
 
+    @rule(admin("change lanes"))
     async def set_lane_concurrency(self, name: str, concurrency: int) -> None:
         check_concurrency(concurrency)
         async with self.tx() as tx:
@@ -205,6 +219,7 @@ class Engine(PeopleApi, ProcessApi, WorkItemApi, MonitorApi, CancelApi, Operatio
                 raise NotFound("lane", f"unknown lane '{name}'")
             tx.emit(ev.LANE_CHANGED, name, concurrency=concurrency)
 
+    @rule(anyone)
     async def lanes(self) -> list[LaneView]:
         async with self.store.read() as conn:
             rows = await lane_q.list_with_counts(conn)
@@ -231,6 +246,7 @@ class Engine(PeopleApi, ProcessApi, WorkItemApi, MonitorApi, CancelApi, Operatio
                     "env", f"unknown secret '{key}' (set it: switchyard secret set {key})"
                 )
 
+    @rule(licence("designer", "add schedules"))
     async def add_schedule(self, spec: ScheduleSpec) -> ScheduleView:
         now = self.clock.now()
         trigger, row = spec.to_row(now)
@@ -243,6 +259,7 @@ class Engine(PeopleApi, ProcessApi, WorkItemApi, MonitorApi, CancelApi, Operatio
             tx.emit(ev.SCHEDULE_CHANGED, schedule_id, name=spec.name)
         return await self.schedule(spec.name)
 
+    @rule(licence("designer", "edit schedules"))
     async def update_schedule(self, name: str, spec: ScheduleSpec) -> ScheduleView:
         now = self.clock.now()
         trigger, row = spec.to_row(now)
@@ -265,12 +282,14 @@ class Engine(PeopleApi, ProcessApi, WorkItemApi, MonitorApi, CancelApi, Operatio
             raise NotFound("schedule", f"unknown schedule '{name}'")
         return row
 
+    @rule(anyone)
     async def schedules(self) -> list[ScheduleView]:
         async with self.store.read() as conn:
             rows = await sched_q.list_all(conn)
             last = await inst_q.last_result(conn, [r["id"] for r in rows])
         return [schedule_view(r, last.get(r["id"])) for r in rows]
 
+    @rule(anyone)
     async def schedule(self, name: str) -> ScheduleView:
         async with self.store.read() as conn:
             row = await sched_q.get_by_name(conn, name)
@@ -279,6 +298,7 @@ class Engine(PeopleApi, ProcessApi, WorkItemApi, MonitorApi, CancelApi, Operatio
             last = await inst_q.last_result(conn, [row["id"]])
         return schedule_view(row, last.get(row["id"]))
 
+    @rule(anyone)
     async def schedule_spec(self, name: str) -> ScheduleSpec:
         """The editable form of a stored schedule (for the console's edit form)."""
         async with self.store.read() as conn:
@@ -289,6 +309,7 @@ class Engine(PeopleApi, ProcessApi, WorkItemApi, MonitorApi, CancelApi, Operatio
 
         return spec_from_row(row)
 
+    @rule(licence("designer", "pause or resume schedules"))
     async def set_paused(self, name: str, paused: bool) -> ScheduleView:
         async with self.tx() as tx:
             row = await self._schedule_row(tx, name)
@@ -299,6 +320,7 @@ class Engine(PeopleApi, ProcessApi, WorkItemApi, MonitorApi, CancelApi, Operatio
             tx.emit(ev.SCHEDULE_CHANGED, row["id"], name=name, paused=paused)
         return await self.schedule(name)
 
+    @rule(licence("designer", "remove schedules"))
     async def remove_schedule(self, name: str) -> None:
         async with self.tx() as tx:
             row = await self._schedule_row(tx, name)
@@ -329,6 +351,7 @@ class Engine(PeopleApi, ProcessApi, WorkItemApi, MonitorApi, CancelApi, Operatio
         after, secrets) are checked by add_schedule/update_schedule."""
         spec.to_row(self.clock.now())
 
+    @rule(anyone)
     async def next_fires(
         self, name: str, count: int = 10, start: datetime | None = None
     ) -> list[FirePreview]:
@@ -345,6 +368,7 @@ class Engine(PeopleApi, ProcessApi, WorkItemApi, MonitorApi, CancelApi, Operatio
         return self.preview(trigger, count, start)
 
     # ------------------------------------------------------------ instances
+    @rule(launch_schedule, arg="schedule")
     async def start(self, schedule: str) -> int:
         """Run a schedule now (queued on its lane like any fire); returns the instance id."""
         async with self.tx() as tx:
@@ -363,6 +387,7 @@ class Engine(PeopleApi, ProcessApi, WorkItemApi, MonitorApi, CancelApi, Operatio
             )
         return instance_id
 
+    @rule(anyone)  # filtered in the query: only what the caller may view
     async def instances(
         self,
         *,
@@ -391,6 +416,7 @@ class Engine(PeopleApi, ProcessApi, WorkItemApi, MonitorApi, CancelApi, Operatio
             maskers = await self._maskers(rows, conn)  # secured values out of reasons
         return [m.view(instance_view(r)) for m, r in zip(maskers, rows, strict=True)]
 
+    @rule(on_instance("view", "view"), arg="instance_id")
     async def instance(self, instance_id: int) -> InstanceView:
         async with self.store.read() as conn:
             row = await inst_q.get(conn, instance_id)
@@ -398,6 +424,7 @@ class Engine(PeopleApi, ProcessApi, WorkItemApi, MonitorApi, CancelApi, Operatio
             raise NotFound("id", f"unknown instance {instance_id}")
         return (await self._masker(row)).view(instance_view(row))
 
+    @rule(anyone)  # likewise
     async def queue(self, *, limit: int = 200, offset: int = 0) -> tuple[list[QueueEntry], int]:
         """A page of the queue (running first per lane, then waiting in order) and its size."""
         visible = await self._visible()  # only what the caller may view
@@ -422,11 +449,13 @@ class Engine(PeopleApi, ProcessApi, WorkItemApi, MonitorApi, CancelApi, Operatio
                 entries.append(QueueEntry(instance_view(r), None))
         return entries, total
 
+    @rule(on_instance("view", "read the log of"), arg="instance_id")
     async def log(self, instance_id: int) -> list[str]:
         await self.instance(instance_id)
         lines, _ = await asyncio.to_thread(read_log, self.log_path(instance_id))  # off the loop
         return await self._mask_lines(instance_id, lines)
 
+    @rule(on_instance("view", "read the log of"), arg="instance_id")
     async def follow_log(self, instance_id: int, *, poll: float = 0.2) -> AsyncIterator[list[str]]:
         """The log so far, then new lines as they come, until the instance has ended."""
         path = self.log_path(instance_id)
@@ -445,6 +474,7 @@ class Engine(PeopleApi, ProcessApi, WorkItemApi, MonitorApi, CancelApi, Operatio
             await asyncio.sleep(poll)
 
     # -------------------------------------------------------------- secrets
+    @rule(admin("set secrets"))
     async def set_secret(self, key: str, value: str) -> None:
         check_key(key)
         check_value(value)
@@ -458,10 +488,12 @@ class Engine(PeopleApi, ProcessApi, WorkItemApi, MonitorApi, CancelApi, Operatio
                 tx, eventlog.SECRET_CHANGED, f"secret {key} {verb}", name=key, change=verb
             )
 
+    @rule(admin("list secrets"))
     async def secrets(self) -> list[SecretView]:
         async with self.store.read() as conn:
             return [SecretView(k, t) for k, t in await secret_q.list_keys(conn)]
 
+    @unchecked("internal: the runner's environments and log masking, never shown")
     async def secret_values(self) -> dict[str, str]:
         """Every secret, decrypted: for the runner's environment and its log masking."""
         async with self.store.read() as conn:
@@ -469,12 +501,14 @@ class Engine(PeopleApi, ProcessApi, WorkItemApi, MonitorApi, CancelApi, Operatio
         return {k: self.secret_box.decrypt(k, t) for k, t in tokens.items()}
 
     # ---------------------------------------------------------------- nodes
+    @rule(anyone)
     async def nodes(self) -> list[NodeView]:
         now = self.clock.now()
         async with self.store.read() as conn:
             rows = await node_q.running(conn)
         return [view(r, now) for r in rows]
 
+    @rule(anyone)
     async def live_serve_node(self) -> NodeView | None:
         """A live `serve` node on this store, if any (the console is then a pure console)."""
         for node in await self.nodes():

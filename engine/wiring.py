@@ -27,7 +27,7 @@ from switchyard.engine.kernel.ports import (
 from switchyard.engine.node.recovery import RecoveryPorts
 from switchyard.engine.node.runtime import RuntimePorts
 from switchyard.engine.node.sessions import SessionPorts
-from switchyard.engine.people.workitem_access import Checks
+from switchyard.engine.people.rules import Checked
 from switchyard.engine.process.host import HostPorts
 from switchyard.engine.process.lifecycle import Committing, LifecyclePorts
 from switchyard.engine.process.wakes import WakePorts
@@ -48,7 +48,7 @@ PORTS: tuple[type, ...] = (
     SecretValues,
     StoreAccess,
     NodeAccess,
-    Checks,
+    Checked,
     SchedulerPorts,
     DispatcherPorts,
     ExecutionPorts,
@@ -75,7 +75,7 @@ def provides(engine: Engine) -> list[object]:
     secret_values: SecretValues = engine
     store_access: StoreAccess = engine
     node_access: NodeAccess = engine
-    checks: Checks = engine
+    checked: Checked = engine
     scheduler: SchedulerPorts = engine
     dispatcher: DispatcherPorts = engine
     execution: ExecutionPorts = engine
@@ -98,7 +98,7 @@ def provides(engine: Engine) -> list[object]:
         secret_values,
         store_access,
         node_access,
-        checks,
+        checked,
         scheduler,
         dispatcher,
         execution,

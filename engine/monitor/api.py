@@ -24,6 +24,7 @@ from switchyard.engine.kernel.eventlog import FILTER_CANCELLED
 from switchyard.engine.monitor.filters import MonitorFilter
 from switchyard.engine.people.guard import Guard
 from switchyard.engine.people.masking import Masker, in_spec, secured_variables
+from switchyard.engine.people.rules import anyone, licence, rule
 from switchyard.engine.views import InstanceView, instance_view
 from switchyard.store.queries import monitor as mon_q
 from switchyard.store.queries import people as people_q
@@ -139,6 +140,7 @@ class MonitorApi(Guard):
             visible=visible,
         )
 
+    @rule(licence("monitor", "use the monitor"))  # rows filtered to what the caller may view
     async def monitor(
         self, flt: MonitorFilter, *, limit: int = 100, offset: int = 0
     ) -> MonitorPage:
@@ -166,6 +168,7 @@ class MonitorApi(Guard):
             raise FilterTooBroad(total, cap)
         return MonitorPage(rows, total, cap, flt)
 
+    @rule(licence("monitor", "use the monitor"))
     async def monitor_ids(self, flt: MonitorFilter) -> list[int]:
         """Every instance id the filter matches (for bulk retry/cancel): under the cap."""
         page = await self.monitor(flt, limit=1)
@@ -222,6 +225,7 @@ class MonitorApi(Guard):
         return cache[definition_id]
 
     # ---------------------------------------------------------- saved filters
+    @rule(licence("monitor", "save monitor filters"))
     async def save_filter(self, name: str, flt: MonitorFilter) -> None:
         """Save (or replace) a filter under ``name`` for the caller."""
         if not name.strip() or len(name) > 100:
@@ -229,11 +233,13 @@ class MonitorApi(Guard):
         async with self.tx() as tx:
             await saved_q.save(tx.conn, self.user, name.strip(), flt.to_dict(), tx.now)
 
+    @rule(anyone)
     async def saved_filters(self) -> dict[str, MonitorFilter]:
         async with self.store.read() as conn:
             rows = await saved_q.list_for(conn, self.user)
         return {r["name"]: MonitorFilter.from_dict(r["filter"]) for r in rows}
 
+    @rule(anyone)
     async def delete_filter(self, name: str) -> None:
         async with self.tx() as tx:
             if not await saved_q.delete_one(tx.conn, self.user, name):

@@ -35,6 +35,7 @@ from switchyard.engine.instances.transition import wake
 from switchyard.engine.kernel.nodes import HOST, is_alive, process_start_time
 from switchyard.engine.people.guard import Guard
 from switchyard.engine.people.identity import Identity
+from switchyard.engine.people.rules import anyone, rule
 from switchyard.engine.workitems import timers as wi_timers
 from switchyard.store.models import WAITING
 from switchyard.store.queries import instances as inst_q
@@ -129,6 +130,7 @@ class TimersApi(Guard):
     start: Callable[[str], Awaitable[int]]  # run a schedule now (Engine.start)
 
     # ------------------------------------------------------------- lists
+    @rule(anyone)  # filtered to what the caller may view
     async def timers(
         self,
         process: str | None = None,
@@ -162,6 +164,7 @@ class TimersApi(Guard):
         return [timer_view(r, now) for r in rows]
 
     # --------------------------------------------------------------- runs
+    @rule(anyone)  # forcing checks the manage right (designer licence for schedules) per selection
     async def run_timers(
         self,
         process: str | None = None,

@@ -17,6 +17,7 @@ from switchyard.engine.kernel import eventlog
 from switchyard.engine.kernel import events as ev
 from switchyard.engine.kernel.ports import EngineParts
 from switchyard.engine.ops import params as server_params
+from switchyard.engine.people.rules import admin, anyone, licence_or_admin, rule
 from switchyard.store.queries import eventlog as eventlog_q
 from switchyard.store.queries import params as params_q
 
@@ -86,12 +87,14 @@ def event_view(row: dict[str, Any]) -> EventLogView:
 
 class OperationsApi(EngineParts):  # store and tx() provided by Engine
     # ------------------------------------------------------------ parameters
+    @rule(anyone)
     async def params(self) -> list[ParamView]:
         """Every server parameter: its value (stored, else the default), default and rule."""
         async with self.store.read() as conn:
             stored = await params_q.stored(conn)
         return [_param_view(name, stored.get(name)) for name in server_params.RULES]
 
+    @rule(admin("change server parameters"))
     async def set_param(self, name: str, value: Any) -> ParamView:
         """Change a server parameter (admins). ``value`` may be text as typed ("true",
         "5000", "30s", "5m"). Running nodes take the new value without a restart."""
@@ -114,6 +117,7 @@ class OperationsApi(EngineParts):  # store and tx() provided by Engine
             return _param_view(name, {"value": typed, "updated_at": tx.now})
 
     # ------------------------------------------------------------- event log
+    @rule(licence_or_admin("monitor", "read the event log"))
     async def event_log(
         self,
         kind: str | list[str] | None = None,

@@ -10,6 +10,7 @@ from typing import Any
 from switchyard.engine.errors import Conflict, NotFound, SwitchyardError
 from switchyard.engine.kernel.tx import Tx
 from switchyard.engine.people.guard import PEOPLE_CHANGED, Guard
+from switchyard.engine.people.rules import admin, anyone, rule
 from switchyard.engine.people.views import (
     AuditView,
     GroupView,
@@ -62,6 +63,7 @@ def _names(values: Any, pattern: re.Pattern[str], field: str, what: str) -> list
 
 class PeopleApi(Guard):
     # ------------------------------------------------------------- users
+    @rule(admin("add users"))
     async def add_user(
         self,
         login: str,
@@ -94,12 +96,14 @@ class PeopleApi(Guard):
             raise NotFound("login", f"unknown user '{login}'")
         return user_view(row, groups)
 
+    @rule(anyone)
     async def users(self) -> list[UserView]:
         async with self.store.read() as conn:
             rows = await people_q.list_users(conn)
             pairs = await people_q.memberships(conn)
         return [user_view(r, [g for g, u in pairs if u == r["login"]]) for r in rows]
 
+    @rule(admin("change users"))
     async def set_user(
         self,
         login: str,
@@ -131,6 +135,7 @@ class PeopleApi(Guard):
                 tx.emit(PEOPLE_CHANGED, login)
         return await self._user(login)
 
+    @rule(admin("remove users"))
     async def remove_user(self, login: str) -> None:
         """Removes the user, their group memberships and the rights granted to them."""
         async with self.tx() as tx:
@@ -144,6 +149,7 @@ class PeopleApi(Guard):
             tx.emit(PEOPLE_CHANGED, login)
 
     # ------------------------------------------------------------ groups
+    @rule(admin("add groups"))
     async def add_group(self, name: str) -> GroupView:
         _check(GROUP, name, "name", "group name")
         async with self.tx() as tx:
@@ -154,12 +160,14 @@ class PeopleApi(Guard):
             tx.emit(PEOPLE_CHANGED, name)
         return GroupView(name, [])
 
+    @rule(anyone)
     async def groups(self) -> list[GroupView]:
         async with self.store.read() as conn:
             rows = await people_q.list_groups(conn)
             pairs = await people_q.memberships(conn)
         return [GroupView(r["name"], [u for g, u in pairs if g == r["name"]]) for r in rows]
 
+    @rule(admin("remove groups"))
     async def remove_group(self, name: str) -> None:
         """Removes the group, its memberships and the rights granted to it."""
         async with self.tx() as tx:
@@ -168,6 +176,7 @@ class PeopleApi(Guard):
             await self._audit(tx, "group.remove", name)
             tx.emit(PEOPLE_CHANGED, name)
 
+    @rule(admin("change group members"))
     async def add_member(self, group: str, login: str) -> GroupView:
         async with self.tx() as tx:
             await self._group_and_user(tx, group, login)
@@ -176,6 +185,7 @@ class PeopleApi(Guard):
                 tx.emit(PEOPLE_CHANGED, group)
         return await self._group(group)
 
+    @rule(admin("change group members"))
     async def remove_member(self, group: str, login: str) -> GroupView:
         async with self.tx() as tx:
             await self._group_and_user(tx, group, login)
@@ -227,6 +237,7 @@ class PeopleApi(Guard):
             f"unknown process or schedule '{process}' (publish it first, or use '*' for all)",
         )
 
+    @rule(admin("grant rights"))
     async def grant(
         self,
         process: str,
@@ -267,6 +278,7 @@ class PeopleApi(Guard):
         assert row is not None
         return right_view(row)
 
+    @rule(admin("revoke rights"))
     async def revoke(
         self,
         process: str,
@@ -304,6 +316,7 @@ class PeopleApi(Guard):
             left = await people_q.get_right(tx.conn, process, kind, subject)
         return right_view(left) if left else None
 
+    @rule(admin("list rights"))
     async def rights(self, process: str | None = None) -> list[RightView]:
         """Every right, or those that apply to one process (its own and those on "*")."""
         async with self.store.read() as conn:
@@ -329,6 +342,7 @@ class PeopleApi(Guard):
                 raise NotFound("groups", f"unknown group '{group}'")
         return row
 
+    @rule(admin("add security specs"))
     async def add_secspec(
         self,
         name: str,
@@ -348,6 +362,7 @@ class PeopleApi(Guard):
             tx.emit(PEOPLE_CHANGED, name)
         return secspec_view(row)
 
+    @rule(admin("change security specs"))
     async def set_secspec(
         self,
         name: str,
@@ -366,6 +381,7 @@ class PeopleApi(Guard):
             tx.emit(PEOPLE_CHANGED, name)
         return secspec_view(row)
 
+    @rule(admin("remove security specs"))
     async def remove_secspec(self, name: str) -> None:
         """Variables still tied to a removed spec are masked for everyone."""
         async with self.tx() as tx:
@@ -374,11 +390,13 @@ class PeopleApi(Guard):
             await self._audit(tx, "secspec.remove", name)
             tx.emit(PEOPLE_CHANGED, name)
 
+    @rule(anyone)
     async def secspecs(self) -> list[SecSpecView]:
         async with self.store.read() as conn:
             return [secspec_view(r) for r in await people_q.list_secspecs(conn)]
 
     # -------------------------------------------------------------- audit
+    @rule(admin("read the audit log"))
     async def audit(self, *, limit: int = 100, before_id: int | None = None) -> list[AuditView]:
         """The audit log, newest first: impersonation, refusals, people and rights changes."""
         if limit < 1 or limit > 10_000:

@@ -8,7 +8,6 @@ admin applies at once to every console and node."""
 
 from __future__ import annotations
 
-from contextvars import ContextVar
 from typing import Any, NoReturn
 
 from sqlalchemy import ColumnElement
@@ -20,16 +19,13 @@ from switchyard.engine.kernel.tx import Tx
 from switchyard.engine.people.identity import Access, Identity, identity_from
 from switchyard.engine.people.masking import Masker
 from switchyard.engine.people.os_identity import OsIdentity
+from switchyard.engine.people.rules import CURRENT, anyone, rule
 from switchyard.store.models import ALL_PROCESSES
 from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import people as people_q
 from switchyard.store.queries import processes as proc_q
 
 PEOPLE_CHANGED = "people.changed"  # users, groups, rights or security specs changed
-
-#: The identity of the guarded operation under way, per engine (see rules.guarded): nested
-#: engine calls (cancel reading its result back) do not check twice.
-CURRENT: ContextVar[tuple[int, Identity] | None] = ContextVar("switchyard_identity", default=None)
 
 
 class Guard(EngineParts):
@@ -153,6 +149,7 @@ class Guard(EngineParts):
             return current[1]
         return await self._load_identity()
 
+    @rule(anyone)
     async def identity(self) -> Identity:
         """Who this engine acts as: login, name, licence, admin, groups, roles."""
         return await self._me()

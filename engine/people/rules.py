@@ -1,15 +1,32 @@
-"""Who may do what: one rule per engine operation, applied by ``@guarded`` on ``Engine``.
+"""Who may do what: every operation of the engine names its rule where it is defined.
 
-Every public coroutine of the engine is checked before it runs: the caller must be a
-Switchyard user, then the operation's rule must pass. A refusal raises ``Refused`` (exit
-code 4 in the CLI) whose message names the missing licence or right, after writing an
-audit-log row. An operation without a rule here only needs a known user, and
-tests/engine/people/test_rules_cover.py fails until it gets one (or is listed in
-``UNCHECKED`` with the reason).
+    @rule(admin("change users"))                      # no argument needed
+    async def set_user(self, login: str, ...) -> UserView: ...
 
-Listing instances is not a rule but a filter in the query (``PeopleApi._visible``), so
-paging stays exact; masking of secured variables happens where values leave the engine
-(``PeopleApi._masker``).
+    @rule(launch, arg="name")                         # the rule reads ``name``
+    async def start_process(self, name: str, ...) -> InstanceView: ...
+
+    @unchecked("closes this engine's own connections")
+    async def close(self) -> None: ...
+
+``@rule`` stores the rule on the function; ``@guarded`` (on ``Engine``, engine/api.py) reads
+it from each public coroutine (walking the MRO: an override without its own ``@rule``
+keeps its base's) and wraps the operation: the caller must be a Switchyard user, then the
+rule must pass. A refusal raises ``Refused`` (exit code 4 in the CLI) whose message names
+the missing licence or right, after writing an audit-log row and an event-log entry.
+
+A rule that looks at a value (the process to launch, the instance, the work item) gets the
+argument named by ``arg``, bound by name through the method's signature (defaults
+applied), never by position: reordering parameters cannot make it check another value.
+Naming a parameter the method does not have, giving ``arg`` to a rule that reads none or
+leaving it out for one that needs it, fails when the module is imported. A public
+coroutine of ``Engine`` with neither ``@rule`` nor ``@unchecked("why")`` fails
+``@guarded`` when engine/api.py is imported (and tests/engine/people/test_rules_cover.py).
+
+Here are the generic rules; the work-item rule is ``on_work_item`` in workitem_access.py,
+beside the "may" flags a screen shows, so the two never disagree. Listing instances is not
+a rule but a filter in the query (``Guard._visible``), so paging stays exact; masking of
+secured variables happens where values leave the engine (``Guard._masker``).
 """
 
 from __future__ import annotations
@@ -17,54 +34,160 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, NoReturn, Protocol, TypeVar, runtime_checkable
 
 from switchyard.engine.kernel.acting import ACTING_LOGIN
-from switchyard.engine.people.guard import CURRENT
-from switchyard.engine.people.identity import Identity
-from switchyard.engine.people.workitem_access import on_work_item
+from switchyard.engine.kernel.ports import HasStore
+from switchyard.engine.people.identity import Access, Identity
 from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import schedules as sched_q
 
-Rule = Callable[[Any, Identity, str, tuple[Any, ...], dict[str, Any]], Awaitable[None]]
 C = TypeVar("C", bound=type)
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: The identity of the guarded operation under way, per engine (see ``guarded``): nested
+#: engine calls (cancel reading its result back) do not check twice.
+CURRENT: ContextVar[tuple[int, Identity] | None] = ContextVar("switchyard_identity", default=None)
+
+#: Where ``@rule`` and ``@unchecked`` leave their declaration on the function.
+ATTR = "__switchyard_rule__"
+_WRAPPED = "__switchyard_guarded__"  # set on the wrappers: never wrapped twice
 
 
-def _arg(args: tuple[Any, ...], kw: dict[str, Any], *names: str) -> Any:
-    if args:
-        return args[0]
-    for name in names:
-        if name in kw:
-            return kw[name]
-    return None
+@runtime_checkable
+class Checked(HasStore, Protocol):
+    """What a rule (and a work-item check) uses of the engine: the store, a person's
+    rights on a process, and the refusal (audit-logged) it raises (people/guard.py's
+    ``Guard`` provides it)."""
+
+    async def _refuse(
+        self, needs: str, message: str, *, operation: str, target: str | None = None
+    ) -> NoReturn: ...
+
+    async def _access(self, me: Identity, name: str) -> Access: ...
 
 
-async def anyone(engine: Any, me: Identity, op: str, args: Any, kw: Any) -> None:
+#: A rule's check: (engine, caller, operation name, the named argument's value or None).
+Check = Callable[[Any, Identity, str, Any], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A check run before an operation; ``reads`` tells whether it needs ``arg=``."""
+
+    check: Check
+    reads: bool
+    name: str  # for messages and the coverage test: "admin", "launch", "on_instance" ...
+
+
+@dataclass(frozen=True)
+class Declared:
+    """What an operation declared: its rule and the argument it reads, or why it has none."""
+
+    rule: Rule | None
+    arg: str | None = None
+    unchecked: str | None = None  # the reason, when deliberately left unchecked
+
+
+def _where(fn: Callable[..., Any]) -> str:
+    return f"{fn.__module__}.{fn.__qualname__}"
+
+
+def _check_async(fn: Callable[..., Any], decorator: str) -> None:
+    if isinstance(fn, classmethod | staticmethod):
+        fn = fn.__func__
+    if not (inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)):
+        raise TypeError(f"{decorator} on {_where(fn)}: only an async operation can carry a rule")
+
+
+def check_arg(fn: Callable[..., Any], declared: Declared) -> None:
+    """``declared`` fits ``fn``: ``arg`` is one of its parameters (not ``self``), given
+    exactly when the rule reads one. Raises TypeError naming the method and the argument."""
+    if declared.rule is None:
+        return
+    where, arg = _where(fn), declared.arg
+    if declared.rule.reads and arg is None:
+        raise TypeError(
+            f"@rule({declared.rule.name}) on {where}: name the argument it checks (arg=)"
+        )
+    if not declared.rule.reads and arg is not None:
+        raise TypeError(
+            f"@rule({declared.rule.name}, arg={arg!r}) on {where}: this rule reads no argument"
+        )
+    if arg is None:
+        return
+    params = list(inspect.signature(fn).parameters)[1:]  # without self
+    if arg not in params:
+        raise TypeError(
+            f"@rule({declared.rule.name}, arg={arg!r}) on {where}: it has no parameter "
+            f"{arg!r} (its parameters: {', '.join(params) or 'none'})"
+        )
+
+
+def rule(check: Rule, arg: str | None = None) -> Callable[[F], F]:
+    """Attach ``check`` to the operation being defined; ``arg`` names the parameter whose
+    value the rule checks (a rule that reads one requires it)."""
+
+    def attach(fn: F) -> F:
+        if isinstance(fn, classmethod | staticmethod):  # @guarded wraps methods only
+            raise TypeError(
+                f"@rule on {_where(fn.__func__)}: a class or static method is no operation"
+            )
+        _check_async(fn, "@rule")
+        declared = Declared(check, arg)
+        check_arg(fn, declared)
+        setattr(fn, ATTR, declared)
+        return fn
+
+    return attach
+
+
+def unchecked(why: str) -> Callable[[F], F]:
+    """Leave the operation being defined deliberately without a rule, saying why."""
+    if not why.strip():
+        raise TypeError("@unchecked needs the reason")
+
+    def attach(fn: F) -> F:
+        _check_async(fn, "@unchecked")
+        target = fn.__func__ if isinstance(fn, classmethod | staticmethod) else fn
+        setattr(target, ATTR, Declared(None, unchecked=why))
+        return fn
+
+    return attach
+
+
+# ------------------------------------------------------------------ the rules
+async def _anyone(engine: Checked, me: Identity, op: str, value: Any) -> None:
     """Any Switchyard user (being one was checked before the rule)."""
 
 
+anyone = Rule(_anyone, reads=False, name="anyone")
+
+
 def admin(what: str) -> Rule:
-    async def rule(engine: Any, me: Identity, op: str, args: Any, kw: Any) -> None:
+    async def check(engine: Checked, me: Identity, op: str, value: Any) -> None:
         if not me.admin:
             await engine._refuse(
                 "admin", f"{me.login} needs the admin right to {what}", operation=op
             )
 
-    return rule
+    return Rule(check, reads=False, name="admin")
 
 
 def licence(needed: str, what: str) -> Rule:
-    async def rule(engine: Any, me: Identity, op: str, args: Any, kw: Any) -> None:
+    async def check(engine: Checked, me: Identity, op: str, value: Any) -> None:
         if not me.has_licence(needed):
             await engine._refuse(
                 needed, f"{me.login} needs the {needed} licence to {what}", operation=op
             )
 
-    return rule
+    return Rule(check, reads=False, name="licence")
 
 
 def licence_or_admin(needed: str, what: str) -> Rule:
-    async def rule(engine: Any, me: Identity, op: str, args: Any, kw: Any) -> None:
+    async def check(engine: Checked, me: Identity, op: str, value: Any) -> None:
         if not (me.admin or me.has_licence(needed)):
             await engine._refuse(
                 needed,
@@ -72,13 +195,11 @@ def licence_or_admin(needed: str, what: str) -> Rule:
                 operation=op,
             )
 
-    return rule
+    return Rule(check, reads=False, name="licence_or_admin")
 
 
-async def launch(engine: Any, me: Identity, op: str, args: Any, kw: Any) -> None:
-    """Start a process (or run a command schedule now): the launch right on it, or on "*".
-    Designers may start any process (they test what they design); admins hold every right."""
-    name = str(_arg(args, kw, "name", "schedule"))
+async def _launch(engine: Checked, me: Identity, op: str, value: Any) -> None:
+    name = str(value)
     if me.admin or me.has_licence("designer"):
         return
     if (await engine._access(me, name)).launch:
@@ -91,10 +212,13 @@ async def launch(engine: Any, me: Identity, op: str, args: Any, kw: Any) -> None
     )
 
 
-async def launch_schedule(engine: Any, me: Identity, op: str, args: Any, kw: Any) -> None:
-    """Run a schedule now: the launch right on the schedule's name, or on the process it
-    starts (a process schedule), or on "*"; designers and admins may run any."""
-    name = str(_arg(args, kw, "schedule", "name"))
+#: Start a process (arg: its name): the launch right on it, or on "*". Designers may start
+#: any process (they test what they design); admins hold every right.
+launch = Rule(_launch, reads=True, name="launch")
+
+
+async def _launch_schedule(engine: Checked, me: Identity, op: str, value: Any) -> None:
+    name = str(value)
     if me.admin or me.has_licence("designer"):
         return
     async with engine.store.read() as conn:
@@ -113,13 +237,18 @@ async def launch_schedule(engine: Any, me: Identity, op: str, args: Any, kw: Any
     )
 
 
+#: Run a schedule now (arg: its name): the launch right on the schedule's name, or on the
+#: process it starts (a process schedule), or on "*"; designers and admins may run any.
+launch_schedule = Rule(_launch_schedule, reads=True, name="launch_schedule")
+
+
 def on_instance(right: str, verb: str) -> Rule:
-    """view: the view (or manage) right on the instance's process, or being its originator;
+    """An operation on an instance (arg: its id).
+    view: the view (or manage) right on the instance's process, or being its originator;
     a command-schedule run needs the monitor licence (or a right on its schedule).
     manage: the manage right on its process; a command run also for designers."""
 
-    async def rule(engine: Any, me: Identity, op: str, args: Any, kw: Any) -> None:
-        instance_id = _arg(args, kw, "instance_id")
+    async def check(engine: Checked, me: Identity, op: str, instance_id: Any) -> None:
         async with engine.store.read() as conn:
             row = await inst_q.get(conn, int(instance_id)) if instance_id is not None else None
         if row is None or me.admin:
@@ -141,108 +270,30 @@ def on_instance(right: str, verb: str) -> Rule:
             right, f"{me.login} may not {verb} {what}: needs {needs}", operation=op, target=name
         )
 
-    return rule
+    return Rule(check, reads=True, name="on_instance")
 
 
-RULES: dict[str, Rule] = {
-    # lanes (engine/api.py)
-    "add_lane": admin("add lanes"),
-    "set_lane_concurrency": admin("change lanes"),
-    "lanes": anyone,
-    # schedules
-    "add_schedule": licence("designer", "add schedules"),
-    "update_schedule": licence("designer", "edit schedules"),
-    "set_paused": licence("designer", "pause or resume schedules"),
-    "remove_schedule": licence("designer", "remove schedules"),
-    "schedules": anyone,
-    "schedule": anyone,
-    "schedule_spec": anyone,
-    "next_fires": anyone,
-    # instances
-    "start": launch_schedule,
-    "instances": anyone,  # filtered in the query: only what the caller may view
-    "queue": anyone,  # likewise
-    "instance": on_instance("view", "view"),
-    "log": on_instance("view", "read the log of"),
-    "follow_log": on_instance("view", "read the log of"),
-    "cancel": on_instance("manage", "cancel"),
-    # secrets
-    "set_secret": admin("set secrets"),
-    "secrets": admin("list secrets"),
-    # nodes
-    "nodes": anyone,
-    "live_serve_node": anyone,
-    # server parameters and the event log (engine/ops/api.py)
-    "params": anyone,
-    "set_param": admin("change server parameters"),
-    "event_log": licence_or_admin("monitor", "read the event log"),
-    # processes (engine/process/api.py)
-    "known_names": anyone,
-    "validate_files": licence("designer", "validate processes"),
-    "publish": licence("designer", "publish processes"),
-    "processes": anyone,
-    "process": anyone,
-    "start_process": launch,
-    "instance_detail": on_instance("view", "view"),
-    "retry": on_instance("manage", "retry"),
-    "skip": on_instance("manage", "skip"),
-    # people (engine/people/api.py)
-    "identity": anyone,
-    "users": anyone,
-    "groups": anyone,
-    "secspecs": anyone,
-    "add_user": admin("add users"),
-    "set_user": admin("change users"),
-    "remove_user": admin("remove users"),
-    "add_group": admin("add groups"),
-    "remove_group": admin("remove groups"),
-    "add_member": admin("change group members"),
-    "remove_member": admin("change group members"),
-    "grant": admin("grant rights"),
-    "revoke": admin("revoke rights"),
-    "rights": admin("list rights"),
-    "add_secspec": admin("add security specs"),
-    "set_secspec": admin("change security specs"),
-    "remove_secspec": admin("remove security specs"),
-    "audit": admin("read the audit log"),
-    # the monitor (engine/monitor/api.py): filtered in the query to what the caller may view
-    "monitor": licence("monitor", "use the monitor"),
-    "monitor_ids": licence("monitor", "use the monitor"),
-    "save_filter": licence("monitor", "save monitor filters"),
-    "saved_filters": anyone,
-    "delete_filter": anyone,
-    # work items (engine/workitems/api.py): lists are filtered in the query
-    "work_items": anyone,
-    "work_item": on_work_item("view"),
-    "claim_work_item": on_work_item("claim"),
-    "release_work_item": on_work_item("release"),
-    "delegate_work_item": on_work_item("delegate"),
-    "forward_work_item": on_work_item("forward"),
-    "hold_work_item": on_work_item("hold"),
-    "save_work_item_draft": on_work_item("work"),
-    "complete_work_item": on_work_item("work"),
-    # timers (engine/node/timers.py): the list is filtered to what the caller may view;
-    # forcing checks the manage right (designer licence for schedules) per selection
-    "timers": anyone,
-    "run_timers": anyone,
-}
-
-#: Public coroutines deliberately left unchecked, and why.
-UNCHECKED: dict[str, str] = {
-    "open": "makes the engine; checks the identity itself (first start, unknown login, --as)",
-    "close": "closes this engine's own connections",
-    "start_feed": "this engine's own change feed",
-    "secret_values": "internal: the runner's environments and log masking, never shown",
-}
+# ---------------------------------------------------------- the guard machinery
+def _value(sig: inspect.Signature, arg: str | None, args: Any, kw: Any) -> Any:
+    """The value of parameter ``arg`` in this call, bound by name (defaults applied).
+    A call that does not fit the signature raises its TypeError before any check."""
+    if arg is None:
+        return None
+    bound = sig.bind(*args, **kw)
+    bound.apply_defaults()
+    return bound.arguments[arg]
 
 
-def _guard(name: str, fn: Callable[..., Any], rule: Rule) -> Callable[..., Any]:
+def _guard(name: str, fn: Callable[..., Any], declared: Declared) -> Callable[..., Any]:
+    assert declared.rule is not None
+    check, arg, sig = declared.rule.check, declared.arg, inspect.signature(fn)
+
     if inspect.isasyncgenfunction(fn):
 
         @functools.wraps(fn)
         async def stream(self: Any, *args: Any, **kw: Any) -> AsyncIterator[Any]:
             me = await self._me()
-            await rule(self, me, name, args, kw)
+            await check(self, me, name, _value(sig, arg, (self, *args), kw))
             inner = fn(self, *args, **kw)
             try:
                 while True:
@@ -259,6 +310,7 @@ def _guard(name: str, fn: Callable[..., Any], rule: Rule) -> Callable[..., Any]:
             finally:
                 await inner.aclose()
 
+        setattr(stream, _WRAPPED, True)
         return stream
 
     @functools.wraps(fn)
@@ -267,7 +319,7 @@ def _guard(name: str, fn: Callable[..., Any], rule: Rule) -> Callable[..., Any]:
         if current is not None and current[0] == id(self):
             return await fn(self, *args, **kw)  # inside a checked operation of this engine
         me = await self._load_identity()
-        await rule(self, me, name, args, kw)
+        await check(self, me, name, _value(sig, arg, (self, *args), kw))
         token = CURRENT.set((id(self), me))
         acting = ACTING_LOGIN.set(me.login)
         try:
@@ -276,6 +328,7 @@ def _guard(name: str, fn: Callable[..., Any], rule: Rule) -> Callable[..., Any]:
             ACTING_LOGIN.reset(acting)
             CURRENT.reset(token)
 
+    setattr(call, _WRAPPED, True)
     return call
 
 
@@ -293,11 +346,39 @@ def public_operations(cls: type) -> list[str]:
     return out
 
 
-def guarded(cls: C) -> C:
-    """Wrap every public coroutine of ``cls`` with its rule (``anyone`` when it has none)."""
-    for name in public_operations(cls):
-        if name in UNCHECKED:
+def rule_of(cls: type, name: str) -> Declared | None:
+    """The rule declared for operation ``name`` of ``cls``: on its own definition, else on
+    the nearest base class's definition of it (an override keeps its base's rule)."""
+    for klass in cls.__mro__:
+        fn = vars(klass).get(name)
+        if fn is None:
             continue
+        if isinstance(fn, classmethod | staticmethod):
+            fn = fn.__func__
+        found = getattr(fn, ATTR, None)
+        if isinstance(found, Declared):
+            return found
+    return None
+
+
+def guarded(cls: C) -> C:
+    """Wrap every public coroutine of ``cls`` with its declared rule. One without a rule
+    (and not ``@unchecked``) is a TypeError naming it: nothing runs unchecked by accident."""
+    missing = []
+    for name in public_operations(cls):
         fn = getattr(cls, name)
-        setattr(cls, name, _guard(name, fn, RULES.get(name, anyone)))
+        if getattr(fn, _WRAPPED, False):
+            continue  # a base class's operation, guarded already
+        found = rule_of(cls, name)
+        if found is None:
+            missing.append(name)
+            continue
+        check_arg(fn, found)  # an override must still have the argument its rule reads
+        if found.rule is not None:
+            setattr(cls, name, _guard(name, fn, found))
+    if missing:
+        raise TypeError(
+            f"{cls.__qualname__}: give these operations a @rule (engine/people/rules.py) "
+            f"where they are defined, or @unchecked(why): {', '.join(sorted(missing))}"
+        )
     return cls

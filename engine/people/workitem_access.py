@@ -13,10 +13,10 @@ rule that guards the engine method and the "may" flags a screen shows never disa
 
 from __future__ import annotations
 
-from typing import Any, NoReturn, Protocol, runtime_checkable
+from typing import Any
 
-from switchyard.engine.kernel.ports import HasStore
-from switchyard.engine.people.identity import Access, Identity
+from switchyard.engine.people.identity import Identity
+from switchyard.engine.people.rules import Checked, Rule
 from switchyard.store.models import WI_HELD, WI_OPEN, WI_QUEUED
 from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import workitems as wi_q
@@ -33,23 +33,11 @@ VERBS = {
 }
 
 
-@runtime_checkable
-class Checks(HasStore, Protocol):
-    """What a work-item check reads: the store, a person's rights on a process, and the
-    refusal (audit-logged) it raises (engine/people/guard.py ``Guard``)."""
-
-    async def _access(self, me: Identity, name: str) -> Access: ...
-
-    async def _refuse(
-        self, needs: str, message: str, *, operation: str, target: str | None = None
-    ) -> NoReturn: ...
-
-
 def waiting_in_group(item: dict[str, Any]) -> bool:
     return item["user"] is None and item["status"] in (WI_QUEUED, WI_HELD)
 
 
-async def problem(engine: Checks, me: Identity, op: str, item: dict[str, Any]) -> str | None:
+async def problem(engine: Checked, me: Identity, op: str, item: dict[str, Any]) -> str | None:
     """None if ``me`` may do ``op`` on ``item``, else what is missing (for the message)."""
     if me.admin:
         return None
@@ -86,18 +74,18 @@ async def problem(engine: Checks, me: Identity, op: str, item: dict[str, Any]) -
     return f"the item being yours, or the manage right on {item['process']}"
 
 
-async def may(engine: Checks, me: Identity, item: dict[str, Any]) -> dict[str, bool]:
+async def may(engine: Checked, me: Identity, item: dict[str, Any]) -> dict[str, bool]:
     """Each operation this viewer may attempt now (for the keys a screen offers)."""
     if item["status"] not in WI_OPEN:
         return dict.fromkeys(OPERATIONS[1:], False)
     return {op: await problem(engine, me, op, item) is None for op in OPERATIONS[1:]}
 
 
-def on_work_item(op: str) -> Any:
-    """The engine rule for a work item operation (see engine/people/rules.py)."""
+def on_work_item(op: str) -> Rule:
+    """The engine rule for a work item operation (arg: the item's id; see
+    engine/people/rules.py)."""
 
-    async def rule(engine: Any, me: Identity, name: str, args: Any, kw: Any) -> None:
-        item_id = kw.get("item_id", args[0] if args else None)
+    async def check(engine: Checked, me: Identity, name: str, item_id: Any) -> None:
         async with engine.store.read() as conn:
             item = await wi_q.get(conn, int(item_id)) if item_id is not None else None
         if item is None:
@@ -113,4 +101,4 @@ def on_work_item(op: str) -> Any:
             target=item["process"],
         )
 
-    return rule
+    return Rule(check, reads=True, name="on_work_item")

@@ -27,6 +27,7 @@ from switchyard.engine.kernel.nodes import is_alive
 from switchyard.engine.kernel.tx import Tx
 from switchyard.engine.ops import params as server_params
 from switchyard.engine.people.guard import Guard
+from switchyard.engine.people.rules import anyone, launch, licence, on_instance, rule
 from switchyard.engine.process.views import (
     InstanceDetail,
     ProcessDetail,
@@ -63,6 +64,7 @@ class ProcessApi(Guard):
         raise NotImplementedError
 
     # ----------------------------------------------------------- definitions
+    @rule(anyone)
     async def known_names(self) -> Known:
         async with self.store.read() as conn:
             lanes = {row["name"] for row in await lane_q.list_with_counts(conn)}
@@ -82,6 +84,7 @@ class ProcessApi(Guard):
             secspecs=secspecs,
         )
 
+    @rule(licence("designer", "validate processes"))
     async def validate_files(self, paths: list[Path]) -> list[Definition]:
         """Every file checked; raises DefinitionError with the issues of all of them."""
         known = await self.known_names()
@@ -107,6 +110,7 @@ class ProcessApi(Guard):
             raise DefinitionError(issues)
         return parsed
 
+    @rule(licence("designer", "publish processes"))
     async def publish(self, paths: list[Path]) -> list[PublishResult]:
         """All files or none: any error in any file publishes nothing."""
         definitions = await self.validate_files(paths)
@@ -147,6 +151,7 @@ class ProcessApi(Guard):
                 )
         return results
 
+    @rule(anyone)
     async def processes(self) -> list[ProcessView]:
         async with self.store.read() as conn:
             rows = await proc_q.list_latest(conn)
@@ -177,6 +182,7 @@ class ProcessApi(Guard):
             raise NotFound("process", f"unknown {what} (publish it: switchyard process publish)")
         return row
 
+    @rule(anyone)
     async def process(self, name: str, version: int | None = None) -> ProcessDetail:
         async with self.store.read() as conn:
             r = await self._definition(conn, name, version)
@@ -205,6 +211,7 @@ class ProcessApi(Guard):
                     "are blocked until it finishes (block_launch_during_restore); try again",
                 )
 
+    @rule(launch, arg="name")
     async def start_process(
         self,
         name: str,
@@ -242,6 +249,7 @@ class ProcessApi(Guard):
         return instance_id
 
     # ------------------------------------------------------------- inspecting
+    @rule(on_instance("view", "view"), arg="instance_id")
     async def instance_detail(self, instance_id: int) -> InstanceDetail:
         async with self.store.read() as conn:
             row = await inst_q.get(conn, instance_id)
@@ -277,6 +285,7 @@ class ProcessApi(Guard):
             raise Conflict("id", f"instance {instance_id} is {row['status']}: nothing to {what}")
         return row
 
+    @rule(on_instance("manage", "retry"), arg="instance_id")
     async def retry(self, instance_id: int, set_vars: dict[str, str] | None = None) -> InstanceView:
         """Run the failed step again (after setting variables, if asked)."""
         async with self.tx() as tx:
@@ -314,6 +323,7 @@ class ProcessApi(Guard):
             )
         return await self.instance(instance_id)
 
+    @rule(on_instance("manage", "skip"), arg="instance_id")
     async def skip(self, instance_id: int) -> InstanceView:
         """Mark the failed step done without running it, and go on after it."""
         async with self.tx() as tx:

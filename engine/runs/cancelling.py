@@ -14,6 +14,7 @@ from switchyard.engine.kernel import events as ev
 from switchyard.engine.kernel.nodes import is_alive
 from switchyard.engine.kernel.ports import EngineParts
 from switchyard.engine.kernel.tx import Tx
+from switchyard.engine.people.rules import on_instance, rule
 from switchyard.engine.runs.runner import kill_stale_group
 from switchyard.engine.views import InstanceView
 from switchyard.store.queries import instances as inst_q
@@ -28,6 +29,7 @@ class CancelApi(EngineParts):
     async def instance(self, instance_id: int) -> InstanceView:  # pragma: no cover
         raise NotImplementedError
 
+    @rule(on_instance("manage", "cancel"), arg="instance_id")
     async def cancel(self, instance_id: int) -> InstanceView:
         async with self.tx() as tx:
             row = await inst_q.get(tx.conn, instance_id)

@@ -20,6 +20,8 @@ from switchyard.engine.kernel import events as ev
 from switchyard.engine.people import workitem_access as access
 from switchyard.engine.people.guard import Guard
 from switchyard.engine.people.masking import MASK
+from switchyard.engine.people.rules import anyone, rule
+from switchyard.engine.people.workitem_access import on_work_item
 from switchyard.engine.workitems import forms as form_values
 from switchyard.engine.workitems.views import (
     VIEWS,
@@ -63,6 +65,7 @@ class WorkItemApi(Guard):
             )
         raise SwitchyardError("view", f"expected one of {', '.join(VIEWS)}, got {view!r}")
 
+    @rule(anyone)  # filtered in the query
     async def work_items(
         self,
         view: str = "mine",
@@ -122,6 +125,7 @@ class WorkItemApi(Guard):
             raise NotFound("form", f"form {item['form']} is not in the instance's definition")
         return form, row, doc
 
+    @rule(on_work_item("view"), arg="item_id")
     async def work_item(self, item_id: int) -> WorkItemDetail:
         """An item with its form: every field with its value (the draft's, else the
         variable's), masked where the caller may not see it; its buttons."""
@@ -213,6 +217,7 @@ class WorkItemApi(Guard):
             after = await self._item(tx.conn, item_id)
         return item_view(after, self.clock.now())
 
+    @rule(on_work_item("claim"), arg="item_id")
     async def claim_work_item(self, item_id: int, *, session: str | None = None) -> WorkItemView:
         """Pick an item up: from the workgroup, or one offered (or held) to the caller.
         ``session`` ties it to a console's node: if that node dies or stops, the item comes
@@ -237,6 +242,7 @@ class WorkItemApi(Guard):
             expect_user=item["user"],
         )
 
+    @rule(on_work_item("release"), arg="item_id")
     async def release_work_item(self, item_id: int) -> WorkItemView:
         """Give an item back to its workgroup (its draft is kept)."""
         async with self.store.read() as conn:
@@ -255,6 +261,7 @@ class WorkItemApi(Guard):
             expect_user=item["user"],
         )
 
+    @rule(on_work_item("delegate"), arg="item_id")
     async def delegate_work_item(self, item_id: int, login: str) -> WorkItemView:
         """Offer an item to one user (who must exist)."""
         async with self.store.read() as conn:
@@ -271,6 +278,7 @@ class WorkItemApi(Guard):
             detail={"to": login},
         )
 
+    @rule(on_work_item("forward"), arg="item_id")
     async def forward_work_item(self, item_id: int, group: str) -> WorkItemView:
         """Send an item to another workgroup, where its members pick it up."""
         async with self.store.read() as conn:
@@ -293,6 +301,7 @@ class WorkItemApi(Guard):
             detail={"to": group},
         )
 
+    @rule(on_work_item("hold"), arg="item_id")
     async def hold_work_item(self, item_id: int) -> WorkItemView:
         """Put an item aside; it stays with its user (or workgroup), its draft kept."""
         me = await self._me()
@@ -306,6 +315,7 @@ class WorkItemApi(Guard):
             expect_user=item["user"],
         )
 
+    @rule(on_work_item("work"), arg="item_id")
     async def save_work_item_draft(self, item_id: int, values: dict[str, Any]) -> WorkItemView:
         """Keep what was typed so far (as typed: a draft is not checked). Secured fields
         the caller may not see cannot be written."""
@@ -335,6 +345,7 @@ class WorkItemApi(Guard):
                 raise Conflict("work item", _state_problem(item, "saved"))
         return item_view({**item, "draft": draft}, self.clock.now())
 
+    @rule(on_work_item("work"), arg="item_id")
     async def complete_work_item(
         self, item_id: int, button: str, values: dict[str, Any] | None = None
     ) -> WorkItemView:

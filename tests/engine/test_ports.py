@@ -22,16 +22,9 @@ from switchyard.engine.kernel.ports import EngineParts
 
 ENGINE_DIR = Path(__file__).resolve().parents[2] / "engine"
 
-#: Rules keep the engine untyped until their rewrite on the rules branch (the rule
-#: signature is ``Callable[[Any, Identity, ...]]`` in engine/people/rules.py; the port a
-#: rule needs is ``workitem_access.Checks``). Only these functions may; absence is fine.
-ALLOWED = {
-    ("people/rules.py", "anyone"),
-    ("people/rules.py", "rule"),
-    ("people/rules.py", "launch"),
-    ("people/rules.py", "launch_schedule"),
-    ("people/workitem_access.py", "rule"),
-}
+#: Functions allowed an untyped engine parameter: none (rules take people/rules.py
+#: ``Checked``, the rules' own port).
+ALLOWED: set[tuple[str, str]] = set()
 
 
 def _is_any(node: ast.expr | None) -> bool:
