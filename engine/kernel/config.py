@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,21 @@ def load(data_dir: Path) -> dict[str, Any]:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise SwitchyardError("config", f"{path}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """The file's tables and its SQL connections, normalised."""
+
+    tables: dict[str, Any] = field(default_factory=dict)
+    connections: dict[str, str] = field(default_factory=dict)
+
+
+def read(data_dir: Path) -> NodeConfig:
+    """The node's config, read from disk: blocking, so async code calls it through
+    ``asyncio.to_thread`` (tests/test_loop_hygiene.py checks that)."""
+    tables = load(data_dir)
+    return NodeConfig(tables, sql_connections(tables))
 
 
 def sql_connections(config: dict[str, Any]) -> dict[str, str]:

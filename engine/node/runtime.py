@@ -20,6 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 from switchyard.engine.actions import sql as sql_action
 from switchyard.engine.instances.completion import finish
 from switchyard.engine.instances.transition import wake, wake_due
+from switchyard.engine.kernel import config as node_config
 from switchyard.engine.kernel import eventlog
 from switchyard.engine.kernel import events as ev
 from switchyard.engine.kernel.nodes import HEARTBEAT_INTERVAL, HOST, own_start_time
@@ -144,8 +145,14 @@ class Runtime:
         async with self.engine.store.read() as conn:
             params = await server_params.load(conn)
         secrets = await self.engine.secret_values()
+        config = await asyncio.to_thread(node_config.read, self.engine.data_dir)
         self.host = ProcessHost(
-            self.engine, self.writer, secrets=secrets, params=params, kill_grace=self.kill_grace
+            self.engine,
+            self.writer,
+            secrets=secrets,
+            params=params,
+            config=config,
+            kill_grace=self.kill_grace,
         )
         self._host_loaded = time.monotonic()
         return self.host
@@ -344,7 +351,8 @@ class Runtime:
                 now = self.engine.clock.now()
                 async with self.engine.store.write() as conn:
                     await event_rows.prune(conn, now - EVENT_RETENTION)
-                self._prune_logs(time.time() - LOG_RETENTION.total_seconds())
+                cutoff = time.time() - LOG_RETENTION.total_seconds()
+                await asyncio.to_thread(self._prune_logs, cutoff)  # a folder scan: off the loop
             except Exception as exc:
                 log.warning("housekeeping: %s", exc)
 

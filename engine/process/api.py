@@ -3,6 +3,7 @@ operator's retry / skip. Mixed into ``Engine`` (engine/api.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from switchyard.engine.definitions import (
     values,
     yamlsrc,
 )
+from switchyard.engine.definitions.model import Issue
 from switchyard.engine.definitions.parse import read_source
 from switchyard.engine.errors import Conflict, NotFound, SwitchyardError
 from switchyard.engine.instances.status import Status
@@ -73,7 +75,8 @@ class ProcessApi(Guard):
             workgroups = await people_q.group_names(conn)
             users = await people_q.logins(conn)
             secspecs = await people_q.secspec_names(conn)
-        connections = set(node_config.sql_connections(node_config.load(self.data_dir)))
+        config = await asyncio.to_thread(node_config.read, self.data_dir)
+        connections = set(config.connections)
         return Known(
             lanes=lanes,
             secrets=secrets,
@@ -88,24 +91,8 @@ class ProcessApi(Guard):
     async def validate_files(self, paths: list[Path]) -> list[Definition]:
         """Every file checked; raises DefinitionError with the issues of all of them."""
         known = await self.known_names()
-        names = set(known.processes or set())
-        parsed: list[Definition] = []
-        issues = []
-        # processes published together may start each other
-        for path in paths:
-            try:
-                text = read_source(path)  # bounded: a huge file is refused, not read
-            except DefinitionError:
-                continue  # reported below, by load_file
-            name = _process_name(text)
-            if name:
-                names.add(name)
-        known = dataclasses.replace(known, processes=names)
-        for path in paths:
-            try:
-                parsed.append(load_file(path, known))
-            except DefinitionError as exc:
-                issues.extend(exc.issues)
+        # the files are read and parsed off the loop
+        parsed, issues = await asyncio.to_thread(_load_files, paths, known)
         if issues:
             raise DefinitionError(issues)
         return parsed
@@ -423,3 +410,26 @@ async def _check_variables_size(
         raise SwitchyardError(
             field, f"the variables are over the max_variables_bytes limit of {limit:,} bytes"
         ) from None
+
+
+def _load_files(paths: list[Path], known: Known) -> tuple[list[Definition], list[Issue]]:
+    """Read, parse and check definition files (blocking: called through to_thread)."""
+    names = set(known.processes or set())
+    # processes published together may start each other
+    for path in paths:
+        try:
+            text = read_source(path)  # bounded: a huge file is refused, not read
+        except DefinitionError:
+            continue  # reported below, by load_file
+        name = _process_name(text)
+        if name:
+            names.add(name)
+    known = dataclasses.replace(known, processes=names)
+    parsed: list[Definition] = []
+    issues: list[Issue] = []
+    for path in paths:
+        try:
+            parsed.append(load_file(path, known))
+        except DefinitionError as exc:
+            issues.extend(exc.issues)
+    return parsed, issues

@@ -3,8 +3,10 @@ decisions for control flow, children, logs. The executor talks to the world only
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import select
@@ -48,6 +50,7 @@ class ProcessHost:
         *,
         secrets: dict[str, str],
         params: dict[str, Any],
+        config: node_config.NodeConfig,
         kill_grace: float = 5.0,
     ) -> None:
         self.engine = engine
@@ -57,8 +60,8 @@ class ProcessHost:
         self.params = params
         self.kill_grace = kill_grace
         self.sandbox = Sandbox(now=engine.clock.now)
-        self.config = node_config.load(engine.data_dir)
-        self.connections = node_config.sql_connections(self.config)
+        self.config = config.tables  # read off the loop by the runtime (refresh_host)
+        self.connections = config.connections
 
     def now(self) -> datetime:
         return self.engine.clock.now()
@@ -182,10 +185,7 @@ class ProcessHost:
         masker = self.masker.with_secrets(hidden) if hidden else self.masker
         masked = [masker.mask(line) for line in lines]
         path = self.engine.log_path(run.id)
-        with filemodes.open_private(
-            path, "a", encoding="utf-8"
-        ) as fh:  # same shape as a command's output
-            fh.writelines(f"{line}\n" for line in masked)
+        await asyncio.to_thread(_append_lines, path, masked)  # off the loop
         self.engine.bus.publish(ev.EngineEvent(ev.INSTANCE_LOG, str(run.id), {"lines": masked}))
 
     def report_rows(
@@ -326,3 +326,9 @@ class ProcessHost:
             definition = await proc_q.get_by_id(conn, row["definition_id"])
         secured = secured_variables((definition or {}).get("doc"))
         return row["status"], dict(row.get("variables") or {}), secured
+
+
+def _append_lines(path: Path, lines: list[str]) -> None:
+    """Append to an instance's log (0600), the same shape as a command's output."""
+    with filemodes.open_private(path, "a", encoding="utf-8") as fh:
+        fh.writelines(f"{line}\n" for line in lines)

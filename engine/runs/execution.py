@@ -8,6 +8,7 @@ for the next node to kill the orphan and restore the instance in error.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from pathlib import Path
@@ -101,8 +102,7 @@ async def execute(
         try:
             handle = await run.start()
         except RunnerStartError as exc:  # the command never ran: an error, not a failure
-            with contextlib.suppress(OSError), filemodes.open_private(Path(log_path), "a") as fh:
-                fh.write(f"switchyard: {exc}\n")
+            await asyncio.to_thread(_note_in_log, Path(log_path), f"switchyard: {exc}\n")
             async with engine.tx() as tx:
                 await inst_q.set_fields(tx.conn, instance_id, {"log_path": str(log_path)})
                 await finish(tx, row, ERROR, one_line_reason(str(exc)))
@@ -139,3 +139,9 @@ async def execute(
     async with engine.tx() as tx:
         await finish(tx, row, status, reason, result.exit_code)
     return status
+
+
+def _note_in_log(path: Path, text: str) -> None:
+    """One line in the instance's log (blocking: called through to_thread)."""
+    with contextlib.suppress(OSError), filemodes.open_private(path, "a") as fh:
+        fh.write(text)

@@ -220,7 +220,7 @@ class CommandRun:
         argv = ["/bin/sh", "-c", spec.argv[0]] if spec.shell else list(spec.argv)
         env = {**os.environ, **spec.env, **spec.secret_env}
         try:
-            self._prepare_files(env)
+            await asyncio.to_thread(self._prepare_files, env)  # opens files: off the loop
             self._proc = await asyncio.create_subprocess_exec(
                 *argv,
                 stdin=asyncio.subprocess.DEVNULL,
@@ -346,7 +346,7 @@ class CommandRun:
             await self._flusher
             return self._result(returncode)
         except asyncio.CancelledError:
-            if self._handle is not None and _group_alive(self._handle.pgid):
+            if self._handle is not None:  # no scan of every pid here: zombies ignore a signal
                 _signal_group(self._handle.pgid, signal.SIGKILL)
             raise
         finally:

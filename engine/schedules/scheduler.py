@@ -276,7 +276,8 @@ class Scheduler:
             for text in texts:
                 try:
                     trigger = self.triggers.get({"trigger_json": text})
-                except Exception:  # a broken trigger: the planning pass reports it
+                except Exception as exc:  # a broken trigger: the planning pass reports it
+                    log.debug("fast pass: trigger %s left to the planning pass: %s", text, exc)
                     continue
                 if trigger.kind not in FRESH_KINDS:
                     continue

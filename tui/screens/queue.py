@@ -17,6 +17,7 @@ from switchyard.engine.views import InstanceView, QueueEntry
 from switchyard.tui import display
 from switchyard.tui.screens.base import EngineScreen
 from switchyard.tui.screens.confirm import ConfirmScreen
+from switchyard.tui.screens.lane_form import LaneConcurrencyScreen
 from switchyard.tui.widgets.banner import StoreBanner
 from switchyard.tui.widgets.keyed_table import Cell, Column, KeyedTable
 from switchyard.tui.widgets.log_pane import LogPane
@@ -66,6 +67,8 @@ class QueueScreen(EngineScreen):
         Binding("l", "focus_log", "Log", id="focus_log"),
         Binding("enter", "focus_log", "Log", show=False, priority=True, id="focus_log_enter"),
         Binding("f", "toggle_follow", "Follow", id="toggle_follow"),
+        # not in the footer (its line is full); listed by ? and in the README
+        Binding("L", "lane_concurrency", "Lane concurrency", show=False, id="lane_concurrency"),
     ]
 
     def __init__(self) -> None:
@@ -241,3 +244,23 @@ class QueueScreen(EngineScreen):
         if view is not None:
             state = "cancelled" if view.status == "cancelled" else "cancel requested"
             self.notify(f"#{view.id}: {state}")
+
+    def action_lane_concurrency(self) -> None:
+        self.change_lane(self.selected.lane if self.selected else None)
+
+    @work(group="command")
+    async def change_lane(self, lane: str | None) -> None:
+        """The lane's concurrency (the highlighted run's lane first): running nodes apply it
+        at once."""
+        lanes = await self.call(self.engine.lanes(), failed="loading lanes")
+        if not lanes:
+            return
+        choice = await self.app.push_screen_wait(LaneConcurrencyScreen(lanes, lane))
+        if choice is None:
+            return
+        name, concurrency = choice
+        if await self.attempt(
+            self.engine.set_lane_concurrency(name, concurrency), failed=f"lane {name}"
+        ):
+            self.notify(f"lane {name}: {concurrency} at once")
+            self.reload()

@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from switchyard.engine.api import Engine
 from switchyard.engine.schedules.spec import ScheduleSpec
+from switchyard.engine.views import LaneView
 from switchyard.tui import formatting as fmt
 from switchyard.tui.cli.root import JsonOption, emit_json, fail, run
 
@@ -30,6 +32,28 @@ def lane_add(
     """Add a lane."""
     run(lambda e: e.add_lane(name, concurrency))
     typer.echo(f"lane {name} (concurrency {concurrency})")
+
+
+@lane_app.command("set")
+def lane_set(
+    name: str,
+    concurrency: Annotated[int, typer.Option(help="Runs at once on this lane.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Change a lane's concurrency. Running nodes apply it at once: a higher limit starts
+    queued work; a lower one lets running work finish and starts nothing new until the lane
+    is under it."""
+
+    async def change(e: Engine) -> tuple[int | None, LaneView]:
+        before = {ln.name: ln.concurrency for ln in await e.lanes()}
+        await e.set_lane_concurrency(name, concurrency)
+        after = next(ln for ln in await e.lanes() if ln.name == name)
+        return before.get(name), after
+
+    was, lane = run(change)
+    if as_json:
+        return emit_json(lane)
+    typer.echo(f"lane {name} (concurrency {lane.concurrency}, was {was})")
 
 
 @lane_app.command("list")
