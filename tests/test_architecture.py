@@ -93,3 +93,20 @@ def test_only_switchyard_namespace_is_installed() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_every_package_folder_is_in_the_wheel() -> None:
+    """pyproject lists packages one by one (the package-dir mapping rules out discovery):
+    a new folder with an __init__.py must be listed, or a non-editable install lacks it."""
+    import tomllib
+
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {
+        "switchyard." + ".".join(init.parent.relative_to(ROOT).parts)
+        for layer in ("tui", "engine", "store")
+        for init in (ROOT / layer).rglob("__init__.py")
+        if "__pycache__" not in init.parts
+    }
+    assert found - listed == set(), "add these to [tool.setuptools] packages"
