@@ -25,7 +25,6 @@ view (schedules from the monitor licence up). Mixed into ``Engine``.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,9 +32,9 @@ from typing import Any
 from switchyard.engine.errors import NotFound, SwitchyardError
 from switchyard.engine.instances.transition import wake
 from switchyard.engine.kernel.nodes import HOST, is_alive, process_start_time
-from switchyard.engine.people.guard import Guard
 from switchyard.engine.people.identity import Identity
 from switchyard.engine.people.rules import anyone, rule
+from switchyard.engine.schedules.api import SchedulesApi
 from switchyard.engine.workitems import timers as wi_timers
 from switchyard.store.models import WAITING
 from switchyard.store.queries import instances as inst_q
@@ -125,9 +124,8 @@ def node_alive(node_id: str | None, nodes: dict[str, dict[str, Any]], now: datet
     return process_start_time(int(pid)) is not None
 
 
-class TimersApi(Guard):
-    # provided by Engine (with Guard's and EngineParts' store, clock, node_id, tx(), ...)
-    start: Callable[[str], Awaitable[int]]  # run a schedule now (Engine.start)
+class TimersApi(SchedulesApi):
+    """Timers: a schedule's fire forced now goes through ``SchedulesApi.start``."""
 
     # ------------------------------------------------------------- lists
     @rule(anyone)  # filtered to what the caller may view

@@ -28,7 +28,6 @@ from switchyard.engine.kernel import events as ev
 from switchyard.engine.kernel.nodes import is_alive
 from switchyard.engine.kernel.tx import Tx
 from switchyard.engine.ops import params as server_params
-from switchyard.engine.people.guard import Guard
 from switchyard.engine.people.rules import anyone, launch, licence, on_instance, rule
 from switchyard.engine.process.views import (
     InstanceDetail,
@@ -38,6 +37,7 @@ from switchyard.engine.process.views import (
     history_view,
     step_view,
 )
+from switchyard.engine.runs.api import RunsApi
 from switchyard.engine.views import InstanceView, instance_view
 from switchyard.store.models import (
     ERROR,
@@ -60,10 +60,8 @@ FRAMES = "__frames__"
 BUDGET = "__budget__"  # as engine/process/executor.py keeps it in the variables document
 
 
-class ProcessApi(Guard):
-    # provided by Engine (with Guard's and EngineParts' store, clock, user, tx(), ...)
-    async def instance(self, instance_id: int) -> InstanceView:  # pragma: no cover
-        raise NotImplementedError
+class ProcessApi(RunsApi):
+    """Definitions and process instances; reads instances back through ``RunsApi``."""
 
     # ----------------------------------------------------------- definitions
     @rule(anyone)

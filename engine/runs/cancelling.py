@@ -12,9 +12,9 @@ from switchyard.engine.instances.transition import transition
 from switchyard.engine.instances.view import InstanceState
 from switchyard.engine.kernel import events as ev
 from switchyard.engine.kernel.nodes import is_alive
-from switchyard.engine.kernel.ports import EngineParts
 from switchyard.engine.kernel.tx import Tx
 from switchyard.engine.people.rules import on_instance, rule
+from switchyard.engine.runs.api import RunsApi
 from switchyard.engine.runs.runner import kill_stale_group
 from switchyard.engine.views import InstanceView
 from switchyard.store.queries import instances as inst_q
@@ -22,12 +22,8 @@ from switchyard.store.queries import nodes as node_q
 from switchyard.store.queries import steps as step_q
 
 
-class CancelApi(EngineParts):
-    # provided by Engine (with EngineParts' store, clock, tx(), ...)
-    user: str
-
-    async def instance(self, instance_id: int) -> InstanceView:  # pragma: no cover
-        raise NotImplementedError
+class CancelApi(RunsApi):
+    """Cancelling; reads the instance back through ``RunsApi``."""
 
     @rule(on_instance("manage", "cancel"), arg="instance_id")
     async def cancel(self, instance_id: int) -> InstanceView:
