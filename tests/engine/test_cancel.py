@@ -180,7 +180,6 @@ async def test_cancel_racing_a_claim_does_not_report_a_false_cancel(
     engine: Engine, monkeypatch
 ) -> None:
     """The instance was claimed between cancel's read and its update: say so, change nothing."""
-    from switchyard.engine import api
     from switchyard.engine.runs.dispatcher import Dispatcher
 
     await engine.add_schedule(spec("job"))
@@ -195,7 +194,7 @@ async def test_cancel_racing_a_claim_does_not_report_a_false_cancel(
     async def stale_get(conn, wanted):
         return dict(stale) if wanted == instance_id else await real_get(conn, wanted)
 
-    monkeypatch.setattr(api.inst_q, "get", stale_get)
+    monkeypatch.setattr(inst_q, "get", stale_get)
     async with engine.bus.subscribe() as queue:
         with pytest.raises(Conflict, match="just started; cancel it again"):
             await engine.cancel(instance_id)
