@@ -228,6 +228,15 @@ class Ctx:
             self.error(node, path, f"bad duration: {exc.message}")
             return None
 
+    def duration_or_template(self, node: Node, path: str, scope: Scope) -> float | str | None:
+        """A duration, or a template giving one when the action runs (checked there:
+        a number of seconds or a text like ``2h``)."""
+        ok, value = self.value(node, path)
+        if ok and isinstance(value, str) and is_template(value):
+            self.check_source(value, node, path, scope, template=True)
+            return value
+        return self.duration(node, path)
+
     def ident(self, node: Node, path: str, what: str) -> str | None:
         name = self.text(node, path)
         if name is None:

@@ -123,7 +123,7 @@ def wait(s: Site) -> dict[str, Any] | None:
     args: dict[str, Any] = {"for": None, "until": None, "condition": None, "every": 30.0}
     args["timeout"] = None
     if "for" in keys:
-        args["for"] = ctx.duration(keys["for"][1], join(s.path, "for"))
+        args["for"] = ctx.duration_or_template(keys["for"][1], join(s.path, "for"), s.scope)
     if "until" in keys:
         args["until"] = _until(s, keys["until"][1], join(s.path, "until"))
     if "condition" in keys:
@@ -132,7 +132,7 @@ def wait(s: Site) -> dict[str, Any] | None:
         if name in keys:
             if "condition" not in keys:
                 ctx.error(keys[name][0], s.path, f"'{name}' is only used with 'condition'")
-            value = ctx.duration(keys[name][1], join(s.path, name))
+            value = ctx.duration_or_template(keys[name][1], join(s.path, name), s.scope)
             if value is not None:
                 args[name] = value
     return args
