@@ -165,6 +165,20 @@ class CompoundSteps:
         for k in keys:
             self.journal[k] = {**self.journal[k], "status": STEP_CANCELLED}
 
+    async def _withdraw_losers(self, action: Doc, key: str, final: Doc | None) -> None:
+        """A ``join: first`` that has its winner: what the other branches left open is
+        over (their steps were cancelled by ``_cancel_branches``): their open work items
+        are withdrawn and the children they started cancelled, with theirs. Committed
+        before the join's step ends, so a replay never finds it undone."""
+        if not final or final.get("type") != "parallel" or final.get("winner") is None:
+            return
+        losers = [f"{key}/b{i}" for i in final["started"] if i != final["winner"]]
+        if losers:
+            where = action.get("path") or key
+            await self.host.withdraw_branches(
+                self, losers, f"withdrawn: another branch of the parallel at {where} won"
+            )
+
     async def _run_wait(self, action: Doc, key: str, scope: Scope, d: Doc) -> None:
         now = self.host.now()
         if d.get("until"):

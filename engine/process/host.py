@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from switchyard.engine.actions import base as act
 from switchyard.engine.definitions import values
+from switchyard.engine.instances.ending import cancel_children, under, withdraw_items
 from switchyard.engine.kernel import config as node_config
 from switchyard.engine.kernel import events as ev
 from switchyard.engine.people.masking import TextMasker, secured_texts, secured_variables
@@ -292,6 +293,16 @@ class ProcessHost:
                 return int(existing["id"])
             tx.emit(ev.INSTANCES_CHANGED, child_id, ids=[child_id], status=QUEUED, lane=row["lane"])
             return child_id
+
+    async def withdraw_branches(self, run: ProcessRun, keys: list[str], reason: str) -> None:
+        """Branches (step keys) that will not go on: their open work items are withdrawn
+        and the children they started cancelled, with theirs (``instances/ending.py``)."""
+        where = under(keys)
+        async with self.engine.tx() as tx:
+            await withdraw_items(tx, run.id, reason, where)
+            await cancel_children(
+                tx, run.id, f"its branch of #{run.id} was cancelled (another won)", where=where
+            )
 
     async def work_item(self, item_id: int) -> dict[str, Any] | None:
         async with self.engine.store.read() as conn:
