@@ -6,7 +6,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import jinja2
@@ -49,12 +49,16 @@ class Scope:
     where: str
     variables: Mapping[str, str]
     readable: frozenset[str] = frozenset()
+    branch: bool = False  # inside a parallel branch (change_state is refused there)
 
     def names(self) -> set[str]:
         return set(self.variables) | self.readable | ENGINE_NAMES
 
     def adding(self, names: Iterable[str]) -> Scope:
-        return Scope(self.where, self.variables, self.readable | frozenset(names))
+        return replace(self, readable=self.readable | frozenset(names))
+
+    def in_branch(self) -> Scope:
+        return replace(self, branch=True)
 
 
 @dataclass
@@ -97,6 +101,8 @@ class Ctx:
     states: dict[str, Node] = field(default_factory=dict)
     tasks: dict[str, TaskInfo] = field(default_factory=dict)
     forms: dict[str, list[str]] = field(default_factory=dict)  # form -> its field names
+    #: (form, node, path) of work items sent inside a parallel branch: their buttons run there
+    branch_forms: list[tuple[str, Node, str]] = field(default_factory=list)
     flow: flow.FlowState = field(default_factory=flow.FlowState)  # secrets, secured values
 
     # -- reporting --

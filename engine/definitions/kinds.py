@@ -347,6 +347,8 @@ def send_work_item(s: Site) -> dict[str, Any] | None:
         if form is not None and form not in ctx.forms:
             ctx.error(fnode, fpath, f"unknown form {form!r}{close(form, ctx.forms)}")
         args["form"] = form
+        if form is not None and s.scope.branch:  # its buttons run in the branch
+            ctx.branch_forms.append((form, s.keys["send_work_item"][0], s.action_path))
     if "to" in keys:
         args["to"] = _route(s, keys["to"][1], join(s.path, "to"))
     if "due" in keys:
