@@ -79,7 +79,7 @@ async def cancel_children(
                 cancelled.append(int(child["id"]))
         elif status is Status.RUNNING:
             await inst_q.set_fields(tx.conn, int(child["id"]), {"cancel_requested": True})
-            tx.emit(ev.CANCEL_REQUESTED, child["id"], node=child["node_id"], by=by or reason)
+            tx.emit(ev.CANCEL_REQUESTED, child["id"], node=child["node_id"], by=by)
             await cancel_children(tx, int(child["id"]), reason, by=by)
             cancelled.append(int(child["id"]))
     return cancelled

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from engine.helpers import until, wait_status
 from engine.process.helpers import publish
+from engine.process.tools import group_alive, kill_group, read_pid
 from switchyard.engine.api import Engine
 from switchyard.engine.kernel.clock import FixedClock
 from switchyard.engine.node.runtime import Runtime
@@ -94,3 +95,54 @@ async def test_a_losing_branch_cancels_its_children_and_theirs(
     # as cancelling the instance would: the branch's child nobody waited for ends too
     loose_row = await wait_status(engine, loose, "cancelled", "completed", "error")
     assert loose_row["status"] == "cancelled"
+
+
+BUSY = """
+process: busy
+lane: work
+variables:
+  dir: {type: string, required: true}
+start: s
+states:
+  s:
+    actions:
+      - run: {command: [sh, -c, "echo $$ > {{ dir }}/busy.pid; exec sleep 30"]}
+"""
+
+RACE_BUSY = """
+process: race_busy
+lane: work
+variables:
+  dir: {type: string, required: true}
+start: s
+states:
+  s:
+    actions:
+      - parallel:
+          join: first
+          branches:
+            - - start_process: {process: busy, vars: {dir: "{{ dir }}"}, wait: true}
+            - - wait: {for: 1h}
+"""
+
+
+async def test_a_losing_branch_stops_its_running_child_and_kills_its_command(
+    engine: Engine, runtime: StartRuntime, tmp_path: Path, clock: FixedClock
+) -> None:
+    await engine.add_lane("work", concurrency=2)
+    await publish(engine, tmp_path, BUSY, name="busy.yaml")
+    await publish(engine, tmp_path, RACE_BUSY, name="race.yaml")
+    await runtime(engine)
+    parent = await engine.start_process("race_busy", {"dir": str(tmp_path)})
+    pid = await read_pid(tmp_path / "busy.pid")
+    try:
+        await wait_status(engine, parent, "waiting")
+        child = (await engine.instance_detail(parent)).children[0]
+        clock.at += timedelta(hours=1, seconds=1)
+        row = await wait_status(engine, parent, "completed", "error")
+        assert row["status"] == "completed", row["reason"]
+        child_row = await wait_status(engine, child, "cancelled", "completed", "error")
+        assert child_row["status"] == "cancelled"
+        await until(lambda: not group_alive(pid), what="the child's command to be killed")
+    finally:
+        kill_group(pid)
