@@ -30,6 +30,13 @@ class Conflict(SwitchyardError):
     exit_code = 2
 
 
+class Withdrawn(Conflict):
+    """The thing asked for is over and will not come back: a work item withdrawn because
+    its branch lost or its instance ended. The message says why."""
+
+    exit_code = 4
+
+
 class Refused(SwitchyardError):
     """Not allowed for this user. ``field`` is what is missing (a licence, ``admin``, or a
     right such as ``launch``); the message says who may not do what and names it, e.g.

@@ -216,8 +216,9 @@ def _parallel(s: Site) -> dict[str, Any] | None:
             ctx.error(bnode, bpath, f"a parallel needs at least 2 branches, got {len(items)}")
         for i, item in enumerate(items):
             ipath = f"{bpath}[{i}]"
+            inner = s.scope.in_branch()
             if isinstance(item, SequenceNode):
-                branches.append({"when": None, "actions": s.actions(item, ipath)})
+                branches.append({"when": None, "actions": s.actions(item, ipath, inner)})
                 continue
             branch = ctx.mapping(item, ipath, ("when", "do"), required=("do",))
             if branch is None:
@@ -227,7 +228,7 @@ def _parallel(s: Site) -> dict[str, Any] | None:
                 if "when" in branch
                 else None
             )
-            body = s.actions(branch["do"][1], join(ipath, "do")) if "do" in branch else []
+            body = s.actions(branch["do"][1], join(ipath, "do"), inner) if "do" in branch else []
             branches.append({"when": when, "actions": body})
     return {"join": join_mode, "branches": branches}
 
@@ -315,10 +316,21 @@ def _flow_allowed(s: Site) -> bool:
     return False
 
 
+#: Decision (issue 16): a branch that changed the instance's state would end its sibling
+#: branches as a side effect, so it may not; it ends, and the state changes after the join.
+#: (end_process in a branch is fine: it ends the instance, and everything with it.)
+IN_BRANCH = (
+    "change_state is not allowed inside a parallel branch (it would end the sibling "
+    "branches); end the branch and change state after the join"
+)
+
+
 def _change_state(s: Site) -> dict[str, Any] | None:
     name = s.ctx.text(s.node, s.path)
     if name is not None and name not in s.ctx.states:
         s.ctx.error(s.node, s.path, f"unknown state {name!r}{close(name, s.ctx.states)}")
+    if s.scope.branch:
+        s.ctx.error(s.keys["change_state"][0], s.action_path, IN_BRANCH)
     _flow_allowed(s)
     return {"state": name} if name is not None else None
 
@@ -362,6 +374,16 @@ HANDLERS: dict[str, Handler] = {
     "raise": _message,
     "send_work_item": kinds.send_work_item,
 }
+
+
+def check_branch_forms(ctx: Ctx, forms: dict[str, Any]) -> None:
+    """A work item sent inside a parallel branch runs its button's actions there: a
+    button that changes state is refused for it, at the ``send_work_item``."""
+    for form, node, path in ctx.branch_forms:
+        for label, actions in (forms.get(form) or {}).get("buttons", {}).items():
+            if any(a["kind"] == "change_state" for a in walk(actions)):
+                ctx.error(node, path, f"form {form!r}'s button {label!r}: {IN_BRANCH}")
+                break
 
 
 def walk(actions: list[dict[str, Any]]) -> list[dict[str, Any]]:

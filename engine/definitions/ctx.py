@@ -6,7 +6,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import jinja2
@@ -49,12 +49,16 @@ class Scope:
     where: str
     variables: Mapping[str, str]
     readable: frozenset[str] = frozenset()
+    branch: bool = False  # inside a parallel branch (change_state is refused there)
 
     def names(self) -> set[str]:
         return set(self.variables) | self.readable | ENGINE_NAMES
 
     def adding(self, names: Iterable[str]) -> Scope:
-        return Scope(self.where, self.variables, self.readable | frozenset(names))
+        return replace(self, readable=self.readable | frozenset(names))
+
+    def in_branch(self) -> Scope:
+        return replace(self, branch=True)
 
 
 @dataclass
@@ -97,6 +101,8 @@ class Ctx:
     states: dict[str, Node] = field(default_factory=dict)
     tasks: dict[str, TaskInfo] = field(default_factory=dict)
     forms: dict[str, list[str]] = field(default_factory=dict)  # form -> its field names
+    #: (form, node, path) of work items sent inside a parallel branch: their buttons run there
+    branch_forms: list[tuple[str, Node, str]] = field(default_factory=list)
     flow: flow.FlowState = field(default_factory=flow.FlowState)  # secrets, secured values
 
     # -- reporting --
@@ -227,6 +233,15 @@ class Ctx:
         except TriggerError as exc:
             self.error(node, path, f"bad duration: {exc.message}")
             return None
+
+    def duration_or_template(self, node: Node, path: str, scope: Scope) -> float | str | None:
+        """A duration, or a template giving one when the action runs (checked there:
+        a number of seconds or a text like ``2h``)."""
+        ok, value = self.value(node, path)
+        if ok and isinstance(value, str) and is_template(value):
+            self.check_source(value, node, path, scope, template=True)
+            return value
+        return self.duration(node, path)
 
     def ident(self, node: Node, path: str, what: str) -> str | None:
         name = self.text(node, path)

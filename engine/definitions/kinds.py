@@ -123,7 +123,7 @@ def wait(s: Site) -> dict[str, Any] | None:
     args: dict[str, Any] = {"for": None, "until": None, "condition": None, "every": 30.0}
     args["timeout"] = None
     if "for" in keys:
-        args["for"] = ctx.duration(keys["for"][1], join(s.path, "for"))
+        args["for"] = ctx.duration_or_template(keys["for"][1], join(s.path, "for"), s.scope)
     if "until" in keys:
         args["until"] = _until(s, keys["until"][1], join(s.path, "until"))
     if "condition" in keys:
@@ -132,7 +132,7 @@ def wait(s: Site) -> dict[str, Any] | None:
         if name in keys:
             if "condition" not in keys:
                 ctx.error(keys[name][0], s.path, f"'{name}' is only used with 'condition'")
-            value = ctx.duration(keys[name][1], join(s.path, name))
+            value = ctx.duration_or_template(keys[name][1], join(s.path, name), s.scope)
             if value is not None:
                 args[name] = value
     return args
@@ -347,6 +347,8 @@ def send_work_item(s: Site) -> dict[str, Any] | None:
         if form is not None and form not in ctx.forms:
             ctx.error(fnode, fpath, f"unknown form {form!r}{close(form, ctx.forms)}")
         args["form"] = form
+        if form is not None and s.scope.branch:  # its buttons run in the branch
+            ctx.branch_forms.append((form, s.keys["send_work_item"][0], s.action_path))
     if "to" in keys:
         args["to"] = _route(s, keys["to"][1], join(s.path, "to"))
     if "due" in keys:

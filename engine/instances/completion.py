@@ -1,6 +1,10 @@
 """What happens when an instance ends, whoever ends it (runner, cancel, recovery): the end
 hook that ``engine/instances/transition.py`` runs after every end.
 
+- A process instance that completed or was cancelled leaves nothing open: its open work
+  items are withdrawn, its children cancelled, its steps under way ended (``ending.py``).
+- A parent waiting on it is woken.
+
 - A continuous schedule is looked at again (restarted after 5 s if its run failed, so a
   command that fails at once does not spin).
 - Schedules chained with ``--after`` start when the instance completed successfully.
@@ -11,6 +15,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from switchyard.engine.instances.ending import end_leftovers
 from switchyard.engine.instances.status import Status
 from switchyard.engine.instances.transition import transition, wake
 from switchyard.engine.kernel import events as ev
@@ -20,7 +25,6 @@ from switchyard.engine.schedules.triggers import Trigger
 from switchyard.store.models import CANCELLED, COMPLETED, QUEUED
 from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import schedules as sched_q
-from switchyard.store.queries import workitems as wi_q
 
 CONTINUOUS_RESTART_AFTER_FAILURE = timedelta(seconds=5)
 
@@ -34,9 +38,8 @@ async def finish(
 
 async def after_end(tx: Tx, row: dict[str, Any], status: str) -> None:
     if row.get("definition_id") is not None and status in (CANCELLED, COMPLETED):
-        items = await wi_q.cancel_for_instances(tx.conn, [int(row["id"])], tx.now)
-        if items:  # nobody can answer them any more
-            tx.emit(ev.WORK_ITEMS_CHANGED, row["id"], ids=items, status="cancelled")
+        # nothing of it is left open: items withdrawn, children cancelled, steps ended
+        await end_leftovers(tx, row, Status(status))
     if row.get("parent_id"):  # a parent waiting on this child looks at its result
         await wake(tx, int(row["parent_id"]))
     if row.get("schedule_id") is None:

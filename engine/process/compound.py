@@ -52,6 +52,8 @@ class CompoundHost(Protocol):
 
     async def until_woken(self, suspend: Suspend) -> None: ...
 
+    async def withdraw_branches(self, run: CompoundSteps, keys: list[str], reason: str) -> None: ...
+
 
 class CompoundSteps:
     # provided by ProcessRun
@@ -234,6 +236,28 @@ class CompoundSteps:
         )
         for k in keys:
             self.journal[k] = {**self.journal[k], "status": STEP_CANCELLED}
+
+    async def _withdraw_losers(self, action: Doc, key: str, final: Doc | None) -> None:
+        """A ``join: first`` that has its winner: what the other branches left open is
+        over (their steps were cancelled by ``_cancel_branches``): their open work items
+        are withdrawn and the children they started cancelled, with theirs.
+
+        Not on the way out of an error: a retry carries the stopped branches on. The winner
+        is committed first, so a replay after a crash here does not run the race again
+        (a loser's withdrawn item would fail it) but comes back here (it is idempotent)."""
+        if not final or final.get("type") != "parallel" or final.get("winner") is None:
+            return
+        losers = [f"{key}/b{i}" for i in final["started"] if i != final["winner"]]
+        if not losers:
+            return
+        if (self.journal.get(key) or {}).get("decision") != final:
+            now = self.host.now()
+            await self._write([j.restart_step(self.id, key, now=now, decision=final)])
+            self.journal[key] = {"status": STEP_STARTED, "decision": final}
+        where = action.get("path") or key
+        await self.host.withdraw_branches(
+            self, losers, f"withdrawn: another branch of the parallel at {where} won"
+        )
 
     async def _run_wait(self, action: Doc, key: str, scope: Scope, d: Doc) -> None:
         now = self.host.now()

@@ -424,6 +424,7 @@ class ProcessRun(CompoundSteps):
             await self._write([j.end_step(self.id, key, now=now, decision=decision)])
             self.journal[key] = {"status": STEP_DONE, "decision": decision}
             raise
+        await self._withdraw_losers(action, key, final or decision)
         now = self.host.now()
         self.current = None
         await self._write(

@@ -12,6 +12,7 @@ from typing import Any, Protocol, runtime_checkable
 from sqlalchemy import select
 from switchyard.engine.actions import base as act
 from switchyard.engine.definitions import values
+from switchyard.engine.instances.ending import cancel_children, under, withdraw_items
 from switchyard.engine.kernel import config as node_config
 from switchyard.engine.kernel import events as ev
 from switchyard.engine.kernel.ports import LogFiles, NodeAccess
@@ -310,6 +311,16 @@ class ProcessHost:
         """A parallel branch that suspended beside a running sibling: return when it
         should look again (engine/process/wakes.py)."""
         await wakes.until_woken(self.engine, suspend)
+
+    async def withdraw_branches(self, run: CompoundSteps, keys: list[str], reason: str) -> None:
+        """Branches (step keys) that will not go on: their open work items are withdrawn
+        and the children they started cancelled, with theirs (``instances/ending.py``)."""
+        where = under(keys)
+        async with self.engine.tx() as tx:
+            await withdraw_items(tx, run.id, reason, where)
+            await cancel_children(
+                tx, run.id, f"its branch of #{run.id} was cancelled (another won)", where=where
+            )
 
     async def work_item(self, item_id: int) -> dict[str, Any] | None:
         async with self.engine.store.read() as conn:

@@ -24,6 +24,7 @@ from switchyard.store.models import (
     COMPLETED,
     ERROR,
     STEP_CANCELLED,
+    STEP_DONE,
     STEP_ERROR,
     STEP_STARTED,
     WI_OPEN,
@@ -119,8 +120,14 @@ async def run_claimed(
         return ERROR
     if what == "completed" and detail is not None and len(detail) > MAX_OUTCOME:
         detail = detail[: MAX_OUTCOME - 1] + "…"  # the column's size, on every backend
-    if what == "completed" and not row.get("schedule_id") and not row.get("parent_id"):
-        # nothing to do after it (no chain, no parent): one group-committed write
+    if (
+        what == "completed"
+        and not row.get("schedule_id")
+        and not row.get("parent_id")
+        and (not _leftovers(run))
+    ):
+        # nothing to do after it (no chain, no parent, nothing left open): one
+        # group-committed write, without the end hook
         now = host.now()
         await run._write(
             [
@@ -251,6 +258,19 @@ async def _stopped(
                 )
         await _end(tx, row, ERROR, me.interrupt_reason)
     return ERROR
+
+
+def _leftovers(run: ProcessRun) -> bool:
+    """Whether the end hook has something to do for a completing instance: steps still
+    under way (a branch's wait when another ended the instance), or work items or
+    children that may be open (their steps did not finish)."""
+    for entry in run.journal.values():
+        if entry.get("status") == STEP_STARTED:
+            return True
+        kind = (entry.get("decision") or {}).get("type")
+        if kind in ("workitem", "child") and entry.get("status") != STEP_DONE:
+            return True
+    return False
 
 
 def _mine(current: dict[str, Any] | None, engine: HasNodeId) -> bool:

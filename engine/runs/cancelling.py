@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from switchyard.engine.errors import Conflict, NotFound
+from switchyard.engine.instances.ending import cancel_children
 from switchyard.engine.instances.status import Status
 from switchyard.engine.instances.transition import transition
 from switchyard.engine.instances.view import InstanceState
@@ -36,9 +37,8 @@ class CancelApi(RunsApi):
             if state.is_process:
                 await step_q.add_history(tx.conn, instance_id, "cancel", tx.now, self.user, {})
             if state.status in (Status.QUEUED, Status.WAITING):
-                if state.is_process:  # its waits end here
-                    await step_q.close_started(tx.conn, instance_id, tx.now)
-                # the end hook withdraws its work items and keeps a continuous schedule going
+                # the end hook ends its waits, withdraws its work items, cancels its
+                # children and keeps a continuous schedule going
                 if not await transition(tx, row, Status.CANCELLED, reason):
                     # claimed between our read and our update
                     raise Conflict("id", f"instance {instance_id} just started; cancel it again")
@@ -62,16 +62,7 @@ class CancelApi(RunsApi):
     async def _cancel_children(self, tx: Tx, parent_id: int) -> None:
         """Cancelling an instance cancels its active children (cancel case); each child's
         end runs the end hook like any other (its open work items are withdrawn)."""
-        for child in await inst_q.children(tx.conn, parent_id):
-            status = Status(child["status"])
-            if status in (Status.QUEUED, Status.WAITING):
-                reason = f"parent #{parent_id} cancelled"
-                await transition(tx, child, Status.CANCELLED, reason)
-                await self._cancel_children(tx, child["id"])
-            elif status is Status.RUNNING:
-                await inst_q.set_fields(tx.conn, child["id"], {"cancel_requested": True})
-                tx.emit(ev.CANCEL_REQUESTED, child["id"], node=child["node_id"], by=self.user)
-                await self._cancel_children(tx, child["id"])
+        await cancel_children(tx, parent_id, f"parent #{parent_id} cancelled", by=self.user)
 
     async def _owner_alive(self, tx: Tx, row: dict[str, Any]) -> bool:
         for node in await node_q.running(tx.conn):

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_
 from sqlalchemy.ext.asyncio import AsyncConnection
-from switchyard.engine.errors import Conflict, NotFound, SwitchyardError, check_page
+from switchyard.engine.errors import Conflict, NotFound, SwitchyardError, Withdrawn, check_page
 from switchyard.engine.instances.transition import wake
 from switchyard.engine.kernel import events as ev
 from switchyard.engine.people import workitem_access as access
@@ -32,6 +32,7 @@ from switchyard.engine.workitems.views import (
     item_view,
 )
 from switchyard.store.models import (
+    WI_CANCELLED,
     WI_COMPLETED,
     WI_HELD,
     WI_IN_PROGRESS,
@@ -197,7 +198,7 @@ class WorkItemApi(Guard):
                 only_user=expect_user,
             )
             if not changed:
-                raise Conflict("work item", _state_problem(item, op))
+                raise _refusal(await self._item(tx.conn, item_id), op)
             await step_q.add_history(
                 tx.conn,
                 int(item["instance_id"]),
@@ -342,7 +343,7 @@ class WorkItemApi(Guard):
                 only_user=item["user"],
             )
             if not changed:
-                raise Conflict("work item", _state_problem(item, "saved"))
+                raise _refusal(item, "saved")
         return item_view({**item, "draft": draft}, self.clock.now())
 
     @rule(on_work_item("work"), arg="item_id")
@@ -358,7 +359,7 @@ class WorkItemApi(Guard):
             item = await self._item(conn, item_id)
             form, row, _doc = await self._form(conn, item)
         if item["status"] not in WI_OPEN:
-            raise Conflict("work item", _state_problem(item, "completed"))
+            raise _refusal(item, "completed")
         _not_taken(item, me.login, me.admin, "completed")
         label = _button(form, button)
         hidden = (await self._masker(row)).hidden
@@ -385,8 +386,8 @@ class WorkItemApi(Guard):
                 only_status=WI_OPEN,
                 only_user=item["user"],
             )
-            if not changed:
-                raise Conflict("work item", _state_problem(item, "completed"))
+            if not changed:  # someone (or the instance's end) was first: say what it is now
+                raise _refusal(await self._item(tx.conn, item_id), "completed")
             instance_id = int(item["instance_id"])
             await step_q.add_history(
                 tx.conn,
@@ -411,7 +412,7 @@ class WorkItemApi(Guard):
 def _not_taken(item: dict[str, Any], login: str, admin: bool, op: str) -> None:
     """Someone else has the item (its group's member may try, and learns who has it)."""
     if item["user"] is not None and item["user"] != login and not admin:
-        raise Conflict("work item", _state_problem(item, op))
+        raise _refusal(item, op)
 
 
 def _button(form: dict[str, Any], given: str) -> str:
@@ -424,6 +425,14 @@ def _button(form: dict[str, Any], given: str) -> str:
     )
 
 
+def _refusal(item: dict[str, Any], op: str) -> Conflict:
+    """The error for an operation the item's state does not allow: a withdrawn (cancelled)
+    item is over for good (``Withdrawn``, exit 4, saying why); anything else a Conflict."""
+    if item["status"] == WI_CANCELLED:
+        return Withdrawn("work item", _state_problem(item, op))
+    return Conflict("work item", _state_problem(item, op))
+
+
 def _state_problem(item: dict[str, Any], op: str) -> str:
     """Why an operation found the item in another state than it expected."""
     link = (
@@ -432,6 +441,10 @@ def _state_problem(item: dict[str, Any], op: str) -> str:
     who = f"{link} {item['user']}" if item.get("user") else ""
     if item["status"] == WI_COMPLETED:
         return f"work item {item['id']} was already completed by {item.get('completed_by')}"
+    if item["status"] == WI_CANCELLED and (item.get("held_reason") or "").startswith("withdrawn"):
+        return f"work item {item['id']} was {item['held_reason']}"
+    if item["status"] == WI_CANCELLED:
+        return f"work item {item['id']} was withdrawn"
     if item["status"] not in WI_OPEN:
         return f"work item {item['id']} is {item['status']}"
     return f"work item {item['id']} could not be {op}: it is {item['status']}{who} now"

@@ -7,7 +7,15 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
-from switchyard.store.models import STEP_CANCELLED, STEP_STARTED, HistoryEntry, Step, table_of
+from switchyard.store.models import (
+    STEP_CANCELLED,
+    STEP_DONE,
+    STEP_SKIPPED,
+    STEP_STARTED,
+    HistoryEntry,
+    Step,
+    table_of,
+)
 
 steps = table_of(Step)
 history = table_of(HistoryEntry)
@@ -118,3 +126,11 @@ async def close_started(conn: AsyncConnection, instance_id: int, now: datetime) 
         .values(status=STEP_CANCELLED, ended_at=now)
     )
     return (await conn.execute(stmt)).rowcount
+
+
+async def done_keys(conn: AsyncConnection, instance_id: int) -> set[str]:
+    """Keys of the instance's steps that finished (done or skipped)."""
+    stmt = select(steps.c.key).where(
+        steps.c.instance_id == instance_id, steps.c.status.in_([STEP_DONE, STEP_SKIPPED])
+    )
+    return {str(k) for k in (await conn.execute(stmt)).scalars()}

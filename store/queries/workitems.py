@@ -186,18 +186,30 @@ async def sessions_in_progress(conn: AsyncConnection) -> set[str]:
     return {str(s) for s in (await conn.execute(stmt)).scalars()}
 
 
-async def cancel_for_instances(
-    conn: AsyncConnection, instance_ids: Sequence[int], now: datetime
+async def withdraw(
+    conn: AsyncConnection,
+    instance_id: int,
+    reason: str,
+    now: datetime,
+    *,
+    only: Sequence[int] | None = None,
 ) -> list[int]:
-    """The open items of cancelled (or ended) instances are cancelled with them."""
-    if not instance_ids:
-        return []
-    where = and_(items.c.instance_id.in_(list(instance_ids)), open_only())
+    """Cancel the instance's open items (or those of ``only``) with ``reason`` kept in
+    ``held_reason``. Returns the ids of those it cancelled."""
+    where = and_(items.c.instance_id == instance_id, open_only())
+    if only is not None:
+        where = and_(where, items.c.id.in_(list(only)))
     ids = [int(r) for r in (await conn.execute(select(items.c.id).where(where))).scalars()]
     if ids:
         await conn.execute(
             update(items)
-            .where(items.c.id.in_(ids))
-            .values(status=WI_CANCELLED, session=None, timer_at=None, updated_at=now)
+            .where(items.c.id.in_(ids), open_only())
+            .values(
+                status=WI_CANCELLED,
+                session=None,
+                timer_at=None,
+                held_reason=reason[:300],
+                updated_at=now,
+            )
         )
     return ids

@@ -202,15 +202,15 @@ states:
           branches:
             - [run: {{command: [sh, -c, "echo $$ > {{{{ dir }}}}/busy.pid; exec sleep 30"]}}]
             - - run: {{command: [sh, -c, "{GATE}"]}}
-              - change_state: elsewhere
+              - assign: {{where: elsewhere}}
+              - end_process: ended by a branch
       - assign: {{where: "never here"}}
-  elsewhere:
-    actions:
-      - assign: {{where: elsewhere}}
 """
 
 
-async def test_a_branch_changing_state_ends_the_parallel_and_kills_its_siblings(
+# change_state inside a branch is refused at publish (test_withdraw_branch_state.py);
+# end_process in a branch ends the instance, the parallel and its siblings with it
+async def test_a_branch_ending_the_process_ends_the_parallel_and_kills_its_siblings(
     engine: Engine, runtime: StartRuntime, tmp_path: Path
 ) -> None:
     await publish(engine, tmp_path, JUMP)
@@ -221,6 +221,7 @@ async def test_a_branch_changing_state_ends_the_parallel_and_kills_its_siblings(
         (tmp_path / "go").touch()
         row = await wait_status(engine, instance_id, "completed", "error", within=5)
         assert row["status"] == "completed", row["reason"]
+        assert row["outcome"] == "ended by a branch"
         assert not group_alive(busy)
     finally:
         kill_group(busy)
