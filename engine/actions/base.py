@@ -69,6 +69,13 @@ class Loop:
     var: str | None = None
     condition: str | None = None
     max_iterations: int = 10_000
+    # a parallel for-each: items side by side, at most ``max_concurrency`` at once,
+    # joined all / first / N; ``grows``: items appended to the list while it runs start too
+    parallel: bool = False
+    max_concurrency: int | None = None
+    join: str | int = "all"
+    cancel_rest: bool = True
+    grows: bool = False
 
 
 @dataclass(frozen=True)
@@ -80,7 +87,9 @@ class Branch:
 @dataclass(frozen=True)
 class Parallel:
     branches: list[Branch]
-    join: str = "all"  # all | first
+    join: str | int = "all"  # all | first | each | N
+    cancel_rest: bool = True  # first / N: the others are cancelled (False: they finish)
+    interleaved: bool = False  # the branches' actions one at a time, never two at once
 
 
 @dataclass(frozen=True)

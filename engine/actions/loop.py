@@ -1,4 +1,6 @@
-"""loop: for each item of a list, or while a condition holds (always bounded by max)."""
+"""loop: for each item of a list, or while a condition holds (always bounded by max).
+
+``parallel: true`` (for each only) runs the items side by side: see process/parallel.py."""
 
 from __future__ import annotations
 
@@ -27,6 +29,14 @@ class LoopAction:
                     retryable=False,
                 )
             return Loop(
-                body=args["do"], items=list(items), var=args.get("as"), max_iterations=bound
+                body=args["do"],
+                items=list(items),
+                var=args.get("as"),
+                max_iterations=bound,
+                parallel=bool(args.get("parallel")),
+                max_concurrency=args.get("max_concurrency"),
+                join=args.get("join") or "all",
+                cancel_rest=bool(args.get("cancel_rest", True)),
+                grows=bool(args.get("grows")),
             )
         return Loop(body=args["do"], condition=args["while"], max_iterations=bound)

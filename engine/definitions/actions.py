@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from switchyard.engine.definitions import flow, kinds
+from switchyard.engine.definitions import fan, flow, kinds
+from switchyard.engine.definitions.actions_limits import LOOP_DEFAULT, LOOP_LIMIT
 from switchyard.engine.definitions.ctx import (
     RESERVED,
     Ctx,
@@ -27,12 +28,10 @@ from switchyard.engine.definitions.ctx import (
 )
 from switchyard.engine.definitions.variables import literal
 from switchyard.engine.definitions.yamlsrc import is_null, join, jsonable, loc, node_kind, scalar
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.nodes import MappingNode, Node, ScalarNode
 
 MODIFIERS = ("retry", "idempotent", "timeout", "name")
 COMPANIONS = {"if": ("then", "else"), "switch": ("cases", "default")}
-LOOP_LIMIT = 100_000
-LOOP_DEFAULT = 1000
 
 Handler = Callable[[Site], dict[str, Any] | None]
 
@@ -155,7 +154,8 @@ def _switch(s: Site) -> dict[str, Any]:
 
 def _loop(s: Site) -> dict[str, Any] | None:
     ctx = s.ctx
-    keys = ctx.mapping(s.node, s.path, ("for_each", "as", "while", "max", "do"), required=("do",))
+    allowed = ("for_each", "as", "while", "max", "do", *fan.LOOP_KEYS)
+    keys = ctx.mapping(s.node, s.path, allowed, required=("do",))
     if keys is None:
         return None
     args: dict[str, Any] = {"for_each": None, "as": None, "while": None, "max": LOOP_DEFAULT}
@@ -184,53 +184,15 @@ def _loop(s: Site) -> dict[str, Any] | None:
             ctx.error(max_node, max_path, f"loop bound {bound} exceeds the limit {LOOP_LIMIT}")
         elif bound is not None:
             args["max"] = bound
+    extra: dict[str, Any] = {}
     body_scope = s.scope.adding([args["as"]] if args["as"] else [])
+    if fan.loop_options(s, keys, extra):  # its items run side by side, like branches
+        body_scope = body_scope.in_branch()
     if "while" in keys:
         args["while"] = ctx.expr(keys["while"][1], join(s.path, "while"), s.scope)
     flow.taint_loop(ctx, join(s.path, "for_each"), args["as"])
     args["do"] = s.actions(keys["do"][1], join(s.path, "do"), body_scope) if "do" in keys else []
-    return {k: args[k] for k in ("for_each", "as", "while", "max", "do")}
-
-
-def _parallel(s: Site) -> dict[str, Any] | None:
-    ctx = s.ctx
-    keys = ctx.mapping(s.node, s.path, ("join", "branches"), required=("branches",))
-    if keys is None:
-        return None
-    join_mode = "all"
-    if "join" in keys:
-        value = ctx.text(keys["join"][1], join(s.path, "join"))
-        if value is not None and value not in ("all", "first"):
-            ctx.error(
-                keys["join"][1],
-                join(s.path, "join"),
-                f"join must be 'all' or 'first', got {value!r}",
-            )
-        elif value is not None:
-            join_mode = value
-    branches: list[dict[str, Any]] = []
-    if "branches" in keys:
-        bnode, bpath = keys["branches"][1], join(s.path, "branches")
-        items = ctx.items(bnode, bpath)
-        if isinstance(bnode, SequenceNode) and len(items) < 2:
-            ctx.error(bnode, bpath, f"a parallel needs at least 2 branches, got {len(items)}")
-        for i, item in enumerate(items):
-            ipath = f"{bpath}[{i}]"
-            inner = s.scope.in_branch()
-            if isinstance(item, SequenceNode):
-                branches.append({"when": None, "actions": s.actions(item, ipath, inner)})
-                continue
-            branch = ctx.mapping(item, ipath, ("when", "do"), required=("do",))
-            if branch is None:
-                continue
-            when = (
-                ctx.expr(branch["when"][1], join(ipath, "when"), s.scope)
-                if "when" in branch
-                else None
-            )
-            body = s.actions(branch["do"][1], join(ipath, "do"), inner) if "do" in branch else []
-            branches.append({"when": when, "actions": body})
-    return {"join": join_mode, "branches": branches}
+    return {**{k: args[k] for k in ("for_each", "as", "while", "max", "do")}, **extra}
 
 
 def _call(s: Site) -> dict[str, Any] | None:
@@ -360,7 +322,7 @@ HANDLERS: dict[str, Handler] = {
     "if": _if,
     "switch": _switch,
     "loop": _loop,
-    "parallel": _parallel,
+    "parallel": fan.parallel,
     "call": _call,
     "start_process": kinds.start_process,
     "wait": kinds.wait,

@@ -1,5 +1,5 @@
 """The control-flow steps of the executor, carried on from their recorded decisions:
-entering a branch, loops, task calls, parallel branches, waits and children.
+entering a branch, loops, task calls, waits and children (parallel forms: parallel.py).
 
 Mixed into ``ProcessRun`` (executor.py); each ``_run_<type>`` gets the action, its step
 key, the scope and the decision, and returns an updated decision or None.
@@ -7,21 +7,18 @@ key, the scope and the decision, and returns an updated decision or None.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Protocol
 
 from switchyard.engine.instances.status import Status
 from switchyard.engine.instances.waiting import WaitingOn, WaitKind
-from switchyard.engine.kernel.events import EngineEvent
 from switchyard.engine.process import journal as j
-from switchyard.engine.process.signals import Scope, StepFailed, Suspend, merge_suspends, resolve
+from switchyard.engine.process.parallel import ParallelSteps
+from switchyard.engine.process.signals import Scope, StepFailed, Suspend, resolve
+from switchyard.engine.process.steps_base import CompoundHost, Doc
 from switchyard.engine.sandbox.limits import ExpressionError
 from switchyard.engine.workitems.forms import split
 from switchyard.store.models import (
-    STEP_CANCELLED,
     STEP_DONE,
     STEP_STARTED,
     WI_CANCELLED,
@@ -33,69 +30,24 @@ log = logging.getLogger(__name__)
 #: how deep a call may sit (levels of nested steps, counted in its step key): a task
 #: calling itself ended in Python's RecursionError ("internal error") after ~190 steps
 MAX_CALL_NESTING = 100
-Doc = dict[str, Any]  # an action, a decision: JSON documents
 
 
-class CompoundHost(Protocol):
-    """What the control-flow steps use of their run's host (engine/process/host.py); the
-    executor's port (executor.py ``RunHost``) adds the rest."""
-
-    def now(self) -> datetime: ...
-
-    def evaluate(self, run: CompoundSteps, expr: str, scope: Scope) -> Any: ...
-
-    async def child_status(
-        self, child_id: int
-    ) -> tuple[str, dict[str, Any], dict[str, str]] | None: ...
-
-    async def work_item(self, item_id: int) -> dict[str, Any] | None: ...
-
-    async def until_woken(self, suspend: Suspend) -> None: ...
-
-    async def withdraw_branches(self, run: CompoundSteps, keys: list[str], reason: str) -> None: ...
-
-
-class CompoundSteps:
-    # provided by ProcessRun
-    id: int
-    host: CompoundHost
-    doc: dict[str, Any]
-    state: str
-    journal: dict[str, dict[str, Any]]
-    frames: dict[str, dict[str, Any]]
-    items: dict[str, list[Any]]
-    touch: Callable[[datetime], j.Statement]
-
-    async def block(  # pragma: no cover - ProcessRun's
-        self, actions: list[dict[str, Any]], prefix: str, scope: Scope
-    ) -> None:
-        raise NotImplementedError
-
-    def new_frame(  # pragma: no cover - ProcessRun's
-        self, task: str, inputs: dict[str, Any]
-    ) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def _task_specs(  # pragma: no cover - ProcessRun's
-        self, task: str | None
-    ) -> dict[str, dict[str, Any]]:
-        raise NotImplementedError
-
-    async def _write(  # pragma: no cover - ProcessRun's
-        self, statements: list[j.Statement], events: Sequence[EngineEvent] = ()
-    ) -> None:
-        raise NotImplementedError
+class CompoundSteps(ParallelSteps):
+    """Entering a branch, loops, task calls, waits, children and work items (the parallel
+    forms are in parallel.py)."""
 
     async def _run_enter(self, action: Doc, key: str, scope: Scope, d: Doc) -> None:
         await self.block(resolve(action["args"], d["ref"]), f"{key}/{d['ref']}", scope)
 
-    async def _run_loop(self, action: Doc, key: str, scope: Scope, d: Doc) -> None:
+    async def _run_loop(self, action: Doc, key: str, scope: Scope, d: Doc) -> Doc | None:
         body = action["args"]["do"]
+        if d.get("parallel"):
+            return await self._run_ploop(action, key, scope, d)
         if d.get("items"):
             for n, item in enumerate(self.items.get(key, [])):
                 await self.block(body, f"{key}/{n}", scope.bind(d.get("as"), item))
             self.items.pop(key, None)
-            return
+            return None
         bound = int(d["max"])
         for n in range(bound + 1):
             cond_key = f"{key}/c{n}"
@@ -126,8 +78,9 @@ class CompoundSteps:
                 )
                 self.journal[cond_key] = {"status": STEP_DONE, "decision": {"value": holds}}
             if not holds:
-                return
+                return None
             await self.block(body, f"{key}/{n}", scope)
+        return None
 
     async def _run_call(self, action: Doc, key: str, scope: Scope, d: Doc) -> None:
         if key.count("/") >= MAX_CALL_NESTING:  # a task calling itself, directly or not
@@ -144,120 +97,6 @@ class CompoundSteps:
         await self.block(task["actions"], f"{key}/t", Scope(frame, specs))
         scope.apply({caller: frame.get(output) for caller, output in (d.get("into") or {}).items()})
         self.frames.pop(key, None)
-
-    async def _run_parallel(self, action: Doc, key: str, scope: Scope, d: Doc) -> Doc | None:
-        """Run the started branches side by side; each progresses on its own.
-
-        Decision: a branch that suspends (a wait, a work item, a child) while a sibling is
-        still running waits *in memory* for its own wake (``wakes.until_woken``: its
-        deadline, a bus event for its item or child, a slow look in the store) and then
-        re-enters its block, the journal skipping its done steps; so a 2 s wait beside an
-        8 s command goes on after 2 s, and with ``join: first`` the first branch to
-        *complete* wins (a timer can beat a command, which is then killed). Only when no
-        branch is running any more does the instance suspend durably, on every waiting
-        branch's wait merged (the earliest wake). Nothing extra is written for a wait in
-        memory: after a crash the instance resumes from the journal as before."""
-        branches = action["args"]["branches"]
-        if d.get("winner") is not None:
-            return None
-
-        def enter(i: int) -> asyncio.Task[None]:
-            return asyncio.create_task(self.block(branches[i]["actions"], f"{key}/b{i}", scope))
-
-        running: dict[asyncio.Task[None], int] = {enter(i): i for i in d["started"]}
-        waiting: dict[asyncio.Task[None], int] = {}  # a suspended branch's wake, in memory
-        suspends: dict[int, Suspend] = {}
-
-        def rewake(waker: asyncio.Task[None]) -> None:
-            if not waker.cancelled() and waker.exception() is not None:  # it looks anyway
-                log.warning("instance %s: branch wake failed: %s", self.id, waker.exception())
-            i = waiting.pop(waker)
-            del suspends[i]
-            running[enter(i)] = i
-
-        stopped: set[int] = set()  # branches this join ends before they are done
-        try:
-            while running:
-                done, _ = await asyncio.wait(
-                    {*running, *waiting}, return_when=asyncio.FIRST_COMPLETED
-                )
-                for task in done:
-                    if task in waiting:  # its wake came: it looks again
-                        rewake(task)
-                # every finished branch's outcome is retrieved, also those after a return
-                ended = [t for t in done if t in running]
-                outcomes = {t: None if t.cancelled() else t.exception() for t in ended}
-                for task in ended:
-                    i = running.pop(task)
-                    exc = outcomes[task]
-                    if exc is None:
-                        if d["join"] == "first":
-                            stopped = set(d["started"]) - {i}
-                            return {**d, "winner": i}
-                        continue
-                    if isinstance(exc, Suspend):
-                        suspends[i] = exc
-                        waiting[asyncio.create_task(self.host.until_woken(exc))] = i
-                        continue
-                    stopped = {b for t, b in running.items() if not t.done()}
-                    raise exc
-                if not running:  # all wait: a wake that came meanwhile still counts
-                    for task in [t for t in waiting if t.done()]:
-                        rewake(task)
-        finally:
-            rest = [*running, *waiting]
-            for task in rest:
-                task.cancel()
-            if rest:
-                await asyncio.gather(*rest, return_exceptions=True)
-            if stopped:
-                await self._cancel_branches(key, stopped)
-        if suspends:
-            raise merge_suspends(list(suspends.values()))
-        return None
-
-    async def _cancel_branches(self, key: str, branches: set[int]) -> None:
-        """Steps under way in branches a join stopped are over (cancelled), not in flight:
-        neither recovery nor an interrupt may take them for the step that was running."""
-        under = tuple(f"{key}/b{i}/" for i in branches)
-        keys = [
-            k
-            for k, e in self.journal.items()
-            if e.get("status") == STEP_STARTED and k.startswith(under)
-        ]
-        if not keys:
-            return
-        now = self.host.now()
-        await self._write(
-            [
-                j.cancel_step(self.id, k, now=now, decision=self.journal[k].get("decision"))
-                for k in keys
-            ]
-        )
-        for k in keys:
-            self.journal[k] = {**self.journal[k], "status": STEP_CANCELLED}
-
-    async def _withdraw_losers(self, action: Doc, key: str, final: Doc | None) -> None:
-        """A ``join: first`` that has its winner: what the other branches left open is
-        over (their steps were cancelled by ``_cancel_branches``): their open work items
-        are withdrawn and the children they started cancelled, with theirs.
-
-        Not on the way out of an error: a retry carries the stopped branches on. The winner
-        is committed first, so a replay after a crash here does not run the race again
-        (a loser's withdrawn item would fail it) but comes back here (it is idempotent)."""
-        if not final or final.get("type") != "parallel" or final.get("winner") is None:
-            return
-        losers = [f"{key}/b{i}" for i in final["started"] if i != final["winner"]]
-        if not losers:
-            return
-        if (self.journal.get(key) or {}).get("decision") != final:
-            now = self.host.now()
-            await self._write([j.restart_step(self.id, key, now=now, decision=final)])
-            self.journal[key] = {"status": STEP_STARTED, "decision": final}
-        where = action.get("path") or key
-        await self.host.withdraw_branches(
-            self, losers, f"withdrawn: another branch of the parallel at {where} won"
-        )
 
     async def _run_wait(self, action: Doc, key: str, scope: Scope, d: Doc) -> None:
         now = self.host.now()
@@ -336,3 +175,6 @@ class CompoundSteps:
             await self._write([j.restart_step(self.id, key, now=now, decision=d), self.touch(now)])
             self.journal[key] = {"status": STEP_STARTED, "decision": d}
         raise Suspend(WaitingOn.of(WaitKind.WORK_ITEM, int(item["id"])), None)
+
+
+__all__ = ["MAX_CALL_NESTING", "CompoundHost", "CompoundSteps"]

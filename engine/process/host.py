@@ -19,9 +19,9 @@ from switchyard.engine.kernel.ports import LogFiles, NodeAccess
 from switchyard.engine.people.masking import TextMasker, secured_texts, secured_variables
 from switchyard.engine.process import journal as j
 from switchyard.engine.process import wakes
-from switchyard.engine.process.compound import CompoundSteps
 from switchyard.engine.process.executor import ProcessRun
 from switchyard.engine.process.signals import Scope, StepFailed, Suspend
+from switchyard.engine.process.steps_base import StepsBase
 from switchyard.engine.process.writer import GroupWriter
 from switchyard.engine.sandbox.expressions import Sandbox
 from switchyard.engine.workitems.create import RoutingProblem, create_item
@@ -118,7 +118,7 @@ class ProcessHost:
             return (await conn.execute(stmt)).first() is not None
 
     # ----------------------------------------------------------- scopes
-    def mapping(self, run: CompoundSteps, scope: Scope) -> dict[str, Any]:
+    def mapping(self, run: StepsBase, scope: Scope) -> dict[str, Any]:
         return {
             **scope.data,
             **scope.bindings,
@@ -126,7 +126,7 @@ class ProcessHost:
             "instance": {"id": run.id, "state": run.state, "process": run.doc["process"]},
         }
 
-    def evaluate(self, run: CompoundSteps, expr: str, scope: Scope) -> Any:
+    def evaluate(self, run: StepsBase, expr: str, scope: Scope) -> Any:
         return self.sandbox.evaluate(expr, self.mapping(run, scope))
 
     def context(
@@ -216,6 +216,19 @@ class ProcessHost:
         if isinstance(directive, act.Loop):
             if directive.items is not None:
                 run.items[key] = values.to_json(directive.items)  # kept with the variables
+                if directive.parallel:  # the count is the decision; values as above
+                    return {
+                        "type": "loop",
+                        "items": True,
+                        "as": directive.var,
+                        "parallel": True,
+                        "count": len(directive.items),
+                        "max": directive.max_iterations,
+                        "cap": directive.max_concurrency,
+                        "join": directive.join,
+                        "cancel_rest": directive.cancel_rest,
+                        "grows": directive.grows,
+                    }
                 return {"type": "loop", "items": True, "as": directive.var}
             return {"type": "loop", "while": directive.condition, "max": directive.max_iterations}
         if isinstance(directive, act.Parallel):
@@ -223,7 +236,16 @@ class ProcessHost:
             for index, branch in enumerate(directive.branches):
                 if branch.when is None or self.evaluate(run, branch.when, scope):
                     started.append(index)
-            return {"type": "parallel", "started": started, "join": directive.join}
+            decision: dict[str, Any] = {
+                "type": "parallel",
+                "started": started,
+                "join": directive.join,
+            }
+            if not directive.cancel_rest:
+                decision["cancel_rest"] = False
+            if directive.interleaved:
+                decision["interleaved"] = True
+            return decision
         if isinstance(directive, act.WaitUntil):
             return {"type": "wait", "until": directive.at.isoformat()}
         if isinstance(directive, act.WaitCondition):
@@ -312,7 +334,7 @@ class ProcessHost:
         should look again (engine/process/wakes.py)."""
         await wakes.until_woken(self.engine, suspend)
 
-    async def withdraw_branches(self, run: CompoundSteps, keys: list[str], reason: str) -> None:
+    async def withdraw_branches(self, run: StepsBase, keys: list[str], reason: str) -> None:
         """Branches (step keys) that will not go on: their open work items are withdrawn
         and the children they started cancelled, with theirs (``instances/ending.py``)."""
         where = under(keys)
