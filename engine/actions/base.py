@@ -73,8 +73,7 @@ class Loop:
     # joined all / first / N; ``grows``: items appended to the list while it runs start too
     parallel: bool = False
     max_concurrency: int | None = None
-    join: str | int = "all"
-    cancel_rest: bool = True
+    join: str | int = "all"  # first / N: the items still under way are cancelled
     grows: bool = False
 
 

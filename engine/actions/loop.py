@@ -36,7 +36,6 @@ class LoopAction:
                 parallel=bool(args.get("parallel")),
                 max_concurrency=args.get("max_concurrency"),
                 join=args.get("join") or "all",
-                cancel_rest=bool(args.get("cancel_rest", True)),
                 grows=bool(args.get("grows")),
             )
         return Loop(body=args["do"], condition=args["while"], max_iterations=bound)

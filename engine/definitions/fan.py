@@ -11,7 +11,10 @@
       branches: [[...], {when: expr, do: [...]}]
 
     loop: {for_each: expr, as: x, parallel: true, max_concurrency: 10,
-           join: all | first | N, cancel_rest: false, grows: true, do: [...]}
+           join: all | first | N, grows: true, do: [...]}
+
+A loop's first / N join always cancels the items still under way (it has no ``then`` for a
+non-cancelling join to go on with: its items would just finish as with ``join: all``).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from switchyard.engine.definitions.yamlsrc import join
 from yaml.nodes import Node, SequenceNode
 
 PARALLEL_KEYS = ("join", "cancel_rest", "then", "interleaved", "branches")
-LOOP_KEYS = ("parallel", "max_concurrency", "join", "cancel_rest", "grows")
+LOOP_KEYS = ("parallel", "max_concurrency", "join", "grows")
 
 
 def join_mode(ctx: Ctx, node: Node, path: str, *, each: bool) -> str | int | None:
@@ -139,9 +142,6 @@ def loop_options(s: Site, keys: dict[str, tuple[Node, Node]], args: dict[str, An
         args["max_concurrency"] = ctx.integer(node, path, 1, LOOP_LIMIT)
     if "join" in keys:
         args["join"] = join_mode(ctx, keys["join"][1], join(s.path, "join"), each=False) or "all"
-    cancel = _cancel_rest(s, keys, args["join"])
-    if cancel is False:
-        args["cancel_rest"] = False
     if "grows" in keys:
         args["grows"] = bool(ctx.flag(keys["grows"][1], join(s.path, "grows")))
     return True

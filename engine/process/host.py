@@ -226,7 +226,6 @@ class ProcessHost:
                         "max": directive.max_iterations,
                         "cap": directive.max_concurrency,
                         "join": directive.join,
-                        "cancel_rest": directive.cancel_rest,
                         "grows": directive.grows,
                     }
                 return {"type": "loop", "items": True, "as": directive.var}

@@ -141,14 +141,14 @@ class ParallelSteps(StepsBase):
 
     async def _run_ploop(self, action: Doc, key: str, scope: Scope, d: Doc) -> Doc | None:
         """A parallel for-each: its items run side by side, at most ``cap`` at once (a
-        waiting item keeps its slot), joined all / first / N. With ``grows`` the list is
+        waiting item keeps its slot), joined all / first / N (the items still under way
+        cancelled, and no more started). With ``grows`` the list is
         read again whenever an item completes, suspends or wakes, and items appended to it
         start too, until the join completes."""
         body = action["args"]["do"]
         items = self.items.setdefault(key, [])
-        cancel = d.get("cancel_rest", True)
         winners: list[int] = list(d.get("winners") or [])
-        if winners and cancel:
+        if winners:
             self.items.pop(key, None)
             return None
         state: dict[str, Any] = {"d": d, "next": 0, "fired": bool(winners)}
@@ -176,11 +176,8 @@ class ParallelSteps(StepsBase):
                 return False
             state["fired"] = True
             state["d"] = {**state["d"], "winners": list(winners)}
-            if cancel:
-                state["next"] = int(state["d"]["count"])  # no more items start
-                return True
-            await self._record(key, state["d"])
-            return False
+            state["next"] = int(state["d"]["count"])  # no more items start
+            return True
 
         async def stop(units: set[int]) -> None:
             await self._cancel_under(key, [f"{key}/{n}" for n in units])

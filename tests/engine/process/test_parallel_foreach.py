@@ -15,11 +15,13 @@ from pathlib import Path
 import pytest
 from engine.helpers import until, wait_status
 from engine.process.helpers import journal, publish, variables
+from sqlalchemy import select
 from switchyard.engine.api import Engine
 from switchyard.engine.definitions import DefinitionError
 from switchyard.engine.definitions.parse import parse_definition
 from switchyard.engine.kernel.clock import SystemClock
 from switchyard.engine.node.runtime import Runtime
+from switchyard.store.models import WI_OPEN, WorkItem
 
 OpenEngine = Callable[..., Awaitable[Engine]]
 StartRuntime = Callable[..., Awaitable[Runtime]]
@@ -170,7 +172,7 @@ BAD = [
     ("all", "max_concurrency: 3\n          parallel: false", "'max_concurrency' is only used with"),
     ("each", "", "join must be 'all', 'first' or a number"),
     ("0", "", "must be at least 1"),
-    ("all", "cancel_rest: false", "cancel_rest is only used with join: first or a number"),
+    ("first", "cancel_rest: false", "unknown key 'cancel_rest'"),
     ("all", "grows: maybe", "expected true or false"),
 ]
 
@@ -205,3 +207,69 @@ states:
     shown = str(info.value)
     assert "'parallel' is only used with 'for_each'" in shown
     assert "change_state is not allowed inside a parallel branch" in shown
+
+
+ASK = """
+process: ask
+variables:
+  items: {type: list, required: true}
+  done: {type: list, default: []}
+start: s
+states:
+  s:
+    actions:
+      - loop:
+          for_each: items
+          as: x
+          parallel: true
+          max_concurrency: 2
+          grows: true
+          do:
+            - send_work_item: {form: ok, to: {user: bob}}
+            - assign: {done: "{{ done + [x] }}"}
+forms:
+  ok:
+    fields: []
+    buttons:
+      Ok: []
+      More: [assign: {items: "{{ items + [len(items) * 10] }}"}]
+"""
+
+
+async def test_waiting_items_hold_their_slots_and_a_button_adds_an_item(
+    open_engine: OpenEngine, runtime: StartRuntime, tmp_path: Path
+) -> None:
+    engine = await node(open_engine, runtime)
+    await engine.add_user("bob", licence="direct")
+    bob = await open_engine(user="bob", clock=SystemClock())
+    await publish(engine, tmp_path, ASK)
+    iid = await engine.start_process("ask", {"items": [1, 2, 3]})
+
+    async def offered(n: int) -> dict[str, int] | None:
+        """The open work items by the list index of their loop item (``item N``)."""
+        table = WorkItem.__table__
+        stmt = select(table.c.id, table.c.step_key).where(table.c.status.in_(WI_OPEN))
+        async with engine.store.read() as conn:
+            rows = (await conn.execute(stmt)).all()
+        found = {f"item {key.split('/')[2]}": int(i) for i, key in rows}
+        return found if len(found) == n else None
+
+    # two items wait on their work items and keep their slots: the third is not offered,
+    # and the instance waits durably (it left its lane)
+    first = await until(lambda: offered(2), what="two work items")
+    assert set(first) == {"item 0", "item 1"}
+    row = await wait_status(engine, iid, "waiting", "error", within=30)
+    assert row["status"] == "waiting", row["reason"]
+    # a button adds an instance while the loop runs
+    await bob.complete_work_item(first["item 0"], "More", {})  # appends 30
+    second = await until(lambda: offered(2), what="the third item offered")
+    assert set(second) == {"item 1", "item 2"}
+    for name in ("item 1", "item 2"):
+        await bob.complete_work_item(second[name], "Ok", {})
+    third = await until(lambda: offered(1), what="the added item offered")
+    assert set(third) == {"item 3"}
+    await bob.complete_work_item(third["item 3"], "Ok", {})
+    row = await wait_status(engine, iid, "completed", "error", within=30)
+    assert row["status"] == "completed", row["reason"]
+    assert sorted((await variables(engine, iid))["done"]) == [1, 2, 3, 30]
+    assert (await journal(engine, iid))["0:s/0"]["decision"]["count"] == 4
