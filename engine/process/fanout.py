@@ -96,14 +96,21 @@ async def fan(
     waiting: dict[asyncio.Task[None], int] = {}  # a suspended unit's wake, in memory
     suspends: dict[int, Suspend] = {}
     parked: set[int] = set()  # waiting for an interleave lock whose holder is suspended
+    stopped: set[int] = set()  # units this fan ends before they are done
 
     def launch(i: int) -> None:
         running[asyncio.create_task(start(i))] = i
 
     async def fill() -> None:
+        nonlocal stopped
         free = None if cap is None else cap - len(running) - len(waiting) - len(parked)
         if free is None or free > 0:
-            for i in await next_units(free):
+            try:
+                units = await next_units(free)
+            except Exception:  # e.g. a list grown past its max: the others stop, it goes up
+                stopped = {*running.values(), *waiting.values()}
+                raise
+            for i in units:
                 launch(i)
 
     def rewake(waker: asyncio.Task[None]) -> None:
@@ -116,7 +123,6 @@ async def fan(
             launch(p)
         parked.clear()
 
-    stopped: set[int] = set()
     try:
         await fill()
         while running:

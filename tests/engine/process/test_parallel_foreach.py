@@ -273,3 +273,17 @@ async def test_waiting_items_hold_their_slots_and_a_button_adds_an_item(
     assert row["status"] == "completed", row["reason"]
     assert sorted((await variables(engine, iid))["done"]) == [1, 2, 3, 30]
     assert (await journal(engine, iid))["0:s/0"]["decision"]["count"] == 4
+
+
+async def test_a_list_grown_past_the_loops_max_fails_the_loop(
+    open_engine: OpenEngine, runtime: StartRuntime, tmp_path: Path
+) -> None:
+    body = '- if: "x == 1"\n              then: [assign: {items: "{{ items + [5, 6] }}"}]'
+    engine = await node(open_engine, runtime)
+    await publish(engine, tmp_path, foreach(extra="grows: true\n          max: 2", body=body))
+    (tmp_path / "go").touch()
+    iid = await engine.start_process("fan", {"dir": str(tmp_path), "items": [1]})
+    row = await wait_status(engine, iid, "completed", "error", within=30)
+    assert row["status"] == "error"
+    assert "for_each grew to 3 items; the loop's max is 2" in row["reason"]
+    assert sorted(n for w, n in markers(tmp_path) if w == "end") == [1]  # none added ran
