@@ -1,5 +1,5 @@
 """A suspended parallel branch waiting in memory for its own wake, while a sibling branch
-in the same block is still running (see ``CompoundSteps._run_parallel``).
+in the same block is still running (see ``fanout.fan``).
 
 A branch's wait ends when:
 
