@@ -12,11 +12,8 @@ from __future__ import annotations
 import collections
 import signal
 import textwrap
-from datetime import timedelta
 
 import pytest
-from sqlalchemy import update
-from switchyard.store.models import Node
 from switchyard.store.queries import steps as step_q
 
 pytestmark = pytest.mark.slow
@@ -65,15 +62,6 @@ async def test_kill_9_mid_parallel_for_each_runs_each_item_once_and_completes(sy
     await sy.until(lambda: len(starts()) >= 4, within=30, what="four items to start")
     node.send(signal.SIGKILL)  # mid-way: no handler, no clean-up
     node.popen.wait(10)
-    # a dead node stops beating: make its last beat old, so the restarted node need not
-    # wait DEAD_AFTER (30 s) to take its instances back
-    table = Node.__table__
-    async with sy.engine.store.write() as conn:
-        await conn.execute(
-            update(table)
-            .where(table.c.id == node.node_id)
-            .values(heartbeat_at=sy.engine.clock.now() - timedelta(hours=1))
-        )
     final = await sy.serve()
 
     skipped = 0
