@@ -8,9 +8,12 @@ migrating process mid-copy."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
+import subprocess
+import textwrap
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -116,3 +119,154 @@ async def test_needs_the_admin_right(src: Any, target: Target) -> None:
     done = src.cli("--as", "dave", "migrate", "--to", target.url, expect=4)
     assert "migrate the store" in done.stderr
     assert target.tables() == set()
+
+
+# -------------------------------------------------------------- quarantine
+REVIEW = """
+process: review
+variables:
+  amount: {type: decimal}
+  verdict: {type: string}
+start: ask
+states:
+  ask:
+    actions:
+      - send_work_item: {form: check, to: {workgroup: reviewers}}
+      - end_process: reviewed
+forms:
+  check:
+    fields: [amount, {name: note, type: text, required: true}]
+    buttons:
+      Accept: [assign: {verdict: "accepted: {{ note }}"}]
+"""
+
+
+def publish(h: Any, name: str, text: str) -> None:
+    path = h.tmp_path / f"{name}.yaml"
+    path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+    h.cli("process", "publish", str(path))
+
+
+async def test_rows_that_cannot_be_carried_are_quarantined(
+    src: Any, target: Target, harness_for: Any
+) -> None:
+    src.cli("group", "add", "reviewers")
+    publish(src, "review", REVIEW)
+    serve = await src.serve()
+    gone, orphan, kept = (int(src.cli("start", "review").stdout) for _ in range(3))
+    for instance in (gone, orphan, kept):
+        await src.wait_status(instance, "waiting")
+    serve.send(signal.SIGTERM)
+    assert await serve.exited() == 0
+    # made inconsistent behind the engine's back: an instance deleted (its work item,
+    # journal and history stay), another pointing at a definition version that is not there
+    sqlite(src, "DELETE FROM instances WHERE id = ?", gone)
+    sqlite(src, "UPDATE instances SET definition_id = 999 WHERE id = ?", orphan)
+
+    done = migrate(src, target)
+    out = done.stdout
+    assert "its definition version 999 is missing" in out
+    assert f"its instance {gone} is gone" in out and f"its instance {orphan} is gone" in out
+    assert "verified" in out and "MISMATCH" not in out
+    rows = target.query("SELECT table_name, row_key, reason FROM migration_quarantine")
+    quarantined = {(t, k) for t, k, _ in rows}
+    assert ("instances", str(orphan)) in quarantined
+    items = target.query("SELECT instance_id FROM work_items")
+    assert items == [(kept,)]  # the two others are in quarantine, with their rows as JSON
+    assert {t for t, _ in quarantined} >= {"instances", "work_items", "steps", "instance_history"}
+    assert target.query("SELECT id FROM instances") == [(kept,)]
+
+    # a rerun of a finished migration copies nothing and verifies the same
+    again = json.loads(migrate(src, target, "--json").stdout)
+    assert again["copied"] == [] and again["ok"]
+    assert {(q["table"], q["key"]) for q in again["quarantine"]} == quarantined
+
+    # the rest runs: the kept instance completes on PostgreSQL
+    pg = await harness_for(target.async_url, src.data_dir)
+    await pg.serve()
+    (item,) = [i["id"] for i in pg.json("workitems", "--all")]
+    pg.cli("workitem", "claim", str(item))
+    pg.cli("workitem", "complete", str(item), "--button", "Accept", "--field", "note=ok")
+    await pg.wait_status(kept, "completed")
+
+
+# ------------------------------------------------------------- interrupted
+def started(src: Any, target: Target, err: Path) -> subprocess.Popen[bytes]:
+    with err.open("wb") as fh:
+        return subprocess.Popen(
+            [str(SWITCHYARD), "migrate", "--to", target.url],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=fh,
+            env=src.env,
+        )
+
+
+def done_tables(target: Target) -> set[str]:
+    if "migration_progress" not in target.tables():
+        return set()
+    rows = target.query("SELECT table_name FROM migration_progress WHERE done_at IS NOT NULL")
+    return {r[0] for r in rows}
+
+
+async def interrupt_mid_events(src: Any, target: Target, sig: int) -> tuple[int, str]:
+    """Start a migration and send ``sig`` while it copies the (big) events table: after
+    the table before it is done and before events is. Returns its exit code and stderr."""
+    err = src.tmp_path / f"migrate-{sig}.err"
+    proc = started(src, target, err)
+    try:
+        await src.until(
+            lambda: "nodes" in done_tables(target) or proc.poll() is not None,
+            within=60,
+            interval=0.01,
+            what="the copy to reach the events table",
+        )
+        assert proc.poll() is None, err.read_text()
+        os.kill(proc.pid, sig)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "events" not in done_tables(target)  # killed mid-table, as meant
+    return proc.returncode, err.read_text()
+
+
+async def test_interrupted_and_rerun_never_duplicates(src: Any, target: Target) -> None:
+    src.cli("lane", "add", "batch", "--concurrency", "2")
+    rows = 100_000  # a big table, so the copy is caught in the middle of it
+    path = src.db_url.split(":///", 1)[1]
+    with sqlite3.connect(path) as conn:
+        conn.executemany(
+            "INSERT INTO events (at, kind, entity_id, node_id, data) VALUES (?, ?, ?, ?, ?)",
+            (
+                (
+                    "2026-12-01 10:00:00.000000",
+                    "instances_changed",
+                    str(i),
+                    "n1",
+                    json.dumps({"i": i}),
+                )
+                for i in range(rows)
+            ),
+        )
+    with sqlite3.connect(path) as conn:
+        total = int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
+
+    code, err = await interrupt_mid_events(src, target, signal.SIGINT)
+    assert code == 130
+    assert err.strip().splitlines()[-1] == "error: interrupted"
+    assert target.query("SELECT count(*) FROM events") == [(0,)]  # rolled back
+
+    code, _ = await interrupt_mid_events(src, target, signal.SIGKILL)
+    assert code == -signal.SIGKILL
+    assert target.query("SELECT count(*) FROM events") == [(0,)]
+
+    rerun = json.loads(migrate(src, target, "--json").stdout)
+    assert rerun["ok"]
+    assert rerun["resumed"][:4] == ["lanes", "schedules", "secrets", "nodes"]
+    assert "events" in rerun["copied"]
+    events = next(t for t in rerun["tables"] if t["table"] == "events")
+    assert events["source_rows"] == events["target_rows"] == total
+    assert target.query("SELECT count(*), count(DISTINCT id) FROM events") == [(total, total)]
+    # the sequence goes on after the copied ids
+    assert target.query("SELECT nextval(pg_get_serial_sequence('events', 'id'))") == [(total + 1,)]
