@@ -270,3 +270,165 @@ async def test_interrupted_and_rerun_never_duplicates(src: Any, target: Target) 
     assert target.query("SELECT count(*), count(DISTINCT id) FROM events") == [(total, total)]
     # the sequence goes on after the copied ids
     assert target.query("SELECT nextval(pg_get_serial_sequence('events', 'id'))") == [(total + 1,)]
+
+
+# ------------------------------------------------------------ a full store
+QUICK = """
+process: quick
+variables:
+  amount: {type: decimal}
+start: go
+states:
+  go:
+    actions:
+      - log: "quick VERSION {{ amount }}"
+      - end_process: done
+"""
+NAP = """
+process: nap
+start: sleep
+states:
+  sleep:
+    actions:
+      - wait: {for: 1h}
+      - end_process: woke
+"""
+TOKENED = """
+process: tokened
+start: go
+states:
+  go:
+    actions:
+      - run: {command: [sh, -c, 'printf %s "$TOKEN" > "$OUT"'], env: {TOKEN: "{{ secret.token }}", OUT: "OUTFILE"}}
+      - end_process: done
+"""
+BROKEN = """
+process: broken
+start: go
+states:
+  go:
+    actions:
+      - run: {command: [sh, -c, "exit 3"]}
+      - end_process: never
+"""
+LONG = """
+process: longrun
+start: go
+states:
+  go:
+    actions:
+      - run: {command: [sh, -c, 'test -f "$MARK" || sleep 120'], env: {MARK: "MARKER"}}
+      - end_process: done
+"""
+ALL_TABLES = {
+    "lanes", "schedules", "secrets", "nodes", "events", "params", "process_definitions",
+    "users", "groups", "group_members", "rights", "secspecs", "audit_log", "saved_filters",
+    "event_log", "instances", "steps", "instance_history", "work_items", "instance_vars",
+}  # fmt: skip
+
+
+async def test_a_full_store_moves_and_runs_to_completion_on_postgresql(
+    src: Any, target: Target, harness_for: Any
+) -> None:
+    from switchyard.engine.api import ScheduleSpec
+    from switchyard.engine.monitor.filters import MonitorFilter
+
+    e = src.engine
+    marker = src.tmp_path / "longrun.marker"
+    token_out = src.tmp_path / "token.out"
+    await e.add_lane("batch", 2)
+    await e.add_user("ann", licence="group")
+    await e.add_group("reviewers")
+    await e.add_member("reviewers", "ann")
+    await e.add_secspec("finance", users=["ann"])
+    await e.set_secret("token", "s3cret-value-1")
+    await e.set_param("depth_threshold", "12")
+    await e.save_filter("waiting", MonitorFilter(statuses=["waiting"]))
+    await e.add_schedule(ScheduleSpec(name="nightly", cron="0 2 * * *", command=["true"]))
+    await e.add_schedule(ScheduleSpec(name="failing", on_demand=True, command=["false"]))
+    for name, text in [
+        ("quick", QUICK.replace("VERSION", "v1")),
+        ("nap", NAP),
+        ("review", REVIEW),
+        ("tokened", TOKENED.replace("OUTFILE", str(token_out))),
+        ("broken", BROKEN),
+        ("longrun", LONG.replace("MARKER", str(marker))),
+    ]:
+        path = src.tmp_path / f"{name}.yaml"
+        path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+        await e.publish([path])
+    path = src.tmp_path / "quick.yaml"
+    path.write_text(textwrap.dedent(QUICK.replace("VERSION", "v2")).lstrip(), encoding="utf-8")
+    await e.publish([path])  # version 2
+    await e.grant("review", "reviewers", launch=True, view=True)
+
+    # a real node takes them to real states, then dies (kill -9) mid-command
+    serve = await src.serve()
+    completed = await e.start_process("quick", {"amount": "5"}, version=1)
+    failed_cmd = await e.start("failing")
+    errored = await e.start_process("broken")
+    cancelled = await e.start_process("nap")
+    on_timer = await e.start_process("nap")
+    on_item = await e.start_process("review", {"amount": "12.5"})
+    running = await e.start_process("longrun")
+    await src.wait_status(completed, "completed")
+    await src.wait_status(failed_cmd, "failed")
+    await src.wait_status(errored, "error")
+    for waiting in (cancelled, on_timer, on_item):
+        await src.wait_status(waiting, "waiting")
+    await e.cancel(cancelled)
+    await src.wait_status(cancelled, "cancelled")
+    await src.wait_running(running)
+    serve.kill_tree()
+    queued = await e.start_process("tokened")  # no node: stays queued
+    queued_v2 = await e.start_process("quick", {"amount": "7"})
+    before = {i: await src.status(i) for i in (completed, failed_cmd, errored, cancelled)}
+    assert before == {
+        completed: "completed",
+        failed_cmd: "failed",
+        errored: "error",
+        cancelled: "cancelled",
+    }
+    assert await src.status(running) == "running"
+    assert await src.status(queued) == "queued"
+
+    done = json.loads(migrate(src, target, "--json").stdout)
+    assert done["ok"] and done["quarantine"] == []
+    counts = {t["table"]: t["target_rows"] for t in done["tables"]}
+    assert {t for t, n in counts.items() if n} == ALL_TABLES, counts
+    secret = target.query("SELECT ciphertext FROM secrets WHERE key = 'token'")
+    path = src.db_url.split(":///", 1)[1]
+    with sqlite3.connect(path) as conn:
+        (original,) = conn.execute("SELECT ciphertext FROM secrets WHERE key = 'token'").fetchone()
+    assert bytes(secret[0][0]) == original  # the same ciphertext, for the same key
+
+    # on PostgreSQL, with the same data dir (the same key): everything runs to its end
+    marker.touch()
+    pg = await harness_for(target.async_url, src.data_dir)
+    await pg.serve()
+    await pg.wait_status(queued, "completed")
+    assert (
+        token_out.read_text() == "s3cret-value-1"
+    )  # decrypted with the same key  # the secret decrypted right
+    await pg.wait_status(queued_v2, "completed")
+    assert "quick v2 7" in "\n".join(await pg.engine.log(queued_v2))
+    restored = await pg.wait_status(running, "error", within=60)
+    assert "restored" in (restored.reason or "")
+    await pg.engine.retry(running)
+    await pg.wait_status(running, "completed", within=60)
+    await pg.engine.run_timers(instance_id=on_timer)
+    await pg.wait_status(on_timer, "completed")
+    (item,) = [i["id"] for i in pg.json("workitems", "--all")]
+    pg.cli("workitem", "claim", str(item))
+    pg.cli("workitem", "complete", str(item), "--button", "Accept", "--field", "note=fine")
+    await pg.wait_status(on_item, "completed")
+    shown = await pg.engine.instance(on_item)
+    assert shown.status == "completed"
+    # what was there is there: people, rights, specs, filters, schedules, lanes
+    assert target.query("SELECT login FROM group_members") == [("ann",)]
+    assert {r[0] for r in target.query("SELECT name FROM schedules")} == {"nightly", "failing"}
+    assert target.query("SELECT name FROM saved_filters") == [("waiting",)]
+    assert target.query("SELECT max(version) FROM process_definitions WHERE name='quick'") == [(2,)]
+    # new rows continue the copied ids (sequences were reset)
+    new = await pg.engine.start_process("quick", {"amount": "1"})
+    assert new > max(completed, queued_v2)
