@@ -42,6 +42,7 @@ from switchyard.store.transfer_plan import (
 )
 
 BATCH = 500
+LOCK = 0x5357_5452  # pg advisory lock key held by the migration under way ("SWTR")
 
 
 class TransferRefused(Exception):
@@ -354,17 +355,26 @@ async def transfer(
         source_id = source.where
         tables = schema_tables()
         report = TransferReport(source=source_id, target=target.display_url)
-        await prepare_target(target, source_id, tables)
-        done = await _done_tables(target)
-        for table in tables:
-            if table.name in done:
-                report.resumed.append(table.name)
-                seen.table_done(table.name, 0, 0, skipped=True)
-                continue
-            await copy_table(source, target, table, seen)
-            report.copied.append(table.name)
-        report.checks = await verify(source, target, tables)
-        report.quarantined = await quarantine_list(target)
+        async with target.read() as guard:  # one migration into a database at a time
+            got = (
+                await guard.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LOCK})
+            ).scalar()
+            await guard.commit()  # the lock is the session's: held until this connection ends
+            if not got:
+                raise TransferRefused(
+                    "to", f"another migration into {target.where} is under way; wait for it"
+                )
+            await prepare_target(target, source_id, tables)
+            done = await _done_tables(target)
+            for table in tables:
+                if table.name in done:
+                    report.resumed.append(table.name)
+                    seen.table_done(table.name, 0, 0, skipped=True)
+                    continue
+                await copy_table(source, target, table, seen)
+                report.copied.append(table.name)
+            report.checks = await verify(source, target, tables)
+            report.quarantined = await quarantine_list(target)
     finally:
         await target.close()
     report.seconds = time.monotonic() - started

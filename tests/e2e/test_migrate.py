@@ -162,18 +162,31 @@ async def test_rows_that_cannot_be_carried_are_quarantined(
     # journal and history stay), another pointing at a definition version that is not there
     sqlite(src, "DELETE FROM instances WHERE id = ?", gone)
     sqlite(src, "UPDATE instances SET definition_id = 999 WHERE id = ?", orphan)
+    # and values SQLite took but PostgreSQL refuses: too long for the column, a NUL
+    sqlite(src, "UPDATE events SET kind = ? WHERE id = 1", "k" * 60)
+    sqlite(src, "UPDATE event_log SET message = ? WHERE id = 1", "a\x00b")
 
     done = migrate(src, target)
     out = done.stdout
     assert "its definition version 999 is missing" in out
     assert f"its instance {gone} is gone" in out and f"its instance {orphan} is gone" in out
     assert "verified" in out and "MISMATCH" not in out
+    assert "the target refused it: value too long for type character varying(50)" in out
+    assert "the target refused it: invalid byte sequence" in out
     rows = target.query("SELECT table_name, row_key, reason FROM migration_quarantine")
     quarantined = {(t, k) for t, k, _ in rows}
     assert ("instances", str(orphan)) in quarantined
     items = target.query("SELECT instance_id FROM work_items")
     assert items == [(kept,)]  # the two others are in quarantine, with their rows as JSON
-    assert {t for t, _ in quarantined} >= {"instances", "work_items", "steps", "instance_history"}
+    assert {t for t, _ in quarantined} == {
+        "instances",
+        "work_items",
+        "steps",
+        "instance_history",
+        "events",
+        "event_log",
+    }
+    assert ("events", "1") in quarantined and ("event_log", "1") in quarantined
     assert target.query("SELECT id FROM instances") == [(kept,)]
 
     # a rerun of a finished migration copies nothing and verifies the same
