@@ -141,19 +141,19 @@ forms:
 """
 
 
-def publish(h: Any, name: str, text: str) -> None:
+async def publish(h: Any, name: str, text: str) -> None:
     path = h.tmp_path / f"{name}.yaml"
     path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
-    h.cli("process", "publish", str(path))
+    await h.engine.publish([path])
 
 
 async def test_rows_that_cannot_be_carried_are_quarantined(
     src: Any, target: Target, harness_for: Any
 ) -> None:
-    src.cli("group", "add", "reviewers")
-    publish(src, "review", REVIEW)
+    await src.engine.add_group("reviewers")
+    await publish(src, "review", REVIEW)
     serve = await src.serve()
-    gone, orphan, kept = (int(src.cli("start", "review").stdout) for _ in range(3))
+    gone, orphan, kept = [await src.engine.start_process("review") for _ in range(3)]
     for instance in (gone, orphan, kept):
         await src.wait_status(instance, "waiting")
     serve.send(signal.SIGTERM)
@@ -197,9 +197,9 @@ async def test_rows_that_cannot_be_carried_are_quarantined(
     # the rest runs: the kept instance completes on PostgreSQL
     pg = await harness_for(target.async_url, src.data_dir)
     await pg.serve()
-    (item,) = [i["id"] for i in pg.json("workitems", "--all")]
-    pg.cli("workitem", "claim", str(item))
-    pg.cli("workitem", "complete", str(item), "--button", "Accept", "--field", "note=ok")
+    (item,) = [i.id for i in (await pg.engine.work_items("all")).rows]
+    await pg.engine.claim_work_item(item)
+    await pg.engine.complete_work_item(item, "Accept", {"note": "ok"})
     await pg.wait_status(kept, "completed")
 
 
@@ -367,12 +367,8 @@ async def test_a_full_store_moves_and_runs_to_completion_on_postgresql(
         ("broken", BROKEN),
         ("longrun", LONG.replace("MARKER", str(marker))),
     ]:
-        path = src.tmp_path / f"{name}.yaml"
-        path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
-        await e.publish([path])
-    path = src.tmp_path / "quick.yaml"
-    path.write_text(textwrap.dedent(QUICK.replace("VERSION", "v2")).lstrip(), encoding="utf-8")
-    await e.publish([path])  # version 2
+        await publish(src, name, text)
+    await publish(src, "quick", QUICK.replace("VERSION", "v2"))  # version 2
     await e.grant("review", "reviewers", launch=True, view=True)
 
     # a real node takes them to real states, then dies (kill -9) mid-command
@@ -431,9 +427,9 @@ async def test_a_full_store_moves_and_runs_to_completion_on_postgresql(
     await pg.wait_status(running, "completed", within=60)
     await pg.engine.run_timers(instance_id=on_timer)
     await pg.wait_status(on_timer, "completed")
-    (item,) = [i["id"] for i in pg.json("workitems", "--all")]
-    pg.cli("workitem", "claim", str(item))
-    pg.cli("workitem", "complete", str(item), "--button", "Accept", "--field", "note=fine")
+    (item,) = [i.id for i in (await pg.engine.work_items("all")).rows]
+    await pg.engine.claim_work_item(item)
+    await pg.engine.complete_work_item(item, "Accept", {"note": "fine"})
     await pg.wait_status(on_item, "completed")
     shown = await pg.engine.instance(on_item)
     assert shown.status == "completed"
