@@ -171,6 +171,8 @@ async def test_rows_that_cannot_be_carried_are_quarantined(
     assert "its definition version 999 is missing" in out
     assert f"its instance {gone} is gone" in out and f"its instance {orphan} is gone" in out
     assert "verified" in out and "MISMATCH" not in out
+    bars = [line for line in done.stderr.splitlines() if line.startswith("work_items ")]
+    assert bars and "3/3" in bars[-1] and "rows/s" in bars[-1]  # a progress bar per table
     assert "the target refused it: value too long for type character varying(50)" in out
     assert "the target refused it: invalid byte sequence" in out
     rows = target.query("SELECT table_name, row_key, reason FROM migration_quarantine")
