@@ -23,6 +23,7 @@ from switchyard.engine.node import file_guard
 from switchyard.engine.node.api import NodesApi
 from switchyard.engine.node.timers import TimersApi
 from switchyard.engine.ops.api import OperationsApi
+from switchyard.engine.ops.migration import MigrationApi
 from switchyard.engine.ops.secrets import SecretBox
 from switchyard.engine.ops.secrets_api import SecretsApi
 from switchyard.engine.people import os_identity
@@ -68,6 +69,7 @@ class Engine(
     SchedulesApi,
     SecretsApi,
     NodesApi,
+    MigrationApi,
 ):
     def __init__(
         self,

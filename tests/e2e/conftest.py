@@ -295,3 +295,27 @@ async def sy(db_url: str, data_dir: Path, tmp_path: Path) -> AsyncIterator[Harne
             await harness.cleanup()
         finally:
             await engine.close()
+
+
+@pytest.fixture
+async def harness_for(tmp_path: Path) -> AsyncIterator[Callable[[str, Path], Awaitable[Harness]]]:
+    """Make more harnesses in one test (e.g. a SQLite source and, after `migrate`, its
+    PostgreSQL target): ``await harness_for(db_url, data_dir)``; each is cleaned up."""
+    made: list[Harness] = []
+
+    async def make(db_url: str, data_dir: Path) -> Harness:
+        folder = tmp_path / f"harness-{len(made)}"
+        folder.mkdir()
+        engine = await Engine.open(db_url, data_dir=data_dir)
+        harness = Harness(db_url, data_dir, folder, engine)
+        made.append(harness)
+        return harness
+
+    try:
+        yield make
+    finally:
+        for harness in reversed(made):
+            try:
+                await harness.cleanup()
+            finally:
+                await harness.engine.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import typer
 from switchyard.tui.cli.commands import (
+    migrate,
     nodes,
     ops,
     people,
@@ -27,6 +28,7 @@ AREAS: tuple[typer.Typer, ...] = (
     process.area,
     timers.area,
     workitems.area,
+    migrate.area,
 )
 
 
