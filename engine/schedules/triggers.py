@@ -227,6 +227,11 @@ def _parse_instant(value: str | datetime, zone: ZoneInfo, field: str) -> datetim
     return dt.astimezone(UTC)
 
 
+def instant_in_zone(value: datetime, tz: str) -> datetime:
+    """``value`` as aware UTC; a naive one is wall time in ``tz`` (as ``--at`` reads it)."""
+    return _parse_instant(value, parse_zone(tz), "from")
+
+
 def _hm(t: time | datetime) -> str:
     return t.strftime("%H:%M:%S" if t.second else "%H:%M")
 

@@ -163,7 +163,12 @@ def schedule_list(as_json: JsonOption = False) -> None:
 def schedule_next(
     name: str,
     count: Annotated[int, typer.Option(help="How many fires.")] = 10,
-    from_: Annotated[str | None, typer.Option("--from", help="Start from this ISO time.")] = None,
+    from_: Annotated[
+        str | None,
+        typer.Option(
+            "--from", help="Start from this ISO time (without an offset: the schedule's zone)."
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Show the next fire times (local and UTC), marking DST shifts."""
@@ -173,8 +178,6 @@ def schedule_next(
             start = datetime.fromisoformat(from_)
         except ValueError:
             fail(f"from: '{from_}' is not an ISO date/time (e.g. 2026-03-29T00:00+00:00)")
-        if start is not None and start.tzinfo is None:
-            fail(f"from: '{from_}' has no UTC offset (add +00:00 or Z)")
     fires = run(lambda e: e.next_fires(name, count, start))
     if as_json:
         return emit_json(fires)
