@@ -63,6 +63,7 @@ class SchedulesApi(Guard):
     async def add_schedule(self, spec: ScheduleSpec) -> ScheduleView:
         now = self.clock.now()
         trigger, row = spec.to_row(now)
+        spec.check_not_past(trigger, now)
         async with self.tx() as tx:
             if await sched_q.get_by_name(tx.conn, spec.name):
                 raise Conflict("name", f"schedule '{spec.name}' exists already")

@@ -107,6 +107,10 @@ def schedule_add(
     var: Annotated[
         list[str] | None, typer.Option("--var", help="K=V: a variable of --process.")
     ] = None,
+    allow_past: Annotated[
+        bool,
+        typer.Option("--allow-past", help="With --at: add it even when that time has passed."),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Add a schedule: switchyard schedule add NAME --cron '0 2 * * *' -- COMMAND [ARGS...]
@@ -133,6 +137,7 @@ def schedule_add(
         shell=shell,
         process=process,
         variables=list(var or []),
+        allow_past=allow_past,
     )
     view = run(lambda e: e.add_schedule(spec))
     if as_json:
