@@ -142,7 +142,10 @@ def schedule_add(
     view = run(lambda e: e.add_schedule(spec))
     if as_json:
         return emit_json(view)
-    typer.echo(f"schedule {view.name}: {view.trigger}; next {fmt.when(view.next_fire_at)}")
+    after = f", after {view.after}" if view.after else ""
+    typer.echo(
+        f"schedule {view.name}: {view.trigger}{after}; next {fmt.when_zoned(view.next_fire_at)}"
+    )
 
 
 @schedule_app.command("list")
@@ -154,9 +157,9 @@ def schedule_list(as_json: JsonOption = False) -> None:
     rows = [
         [
             v.name,
-            v.trigger,
+            f"{v.trigger}, after {v.after}" if v.after else v.trigger,
             v.lane,
-            "paused" if v.paused else fmt.when(v.next_fire_at),
+            "paused" if v.paused else fmt.when_zoned(v.next_fire_at),
             v.last_result or "-",
         ]
         for v in views
