@@ -13,6 +13,13 @@ def when(at: datetime | None, *, local: bool = True) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S")
 
 
+def when_zoned(at: datetime | None) -> str:
+    """``when`` with the zone it is read in (the local one): ``2026-12-01 09:00:00 CET``."""
+    if at is None:
+        return "-"
+    return f"{when(at)} {at.astimezone().tzname()}"
+
+
 def span(delta: timedelta | None) -> str:
     """A duration in its two largest units: 45s, 3m12s, 2h05m, 3d04h."""
     if delta is None:

@@ -56,7 +56,7 @@ class RunAction:
         try:
             handle = await run.start()
         except RunnerStartError as exc:
-            raise ActionFailed(f"cannot start: {exc}", retryable=False) from exc
+            raise ActionFailed(str(exc), retryable=False) from exc  # says "cannot start"
         try:
             if ctx.on_process_started is not None:
                 await ctx.on_process_started(handle)

@@ -9,7 +9,8 @@ selected ones now, whatever their due time:
 - a waiting instance is woken: its waits for/until are over at once (their journalled
   end time becomes now), a condition is re-checked;
 - a work item's next pending timer fires (engine/workitems/timers.py ``fire_now``);
-- a schedule fires once now, like ``start`` (its regular fires are unchanged).
+- a schedule fires once now, like ``start`` (its regular fires are unchanged); a once
+  (``--at``) schedule's one fire is used up by it: it has no next fire left.
 
 No overlap: a run first inserts a ``timer_runs`` row for the timer's key (if absent) and
 deletes it when done; a timer whose row exists is reported "already running". A row
@@ -31,6 +32,7 @@ from typing import Any
 
 from switchyard.engine.errors import NotFound, SwitchyardError
 from switchyard.engine.instances.transition import wake
+from switchyard.engine.kernel import events as ev
 from switchyard.engine.kernel.nodes import HOST, is_alive, process_start_time
 from switchyard.engine.people.identity import Identity
 from switchyard.engine.people.rules import anyone, rule
@@ -320,7 +322,14 @@ class TimersApi(SchedulesApi):
             return "skipped: the schedule is gone"
         if found["paused"]:
             return "skipped: the schedule is paused"
-        return f"instance {await self.start(str(row['schedule']))} started"
+        instance_id = await self.start(str(row["schedule"]))
+        if found["trigger"].get("kind") == "at":  # a once schedule's one fire is used up
+            async with self.tx() as tx:
+                await sched_q.update_fields(
+                    tx.conn, found["id"], {"next_fire_at": None, "last_fire_at": tx.now}
+                )
+                tx.emit(ev.SCHEDULE_CHANGED, found["id"], name=found["name"])
+        return f"instance {instance_id} started"
 
     async def _force_instance(self, me: Identity, instance_id: int, what: str) -> str:
         """Wake a waiting instance now: its waits for/until end now (the journal's end

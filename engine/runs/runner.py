@@ -142,6 +142,16 @@ async def follow_log(
             await asyncio.sleep(poll)
 
 
+def start_problem(exc: OSError, cwd: str | None) -> str:
+    """``cannot start: PATH: what the system said``, once, without ``[Errno N]``."""
+    words = exc.strerror or str(exc)
+    if exc.filename is None:
+        return f"cannot start: {words}"
+    if cwd is not None and exc.filename == cwd:
+        return f"cannot start: bad working directory {cwd}: {words}"
+    return f"cannot start: {exc.filename}: {words}"
+
+
 class CommandRun:
     """One run of a command.  ``start()`` spawns it and begins streaming output at once."""
 
@@ -187,7 +197,9 @@ class CommandRun:
                 Path(self._log_path), "a", encoding="utf-8", errors="replace"
             )
         except OSError as exc:
-            raise RunnerStartError(f"cannot open log {self._log_path}: {exc}") from exc
+            raise RunnerStartError(
+                f"cannot start: cannot open the log {self._log_path}: {exc.strerror or exc}"
+            ) from exc
         shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None  # keep secrets off disk
         for name, value in self._spec.secret_files.items():
             try:
@@ -196,7 +208,9 @@ class CommandRun:
                 with os.fdopen(fd, "wb") as f:
                     f.write(value.encode())
             except OSError as exc:
-                raise RunnerStartError(f"cannot write secret file for {name}: {exc}") from exc
+                raise RunnerStartError(
+                    f"cannot start: cannot write the secret file for {name}: {exc.strerror or exc}"
+                ) from exc
             env[name] = path
 
     def _cleanup_files(self) -> None:
@@ -232,9 +246,7 @@ class CommandRun:
             )
         except OSError as exc:
             self._cleanup_files()
-            if spec.cwd is not None and exc.filename == spec.cwd:
-                raise RunnerStartError(f"cannot start: bad working directory: {exc}") from exc
-            raise RunnerStartError(f"cannot start: {exc}") from exc
+            raise RunnerStartError(start_problem(exc, spec.cwd)) from exc
         except (ValueError, TypeError) as exc:  # e.g. a NUL byte in an argument or the env
             self._cleanup_files()
             raise RunnerStartError(f"cannot start: {exc}") from exc

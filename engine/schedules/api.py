@@ -20,7 +20,12 @@ from switchyard.engine.people.rules import (
 )
 from switchyard.engine.schedules.firing import instance_row
 from switchyard.engine.schedules.spec import ScheduleSpec, secret_refs
-from switchyard.engine.schedules.triggers import Trigger, TriggerError, dst_note
+from switchyard.engine.schedules.triggers import (
+    Trigger,
+    TriggerError,
+    dst_note,
+    instant_in_zone,
+)
 from switchyard.engine.schedules.view import first_fire, schedule_view
 from switchyard.engine.views import (
     FirePreview,
@@ -58,6 +63,7 @@ class SchedulesApi(Guard):
     async def add_schedule(self, spec: ScheduleSpec) -> ScheduleView:
         now = self.clock.now()
         trigger, row = spec.to_row(now)
+        spec.check_not_past(trigger, now)
         async with self.tx() as tx:
             if await sched_q.get_by_name(tx.conn, spec.name):
                 raise Conflict("name", f"schedule '{spec.name}' exists already")
@@ -173,6 +179,8 @@ class SchedulesApi(Guard):
             trigger = Trigger.from_fields(row["trigger"])
         except TriggerError as exc:  # pragma: no cover - stored rows were validated
             raise SwitchyardError(exc.field, exc.message) from exc
+        if start is not None:  # without an offset: wall time in the schedule's zone
+            start = instant_in_zone(start, trigger.tz)
         return self.preview(trigger, count, start)
 
     @rule(launch_schedule, arg="schedule")

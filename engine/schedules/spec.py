@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from switchyard.engine.errors import SwitchyardError
 from switchyard.engine.schedules.triggers import Trigger, TriggerError, parse_duration
@@ -122,6 +123,7 @@ class ScheduleSpec:
     shell: bool = False
     process: str | None = None  # start this published process instead of a command
     variables: list[str] | dict[str, str] = field(default_factory=list)  # its K=V inputs
+    allow_past: bool = False  # add a once (--at) schedule whose time has passed (never fires)
 
     def trigger(self, now: datetime) -> Trigger:
         if self.tz is not None and not self.tz.strip():
@@ -139,6 +141,18 @@ class ScheduleSpec:
             )
         except TriggerError as exc:
             raise SwitchyardError(exc.field, exc.message) from exc
+
+    def check_not_past(self, trigger: Trigger, now: datetime) -> None:
+        """A new once schedule whose time has passed would never fire: refused unless
+        ``allow_past``."""
+        if trigger.at is None or trigger.at > now or self.allow_past:
+            return
+        local = trigger.at.astimezone(ZoneInfo(trigger.tz))
+        raise SwitchyardError(
+            "at",
+            f"{local:%Y-%m-%dT%H:%M} ({trigger.tz}) is in the past: it would never fire; "
+            "give --allow-past to add it anyway",
+        )
 
     def to_row(self, now: datetime) -> tuple[Trigger, dict[str, Any]]:
         """Check every field; return the trigger and the row values (no references checked)."""

@@ -28,6 +28,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 from croniter.croniter import CroniterError
+from switchyard.engine.schedules.cron_fields import FORMS as _CRON_FORMS
+from switchyard.engine.schedules.cron_fields import cron_problem
 
 Kind = Literal["cron", "every", "at", "on_demand", "continuous"]
 KINDS: tuple[str, ...] = get_args(Kind)
@@ -40,7 +42,6 @@ _DUR_FORMS = (
 MAX_DURATION = timedelta(days=36_600)  # 100 years: longer is a typo, and overflows dates
 _DUR_PART = re.compile(r"(\d+(?:\.\d+)?)([wdhms])")
 _WINDOW = re.compile(r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})")
-_CRON_FORMS = "expected 5 fields (minute hour day month weekday) or 6 with seconds last"
 _KIND_FLAGS = "give exactly one of --cron, --every, --at, --on-demand, --continuous"
 
 
@@ -166,18 +167,22 @@ def _is_ambiguous(naive: datetime, zone: ZoneInfo) -> bool:
 @lru_cache(maxsize=1024)
 def _cron_template(cron: str) -> croniter:
     """Parse once per expression; callers copy it and set their own start."""
-    fields = cron.split()
-    if not cron.strip().startswith("@") and len(fields) not in (5, 6):
-        raise TriggerError("cron", f"'{cron}' has {len(fields)} fields; {_CRON_FORMS}")
+    problem = cron_problem(cron)  # our words, naming the field and its range
+    if problem is not None:
+        raise TriggerError("cron", problem)
     try:
         it = croniter(cron, datetime(2000, 1, 1), ret_type=datetime)
         copy.copy(it).get_next(datetime)
     except CroniterError as exc:
         if "failed to find" in str(exc):
             raise TriggerError("cron", f"'{cron}' never matches a real date") from exc
-        raise TriggerError("cron", f"'{cron}' is not a valid cron expression: {exc}") from exc
+        raise TriggerError(
+            "cron", f"'{cron}' is not a valid cron expression; {_CRON_FORMS}"
+        ) from exc
     except (ValueError, TypeError, KeyError, IndexError) as exc:
-        raise TriggerError("cron", f"'{cron}' is not a valid cron expression: {exc}") from exc
+        raise TriggerError(
+            "cron", f"'{cron}' is not a valid cron expression; {_CRON_FORMS}"
+        ) from exc
     return it
 
 
@@ -220,6 +225,11 @@ def _parse_instant(value: str | datetime, zone: ZoneInfo, field: str) -> datetim
     if dt.tzinfo is None:
         return _resolve(dt, zone)
     return dt.astimezone(UTC)
+
+
+def instant_in_zone(value: datetime, tz: str) -> datetime:
+    """``value`` as aware UTC; a naive one is wall time in ``tz`` (as ``--at`` reads it)."""
+    return _parse_instant(value, parse_zone(tz), "from")
 
 
 def _hm(t: time | datetime) -> str:

@@ -326,6 +326,22 @@ async def test_missing_program_raises_start_error(tmp_path: Path) -> None:
     assert cmd.handle is None
 
 
+async def test_start_error_says_cannot_start_once_with_the_path(tmp_path: Path) -> None:
+    """One "cannot start", the path, the system's words; no "[Errno 2]" noise."""
+    program = str(tmp_path / "opt" / "pay")
+    cmd = CommandRun(CommandSpec([program]), tmp_path / "r.log", Masker([]))
+    with pytest.raises(RunnerStartError) as info:
+        await cmd.start()
+    assert str(info.value) == f"cannot start: {program}: No such file or directory"
+    missing = str(tmp_path / "missing-dir")
+    cmd = CommandRun(CommandSpec(["true"], cwd=missing), tmp_path / "r.log", Masker([]))
+    with pytest.raises(RunnerStartError) as info:
+        await cmd.start()
+    assert str(info.value) == (
+        f"cannot start: bad working directory {missing}: No such file or directory"
+    )
+
+
 async def test_bad_cwd_raises_start_error_naming_it(tmp_path: Path) -> None:
     missing = str(tmp_path / "missing-dir")
     spec = CommandSpec(["true"], cwd=missing, secret_files={"F": "v"})

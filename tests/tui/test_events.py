@@ -100,18 +100,18 @@ async def test_filter_by_kind_and_time(engine: Engine, until: Until) -> None:
         assert kinds(app) == ["param.changed", "secret.changed", "param.changed"]
         assert "hunter2" not in json.dumps([e.detail for e in screen.entries.values()])
 
-        await answer(pilot, until, "k", "secret")  # a family
+        await answer(pilot, until, "slash", "secret")  # a family
         await until(lambda: kinds(app) == ["secret.changed"], what="the secret change only")
         assert status(app).startswith("kind: secret")
 
-        await answer(pilot, until, "k", "nonsense")  # refused: the old filter stays
+        await answer(pilot, until, "slash", "nonsense")  # refused: the old filter stays
         await until(
             lambda: any("unknown event kind 'nonsense'" in n.message for n in app._notifications),
             what="the warning",
         )
         assert screen.kinds == ["secret"] and kinds(app) == ["secret.changed"]
 
-        await answer(pilot, until, "k", "param.changed, node")
+        await answer(pilot, until, "slash", "param.changed, node")
         await until(lambda: kinds(app) == ["param.changed"] * 2, what="param changes")
 
         await answer(pilot, until, "t", "2026-03-28T12:30")  # after every entry
@@ -124,7 +124,7 @@ async def test_filter_by_kind_and_time(engine: Engine, until: Until) -> None:
             lambda: any("cannot read 'yesterday'" in n.message for n in app._notifications),
             what="the time warning",
         )
-        await answer(pilot, until, "k", "")  # empty: every kind
+        await answer(pilot, until, "slash", "")  # empty: every kind
         await until(lambda: len(kinds(app)) == 3, what="all kinds")
 
 
@@ -164,9 +164,26 @@ async def test_without_the_monitor_licence_the_engine_refuses(
             )
             assert refused.display and not screen.table.display
             assert not screen.entries
-            await pilot.press("k")  # no filter to set
+            await pilot.press("slash")  # no filter to set
             assert isinstance(app.screen, EventsScreen)
             await pilot.pause(0.6)  # its own refusal entry does not make it ask again
             assert len(await engine.event_log(kind="access.refused")) == 1
     finally:
         await dave.close()
+
+
+async def test_k_is_up_and_slash_filters_by_kind(engine: Engine, until: Until) -> None:
+    """k moves up as in every table (README's key table); the kind filter is on /."""
+    for n in range(3):
+        await engine.set_param("depth_threshold", 20 + n)
+    app = SwitchyardApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_events(pilot, until)
+        await until(lambda: len(kinds(app)) == 3, what="the entries")
+        await pilot.press("j", "j")
+        await until(lambda: screen.table.cursor_row == 2, what="two rows down")
+        await pilot.press("k")
+        await until(lambda: screen.table.cursor_row == 1, what="one row up")
+        assert isinstance(app.screen, EventsScreen)  # no prompt opened
+        await answer(pilot, until, "slash", "param")
+        assert screen.kinds == ["param"]

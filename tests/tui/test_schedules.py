@@ -185,3 +185,43 @@ async def test_schedules_follow_changes_made_elsewhere(engine: Engine, until: Un
         await engine.remove_schedule("cleanup-temp")
         await until(lambda: "cleanup-temp" not in row_keys(app), what="row removed")
         assert table.row_count == 4
+
+
+async def test_ctrl_s_on_a_wrong_form_says_what_blocks_saving(engine: Engine, until: Until) -> None:
+    """Saving a form with wrong fields focuses the first one and says, on the form's message
+    line, every field that blocks saving; an empty command is one of them. Cron errors name
+    the field of the expression and its range."""
+    app = SwitchyardApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(lambda: row_keys(app) == ROWS, what="rows")
+        form = await open_form(pilot, until)
+        placeholder = form.query_one("#f-name").placeholder
+        assert placeholder and placeholder not in ROWS  # not an existing schedule's name
+
+        await pilot.press("ctrl+s")  # nothing filled in
+        await until(lambda: text_of(app, "#form-message"), what="the message")
+        message = text_of(app, "#form-message")
+        assert message.startswith("not saved: fix ")
+        for field in ("name", "cron", "command"):
+            assert field in message, message
+        assert app.focused is not None and app.focused.id == "f-name"
+        assert "required" in text_of(app, "#e-command")
+        assert form.query_one("#field-command").has_class("-error")
+
+        await pilot.press(*"hourly-report")
+        await tab_to(pilot, "cron")
+        await pilot.press(*"61 * * * *")
+        await tab_to(pilot, "command")
+        await pilot.press(*"true")
+        await pilot.press("ctrl+s")
+        await until(lambda: app.focused is not None and app.focused.id == "f-cron", what="cron")
+        assert text_of(app, "#e-cron") == "✗ minute 61 is out of range 0–59"  # noqa: RUF001
+        assert text_of(app, "#form-message") == (
+            "not saved: fix cron (minute 61 is out of range 0–59)"  # noqa: RUF001
+        )
+        assert isinstance(app.screen, ScheduleForm)
+
+        await pilot.press("ctrl+u", *"5 * * * *")
+        assert text_of(app, "#form-message") == ""  # fixed: the message goes
+        await pilot.press("ctrl+s")
+        await until(lambda: isinstance(app.screen, SchedulesScreen), what="form closed")

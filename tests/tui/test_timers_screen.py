@@ -149,7 +149,7 @@ async def test_the_palette_opens_it_and_not_over_a_dialog(engine: Engine, until:
         await pilot.press("ctrl+t")  # open already: not twice
         assert len(app.screen_stack) == 2
 
-        await pilot.press("escape", "6", "k")  # a prompt is open: ctrl+t leaves it alone
+        await pilot.press("escape", "6", "slash")  # a prompt is open: ctrl+t leaves it alone
         await until(lambda: isinstance(app.screen, PromptScreen), what="the prompt")
         await pilot.press("ctrl+t")
         await pilot.pause()

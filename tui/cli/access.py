@@ -14,7 +14,7 @@ through the store owner's account (sudo or ssh).
   ``SSH_ORIGINAL_COMMAND``. No ``SSH_ORIGINAL_COMMAND``: the console (the key needs ``pty``).
 - **Delegation.** When ``SUDO_USER`` is set or ``--ssh-user`` is used, the store is the
   service account's (its environment and env file): ``--db`` on the command line is
-  refused (exit 4); through ssh ``--ssh-user`` too.
+  refused (exit 4), before or after the command words; through ssh ``--ssh-user`` too.
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def forced_argv(
     ssh = ssh_user_of(globals_) is not None or named(["--ssh-user"], globals_) is not None
     delegated = ssh or bool(environ.get("SUDO_USER"))
     if delegated:
-        option = named(STORE_OPTIONS, globals_)
+        option = named(STORE_OPTIONS, argv)  # also after the command (tui/cli/globals.py)
         if option:
             how = "ssh" if ssh else "sudo"
             raise AccessError(

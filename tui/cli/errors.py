@@ -25,6 +25,7 @@ from typing import Any, NoReturn
 from switchyard.engine.errors import EXIT_INTERNAL, StoreUnavailable, SwitchyardError
 from switchyard.engine.kernel.boundary import store_failure
 from switchyard.engine.paths import default_data_dir, open_private
+from switchyard.tui.cli.globals import hoist_globals
 from typer import _click as click  # typer vendors click: its exceptions, not click's
 from typer._click import exceptions as cx
 from typer._click.utils import _detect_program_name
@@ -161,7 +162,7 @@ class SwitchyardGroup(TyperGroup):
         if not self._bounded:
             bound_integers(self)
             self._bounded = True
-        argv = list(sys.argv[1:] if args is None else args)
+        argv = hoist_globals(list(sys.argv[1:] if args is None else args), self)
         name = prog_name or _detect_program_name()
         code = 0
         try:

@@ -4,7 +4,7 @@ cancelled, parameters and secrets changed, refusals), newest first, live.
 The table holds one page (``PAGE`` rows) of ``engine.event_log``; PageDown goes to older
 entries (keyset: before the last id shown), PageUp back to newer ones. It follows
 ``eventlog.added`` on the bus by fetching the page again (debounced); a cursor on the
-newest entry stays on top, elsewhere it stays on its entry. ``k`` filters by kind
+newest entry stays on top, elsewhere it stays on its entry. ``/`` filters by kind
 (a kind or a family such as ``node``, comma-separated), ``t`` by time (since an ISO time,
 or 30m, 2h, 1d ago); an empty answer clears that filter. Enter shows the highlighted entry
 in full. Reading the log needs the monitor licence: anyone else sees the engine's refusal
@@ -69,8 +69,8 @@ class EventsScreen(EngineScreen):
     REFRESH_ON: ClassVar[frozenset[str]] = frozenset({EVENT_LOGGED, PEOPLE_CHANGED})
     DEBOUNCE: ClassVar[float] = 0.3
     BINDINGS: ClassVar[list[BindingType]] = [
-        # priority: the table's own k is "up" (the arrow keys still move)
-        Binding("k", "filter_kind", "Kind", priority=True, id="events_kind"),
+        # not k: that is "up" in every table (j k g G)
+        Binding("slash", "filter_kind", "Kind", key_display="/", id="events_kind"),
         Binding("t", "filter_time", "Since", id="events_since"),
         Binding("enter", "show_entry", "Detail", priority=True, id="events_detail"),
     ]
@@ -165,7 +165,7 @@ class EventsScreen(EngineScreen):
         count = len(self.entries)
         page = len(self.pages)
         if not count:
-            parts.append("no entries" + (" (k, t: change the filter)" if page == 1 else ""))
+            parts.append("no entries" + (" (/, t: change the filter)" if page == 1 else ""))
         else:
             shown = f"{count} {'entry' if count == 1 else 'entries'}"
             parts.append(f"{shown}, newest first" if page == 1 else f"page {page}: {shown}")

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from switchyard.engine.errors import StoreUnavailable, SwitchyardError
-from switchyard.engine.schedules.spec import ScheduleSpec
+from switchyard.engine.schedules.spec import ScheduleSpec, check_name
 from switchyard.engine.views import FirePreview
 from textual import on, work
 from textual.app import ComposeResult
@@ -60,6 +60,29 @@ TEXT_FIELDS: dict[str, tuple[str, str]] = {
     "cwd": ("cwd", "working directory (optional)"),
     "timeout": ("timeout", "5m (optional)"),
 }
+NAME_EXAMPLES = ("nightly-backup", "my-schedule")
+
+
+def name_placeholder(existing: list[str]) -> str:
+    """An example name that is not an existing schedule's (it would only be refused)."""
+    taken = set(existing)
+    for name in NAME_EXAMPLES:
+        if name not in taken:
+            return name
+    n = 2
+    while f"my-schedule-{n}" in taken:
+        n += 1
+    return f"my-schedule-{n}"
+
+
+def blocking(errors: dict[str, str]) -> str:
+    """The form's message when saving is refused: every field to fix, the first with its
+    words (it also has the focus)."""
+    order = [f for f in FIELD_ORDER if f in errors] + [f for f in errors if f not in FIELD_ORDER]
+    first, *rest = order
+    return "not saved: fix " + ", ".join([f"{first} ({errors[first]})", *rest])
+
+
 FIELD_ORDER = [
     "name", "kind", "cron", "tz", "every", "at", "window", "lane",
     "overlap", "misfire", "after", "command", "env", "cwd", "timeout",
@@ -91,6 +114,8 @@ class ScheduleForm(ModalScreen[str | None]):
         self._spec = spec or ScheduleSpec(name="")
         self._lanes = lanes if self._spec.lane in lanes else [*lanes, self._spec.lane]
         self._schedules = [s for s in schedules if s != original]
+        self._name_placeholder = name_placeholder(schedules)
+        self._save_refused = False  # ctrl+s was refused: the message line says why until fixed
         self._touched: set[str] = set(FIELD_ORDER) if original else set()
         self._saving = False
         self._shown: dict[str, Text] = {}
@@ -159,6 +184,8 @@ class ScheduleForm(ModalScreen[str | None]):
                 yield self._field(name, "after", widget)
             else:
                 label, placeholder = TEXT_FIELDS[name]
+                if name == "name":
+                    placeholder = self._name_placeholder
                 widget = Input(values[name], placeholder=placeholder, compact=True, id=f"f-{name}")
                 yield self._field(name, label, widget)
 
@@ -241,6 +268,15 @@ class ScheduleForm(ModalScreen[str | None]):
         required = REQUIRED_FOR_KIND.get(kind)
         if required and not value(required):
             errors[required] = f"required for a {kind} trigger"
+        if not spec.name:
+            errors["name"] = "required"
+        else:
+            try:
+                check_name(spec.name)
+            except SwitchyardError as exc:
+                errors["name"] = exc.message
+        if "command" not in errors and not spec.process and not "".join(command).strip():
+            errors["command"] = "required: the command to run"
         return spec, errors
 
     def _check(self, *, everything: bool = False) -> ScheduleSpec | None:
@@ -265,6 +301,12 @@ class ScheduleForm(ModalScreen[str | None]):
         return None if errors else spec
 
     def _show_errors(self, errors: dict[str, str], *, everything: bool) -> None:
+        if self._save_refused:
+            everything = True  # after a refused save every problem shows, until fixed
+            if errors:
+                self._message(blocking(errors))
+            else:
+                self._save_refused = False
         general: list[str] = []
         for name in FIELD_ORDER:
             message = errors.get(name)
@@ -275,7 +317,8 @@ class ScheduleForm(ModalScreen[str | None]):
         for name, message in errors.items():
             if name not in FIELD_ORDER and (everything or self._touched):
                 general.append(f"{name}: {message}")
-        self._message(" ".join(general))
+        if not self._save_refused:
+            self._message(" ".join(general))
 
     def _message(self, text: str) -> None:
         self._update("#form-message", Text(text))
@@ -353,6 +396,8 @@ class ScheduleForm(ModalScreen[str | None]):
     def action_save(self) -> None:
         spec = self._check(everything=True)
         if spec is None:
+            self._save_refused = True
+            self._check(everything=True)  # again, now saying on the message line what blocks
             self._focus_first_error()
             return
         if not self._saving:
@@ -375,6 +420,7 @@ class ScheduleForm(ModalScreen[str | None]):
             else:
                 view = await self._engine.update_schedule(self._original, spec)
         except SwitchyardError as exc:
+            self._save_refused = True
             self._show_errors({exc.field: exc.message}, everything=True)
             self._focus_first_error()
             return

@@ -101,6 +101,9 @@ async def test_a_command_that_cannot_start_is_not_retried(
     row = await wait_status(engine, instance_id, "error", "completed")
     assert row["status"] == "error"
     assert "cannot start" in row["reason"]
+    assert row["reason"].count("cannot start") == 1  # said once, with the path
+    assert "/nonexistent/switchyard-test-binary: No such file or directory" in row["reason"]
+    assert "[Errno" not in row["reason"]
     assert "attempts" not in row["reason"]
     assert not any("retrying" in line for line in await engine.log(instance_id))
 

@@ -107,6 +107,10 @@ def schedule_add(
     var: Annotated[
         list[str] | None, typer.Option("--var", help="K=V: a variable of --process.")
     ] = None,
+    allow_past: Annotated[
+        bool,
+        typer.Option("--allow-past", help="With --at: add it even when that time has passed."),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Add a schedule: switchyard schedule add NAME --cron '0 2 * * *' -- COMMAND [ARGS...]
@@ -133,11 +137,15 @@ def schedule_add(
         shell=shell,
         process=process,
         variables=list(var or []),
+        allow_past=allow_past,
     )
     view = run(lambda e: e.add_schedule(spec))
     if as_json:
         return emit_json(view)
-    typer.echo(f"schedule {view.name}: {view.trigger}; next {fmt.when(view.next_fire_at)}")
+    after = f", after {view.after}" if view.after else ""
+    typer.echo(
+        f"schedule {view.name}: {view.trigger}{after}; next {fmt.when_zoned(view.next_fire_at)}"
+    )
 
 
 @schedule_app.command("list")
@@ -149,9 +157,9 @@ def schedule_list(as_json: JsonOption = False) -> None:
     rows = [
         [
             v.name,
-            v.trigger,
+            f"{v.trigger}, after {v.after}" if v.after else v.trigger,
             v.lane,
-            "paused" if v.paused else fmt.when(v.next_fire_at),
+            "paused" if v.paused else fmt.when_zoned(v.next_fire_at),
             v.last_result or "-",
         ]
         for v in views
@@ -163,7 +171,12 @@ def schedule_list(as_json: JsonOption = False) -> None:
 def schedule_next(
     name: str,
     count: Annotated[int, typer.Option(help="How many fires.")] = 10,
-    from_: Annotated[str | None, typer.Option("--from", help="Start from this ISO time.")] = None,
+    from_: Annotated[
+        str | None,
+        typer.Option(
+            "--from", help="Start from this ISO time (without an offset: the schedule's zone)."
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Show the next fire times (local and UTC), marking DST shifts."""
@@ -173,8 +186,6 @@ def schedule_next(
             start = datetime.fromisoformat(from_)
         except ValueError:
             fail(f"from: '{from_}' is not an ISO date/time (e.g. 2026-03-29T00:00+00:00)")
-        if start is not None and start.tzinfo is None:
-            fail(f"from: '{from_}' has no UTC offset (add +00:00 or Z)")
     fires = run(lambda e: e.next_fires(name, count, start))
     if as_json:
         return emit_json(fires)
