@@ -29,8 +29,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import accumulate
 from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -127,7 +129,7 @@ class ChunkWriter:
             entry.dropped += len(lines)
             return
         entry.pending.extend(lines)
-        entry.pending_chars += sum(len(line) + 1 for line in lines)
+        entry.pending_chars += sum(map(len, lines)) + len(lines)
         self._has_data.set()
         if len(entry.pending) >= FLUSH_LINES:
             self._now.set()
@@ -241,32 +243,25 @@ class ChunkWriter:
         entry.dropped_taken = entry.dropped
         if entry.dropped:
             lines.append(DROPPED_NOTE.format(count=entry.dropped, where=entry.where))
-        kept: list[str] = []
-        chars = entry.chars
-        for line in lines:
-            if entry.capped:
-                break
-            if chars + len(line) + 1 > self.max_chars:
-                kept.append(CAPPED_NOTE.format(cap=self.max_chars, where=entry.where))
-                chars += len(kept[-1]) + 1
-                entry.capped = True
-                break
-            kept.append(line)
-            chars += len(line) + 1
+        # ends[i]: characters of lines[: i + 1], counted like the file's cap (one per newline)
+        ends = [total + i + 1 for i, total in enumerate(accumulate(map(len, lines)))]
+        fit = 0 if entry.capped else bisect_right(ends, self.max_chars - entry.chars)
+        note = None
+        if fit < len(lines) and not entry.capped:
+            note = CAPPED_NOTE.format(cap=self.max_chars, where=entry.where)
+            entry.capped = True
         rows = []
         seq, now = entry.seq, self.engine.clock.now()
-        row: list[str] = []
-        size = 0
-        for line in kept:
-            if row and size + len(line) + 1 > MAX_ROW_CHARS:
-                seq += 1
-                rows.append(self._row(instance_id, seq, row, size, now))
-                row, size = [], 0
-            row.append(line)
-            size += len(line) + 1
-        if row:
+        first, base = 0, 0
+        while first < fit:  # rows of at most MAX_ROW_CHARS (at least one line each)
+            last = max(first + 1, bisect_right(ends, base + MAX_ROW_CHARS, first, fit))
             seq += 1
-            rows.append(self._row(instance_id, seq, row, size, now))
+            rows.append(self._row(instance_id, seq, lines[first:last], ends[last - 1] - base, now))
+            first, base = last, ends[last - 1]
+        if note is not None:
+            seq += 1
+            rows.append(self._row(instance_id, seq, [note], len(note) + 1, now))
+        chars = entry.chars + base + (len(note) + 1 if note is not None else 0)
         await chunk_q.append(conn, rows)
         entry.seq, entry.chars = seq, chars  # reset to None by the caller if the commit fails
 
