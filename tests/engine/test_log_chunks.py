@@ -11,7 +11,8 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, select, text
 from switchyard.engine.api import Engine
 from switchyard.engine.kernel.clock import FixedClock
 from switchyard.engine.kernel.nodes import HOST
@@ -194,3 +195,34 @@ async def test_retention_prunes_old_chunks_but_not_those_of_active_instances(
     assert await stored(engine, running) == ["still here"]  # still running: kept whole
     gate.touch()
     await wait_status(engine, running, "completed")
+
+
+async def rename_chunks(engine: Engine, old: str, new: str) -> None:
+    async with engine.store.write() as conn:
+        await conn.execute(text(f"ALTER TABLE {old} RENAME TO {new}"))
+
+
+async def test_lines_the_store_cannot_take_are_dropped_from_it_only_and_counted(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the store refuses the chunks (here: their table is gone for a while), a
+    node keeps a bounded amount in memory, drops the rest (from the store only) and says
+    how many when the store takes chunks again."""
+    monkeypatch.setattr(log_chunks, "MAX_PENDING_CHARS", 100)
+    writer = log_chunks.ChunkWriter(engine, interval=0.01)
+    writer.start()
+    try:
+        await rename_chunks(engine, "log_chunks", "log_chunks_away")
+        await writer.append(7, ["a" * 10] * 5, where="the file")
+        assert not await writer.flush()  # the store did not take them: kept for later
+        await writer.append(7, ["b" * 10] * 10)  # still under the bound: kept
+        await writer.append(7, ["c"] * 3)  # over it, the store unreachable: dropped
+        await rename_chunks(engine, "log_chunks_away", "log_chunks")
+        assert await writer.flush()
+        assert "\n".join(await stored(engine, 7)).split("\n") == [
+            *["a" * 10] * 5,
+            *["b" * 10] * 10,
+            log_chunks.DROPPED_NOTE.format(count=3, where="the file"),
+        ]
+    finally:
+        await writer.stop()
