@@ -226,3 +226,26 @@ async def test_lines_the_store_cannot_take_are_dropped_from_it_only_and_counted(
         ]
     finally:
         await writer.stop()
+
+
+async def test_a_node_that_takes_an_instance_over_continues_its_log(
+    engine: Engine, open_engine: OpenEngine, tmp_path: Path
+) -> None:
+    """Two nodes writing one instance's log in turn (a takeover, then back): each reads the
+    last seq from the store first, so nothing is overwritten or lost; a node whose idea of
+    the last seq is stale fails that flush, keeps the lines, and writes them next time."""
+    node_a = log_chunks.ChunkWriter(engine)  # not started: each append writes at once
+    node_b = log_chunks.ChunkWriter(await open_engine(data_dir=tmp_path / "host-b"))
+    await node_a.append(9, ["a: 1", "a: 2"])
+    await node_a.close(9)  # its run there ended: it forgets the instance
+    await node_b.append(9, ["b: 3"])
+    await node_a.append(9, ["a: 4"])  # read the seq again after close
+    await node_b.append(9, ["b: 5"])  # stale: the write fails, the line is kept
+    assert await node_b.flush()  # ... and written once the seq is read again
+    assert "\n".join(await stored(engine, 9)).split("\n") == [
+        "a: 1",
+        "a: 2",
+        "b: 3",
+        "a: 4",
+        "b: 5",
+    ]
