@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 FLUSH_INTERVAL = 0.25  # seconds a line may wait before it is written to the store ...
 FLUSH_LINES = 200  # ... unless its instance has this many lines waiting: then at once
 MAX_ROW_CHARS = 1024 * 1024  # characters of lines in one row (a longer flush: more rows)
+FORGET_IDLE = 60.0  # seconds without a line after which an instance's entry is dropped
 MAX_PENDING_CHARS = 8 * 1024 * 1024  # per instance, in memory (see the module's docstring)
 CAPPED_NOTE = "switchyard: the store keeps {cap:,} bytes of this log; the rest is in {where}"
 DROPPED_NOTE = (
@@ -71,6 +72,7 @@ class _Log:
     taken: int = 0  # lines (from the front of pending) the flush under way writes
     taken_chars: int = 0
     dropped_taken: int = 0
+    touched: float = 0.0  # loop time of the last append
 
 
 def _row_text(lines: list[str]) -> str:
@@ -97,6 +99,7 @@ class ChunkWriter:
         self._now = asyncio.Event()
         self._next: asyncio.Future[None] | None = None
         self._lock = asyncio.Lock()  # one flush at a time (the task, or an unstarted writer)
+        self._swept = 0.0
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -119,6 +122,7 @@ class ChunkWriter:
         if not lines:
             return
         entry = self._logs.setdefault(instance_id, _Log())
+        entry.touched = asyncio.get_running_loop().time()
         if where:
             entry.where = where
         if entry.capped:
@@ -175,10 +179,23 @@ class ChunkWriter:
             finally:
                 if done is not None and not done.done():
                     done.set_result(None)
+            self._forget_idle()
             if any(e.pending or e.dropped for e in self._logs.values()):
                 self._has_data.set()  # kept after a failure: try again next interval
                 if not self.healthy:
                     await asyncio.sleep(self.interval)
+
+    def _forget_idle(self) -> None:
+        """Entries with nothing pending and no line for ``FORGET_IDLE`` seconds leave
+        memory (a later line reads the instance's last seq from the store again)."""
+        now = asyncio.get_running_loop().time()
+        if now - self._swept < FORGET_IDLE:
+            return
+        self._swept = now
+        for instance_id, entry in list(self._logs.items()):
+            idle = now - entry.touched > FORGET_IDLE
+            if idle and not entry.pending and not entry.dropped:
+                del self._logs[instance_id]
 
     def _resolve_next(self) -> None:
         done, self._next = self._next, None
@@ -196,8 +213,8 @@ class ChunkWriter:
                     for instance_id, entry in taken.items():
                         await self._write(conn, instance_id, entry)
             except Exception as exc:
-                for entry in taken.values():
-                    entry.seq = None  # re-read: a takeover may have written meanwhile
+                for entry in taken.values():  # re-read: a takeover may have written meanwhile
+                    entry.seq, entry.capped = None, False
                 if len(taken) == 1:
                     return self._failed(exc)
                 log.warning("log chunks: writing %d logs failed (%s); one by one", len(taken), exc)
@@ -207,7 +224,7 @@ class ChunkWriter:
                         async with self.engine.store.write() as conn:
                             await self._write(conn, instance_id, entry)
                     except Exception as one:
-                        entry.seq = None
+                        entry.seq, entry.capped = None, False
                         failed += 1
                         log.warning("log chunks: instance %s: %s", instance_id, one)
                     else:
