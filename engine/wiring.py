@@ -34,6 +34,7 @@ from switchyard.engine.process.wakes import WakePorts
 from switchyard.engine.process.writer import WriterPorts
 from switchyard.engine.runs.dispatcher import DispatcherPorts
 from switchyard.engine.runs.execution import ExecutionPorts
+from switchyard.engine.runs.log_chunks import ChunkWriterPorts
 from switchyard.engine.schedules.scheduler import SchedulerPorts
 
 #: every port a part takes from the engine (the test finds any that is missing here)
@@ -52,6 +53,7 @@ PORTS: tuple[type, ...] = (
     SchedulerPorts,
     DispatcherPorts,
     ExecutionPorts,
+    ChunkWriterPorts,
     WriterPorts,
     LifecyclePorts,
     Committing,
@@ -79,6 +81,7 @@ def provides(engine: Engine) -> list[object]:
     scheduler: SchedulerPorts = engine
     dispatcher: DispatcherPorts = engine
     execution: ExecutionPorts = engine
+    chunk_writer: ChunkWriterPorts = engine
     writer: WriterPorts = engine
     lifecycle: LifecyclePorts = engine
     committing: Committing = engine
@@ -102,6 +105,7 @@ def provides(engine: Engine) -> list[object]:
         scheduler,
         dispatcher,
         execution,
+        chunk_writer,
         writer,
         lifecycle,
         committing,

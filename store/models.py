@@ -465,3 +465,19 @@ class TimerRun(SQLModel, table=True):
     node_id: str | None = Field(default=None, max_length=64)
     login: str | None = Field(default=None, max_length=100)
     started_at: datetime | None = utc_column()
+
+
+class LogChunk(SQLModel, table=True):
+    """An instance's log lines in the store, so any host can read them (the node that ran
+    the instance also keeps ``<data dir>/logs/<id>.log``). Lines are masked before they are
+    written; ``seq`` orders an instance's chunks (1, 2, ...). A chunk holds the lines one
+    node flushed together, joined by newlines; ``chars`` counts them like the file's cap."""
+
+    __tablename__ = "log_chunks"
+
+    instance_id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    seq: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    lines: str = Field(default="", sa_column=Column(Text, nullable=False))
+    line_count: int = Field(default=0)
+    chars: int = Field(default=0)
+    created_at: datetime | None = utc_column(index=True)

@@ -29,7 +29,7 @@ LANE_CHANGED = "lane.changed"
 SCHEDULE_CHANGED = "schedule.changed"
 SCHEDULE_REMOVED = "schedule.removed"
 INSTANCES_CHANGED = "instances.changed"  # data: {"ids": [...], "status": ..., "lane": ...}
-INSTANCE_LOG = "instance.log"  # local only: data {"lines": [...]}
+INSTANCE_LOG = "instance.log"  # local only, on the bus's log channel: data {"lines": [...]}
 CANCEL_REQUESTED = "instance.cancel_requested"
 NODE_CHANGED = "node.changed"
 SECRET_CHANGED = "secret.changed"
@@ -48,14 +48,57 @@ class EngineEvent:
     id: int | None = None
 
 
+class LogQueue(asyncio.Queue[EngineEvent]):
+    """A subscriber's queue of log-line batches; ``dropped`` counts the batches it lost
+    (it was too slow): it reads what it missed from the store (``Engine.log``)."""
+
+    dropped: int = 0
+
+
+class LogChannel:
+    """Live log lines (``INSTANCE_LOG`` batches): a channel of their own, apart from the
+    control events, with its own bounded queue per subscriber. A burst of output fills
+    only these queues, and a slow subscriber loses only log batches (the oldest first),
+    never an ``INSTANCES_CHANGED`` or ``CANCEL_REQUESTED``."""
+
+    def __init__(self, queue_size: int = 1_000) -> None:
+        self._subscribers: set[LogQueue] = set()
+        self._queue_size = queue_size
+
+    def publish(self, event: EngineEvent) -> None:
+        for queue in list(self._subscribers):
+            if queue.full():
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    queue.get_nowait()
+                    queue.dropped += 1
+            queue.put_nowait(event)
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self) -> AsyncIterator[LogQueue]:
+        queue = LogQueue(self._queue_size)
+        self._subscribers.add(queue)
+        try:
+            yield queue
+        finally:
+            self._subscribers.discard(queue)
+
+
 class EventBus:
-    """Fan-out of events to any number of subscribers, each with its own bounded queue."""
+    """Fan-out of events to any number of subscribers, each with its own bounded queue.
+
+    Control events (everything but log lines) go to ``subscribe()``'s queues; log lines
+    (``INSTANCE_LOG``) go to ``logs``, a separate channel (``subscribe_logs()``), so a
+    burst of output can never push a control event out of a slow subscriber's queue."""
 
     def __init__(self, queue_size: int = 10_000) -> None:
         self._subscribers: set[asyncio.Queue[EngineEvent]] = set()
         self._queue_size = queue_size
+        self.logs = LogChannel()
 
     def publish(self, event: EngineEvent) -> None:
+        if event.kind == INSTANCE_LOG:
+            self.logs.publish(event)
+            return
         for queue in list(self._subscribers):
             if queue.full():  # a slow subscriber loses its oldest event, never blocks the engine
                 with contextlib.suppress(asyncio.QueueEmpty):
@@ -68,12 +111,17 @@ class EventBus:
 
     @contextlib.asynccontextmanager
     async def subscribe(self) -> AsyncIterator[asyncio.Queue[EngineEvent]]:
+        """Control events (no log lines: see ``subscribe_logs``)."""
         queue: asyncio.Queue[EngineEvent] = asyncio.Queue(self._queue_size)
         self._subscribers.add(queue)
         try:
             yield queue
         finally:
             self._subscribers.discard(queue)
+
+    def subscribe_logs(self) -> contextlib.AbstractAsyncContextManager[LogQueue]:
+        """Live log-line batches (``INSTANCE_LOG``), on their own bounded queue."""
+        return self.logs.subscribe()
 
 
 class EventFeed:

@@ -39,12 +39,14 @@ from switchyard.engine.process.lifecycle import (
 from switchyard.engine.process.writer import GroupWriter, WriterPorts
 from switchyard.engine.runs.dispatcher import Dispatcher, DispatcherPorts
 from switchyard.engine.runs.execution import ExecutionPorts, execute
+from switchyard.engine.runs.log_chunks import ChunkWriter, ChunkWriterPorts
 from switchyard.engine.runs.runner import CommandRun
 from switchyard.engine.schedules.scheduler import Scheduler, SchedulerPorts
 from switchyard.engine.workitems import timers as wi_timers
 from switchyard.store.models import ERROR, RUNNING
 from switchyard.store.queries import events as event_rows
 from switchyard.store.queries import instances as inst_q
+from switchyard.store.queries import log_chunks as chunk_q
 from switchyard.store.queries import nodes as node_q
 from switchyard.store.queries import processes as proc_q
 from switchyard.store.queries import steps as step_q
@@ -65,6 +67,7 @@ class RuntimePorts(
     ExecutionPorts,
     LifecyclePorts,
     RecoveryPorts,
+    ChunkWriterPorts,
     Protocol,
 ):
     """What its parts take (each names its own port), plus the event feed it starts."""
@@ -86,6 +89,7 @@ class Runtime:
         self.running: dict[int, CommandRun] = {}
         self.processes: dict[int, ProcessTask] = {}
         self.writer = GroupWriter(engine)
+        self.chunks = ChunkWriter(engine)  # log lines into the store (engine/runs/log_chunks.py)
         self.host: ProcessHost | None = None
         self._claimed: list[dict[str, Any]] = []
         self._definitions: dict[int, dict[str, Any]] = {}
@@ -121,6 +125,7 @@ class Runtime:
             )
         await self.engine.start_feed()
         self.writer.start()
+        self.chunks.start()
         await self.refresh_host()
         async with self.engine.store.write() as conn:
             await node_q.set_restoring(conn, self.engine.node_id, True)
@@ -152,6 +157,7 @@ class Runtime:
             secrets=secrets,
             params=params,
             config=config,
+            chunks=self.chunks,
             kill_grace=self.kill_grace,
         )
         self._host_loaded = time.monotonic()
@@ -174,7 +180,7 @@ class Runtime:
             return
         self._track(
             spawn(
-                execute(self.engine, row, self.running, self.kill_grace),
+                execute(self.engine, row, self.running, self.kill_grace, self.chunks),
                 name=f"switchyard-run-{row['id']}",
                 on_error=lambda exc: self._fail_rows([row], exc),
             )
@@ -284,6 +290,7 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.writer.stop()
+        await self.chunks.stop()  # what is still pending, written
         await sql_action.dispose_all()  # pools of the SQL action's target databases
         await wi_timers.hold_sessions(
             self.engine, [self.engine.node_id], f"node {self.engine.node_id} stopped"
@@ -348,13 +355,19 @@ class Runtime:
             await asyncio.sleep(HOUSEKEEPING_EVERY)
             try:
                 await recovery.restore(self.engine)
-                now = self.engine.clock.now()
-                async with self.engine.store.write() as conn:
-                    await event_rows.prune(conn, now - EVENT_RETENTION)
-                cutoff = time.time() - LOG_RETENTION.total_seconds()
-                await asyncio.to_thread(self._prune_logs, cutoff)  # a folder scan: off the loop
+                await self.prune()
             except Exception as exc:
                 log.warning("housekeeping: %s", exc)
+
+    async def prune(self) -> None:
+        """Events past their hour; log files and the store's log chunks past the log
+        retention (chunks of instances still active are kept: their log stays whole)."""
+        now = self.engine.clock.now()
+        async with self.engine.store.write() as conn:
+            await event_rows.prune(conn, now - EVENT_RETENTION)
+            await chunk_q.prune(conn, now - LOG_RETENTION)
+        cutoff = time.time() - LOG_RETENTION.total_seconds()
+        await asyncio.to_thread(self._prune_logs, cutoff)  # a folder scan: off the loop
 
     def _prune_logs(self, cutoff: float) -> None:
         """Delete log files older than the retention (SWITCHYARD_LOG_RETENTION_DAYS, 30)."""

@@ -15,6 +15,7 @@ from switchyard.engine.definitions import values
 from switchyard.engine.instances.ending import cancel_children, under, withdraw_items
 from switchyard.engine.kernel import config as node_config
 from switchyard.engine.kernel import events as ev
+from switchyard.engine.kernel.nodes import HOST
 from switchyard.engine.kernel.ports import LogFiles, NodeAccess
 from switchyard.engine.people.masking import TextMasker, secured_texts, secured_variables
 from switchyard.engine.process import journal as j
@@ -23,6 +24,7 @@ from switchyard.engine.process.executor import ProcessRun
 from switchyard.engine.process.signals import Scope, StepFailed, Suspend
 from switchyard.engine.process.steps_base import StepsBase
 from switchyard.engine.process.writer import GroupWriter
+from switchyard.engine.runs.log_chunks import ChunkWriter
 from switchyard.engine.sandbox.expressions import Sandbox
 from switchyard.engine.workitems.create import RoutingProblem, create_item
 from switchyard.engine.workitems.directive import SendWorkItem
@@ -52,10 +54,12 @@ class ProcessHost:
         secrets: dict[str, str],
         params: dict[str, Any],
         config: node_config.NodeConfig,
+        chunks: ChunkWriter,
         kill_grace: float = 5.0,
     ) -> None:
         self.engine = engine
         self.writer = writer
+        self.chunks = chunks  # log lines into the store, for readers on any host
         self.secrets = secrets
         self.masker = TextMasker(secrets.values())  # secrets, on every text written
         self.params = params
@@ -139,6 +143,7 @@ class ProcessHost:
 
         async def on_lines(lines: list[str]) -> None:
             self.engine.bus.publish(ev.EngineEvent(ev.INSTANCE_LOG, str(run.id), {"lines": lines}))
+            await self.chunks.append(run.id, lines, where=f"{log_path} on {HOST}")
 
         async def on_process_started(handle: Any) -> None:
             async with self.engine.tx() as tx:
@@ -188,6 +193,12 @@ class ProcessHost:
         path = self.engine.log_path(run.id)
         await asyncio.to_thread(_append_lines, path, masked)  # off the loop
         self.engine.bus.publish(ev.EngineEvent(ev.INSTANCE_LOG, str(run.id), {"lines": masked}))
+        await self.chunks.append(run.id, masked, where=f"{path} on {HOST}")
+
+    async def close_log(self, instance_id: int) -> None:
+        """The instance stops running here (ended, waiting, stopped): its log lines reach
+        the store before that is committed, so a follower that sees it has them all."""
+        await self.chunks.close(instance_id)
 
     def report_rows(
         self, run: ProcessRun, updates: dict[str, Any], scope: Scope

@@ -107,17 +107,21 @@ async def run_claimed(
         what, detail = await run.run()
     except LostOwnership:
         log.warning("instance %s was taken over by another node; this node stops it", instance_id)
+        await host.close_log(instance_id)
         return "lost"
     except asyncio.CancelledError:
         if me.cancel_reason is None and me.interrupt_reason is None:
             raise
+        await host.close_log(instance_id)
         return await _stopped(engine, run, row, me)
     except Exception as exc:  # a bug must not leave the instance running for ever
         log.exception("instance %s: executor failed", instance_id)
+        await host.close_log(instance_id)
         async with engine.tx() as tx:
             reason = host.masker.mask(f"internal error: {type(exc).__name__}: {exc}")
             await _end(tx, row, ERROR, reason)
         return ERROR
+    await host.close_log(instance_id)  # its log lines in the store before its end or wait
     if what == "completed" and detail is not None and len(detail) > MAX_OUTCOME:
         detail = detail[: MAX_OUTCOME - 1] + "…"  # the column's size, on every backend
     if (

@@ -35,6 +35,7 @@ from switchyard.store.models import (
 )
 from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import lanes as lane_q
+from switchyard.store.queries import log_chunks as chunk_q
 
 DEFAULT_LANE = "default"
 
@@ -149,24 +150,49 @@ class RunsApi(Guard):
 
     @rule(on_instance("view", "read the log of"), arg="instance_id")
     async def log(self, instance_id: int) -> list[str]:
+        """The log so far: the store's chunks (written by whichever node ran it), else the
+        local file (a log the store does not hold: written before it kept logs)."""
         await self.instance(instance_id)
+        stored, _ = await self._stored_lines(instance_id)
+        if stored is not None:
+            return await self._mask_lines(instance_id, stored)
         lines, _ = await asyncio.to_thread(read_log, self.log_path(instance_id))  # off the loop
         return await self._mask_lines(instance_id, lines)
 
     @rule(on_instance("view", "read the log of"), arg="instance_id")
     async def follow_log(self, instance_id: int, *, poll: float = 0.2) -> AsyncIterator[list[str]]:
-        """The log so far, then new lines as they come, until the instance has ended."""
-        path = self.log_path(instance_id)
-        offset = 0
+        """The log so far, then new lines as they come, until the instance has ended.
+
+        Follows the store's chunks (so it works from any host); a node writes them at most
+        a quarter of a second after the lines, and before it commits the instance's end.
+        An instance that ended without a chunk in the store shows its local file."""
+        seq = 0
         while True:
             status = (await self.instance(instance_id)).status
-            # off the event loop: a console shares it with the screens
-            lines, offset = await asyncio.to_thread(read_log, path, offset)
+            lines, seq = await self._stored_lines(instance_id, seq)
             if lines:
                 yield await self._mask_lines(instance_id, lines)
             if status in TERMINAL_STATUSES:
-                lines, offset = await asyncio.to_thread(read_log, path, offset)
+                lines, seq = await self._stored_lines(instance_id, seq)
                 if lines:
                     yield await self._mask_lines(instance_id, lines)
+                elif lines is None:  # nothing in the store: the file, if it is here
+                    found, _ = await asyncio.to_thread(read_log, self.log_path(instance_id))
+                    if found:
+                        yield await self._mask_lines(instance_id, found)
                 return
             await asyncio.sleep(poll)
+
+    async def _stored_lines(self, instance_id: int, after: int = 0) -> tuple[list[str] | None, int]:
+        """Lines of the chunks after seq ``after``, and the last seq read; None for the
+        lines when the store holds no chunk of the instance at all."""
+        lines: list[str] = []
+        seq = after
+        async with self.store.read() as conn:
+            while rows := await chunk_q.since(conn, instance_id, seq):
+                for text in (text for _, text in rows):
+                    lines += text.split("\n")
+                seq = rows[-1][0]
+        if not lines and after == 0:
+            return None, 0
+        return lines, seq

@@ -16,8 +16,10 @@ from typing import Any, Protocol, runtime_checkable
 
 from switchyard.engine.instances.completion import finish
 from switchyard.engine.kernel import events as ev
+from switchyard.engine.kernel.nodes import HOST
 from switchyard.engine.kernel.ports import HasBus, LogFiles, SecretValues, Transactions
 from switchyard.engine.people.masking import TextMasker as Masker
+from switchyard.engine.runs.log_chunks import ChunkWriter
 from switchyard.engine.runs.runner import CommandRun, CommandSpec, RunnerStartError
 from switchyard.engine.schedules.spec import SECRET_FILE_PREFIX, SECRET_PREFIX
 from switchyard.store import filemodes
@@ -80,11 +82,18 @@ class ExecutionPorts(Transactions, HasBus, LogFiles, SecretValues, Protocol):
 
 
 async def execute(
-    engine: ExecutionPorts, row: dict[str, Any], running: dict[int, CommandRun], kill_grace: float
+    engine: ExecutionPorts,
+    row: dict[str, Any],
+    running: dict[int, CommandRun],
+    kill_grace: float,
+    chunks: ChunkWriter,
 ) -> str:
-    """Run a claimed instance to its end; returns the final status."""
+    """Run a claimed instance to its end; returns the final status. Its log lines go to
+    its file, the bus's log channel and the store (``chunks``), all written before its end
+    is committed."""
     instance_id = int(row["id"])
     log_path = engine.log_path(instance_id)
+    where = f"{log_path} on {HOST}"
     try:
         secrets = await engine.secret_values()
         spec = build_spec(row, secrets, kill_grace)
@@ -95,14 +104,19 @@ async def execute(
 
     async def on_lines(lines: list[str]) -> None:
         engine.bus.publish(ev.EngineEvent(ev.INSTANCE_LOG, str(instance_id), {"lines": lines}))
+        await chunks.append(instance_id, lines, where=where)
 
-    run = CommandRun(spec, log_path, Masker(secrets.values()), on_lines=on_lines)
+    masker = Masker(secrets.values())
+    run = CommandRun(spec, log_path, masker, on_lines=on_lines)
     running[instance_id] = run
     try:
         try:
             handle = await run.start()
         except RunnerStartError as exc:  # the command never ran: an error, not a failure
-            await asyncio.to_thread(_note_in_log, Path(log_path), f"switchyard: {exc}\n")
+            note = masker.mask(f"switchyard: {exc}")
+            await asyncio.to_thread(_note_in_log, Path(log_path), f"{note}\n")
+            await chunks.append(instance_id, [note], where=where)
+            await chunks.close(instance_id)
             async with engine.tx() as tx:
                 await inst_q.set_fields(tx.conn, instance_id, {"log_path": str(log_path)})
                 await finish(tx, row, ERROR, one_line_reason(str(exc)))
@@ -128,6 +142,7 @@ async def execute(
                 lane=row["lane"],
             )
         result = await run.wait()
+        await chunks.close(instance_id)  # every line in the store before the end
     finally:
         running.pop(instance_id, None)
     status = STATUS_OF_RESULT.get(result.status, ERROR)

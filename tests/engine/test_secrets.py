@@ -81,7 +81,7 @@ async def test_a_secret_reaches_the_command_masked_and_off_its_command_line(
 
     await runtime(engine)
     lines: list[str] = []
-    async with engine.bus.subscribe() as queue:
+    async with engine.bus.subscribe_logs() as queue:  # live lines: the bus's log channel
         printed = await engine.start("printer")
         await wait_status(engine, printed, COMPLETED)
         while not queue.empty():

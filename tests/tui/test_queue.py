@@ -250,3 +250,33 @@ async def test_queue_shows_a_process_instance_with_its_state_and_action(
             assert (await engine.instance(instance_id)).status == "completed"
     finally:
         await runtime.stop(grace=1)
+
+
+async def test_log_pane_on_another_host_follows_a_run_from_the_store(
+    engine: Engine, until: Until, tmp_path: Path, sqlite_url: str
+) -> None:
+    """A console whose data dir is another directory (another host: no log files there)
+    follows a run that a node elsewhere executes, through the store."""
+    gate = tmp_path / "gate"
+    await engine.add_schedule(
+        ScheduleSpec("echo-lines", [sys.executable, "-c", GATE_SCRIPT, str(gate)], on_demand=True)
+    )
+    node = Runtime(engine, mode="serve")
+    await node.start()
+    console = await Engine.open(sqlite_url, data_dir=tmp_path / "host-b", user="tester")
+    await console.start_feed(interval=0.05)  # as `switchyard` does on start (tui/app.py)
+    try:
+        app = SwitchyardApp(console)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("2")
+            instance_id = await engine.start("echo-lines")
+            await until(lambda: "line 4" in log_lines(app), timeout=20, what="the run's lines")
+            assert log_lines(app)[:5] == [f"line {i}" for i in range(5)]
+            assert app.screen.query_one(LogPane).instance_id == instance_id
+            gate.touch()
+            await until(lambda: "done" in log_lines(app), timeout=20, what="the last line")
+            assert "stderr: to stderr" in log_lines(app)
+            assert not console.log_path(instance_id).exists()
+    finally:
+        await node.stop(grace=5.0)
+        await console.close()
