@@ -76,6 +76,7 @@ REFS: dict[str, tuple[Ref, ...]] = {
     "steps": (Ref("instance_id", _INSTANCE, "id", "its instance {value} is gone"),),
     "instance_history": (Ref("instance_id", _INSTANCE, "id", "its instance {value} is gone"),),
     "instance_vars": (Ref("instance_id", _INSTANCE, "id", "its instance {value} is gone"),),
+    "log_chunks": (Ref("instance_id", _INSTANCE, "id", "its instance {value} is gone"),),
 }
 
 
