@@ -24,6 +24,8 @@ DEFAULTS = {
     "load_balance_threshold": 5000,
     "max_steps_per_instance": 100_000,
     "max_variables_bytes": 1024 * 1024,
+    "node_heartbeat_interval": 5.0,
+    "node_dead_timeout": 30.0,
 }
 
 
@@ -78,7 +80,9 @@ async def test_a_valid_change_is_stored_typed_and_announced(
         ("handler_response_timeout", "soon", "handler_response_timeout", ["seconds"]),
         ("handler_response_timeout", "-1", "handler_response_timeout", ["below the minimum 0"]),
         ("max_monitored_flows", 99, "max_monitored_flows", ["99 is below the minimum 100"]),
-        ("load_balance_threshold", "999", "load_balance_threshold", ["integer >= 1000"]),
+        ("load_balance_threshold", "0", "load_balance_threshold", ["integer >= 1"]),
+        ("node_heartbeat_interval", "0.1", "node_heartbeat_interval", ["below the minimum 0.2"]),
+        ("node_dead_timeout", "2h", "node_dead_timeout", ["above the maximum 3600"]),
     ],
 )
 async def test_a_bad_value_is_named_with_its_rule_and_changes_nothing(
