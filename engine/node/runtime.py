@@ -351,6 +351,13 @@ class Runtime:
             except Exception as exc:
                 log.warning("heartbeat failed: %s", exc)
                 continue
+            if row is not None and row.get("stopped_at") and not self.drain_requested.is_set():
+                # marked stopped behind its back (`node transfer` of a suspect node): its
+                # work was taken over, so it takes nothing more and stops at once
+                log.error("node %s was transferred by an operator: stopping", self.engine.node_id)
+                self.drain_grace = 0.0
+                self.dispatcher.paused = True
+                self.drain_requested.set()
             if row is not None and row.get("draining_at") and not self.drain_requested.is_set():
                 self.drain_grace = row.get("drain_grace")
                 self.dispatcher.paused = True  # claim nothing more from now on

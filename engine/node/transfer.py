@@ -9,7 +9,8 @@ marks itself stopped.
 A transfer moves a dead or draining node's instances to a live node at once, without
 waiting for the dead timeout:
 
-- a dead node: its ``running`` rows are restored exactly as recovery does
+- a dead node, or a suspect one (it missed heartbeats: the operator says it is gone, as
+  with the seeds' flow_admin for a failed server): its ``running`` rows are restored exactly as recovery does
   (engine/node/recovery.py ``restore_rows``: a command run ends in error, a process
   instance is requeued and its in-flight side-effect step restored in error), its
   waiting instances go to the target, and it is marked stopped;
@@ -95,7 +96,7 @@ async def transfer(engine: RecoveryPorts, from_node: str, to_node: str | None) -
         rows = await node_q.running(conn)
         owned = await node_q.owned(conn)
     state = state_of(source, now, timing)
-    if state in (NodeState.LIVE, NodeState.SUSPECT):
+    if state is NodeState.LIVE:
         raise Refused(
             "node",
             f"node {from_node} is {state} and not draining: its instances are its own "
@@ -126,7 +127,7 @@ async def transfer(engine: RecoveryPorts, from_node: str, to_node: str | None) -
         target = min(targets, key=load)
     result_requeued: list[int] = []
     in_error = 0
-    if state is not NodeState.DRAINING:  # dead (or stopped): restore what it left running
+    if state is not NodeState.DRAINING:  # dead, suspect, stopped: restore what it left running
         async with engine.store.read() as conn:
             left = await inst_q.running_not_on_live_nodes(
                 conn, [r["id"] for r in rows if r["id"] != from_node]
