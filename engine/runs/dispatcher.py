@@ -98,6 +98,9 @@ class Dispatcher:
             return 0
         async with self.engine.store.read() as conn:
             lanes = await inst_q.lanes_with_queued(conn)
+            if lanes and await node_q.draining(conn, self.engine.node_id):
+                self.paused = True  # `node drain`: claim nothing from the moment it commits
+                return 0
             room = await self._room(conn) if lanes else BATCH
         claimed = 0
         for lane in sorted(lanes):

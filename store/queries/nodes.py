@@ -132,3 +132,9 @@ async def adopt_waiting(
     for from_node, ids in found.items():
         await hand_over(conn, ids, from_node, to_node)
     return found
+
+
+async def draining(conn: AsyncConnection, node_id: str) -> bool:
+    """Whether ``node_id`` was asked to drain: it claims nothing more."""
+    stmt = select(nodes.c.draining_at).where(nodes.c.id == node_id)
+    return (await conn.execute(stmt)).scalar() is not None
