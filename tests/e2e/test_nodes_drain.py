@@ -6,55 +6,13 @@ stops. Two nodes on one host are told apart by their ids (host-pid-random)."""
 from __future__ import annotations
 
 import signal
-import textwrap
 
 import pytest
+from e2e._nodes_helpers import setup
 from switchyard.engine.kernel import eventlog
-from switchyard.engine.schedules.spec import ScheduleSpec
 from switchyard.store.queries import steps as step_q
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
-
-NAPPER = """
-process: napper
-start: s
-states:
-  s:
-    actions:
-      - run: {command: [sh, -c, "echo start; until [ -e GO ]; do sleep 0.05; done; echo end"]}
-      - end_process: napped
-"""
-SLEEPER = """
-process: sleeper
-start: s
-states:
-  s:
-    actions:
-      - wait: {for: 10m}
-      - end_process: woke
-"""
-
-
-async def setup(sy) -> None:  # type: ignore[no-untyped-def]
-    await sy.engine.set_param("node_heartbeat_interval", "0.3")
-    await sy.engine.add_lane("work", 10)
-    go = sy.tmp_path / "go"  # running work goes on until the test creates it
-    paths = []
-    for text in (NAPPER.replace("GO", str(go)), SLEEPER):
-        path = sy.tmp_path / f"{text.split()[1]}.yaml"
-        path.write_text(textwrap.dedent(text).lstrip())
-        paths.append(path)
-    await sy.engine.publish(paths)
-    command = [
-        "sh",
-        "-c",
-        f'echo "run $SWITCHYARD_INSTANCE_ID"; until [ -e {go} ]; do sleep 0.05; done',
-    ]
-    await sy.engine.add_schedule(
-        ScheduleSpec(
-            name="nap", command=command, on_demand=True, lane="work", overlap="parallel:10"
-        )
-    )
 
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
