@@ -166,6 +166,24 @@ def check(name: str, value: Any) -> Any:
     return typed
 
 
+def check_together(name: str, value: Any, current: dict[str, Any]) -> None:
+    """Rules across parameters: a node is presumed dead only after it missed at least two
+    heartbeats (node_dead_timeout >= 2 x node_heartbeat_interval)."""
+    beat, dead = current["node_heartbeat_interval"], current["node_dead_timeout"]
+    if name == "node_heartbeat_interval":
+        beat = value
+    elif name == "node_dead_timeout":
+        dead = value
+    else:
+        return
+    if dead < 2 * beat:
+        raise SwitchyardError(
+            name,
+            f"node_dead_timeout ({dead:g}s) must be at least twice node_heartbeat_interval "
+            f"({beat:g}s), or live nodes would be presumed dead",
+        )
+
+
 async def load(conn: AsyncConnection) -> dict[str, Any]:
     """Every parameter: stored values over defaults (a bad stored value is ignored)."""
     values = {name: rule.default for name, rule in RULES.items()}

@@ -11,6 +11,7 @@ import json
 import pytest
 from e2e._nodes_helpers import setup
 from switchyard.engine.kernel import eventlog
+from switchyard.store.queries import nodes as node_q
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -64,3 +65,29 @@ async def test_transfer_from_a_killed_node_before_the_dead_timeout(sy) -> None:
     assert any(f"node {a.node_id} (suspect) transferred to {b.node_id}" in e.message for e in moved)
     audit = [(x.action, x.target, x.detail.get("to")) for x in await sy.engine.audit(limit=20)]
     assert ("node.transfer", a.node_id, b.node_id) in audit
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+async def test_without_transfer_a_killed_node_is_taken_over_after_the_dead_timeout(sy) -> None:
+    """Heartbeat and dead timeout are server parameters: with 0.3 s and 2 s, a node on
+    "another host" killed with SIGKILL is taken over once 2 s have passed since its last
+    heartbeat (the live node looks once a heartbeat), not before."""
+    await setup(sy)
+    await sy.engine.set_param("node_dead_timeout", "2")
+    env = sy.env
+    sy.env = {**env, "SWITCHYARD_NODE_HOST": "far-away"}
+    a = await sy.serve()
+    sy.env = env
+    command = await sy.engine.start("nap")
+    await sy.wait_running(command)
+    b = await sy.serve()
+    a.kill_tree()
+    row = await sy.wait_status(command, "error", within=30)
+    assert "restored in error" in (row.reason or "")
+    async with sy.engine.store.read() as conn:
+        dead = await node_q.get(conn, a.node_id)
+    assert dead is not None and dead["stopped_at"] is not None
+    silent = (row.ended_at - dead["heartbeat_at"]).total_seconds()
+    assert silent >= 2.0  # never before the dead timeout
+    print(f"[takeover] {silent:.2f}s after the last heartbeat (dead timeout 2s, beat 0.3s)")
+    assert b.alive()

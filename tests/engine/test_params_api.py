@@ -133,3 +133,15 @@ async def test_a_running_node_takes_a_changed_parameter_without_restart(
         what="the node to re-read its parameters",
     )
     assert rt.started
+
+
+async def test_the_dead_timeout_must_cover_two_heartbeats(engine: Engine) -> None:
+    await engine.set_param("node_heartbeat_interval", "10")
+    with pytest.raises(SwitchyardError) as caught:
+        await engine.set_param("node_dead_timeout", "15")
+    assert caught.value.field == "node_dead_timeout"
+    assert "must be at least twice node_heartbeat_interval (10s)" in caught.value.message
+    with pytest.raises(SwitchyardError):
+        await engine.set_param("node_heartbeat_interval", "20")
+    assert (await values(engine))["node_dead_timeout"] == 30.0
+    await engine.set_param("node_dead_timeout", "20")
