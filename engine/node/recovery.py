@@ -194,9 +194,13 @@ async def _requeue_process(engine: RecoveryPorts, row: dict[str, Any], killed: b
 async def _adopt_waiting(engine: RecoveryPorts, keep: list[str]) -> None:
     """Waiting instances of a node that is gone (dead, stopped with nobody to hand them
     to) become this node's: every waiting instance has a live owner."""
+    async with engine.store.read() as conn:  # a read first: nothing to adopt, no write
+        found = await node_q.orphaned_waiting(conn, keep)
+    if not found:
+        return
     async with engine.tx() as tx:
-        adopted = await node_q.adopt_waiting(tx.conn, keep, engine.node_id)
-        for from_node, ids in adopted.items():
+        for from_node, ids in found.items():
+            await node_q.hand_over(tx.conn, ids, from_node, engine.node_id)
             await eventlog.record(
                 tx,
                 eventlog.OWNERSHIP_CHANGED,

@@ -116,11 +116,8 @@ async def hand_over(conn: AsyncConnection, ids: list[int], from_node: str, to_no
     return (await conn.execute(stmt)).rowcount
 
 
-async def adopt_waiting(
-    conn: AsyncConnection, keep: list[str], to_node: str
-) -> dict[str, list[int]]:
-    """Waiting instances owned by a node not in ``keep`` (dead, stopped, gone) become
-    ``to_node``'s; returns the moved ids per former owner."""
+async def orphaned_waiting(conn: AsyncConnection, keep: list[str]) -> dict[str, list[int]]:
+    """Waiting instances owned by a node not in ``keep`` (dead, stopped, gone), per owner."""
     stmt = select(instances.c.id, instances.c.node_id).where(
         instances.c.status == "waiting",
         instances.c.node_id.is_not(None),
@@ -129,8 +126,6 @@ async def adopt_waiting(
     found: dict[str, list[int]] = {}
     for instance_id, node_id in (await conn.execute(stmt)).all():
         found.setdefault(str(node_id), []).append(int(instance_id))
-    for from_node, ids in found.items():
-        await hand_over(conn, ids, from_node, to_node)
     return found
 
 
