@@ -7,9 +7,10 @@ as a fallback.
 
 Load balancing (server parameter ``load_balance_threshold``): a node that owns that many
 active (running + waiting) instances claims nothing new while another live worker node
-that is not draining shares the store, and in a round claims at most what brings it to
-the threshold; alone, it claims as before (work must not stall for want of a second
-node). The claim itself stays the one claim path, so lane limits hold as before.
+that is not draining is below the threshold, and in a round claims at most what brings
+it to the threshold. Alone, or when every live node is at the threshold, it claims as
+before: work must not stall for want of a second node, and a hard cap would deadlock
+parents waiting (owned) on children that nobody may claim. The claim itself stays the one claim path, so lane limits hold as before.
 """
 
 from __future__ import annotations
@@ -134,7 +135,7 @@ class Dispatcher:
             return BATCH
         now = self.engine.clock.now()
         others = [
-            n
+            str(n["id"])
             for n in await node_q.running(conn)
             if n["id"] != self.engine.node_id
             and n["mode"] in WORKER_MODES
@@ -142,4 +143,13 @@ class Dispatcher:
         ]
         if not others:  # alone: no one to spread to
             return BATCH
+        counts = await node_q.owned(conn)
+        below = [
+            o
+            for o in others
+            if counts.get(o, {}).get("running", 0) + counts.get(o, {}).get("waiting", 0)
+            < self.threshold
+        ]
+        if not below:  # everyone is full: spreading is moot, and holding back could
+            return BATCH  # stall a waiting parent whose child is queued
         return max(0, self.threshold - owned)
