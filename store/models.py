@@ -180,6 +180,9 @@ class Node(SQLModel, table=True):
     heartbeat_at: datetime | None = utc_column()
     stopped_at: datetime | None = utc_column()
     restoring: bool = Field(default=False)  # restoring dead nodes' work (block_launch...)
+    # `switchyard node drain`: set by whoever asks, read by the node at its heartbeat
+    draining_at: datetime | None = utc_column()
+    drain_grace: float | None = Field(default=None)
 
 
 class Event(SQLModel, table=True):

@@ -33,6 +33,7 @@ from switchyard.tui.screens.events import EventsScreen
 from switchyard.tui.screens.help import HelpScreen, bindings_of
 from switchyard.tui.screens.instance_detail import InstanceDetailScreen
 from switchyard.tui.screens.monitor import MonitorScreen
+from switchyard.tui.screens.nodes import NodesScreen
 from switchyard.tui.screens.prompt import PromptScreen
 from switchyard.tui.screens.queue import PagedTable, QueueScreen
 from switchyard.tui.screens.saved_filters import SavedFiltersScreen
@@ -62,6 +63,7 @@ class SwitchyardApp(App[None]):
         "workitems": WorkItemsScreen,
         "admin": AdminScreen,
         "events": EventsScreen,
+        "nodes": NodesScreen,
     }
     DEFAULT_MODE = "schedules"
     COMMANDS = App.COMMANDS | {SwitchyardCommands}
@@ -73,6 +75,7 @@ class SwitchyardApp(App[None]):
         Binding("4", "switch_mode('workitems')", "Work Items", show=False, id="screen_workitems"),
         Binding("5", "switch_mode('admin')", "Admin", show=False, id="screen_admin"),
         Binding("6", "switch_mode('events')", "Events", show=False, id="screen_events"),
+        Binding("7", "switch_mode('nodes')", "Nodes", show=False, id="screen_nodes"),
         Binding("ctrl+t", "timers", "Timers", show=False, id="timers"),
         Binding("question_mark", "help", "Help", key_display="?", id="help"),
         Binding("ctrl+p", "command_palette", "Palette", show=False, priority=True, id="palette"),
@@ -152,6 +155,7 @@ class SwitchyardApp(App[None]):
             AdminForm,
             EventsScreen,
             EventDetailScreen,
+            NodesScreen,
             TimersScreen,
             ScheduleForm,
             ConfirmScreen,

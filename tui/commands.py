@@ -35,6 +35,7 @@ class SwitchyardCommands(Provider):
             ("Work Items", "screen 4: work items waiting for you and your groups", partial(app.switch_mode, "workitems")),
             ("Admin", "screen 5: users, groups, rights, security specs, parameters", partial(app.switch_mode, "admin")),
             ("Events", "screen 6: the event log (nodes, restores, parameters, refusals)", partial(app.switch_mode, "events")),
+            ("Nodes", "screen 7: nodes, their state and work; drain, transfer", partial(app.switch_mode, "nodes")),
             ("Timers", "ctrl+t: waits, due dates, schedule fires; force them now", app.action_timers),
             ("Add schedule", "open the schedule form", partial(self._on_schedules, "add", None)),
             ("Help: keys", "every key of the current screen", app.action_help),

@@ -31,8 +31,16 @@ async def serve_forever(db: str | None, grace: float, **options: Any) -> None:
         flush=True,
     )
     try:
-        await stop.wait()
-        print(f"stopping: running commands get {grace:g}s to finish", file=sys.stderr, flush=True)
+        # SIGTERM/SIGINT, or `switchyard node drain` (read at a heartbeat): the same stop
+        signalled = asyncio.create_task(stop.wait())
+        drained = asyncio.create_task(runtime.drain_requested.wait())
+        await asyncio.wait({signalled, drained}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (signalled, drained):
+            task.cancel()
+        if runtime.drain_requested.is_set() and runtime.drain_grace is not None:
+            grace = runtime.drain_grace
+        why = "draining" if runtime.drain_requested.is_set() else "stopping"
+        print(f"{why}: running commands get {grace:g}s to finish", file=sys.stderr, flush=True)
         await runtime.stop(grace)
     finally:
         await engine.close()

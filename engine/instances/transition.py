@@ -54,7 +54,8 @@ async def transition(
     values["status"] = str(to)
     if to is Status.WAITING:
         assert waiting_on is not None
-        values.update(waiting_on=str(waiting_on), wake_at=wake_at, node_id=None)
+        # the node keeps owning a waiting instance (node list, drain, transfer, load balance)
+        values.update(waiting_on=str(waiting_on), wake_at=wake_at)
         values.update(current_action=None)
     else:
         values.update(waiting_on=None, wake_at=None)

@@ -16,6 +16,7 @@ from switchyard.store.queries import eventlog as eventlog_q
 
 NODE_STARTED = "node.started"
 NODE_STOPPED = "node.stopped"
+NODE_DRAINING = "node.draining"  # `switchyard node drain` asked a node to drain
 RESTORE_STARTED = "restore.started"
 RESTORE_FINISHED = "restore.finished"
 RESTORED_IN_ERROR = "instance.restored_in_error"
@@ -28,6 +29,7 @@ REFUSED = "access.refused"  # a licence or right refusal (also in the audit log)
 KINDS: tuple[str, ...] = (
     NODE_STARTED,
     NODE_STOPPED,
+    NODE_DRAINING,
     RESTORE_STARTED,
     RESTORE_FINISHED,
     RESTORED_IN_ERROR,

@@ -1,24 +1,60 @@
 """Nodes: who runs work on this store, and whether they are alive.
 
-A node is alive while its heartbeat is fresh. On the same host we also check the
-process itself (pid plus start time, so a reused pid does not count), which lets a
-restarted node adopt a crashed node's work at once instead of after the timeout.
+A node is alive while its heartbeat is fresh (younger than ``node_dead_timeout``, a
+server parameter). On the same host we also check the process itself (pid plus start
+time, so a reused pid does not count), which lets a restarted node adopt a crashed
+node's work at once instead of after the timeout.
+
+Its state, as ``node list`` shows it: ``stopped`` (it said so, or was marked so after it
+died), ``dead`` (silent past the dead timeout, or its process is gone), ``draining``
+(asked to drain: it claims nothing new), ``suspect`` (it missed two heartbeats but is
+not presumed dead yet) or ``live``.
 """
 
 from __future__ import annotations
 
+import enum
 import os
 import socket
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import psutil
 
-HEARTBEAT_INTERVAL = 5.0
-DEAD_AFTER = timedelta(seconds=30)
-HOST = socket.gethostname()
+HEARTBEAT_INTERVAL = 5.0  # defaults of the server parameters node_heartbeat_interval
+DEAD_AFTER = timedelta(seconds=30)  # and node_dead_timeout (engine/ops/params.py)
+# The host name a node records (and compares with a row's host before it checks a pid).
+# SWITCHYARD_NODE_HOST overrides it: tests run nodes that stand for other machines on
+# one host this way (their pids are then never checked, only their heartbeats).
+HOST = os.environ.get("SWITCHYARD_NODE_HOST") or socket.gethostname()
+WORKER_MODES = ("serve", "console")  # nodes that run work (a "session" only beats)
+
+
+class NodeState(enum.StrEnum):
+    LIVE = "live"
+    SUSPECT = "suspect"
+    DEAD = "dead"
+    DRAINING = "draining"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True)
+class Liveness:
+    """The two timings of the cluster (server parameters), as the nodes read them."""
+
+    heartbeat: float = HEARTBEAT_INTERVAL
+    dead_after: timedelta = DEAD_AFTER
+
+    @classmethod
+    def of(cls, params: dict[str, Any]) -> Liveness:
+        return cls(
+            heartbeat=float(params.get("node_heartbeat_interval", HEARTBEAT_INTERVAL)),
+            dead_after=timedelta(
+                seconds=float(params.get("node_dead_timeout", DEAD_AFTER.total_seconds()))
+            ),
+        )
 
 
 def new_node_id() -> str:
@@ -47,13 +83,22 @@ class NodeView:
     started_at: datetime | None
     heartbeat_at: datetime | None
     alive: bool
+    state: NodeState = NodeState.LIVE
+    running: int = 0
+    waiting: int = 0
+    lanes: list[str] = field(default_factory=list)
+    dead_in: float | None = None  # seconds until a silent node is presumed dead
+    drain_grace: float | None = None
+    load_balance_threshold: int | None = None
+    at_threshold: bool = False  # owns that many active instances: claims nothing new
+    kind: str = ""  # serve / session (an embedded console's node: console)
 
 
-def is_alive(row: dict[str, Any], now: datetime) -> bool:
+def is_alive(row: dict[str, Any], now: datetime, dead_after: timedelta = DEAD_AFTER) -> bool:
     if row.get("stopped_at") is not None:
         return False
     beat = row.get("heartbeat_at")
-    if beat is None or now - beat > DEAD_AFTER:
+    if beat is None or now - beat > dead_after:
         return False
     if row["host"] == HOST:
         started = process_start_time(int(row["pid"]))
@@ -65,13 +110,49 @@ def is_alive(row: dict[str, Any], now: datetime) -> bool:
     return True
 
 
-def view(row: dict[str, Any], now: datetime) -> NodeView:
+def state_of(row: dict[str, Any], now: datetime, timing: Liveness = Liveness()) -> NodeState:
+    if row.get("stopped_at") is not None:
+        return NodeState.STOPPED
+    if not is_alive(row, now, timing.dead_after):
+        return NodeState.DEAD
+    if row.get("draining_at") is not None:
+        return NodeState.DRAINING
+    beat = row.get("heartbeat_at")
+    if beat is not None and (now - beat).total_seconds() > 2 * timing.heartbeat:
+        return NodeState.SUSPECT
+    return NodeState.LIVE
+
+
+def view(
+    row: dict[str, Any],
+    now: datetime,
+    timing: Liveness = Liveness(),
+    *,
+    running: int = 0,
+    waiting: int = 0,
+    lanes: list[str] | None = None,
+    threshold: int | None = None,
+) -> NodeView:
+    state = state_of(row, now, timing)
+    beat = row.get("heartbeat_at")
+    dead_in = None
+    if state in (NodeState.LIVE, NodeState.SUSPECT, NodeState.DRAINING) and beat is not None:
+        dead_in = max(0.0, (timing.dead_after - (now - beat)).total_seconds())
     return NodeView(
         id=row["id"],
         mode=row["mode"],
         host=row["host"],
         pid=int(row["pid"]),
         started_at=row.get("started_at"),
-        heartbeat_at=row.get("heartbeat_at"),
-        alive=is_alive(row, now),
+        heartbeat_at=beat,
+        alive=state not in (NodeState.DEAD, NodeState.STOPPED),
+        state=state,
+        running=running,
+        waiting=waiting,
+        lanes=sorted(lanes or []),
+        dead_in=dead_in,
+        drain_grace=row.get("drain_grace"),
+        load_balance_threshold=threshold,
+        at_threshold=threshold is not None and running + waiting >= threshold,
+        kind=row["mode"],
     )

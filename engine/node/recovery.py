@@ -24,8 +24,9 @@ from switchyard.engine.instances.completion import finish
 from switchyard.engine.instances.status import Status
 from switchyard.engine.instances.transition import transition
 from switchyard.engine.kernel import eventlog
-from switchyard.engine.kernel.nodes import HOST, is_alive
+from switchyard.engine.kernel.nodes import HOST, Liveness, is_alive
 from switchyard.engine.kernel.ports import HasLogin, HasNodeId, StoreAccess
+from switchyard.engine.ops import params as server_params
 from switchyard.engine.runs.runner import kill_stale_group
 from switchyard.engine.workitems.timers import hold_sessions
 from switchyard.store.models import ERROR
@@ -55,18 +56,44 @@ async def restore(engine: RecoveryPorts, *, log_always: bool = False) -> int:
     now = engine.clock.now()
     async with engine.store.read() as conn:
         node_rows = await node_q.running(conn)
-    live = [n["id"] for n in node_rows if is_alive(n, now) or n["id"] == engine.node_id]
+        dead_after = Liveness.of(await server_params.load(conn)).dead_after
+    live = [n["id"] for n in node_rows if is_alive(n, now, dead_after) or n["id"] == engine.node_id]
     dead = [n for n in node_rows if n["id"] not in live]
     async with engine.store.read() as conn:
         orphans = await inst_q.running_not_on_live_nodes(conn, live)
         # A node that registered after the first read may already have claimed work that
         # the orphan query saw: read the nodes again (after the orphans) and spare it.
         late = await node_q.running(conn)
-    late_live = {n["id"] for n in late if n["id"] not in live and is_alive(n, now)}
+    late_live = {n["id"] for n in late if n["id"] not in live and is_alive(n, now, dead_after)}
     orphans = [o for o in orphans if o.get("node_id") not in late_live]
+    await _adopt_waiting(engine, [*live, *late_live])
     logged = log_always or bool(orphans or dead)
     if logged:
         await _log_started(engine, [n["id"] for n in dead], len(orphans))
+    requeued, in_error = await restore_rows(engine, orphans)
+    if requeued:
+        await _log_ownership(engine, requeued)
+    if dead:
+        names = [n["id"] for n in dead]
+        await hold_sessions(engine, names, "restored: its console's node stopped")
+        async with engine.tx() as tx:
+            for node in dead:
+                await node_q.mark_stopped(tx.conn, node["id"], now)
+    back = sum(len(ids) for ids in requeued.values())
+    if logged:
+        await _log_finished(engine, back, in_error, len(dead))
+    if back or in_error:  # the same words and counts as the event log's entry
+        log.warning("restore: %s", restored_counts(back, in_error))
+    return back + in_error
+
+
+async def restore_rows(
+    engine: RecoveryPorts, orphans: list[dict[str, Any]]
+) -> tuple[dict[str, list[int]], int]:
+    """Restore these ``running`` rows of a dead node: a command run ends in error, a
+    process instance goes back to the queue (the executor restores its in-flight side
+    effect step in error). Also ``switchyard node transfer`` (engine/node/transfer.py).
+    Returns the requeued ids per node and how many ended in error."""
     in_error = 0
     requeued: dict[str, list[int]] = {}
     for row in orphans:
@@ -93,20 +120,7 @@ async def restore(engine: RecoveryPorts, *, log_always: bool = False) -> int:
                     reason=reason,
                     killed_leftover_group=killed,
                 )
-    if requeued:
-        await _log_ownership(engine, requeued)
-    if dead:
-        names = [n["id"] for n in dead]
-        await hold_sessions(engine, names, "restored: its console's node stopped")
-        async with engine.tx() as tx:
-            for node in dead:
-                await node_q.mark_stopped(tx.conn, node["id"], now)
-    back = sum(len(ids) for ids in requeued.values())
-    if logged:
-        await _log_finished(engine, back, in_error, len(dead))
-    if back or in_error:  # the same words and counts as the event log's entry
-        log.warning("restore: %s", restored_counts(back, in_error))
-    return back + in_error
+    return requeued, in_error
 
 
 def restored_counts(requeued: int, in_error: int) -> str:
@@ -175,3 +189,55 @@ async def _requeue_process(engine: RecoveryPorts, row: dict[str, Any], killed: b
                 {"node": row.get("node_id"), "killed_leftover_group": killed},
             )
     return bool(changed)
+
+
+async def _adopt_waiting(engine: RecoveryPorts, keep: list[str]) -> None:
+    """Waiting instances of a node that is gone (dead, stopped with nobody to hand them
+    to) become this node's: every waiting instance has a live owner."""
+    async with engine.store.read() as conn:  # a read first: nothing to adopt, no write
+        found = await node_q.orphaned_waiting(conn, keep)
+    if not found:
+        return
+    async with engine.tx() as tx:
+        for from_node, ids in found.items():
+            await node_q.hand_over(tx.conn, ids, from_node, engine.node_id)
+            await eventlog.record(
+                tx,
+                eventlog.OWNERSHIP_CHANGED,
+                f"{len(ids)} waiting instance(s) of stopped node {from_node} taken over by "
+                f"{engine.node_id}",
+                login=engine.login,
+                from_node=from_node,
+                to_node=engine.node_id,
+                by_node=engine.node_id,
+                count=len(ids),
+                instance_ids=ids[:100],
+            )
+
+
+async def hand_over_waiting(
+    engine: RecoveryPorts, from_node: str, to_nodes: list[str], *, why: str
+) -> dict[str, list[int]]:
+    """The waiting instances ``from_node`` owns go to ``to_nodes`` in turn (one
+    transaction, one event-log entry per receiving node); returns who got what."""
+    if not to_nodes:
+        return {}
+    async with engine.tx() as tx:
+        ids = await node_q.waiting_of(tx.conn, from_node)
+        given: dict[str, list[int]] = {}
+        for i, instance_id in enumerate(ids):
+            given.setdefault(to_nodes[i % len(to_nodes)], []).append(instance_id)
+        for to_node, mine in given.items():
+            moved = await node_q.hand_over(tx.conn, mine, from_node, to_node)
+            await eventlog.record(
+                tx,
+                eventlog.OWNERSHIP_CHANGED,
+                f"{moved} waiting instance(s) of {why} node {from_node} handed to {to_node}",
+                login=engine.login,
+                from_node=from_node,
+                to_node=to_node,
+                by_node=engine.node_id,
+                count=moved,
+                instance_ids=mine[:100],
+            )
+    return given

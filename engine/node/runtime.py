@@ -23,7 +23,14 @@ from switchyard.engine.instances.transition import wake, wake_due
 from switchyard.engine.kernel import config as node_config
 from switchyard.engine.kernel import eventlog
 from switchyard.engine.kernel import events as ev
-from switchyard.engine.kernel.nodes import HEARTBEAT_INTERVAL, HOST, own_start_time
+from switchyard.engine.kernel.nodes import (
+    HOST,
+    WORKER_MODES,
+    Liveness,
+    NodeState,
+    own_start_time,
+    state_of,
+)
 from switchyard.engine.kernel.tasks import one_line, spawn
 from switchyard.engine.node import recovery
 from switchyard.engine.node.recovery import RecoveryPorts
@@ -97,6 +104,11 @@ class Runtime:
         self._runs: set[asyncio.Task[Any]] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self.started = False
+        self.timing = Liveness()
+        # set when someone ran `switchyard node drain` on this node (read at a heartbeat):
+        # `serve` then stops the way SIGTERM stops it, with ``drain_grace``
+        self.drain_requested = asyncio.Event()
+        self.drain_grace: float | None = None
 
     async def start(self) -> None:
         now = self.engine.clock.now()
@@ -149,6 +161,7 @@ class Runtime:
         they change and every few seconds, not on every step)."""
         async with self.engine.store.read() as conn:
             params = await server_params.load(conn)
+        self._apply(params)
         secrets = await self.engine.secret_values()
         config = await asyncio.to_thread(node_config.read, self.engine.data_dir)
         self.host = ProcessHost(
@@ -162,6 +175,12 @@ class Runtime:
         )
         self._host_loaded = time.monotonic()
         return self.host
+
+    def _apply(self, params: dict[str, Any]) -> None:
+        """The cluster's parameters: heartbeat and dead timeout, load balancing."""
+        self.timing = Liveness.of(params)
+        self.dispatcher.timing = self.timing
+        self.dispatcher.threshold = int(params["load_balance_threshold"])
 
     def _launch(self, row: dict[str, Any]) -> None:
         if row.get("definition_id") is not None or (row.get("process") and not row["command"]):
@@ -274,6 +293,9 @@ class Runtime:
         self.started = False
         await self.dispatcher.stop()
         await self.scheduler.stop()
+        if self.mode == "serve":  # others see it draining (node list) and give it nothing
+            async with self.engine.store.write() as conn:
+                await node_q.set_draining(conn, self.engine.node_id, self.engine.clock.now(), grace)
         interrupted = 0
         if self._runs:
             _, pending = await asyncio.wait(set(self._runs), timeout=grace)
@@ -295,6 +317,7 @@ class Runtime:
         await wi_timers.hold_sessions(
             self.engine, [self.engine.node_id], f"node {self.engine.node_id} stopped"
         )
+        await self._hand_over_waiting()
         async with self.engine.tx() as tx:
             await node_q.mark_stopped(tx.conn, self.engine.node_id, tx.now)
             tx.emit(ev.NODE_CHANGED, self.engine.node_id, mode=self.mode, state="stopped")
@@ -309,14 +332,44 @@ class Runtime:
                 interrupted=interrupted,
             )
 
+    async def _hand_over_waiting(self) -> None:
+        """Stopping: the waiting instances this node owns go to the other live worker
+        nodes in turn (none live: a node that starts later adopts them in its restore)."""
+        now = self.engine.clock.now()
+        async with self.engine.store.read() as conn:
+            rows = await node_q.running(conn)
+        others = [
+            r["id"]
+            for r in rows
+            if r["id"] != self.engine.node_id
+            and r["mode"] in WORKER_MODES
+            and state_of(r, now, self.timing) in (NodeState.LIVE, NodeState.SUSPECT)
+        ]
+        await recovery.hand_over_waiting(self.engine, self.engine.node_id, others, why="draining")
+
     async def _heartbeat(self) -> None:
         while True:
-            await asyncio.sleep(HEARTBEAT_INTERVAL)
+            await asyncio.sleep(self.timing.heartbeat)
             try:
                 async with self.engine.store.write() as conn:
-                    await node_q.heartbeat(conn, self.engine.node_id, self.engine.clock.now())
+                    row = await node_q.beat(conn, self.engine.node_id, self.engine.clock.now())
+                async with self.engine.store.read() as conn:
+                    self._apply(await server_params.load(conn))
             except Exception as exc:
                 log.warning("heartbeat failed: %s", exc)
+                continue
+            if row is not None and row.get("stopped_at") and not self.drain_requested.is_set():
+                # marked stopped behind its back (`node transfer` of a suspect node): its
+                # work was taken over, so it takes nothing more and stops at once
+                log.error("node %s was transferred by an operator: stopping", self.engine.node_id)
+                self.drain_grace = 0.0
+                self.dispatcher.paused = True
+                self.drain_requested.set()
+            if row is not None and row.get("draining_at") and not self.drain_requested.is_set():
+                self.drain_grace = row.get("drain_grace")
+                self.dispatcher.paused = True  # claim nothing more from now on
+                log.warning("node %s: drain requested", self.engine.node_id)
+                self.drain_requested.set()
 
     async def _cancel(self, instance_id: int, by: str | None = None) -> None:
         proc = self.processes.get(instance_id)
@@ -351,10 +404,16 @@ class Runtime:
                     await self._cancel(instance_id)
 
     async def _housekeeping(self) -> None:
+        pruned = time.monotonic()
         while True:
-            await asyncio.sleep(HOUSEKEEPING_EVERY)
+            # dead nodes are looked for once a heartbeat: a takeover comes within the
+            # dead timeout plus one heartbeat of a node's last beat
+            await asyncio.sleep(min(self.timing.heartbeat, HOUSEKEEPING_EVERY))
             try:
                 await recovery.restore(self.engine)
+                if time.monotonic() - pruned < HOUSEKEEPING_EVERY:
+                    continue
+                pruned = time.monotonic()
                 await self.prune()
             except Exception as exc:
                 log.warning("housekeeping: %s", exc)

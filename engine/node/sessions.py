@@ -14,9 +14,10 @@ import os
 from typing import Protocol, runtime_checkable
 
 from switchyard.engine.kernel import events as ev
-from switchyard.engine.kernel.nodes import HEARTBEAT_INTERVAL, HOST, own_start_time
+from switchyard.engine.kernel.nodes import HOST, Liveness, own_start_time
 from switchyard.engine.kernel.ports import HasNodeId, StoreAccess
 from switchyard.engine.kernel.tasks import spawn
+from switchyard.engine.ops import params as server_params
 from switchyard.engine.workitems.timers import hold_sessions
 from switchyard.store.queries import nodes as node_q
 
@@ -58,11 +59,14 @@ class ConsoleSession:
         self._beat = spawn(self._heartbeat(), name="switchyard-session")
 
     async def _heartbeat(self) -> None:
+        every = Liveness().heartbeat
         while True:
-            await asyncio.sleep(HEARTBEAT_INTERVAL)
+            await asyncio.sleep(every)
             try:
                 async with self.engine.store.write() as conn:
                     await node_q.heartbeat(conn, self.id, self.engine.clock.now())
+                async with self.engine.store.read() as conn:
+                    every = Liveness.of(await server_params.load(conn)).heartbeat
             except Exception as exc:
                 log.warning("session heartbeat failed: %s", exc)
 

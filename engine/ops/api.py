@@ -101,6 +101,7 @@ class OperationsApi(EngineParts):  # store and tx() provided by Engine
         typed = server_params.check(name, value)
         async with self.tx() as tx:
             stored = await params_q.stored(tx.conn)
+            server_params.check_together(name, typed, await server_params.load(tx.conn))
             old = _param_view(name, stored.get(name)).value
             if name in stored and old == typed:
                 return _param_view(name, stored[name])

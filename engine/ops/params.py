@@ -5,7 +5,9 @@
 | depth_threshold | 10 | integer >= 1 |
 | handler_response_timeout | 30 (seconds) | number >= 0; 0 = unlimited |
 | max_monitored_flows | 5000 | integer >= 100 |
-| load_balance_threshold | 5000 | integer >= 1000 |
+| load_balance_threshold | 5000 | integer >= 1 |
+| node_heartbeat_interval | 5 (seconds) | number >= 0.2, <= 60 |
+| node_dead_timeout | 30 (seconds) | number >= 1, <= 3600 |
 | max_steps_per_instance | 100000 | integer >= 100 |
 | max_variables_bytes | 1048576 | integer >= 1024, <= 67108864 |
 
@@ -62,8 +64,25 @@ RULES: dict[str, ParamRule] = {
     "max_monitored_flows": ParamRule(
         5000, int, 100, "a monitor filter matching more is cancelled (narrow your filter)"
     ),
+    # Minimum 1, not 1000: a small cluster running long commands wants a handful of
+    # instances per node (and the two-node test shows the spread with 2).
     "load_balance_threshold": ParamRule(
-        5000, int, 1000, "instances a node holds before new ones go to other nodes"
+        5000,
+        int,
+        1,
+        "active (running + waiting) instances a node owns before it stops claiming new "
+        "ones while another live node can take them",
+    ),
+    "node_heartbeat_interval": ParamRule(
+        5.0, float, 0.2, "seconds between two heartbeats of a node (read at each beat)", 60
+    ),
+    "node_dead_timeout": ParamRule(
+        30.0,
+        float,
+        1,
+        "a node silent this long is presumed dead and its work is restored (keep it a "
+        "few heartbeats long)",
+        3600,
     ),
     "max_steps_per_instance": ParamRule(
         100_000,
@@ -145,6 +164,24 @@ def check(name: str, value: Any) -> Any:
             name, f"{shown} is above the maximum {ceiling:g} (rule: {rule.describe()})"
         )
     return typed
+
+
+def check_together(name: str, value: Any, current: dict[str, Any]) -> None:
+    """Rules across parameters: a node is presumed dead only after it missed at least two
+    heartbeats (node_dead_timeout >= 2 x node_heartbeat_interval)."""
+    beat, dead = current["node_heartbeat_interval"], current["node_dead_timeout"]
+    if name == "node_heartbeat_interval":
+        beat = value
+    elif name == "node_dead_timeout":
+        dead = value
+    else:
+        return
+    if dead < 2 * beat:
+        raise SwitchyardError(
+            name,
+            f"node_dead_timeout ({dead:g}s) must be at least twice node_heartbeat_interval "
+            f"({beat:g}s), or live nodes would be presumed dead",
+        )
 
 
 async def load(conn: AsyncConnection) -> dict[str, Any]:

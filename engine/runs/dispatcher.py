@@ -4,6 +4,13 @@ Lane order and concurrency are enforced by the one claim path in the store
 (`store/queries/claims.py`), so any number of nodes can dispatch from one queue.
 It wakes on queue changes (local or from other processes) and polls once a second
 as a fallback.
+
+Load balancing (server parameter ``load_balance_threshold``): a node that owns that many
+active (running + waiting) instances claims nothing new while another live worker node
+that is not draining is below the threshold, and in a round claims at most what brings
+it to the threshold. Alone, or when every live node is at the threshold, it claims as
+before: work must not stall for want of a second node, and a hard cap would deadlock
+parents waiting (owned) on children that nobody may claim. The claim itself stays the one claim path, so lane limits hold as before.
 """
 
 from __future__ import annotations
@@ -14,13 +21,15 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, runtime_checkable
 
+from sqlalchemy.ext.asyncio import AsyncConnection
 from switchyard.engine.kernel import events as ev
-from switchyard.engine.kernel.nodes import HOST
-from switchyard.engine.kernel.ports import HasBus, HasNodeId, HasStore, Transactions
+from switchyard.engine.kernel.nodes import HOST, WORKER_MODES, Liveness, NodeState, state_of
+from switchyard.engine.kernel.ports import HasBus, HasClock, HasNodeId, HasStore, Transactions
 from switchyard.engine.kernel.tasks import spawn
 from switchyard.store.models import RUNNING
 from switchyard.store.queries import claims
 from switchyard.store.queries import instances as inst_q
+from switchyard.store.queries import nodes as node_q
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +39,7 @@ COALESCE = 0.005  # seconds to gather wake-ups before a claim round
 
 
 @runtime_checkable
-class DispatcherPorts(HasStore, Transactions, HasBus, HasNodeId, Protocol):
+class DispatcherPorts(HasStore, HasClock, Transactions, HasBus, HasNodeId, Protocol):
     """Reads and claims (in a transaction, for this node), and the bus to wake on."""
 
 
@@ -41,6 +50,8 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.paused = False
+        self.threshold: int | None = None  # load_balance_threshold (the runtime sets it)
+        self.timing = Liveness()
         # called after every claim round (the runtime queues again what stepped aside)
         self.after_round: Callable[[], Awaitable[None]] | None = None
 
@@ -88,9 +99,13 @@ class Dispatcher:
             return 0
         async with self.engine.store.read() as conn:
             lanes = await inst_q.lanes_with_queued(conn)
+            if lanes and await node_q.draining(conn, self.engine.node_id):
+                self.paused = True  # `node drain`: claim nothing from the moment it commits
+                return 0
+            room = await self._room(conn) if lanes else BATCH
         claimed = 0
         for lane in sorted(lanes):
-            if self.paused:
+            if self.paused or claimed >= room:
                 break
             # the one claim path (store/queries/claims.py): lane locked, free slots
             # counted and claimed in one transaction
@@ -101,7 +116,7 @@ class Dispatcher:
                     node_id=self.engine.node_id,
                     host=HOST,
                     now=tx.now,
-                    most=BATCH,
+                    most=min(BATCH, room - claimed),
                 )
                 if rows:
                     ids = [r["id"] for r in rows]
@@ -110,3 +125,31 @@ class Dispatcher:
                 claimed += 1
                 self.launch(row)
         return claimed
+
+    async def _room(self, conn: AsyncConnection) -> int:
+        """How many instances this node may claim in this round (load balancing)."""
+        if self.threshold is None:
+            return BATCH
+        owned = await node_q.owned_by(conn, self.engine.node_id)
+        if owned + BATCH <= self.threshold:
+            return BATCH
+        now = self.engine.clock.now()
+        others = [
+            str(n["id"])
+            for n in await node_q.running(conn)
+            if n["id"] != self.engine.node_id
+            and n["mode"] in WORKER_MODES
+            and state_of(n, now, self.timing) is NodeState.LIVE
+        ]
+        if not others:  # alone: no one to spread to
+            return BATCH
+        counts = await node_q.owned(conn)
+        below = [
+            o
+            for o in others
+            if counts.get(o, {}).get("running", 0) + counts.get(o, {}).get("waiting", 0)
+            < self.threshold
+        ]
+        if not below:  # everyone is full: spreading is moot, and holding back could
+            return BATCH  # stall a waiting parent whose child is queued
+        return max(0, self.threshold - owned)

@@ -24,6 +24,8 @@ DEFAULTS = {
     "load_balance_threshold": 5000,
     "max_steps_per_instance": 100_000,
     "max_variables_bytes": 1024 * 1024,
+    "node_heartbeat_interval": 5.0,
+    "node_dead_timeout": 30.0,
 }
 
 
@@ -78,7 +80,9 @@ async def test_a_valid_change_is_stored_typed_and_announced(
         ("handler_response_timeout", "soon", "handler_response_timeout", ["seconds"]),
         ("handler_response_timeout", "-1", "handler_response_timeout", ["below the minimum 0"]),
         ("max_monitored_flows", 99, "max_monitored_flows", ["99 is below the minimum 100"]),
-        ("load_balance_threshold", "999", "load_balance_threshold", ["integer >= 1000"]),
+        ("load_balance_threshold", "0", "load_balance_threshold", ["integer >= 1"]),
+        ("node_heartbeat_interval", "0.1", "node_heartbeat_interval", ["below the minimum 0.2"]),
+        ("node_dead_timeout", "2h", "node_dead_timeout", ["above the maximum 3600"]),
     ],
 )
 async def test_a_bad_value_is_named_with_its_rule_and_changes_nothing(
@@ -129,3 +133,15 @@ async def test_a_running_node_takes_a_changed_parameter_without_restart(
         what="the node to re-read its parameters",
     )
     assert rt.started
+
+
+async def test_the_dead_timeout_must_cover_two_heartbeats(engine: Engine) -> None:
+    await engine.set_param("node_heartbeat_interval", "10")
+    with pytest.raises(SwitchyardError) as caught:
+        await engine.set_param("node_dead_timeout", "15")
+    assert caught.value.field == "node_dead_timeout"
+    assert "must be at least twice node_heartbeat_interval (10s)" in caught.value.message
+    with pytest.raises(SwitchyardError):
+        await engine.set_param("node_heartbeat_interval", "20")
+    assert (await values(engine))["node_dead_timeout"] == 30.0
+    await engine.set_param("node_dead_timeout", "20")

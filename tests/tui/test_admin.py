@@ -310,7 +310,7 @@ async def test_parameters_tab_edits_a_value_checked_by_the_engine(
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_admin(pilot, until)
         await go_to_tab(pilot, "params")
-        await until(lambda: len(row_keys(app, "params")) == 7, what="every parameter")
+        await until(lambda: len(row_keys(app, "params")) == 9, what="every parameter")
         assert "max_monitored_flows" in row_keys(app, "params")
         cells = [str(c) for c in screen.table().get_row("max_monitored_flows")]
         assert cells[:3] == ["max_monitored_flows", "5000", "5000"]

@@ -175,7 +175,7 @@ async def test_a_wait_leaves_the_lane_and_a_due_timer_resumes_it(
     assert row["status"] == "waiting", row["reason"]
     assert row["waiting_on"] == "timer"
     assert row["wake_at"] == clock.at + timedelta(minutes=10)
-    assert row["node_id"] is None  # holds no lane slot
+    assert row["node_id"] == engine.node_id  # owned while waiting (node list), no lane slot
     clock.at += timedelta(minutes=11)
     row = await wait_status(engine, instance_id, "completed", "error")
     assert row["status"] == "completed", row["reason"]

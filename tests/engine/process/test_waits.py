@@ -41,7 +41,7 @@ async def test_a_condition_that_never_holds_times_out_in_error(
     assert row["status"] == "waiting", row["reason"]
     assert row["waiting_on"] == "condition"
     assert row["wake_at"] == BASE + timedelta(seconds=1)
-    assert row["node_id"] is None
+    assert row["node_id"] == engine.node_id  # its node owns it while it waits
     # a re-check before the deadline: still false, waits again (next check 1 s later)
     clock.at = BASE + timedelta(seconds=4)
 
