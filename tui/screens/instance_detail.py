@@ -175,8 +175,12 @@ class InstanceDetailScreen(EngineScreen):
             f" · state {i.current_state or '-'}",
             f" · waiting on {waiting_text(detail.waiting_on)}" if detail.waiting_on else "",
         )
-        started = display.clock_time(i.started_at, now) if i.started_at else "not yet"
-        ran = display.span((i.ended_at or now) - i.started_at) if i.started_at else "-"
+        # a process instance is claimed again after each wait (started_at moves): the first
+        # "started" in its history is when it started
+        starts = [h.at for h in detail.history if h.kind == "started" and h.at is not None]
+        began = min([*starts, *([i.started_at] if i.started_at else [])], default=None)
+        started = display.clock_time(began, now) if began else "not yet"
+        ran = display.span((i.ended_at or now) - began) if began else "-"
         second = [
             f"by {self.originator or '-'}",
             f"node {i.node_id or '-'}",
@@ -311,10 +315,8 @@ class InstanceDetailScreen(EngineScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         status = self.detail.instance.status if self.detail else None
         if action in ("retry", "skip") and status != "error":
-            return None
-        if action == "cancel" and status not in ACTIVE:
-            return None
-        return True
+            return False  # not offered (hidden), only an instance in error has a step to redo
+        return not (action == "cancel" and status not in ACTIVE)  # ended: nothing to cancel
 
     @work(group="command")
     async def action_retry(self) -> None:
