@@ -295,3 +295,15 @@ async def test_log_follows_the_highlighted_row_and_pins(engine: Engine, until: U
         await pilot.press("l")  # unpin: follows the cursor again
         assert not pane.pinned and "pinned" not in log_title(app)
         await until(lambda: pane.instance_id == int(table.selected_key), what="following again")
+
+
+async def test_position_column_is_named(engine: Engine, until: Until) -> None:
+    """The column of places in a lane says what it is ("pos"), not a bare "#"."""
+    await start_all(engine, "cleanup-temp", "cleanup-temp")
+    app = SwitchyardApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await until(lambda: len(rows(app)) == 2, what="rows")
+        table = app.screen.query_one("#queue")
+        assert str(table.columns["pos"].label) == "pos"
+        assert [r[1] for r in rows(app)] == ["1", "2"]

@@ -39,7 +39,7 @@ FOLLOW_DELAY = 0.15  # seconds the cursor rests on a row before its log is follo
 RUNNING = Status.RUNNING
 COLUMNS = (
     Column("lane", "lane", fit=True, max_width=14),
-    Column("pos", "#", fit=True, min_width=2, max_width=5),
+    Column("pos", "pos", fit=True, min_width=3, max_width=5),  # place in its lane (queued)
     Column("id", "id", fit=True, min_width=2, max_width=9),
     Column("schedule", "schedule", weight=3, max_width=32, min_width=8),
     Column("status", "status", width=7),
