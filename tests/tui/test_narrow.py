@@ -9,8 +9,9 @@ from typing import Any
 from switchyard.engine.api import Engine
 from switchyard.engine.node.runtime import Runtime
 from switchyard.tui.app import SwitchyardApp
+from switchyard.tui.screens.help import HelpScreen
 from switchyard.tui.widgets.top_bar import TopBar, short_mode
-from textual.widgets import Input
+from textual.widgets import Input, Static
 
 SIZE = (80, 24)
 Until = Callable[..., Awaitable[Any]]
@@ -55,3 +56,16 @@ async def test_the_keys_stay_while_a_filter_is_typed(engine: Engine, until: Unti
         await pilot.press(*"status=wait")
         line = top_line(app)
         assert all(f" {k} " in line for k in "123456"), line
+
+
+async def test_help_lists_global_keys_and_back_on_its_first_page(engine: Engine) -> None:
+    app = SwitchyardApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2", "question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        line = app.screen.query_one("#help-global", Static)
+        text = str(line.content)
+        for part in ("1/2/3/4/5/6 screens", "esc Back", "? Help", "q Quit", "^t Timers"):
+            assert part in text, text
+        assert line.region.bottom <= SIZE[1] and line.region.height >= 1  # on screen
