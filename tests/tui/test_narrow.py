@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from rich.text import Text
 from switchyard.engine.api import Engine
 from switchyard.engine.node.runtime import Runtime
 from switchyard.tui.app import SwitchyardApp
@@ -69,3 +70,56 @@ async def test_help_lists_global_keys_and_back_on_its_first_page(engine: Engine)
         for part in ("1/2/3/4/5/6 screens", "esc Back", "? Help", "q Quit", "^t Timers"):
             assert part in text, text
         assert line.region.bottom <= SIZE[1] and line.region.height >= 1  # on screen
+
+
+def uncut(table: Any, key: str, column: str) -> bool:
+    return str(table.get_cell(key, column)) == str(table.full_cell(key, column))
+
+
+async def test_columns_fit_their_content_at_80(engine: Engine, until: Until, tmp_path) -> None:
+    """Schedules: triggers in full (the lane gives way; it is in the detail) and "next" says
+    its zone; Monitor: a long process name in full (node/updated give way); Admin: a
+    parameter's rule readable in full in the detail."""
+    from .test_monitor import publish
+
+    await publish(engine, tmp_path, LONG_PROCESS, "expense-approval-long")
+    started = await engine.start_process("expense-approval-long")
+    app = SwitchyardApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one("#schedules")
+        await until(lambda: table.row_count == 4, what="schedules")
+        for name in ("nightly-backup", "sales-report", "contact-sync"):
+            assert uncut(table, name, "trigger"), str(table.get_cell(name, "trigger"))
+        assert str(table.columns["next"].label) == "next (UTC)"
+
+        await pilot.press("3", "slash", *"process=expense-approval-long", "enter")
+        monitor = app.screen.query_one("#monitor")
+        await until(lambda: monitor.row_count == 1, what="the monitor row")
+        assert uncut(monitor, str(started), "process"), str(
+            monitor.get_cell(str(started), "process")
+        )
+
+        await pilot.press("5")
+        for _ in range(6):
+            if app.screen.tab == "params":  # type: ignore[attr-defined]
+                break
+            await pilot.press("tab")
+        params = app.screen.query_one("#admin-params")
+        await until(lambda: params.row_count >= 1, what="parameters")
+        while app.screen.selected != "max_monitored_flows":  # type: ignore[attr-defined]
+            await pilot.press("j")
+        await pilot.pause()
+        detail = app.screen.query_one("#admin-detail", Static)
+        assert "a monitor filter matching more" in str(detail.content)
+        lines = Text(str(detail.content)).wrap(app.console, detail.size.width)
+        assert len(lines) <= detail.size.height  # nothing cut off
+
+
+LONG_PROCESS = """
+process: expense-approval-long
+start: s
+states:
+  s:
+    actions:
+      - end_process: done
+"""

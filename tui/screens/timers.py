@@ -32,12 +32,13 @@ from textual.widgets import DataTable, Footer, Static
 
 LIMIT = 200
 COLUMNS = (
-    Column("kind", "kind", width=8),
-    Column("key", "key", fit=True, min_width=5, max_width=22),
+    # the key names the kind and the instance: those two give way first when narrow
+    Column("kind", "kind", width=8, drop=2),
+    Column("key", "key", fit=True, min_width=5, max_width=32),
     Column("due", "due", width=12),
     Column("what", "what", fit=True, min_width=4, max_width=14),
     Column("name", "process/schedule", weight=2, min_width=8),
-    Column("instance", "inst.", fit=True, min_width=5, max_width=8),
+    Column("instance", "inst.", fit=True, min_width=5, max_width=8, drop=1),
 )
 ROW_ACTIONS = {"force_one"}
 

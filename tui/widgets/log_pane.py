@@ -89,7 +89,8 @@ class LogPane(Vertical):
         background-tint: $foreground 4%;
     }
     LogPane > #log-status {
-        height: 1;
+        height: auto;
+        max-height: 3;  /* an error ("cannot start: ... No such file ...") wraps */
         padding: 0 1;
         color: $text-muted;
     }
