@@ -36,6 +36,9 @@ async def test_the_mode_is_on_the_top_line_of_every_screen(engine: Engine, until
                 assert len(line) <= SIZE[0]
                 assert line.rstrip().endswith("embedded"), (key, line)
                 assert all(f" {k} " in line for k in "123456"), line
+            await pilot.press("ctrl+t")  # over a screen: the timers, still with the mode
+            await until(lambda: type(app.screen).__name__ == "TimersScreen", what="timers")
+            assert top_line(app).rstrip().endswith("embedded"), top_line(app)
     finally:
         await runtime.stop(grace=1)
 

@@ -41,6 +41,7 @@ from switchyard.tui.screens.prompt import PromptScreen
 from switchyard.tui.widgets.banner import StoreBanner
 from switchyard.tui.widgets.keyed_table import Cell, KeyedTable
 from switchyard.tui.widgets.log_pane import LogPane
+from switchyard.tui.widgets.top_bar import TopBar
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -71,6 +72,7 @@ class InstanceDetailScreen(EngineScreen):
         self.title = f"Instance #{instance_id}"
 
     def compose(self) -> ComposeResult:
+        yield TopBar()  # the mode stays in sight over the screens
         yield StoreBanner()
         yield Static(Text(f"#{self.instance_id} loading…"), id="detail-header")
         with TabbedContent(id="detail-tabs"):

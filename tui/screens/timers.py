@@ -24,6 +24,7 @@ from switchyard.tui.screens.base import EngineScreen
 from switchyard.tui.screens.confirm import ConfirmScreen
 from switchyard.tui.widgets.banner import StoreBanner
 from switchyard.tui.widgets.keyed_table import Cell, Column, KeyedTable
+from switchyard.tui.widgets.top_bar import TopBar
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -114,6 +115,7 @@ class TimersScreen(EngineScreen):
         self.loaded = False
 
     def compose(self) -> ComposeResult:
+        yield TopBar()  # the mode stays in sight over the screens
         yield StoreBanner()
         yield Static(Text("Timers", style="bold"), id="timers-header")
         yield KeyedTable(COLUMNS, id="timers")
