@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from switchyard.engine.instances.status import Status
+
 MAX_STORED = 200  # instances.waiting_on
 
 
@@ -76,3 +78,10 @@ class WaitingOn:
                 break
             out = joined
         return out
+
+
+def shown_waiting(status: str, stored: str | None) -> str | None:
+    """What an instance waits on, for display: only a waiting instance waits. An ended one
+    never does, even an old row that still carries a value (``transition()`` now clears it
+    on every move out of waiting), so views, listings and ``--waiting-on`` agree."""
+    return stored if status == Status.WAITING else None

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 from switchyard.engine.errors import NotFound, SwitchyardError, check_page
+from switchyard.engine.instances.waiting import shown_waiting
 from switchyard.engine.kernel import eventlog
 from switchyard.engine.kernel.eventlog import FILTER_CANCELLED
 from switchyard.engine.monitor.filters import MonitorFilter
@@ -205,7 +206,7 @@ class MonitorApi(Guard):
                     instance=masker.view(instance_view(row)),
                     version=row.get("process_version"),
                     state=row.get("current_state"),
-                    waiting_on=row.get("waiting_on"),
+                    waiting_on=shown_waiting(row["status"], row.get("waiting_on")),
                     originator=row.get("originator"),
                     updated_at=row.get("updated_at"),
                     variables=masker.variables(

@@ -23,6 +23,7 @@ from switchyard.engine.definitions.parse import read_source
 from switchyard.engine.errors import Conflict, NotFound, SwitchyardError
 from switchyard.engine.instances.status import Status
 from switchyard.engine.instances.transition import transition
+from switchyard.engine.instances.waiting import shown_waiting
 from switchyard.engine.kernel import config as node_config
 from switchyard.engine.kernel import events as ev
 from switchyard.engine.kernel.nodes import is_alive
@@ -250,8 +251,8 @@ class ProcessApi(RunsApi):
             instance=mask.view(instance_view(row)),
             version=row.get("process_version"),
             variables=mask.variables(stored),
-            waiting_on=row.get("waiting_on"),
-            wake_at=row.get("wake_at"),
+            waiting_on=shown_waiting(row["status"], row.get("waiting_on")),
+            wake_at=row.get("wake_at") if row["status"] == Status.WAITING else None,
             outcome=mask.optional(row.get("outcome")),
             error_step=row.get("error_step"),
             parent_id=row.get("parent_id"),

@@ -312,9 +312,13 @@ async def test_parameters_tab_edits_a_value_checked_by_the_engine(
         await go_to_tab(pilot, "params")
         await until(lambda: len(row_keys(app, "params")) == 9, what="every parameter")
         assert "max_monitored_flows" in row_keys(app, "params")
-        cells = [str(c) for c in screen.table().get_row("max_monitored_flows")]
-        assert cells[:3] == ["max_monitored_flows", "5000", "5000"]
-        assert cells[4] == "default"
+        table = screen.table()
+        cells = [
+            str(table.full_cell("max_monitored_flows", c)) for c in ("name", "value", "default")
+        ]
+        assert cells == ["max_monitored_flows", "5000", "5000"]
+        assert not table.is_shown("default")  # at 80 columns it gives way to the rule
+        assert str(table.full_cell("max_monitored_flows", "updated")) == "default"
         rule = screen.table().full_cell("max_monitored_flows", "rule")
         assert str(rule).startswith("integer >= 100: a monitor filter matching more")
         await pilot.press("a", "d")  # parameters are only edited

@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy.exc import OperationalError
 from switchyard.engine.api import Engine
 from switchyard.engine.kernel.clock import FixedClock
+from switchyard.engine.monitor.filters import MonitorFilter as MonitorFilterOf
 from switchyard.engine.node.runtime import Runtime
 from switchyard.tui.app import SwitchyardApp
 from switchyard.tui.screens.bulk import BulkScreen
@@ -389,3 +390,46 @@ async def test_detail_of_an_instance_waiting_on_a_work_item(expenses: Any, until
         items = detail.table("items")
         assert [str(r.key.value) for r in items.ordered_rows] == [str(item_id)]
         assert str(items.get_cell(str(item_id), "with")) == "group managers"
+
+
+async def test_an_ended_instance_never_shows_waiting_nor_retry(
+    engine: Engine, runtime: Runtime, until: Until
+) -> None:
+    """A completed instance: no "waiting on" in the Monitor, its detail or `instances`
+    (even an old row still carrying one), no Retry/Skip/Cancel offered, and its "started"
+    is its history's, not the last claim's."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+    from switchyard.store.queries.monitor import instances
+
+    await engine.set_param("max_monitored_flows", 10000)
+    instance_id = await engine.start_process("flaky", {"limit": 5})
+    await until(lambda: _is(engine, instance_id, "completed"), what="completed")
+    detail = await engine.instance_detail(instance_id)
+    started = next(h.at for h in detail.history if h.kind == "started")
+    # an old row: left with a stale waiting_on, claimed again later (started_at moved)
+    async with engine.store.write() as conn:
+        await conn.execute(
+            update(instances)
+            .where(instances.c.id == instance_id)
+            .values(waiting_on="timer,workitem:1", started_at=started + timedelta(minutes=30))
+        )
+    assert (await engine.instance_detail(instance_id)).waiting_on is None
+    page = await engine.monitor(MonitorFilterOf(processes=["flaky"]))
+    assert [r.waiting_on for r in page.rows] == [None]
+
+    app = SwitchyardApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        await set_filter(pilot, "process=flaky")
+        await until(lambda: row_ids(app) == [instance_id], what="the row")
+        assert cell(app, instance_id, "waiting") == "-"
+        await pilot.press("enter")
+        screen = await screen_of(app, InstanceDetailScreen, until)
+        await until(lambda: screen.detail is not None, what="the detail")
+        header = _header(screen)
+        assert "completed" in header and "waiting" not in header
+        assert f"started {started:%H:%M:%S}" in header, header
+        offered = {a for a in ("retry", "skip", "cancel") if screen.check_action(a, ())}
+        assert offered == set()  # False: not in the footer at all (None would dim them)

@@ -280,3 +280,60 @@ async def test_log_pane_on_another_host_follows_a_run_from_the_store(
     finally:
         await node.stop(grace=5.0)
         await console.close()
+
+
+def log_title(app: SwitchyardApp) -> str:
+    return str(app.screen.query_one("#log-title", Static).content)
+
+
+async def test_log_follows_the_highlighted_row_and_pins(engine: Engine, until: Until) -> None:
+    """The log pane follows the cursor (debounced); when the run it shows leaves the queue it
+    switches to the highlighted one; `l` pins it (said in its title) until `l` again."""
+    ids = await start_all(engine, "cleanup-temp", "cleanup-temp", "cleanup-temp", "cleanup-temp")
+    app = SwitchyardApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await until(lambda: len(rows(app)) == 4, what="rows")
+        pane = app.screen.query_one(LogPane)
+        await until(lambda: pane.instance_id == ids[0], what="the first run's log")
+        await pilot.press("j", "j")
+        await until(lambda: pane.instance_id == ids[2], what="the log follows j")
+        await pilot.press("g")
+        await until(lambda: pane.instance_id == ids[0], what="the log follows g")
+        await pilot.press("j")
+        await until(lambda: pane.instance_id == ids[1], what="on the second")
+
+        await engine.cancel(ids[1])  # the run it shows leaves the table
+        await until(lambda: str(ids[1]) not in [r[2] for r in rows(app)], what="row gone")
+        table = app.screen.query_one("#queue")
+        await until(
+            lambda: pane.instance_id == int(table.selected_key), what="the highlighted run's log"
+        )
+        assert pane.instance_id != ids[1]
+        assert "pinned" not in log_title(app)
+
+        await pilot.press("g", "l")  # pin the first
+        assert pane.pinned and "pinned" in log_title(app)
+        assert log_title(app).startswith(f"log #{ids[0]}")
+        await pilot.press("escape", "j", "j")
+        await pilot.pause(queue_screen.FOLLOW_DELAY * 2)
+        assert pane.instance_id == ids[0]  # pinned: stays
+        await engine.cancel(ids[0])
+        await until(lambda: str(ids[0]) not in [r[2] for r in rows(app)], what="pinned gone")
+        await pilot.pause(queue_screen.FOLLOW_DELAY * 2)
+        assert pane.instance_id == ids[0]  # a pinned log stays after its run leaves
+        await pilot.press("l")  # unpin: follows the cursor again
+        assert not pane.pinned and "pinned" not in log_title(app)
+        await until(lambda: pane.instance_id == int(table.selected_key), what="following again")
+
+
+async def test_position_column_is_named(engine: Engine, until: Until) -> None:
+    """The column of places in a lane says what it is ("pos"), not a bare "#"."""
+    await start_all(engine, "cleanup-temp", "cleanup-temp")
+    app = SwitchyardApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await until(lambda: len(rows(app)) == 2, what="rows")
+        table = app.screen.query_one("#queue")
+        assert str(table.columns["pos"].label) == "pos"
+        assert [r[1] for r in rows(app)] == ["1", "2"]

@@ -1,4 +1,6 @@
-"""Screens at 80x24 as SVG snapshots (update: pytest tests/tui --snapshot-update).
+"""Screens at 80x24 as SVG snapshots (update serially:
+``pytest -n0 tests/tui/test_snapshots.py --snapshot-update``, then look at each SVG):
+every screen and the main dialogs at 80x24, and two screens at 200x50.
 
 snap_compare runs the app on an event loop of its own, so the data is loaded first on
 another loop and the app gets an engine that connects lazily on the app's loop (the schema
@@ -16,6 +18,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 SIZE = (80, 24)
+WIDE = (200, 50)
 
 
 async def settle(pilot: Pilot, selector: str, rows: int) -> None:
@@ -148,6 +151,105 @@ def test_events_screen(snap_compare, snapshot_app: SwitchyardApp) -> None:
         await pilot.press("6")
         await settle(pilot, "#events", 4)
         await pilot.press("down")  # the parameter change below in full
+
+    assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=ready)
+
+
+def test_queue_screen_wide(snap_compare, snapshot_app: SwitchyardApp) -> None:
+    async def ready(pilot: Pilot) -> None:
+        await pilot.press("2")
+        await settle(pilot, "#queue", 4)
+
+    assert snap_compare(snapshot_app, terminal_size=WIDE, run_before=ready)
+
+
+async def _monitor_rows(pilot: Pilot, tmp_path: Path) -> None:
+    engine = pilot.app.engine  # type: ignore[attr-defined]
+    path = tmp_path / "claims.yaml"
+    path.write_text(MONITOR_CLAIMS, encoding="utf-8")
+    await engine.publish([path])
+    for who, amount in [("Ann", "1500"), ("Bob", "200"), ("Cy", "2500.75")]:
+        await engine.start_process("claims", {"employee": who, "amount": amount})
+    await pilot.press("3", "slash")
+    pilot.app.screen.query_one("#monitor-filter", Input).cursor_blink = False
+    await pilot.press(*"process=claims", "enter")
+    await settle(pilot, "#monitor", 3)
+
+
+def test_monitor_screen_wide(snap_compare, snapshot_app: SwitchyardApp, tmp_path) -> None:
+    async def ready(pilot: Pilot) -> None:
+        await _monitor_rows(pilot, tmp_path)
+
+    assert snap_compare(snapshot_app, terminal_size=WIDE, run_before=ready)
+
+
+def test_instance_detail(snap_compare, snapshot_app: SwitchyardApp, tmp_path) -> None:
+    async def ready(pilot: Pilot) -> None:
+        await _monitor_rows(pilot, tmp_path)
+        await pilot.press("enter")
+        await settle(pilot, "#detail-vars", 2)
+
+    assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=ready)
+
+
+def test_timers_overlay(snap_compare, snapshot_app: SwitchyardApp) -> None:
+    async def ready(pilot: Pilot) -> None:
+        await settle(pilot, "#schedules", 4)
+        await pilot.press("ctrl+t")
+        await settle(pilot, "#timers", 2)
+
+    assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=ready)
+
+
+def test_help_overlay(snap_compare, snapshot_app: SwitchyardApp) -> None:
+    async def ready(pilot: Pilot) -> None:
+        await pilot.press("2")
+        await settle(pilot, "#queue", 4)
+        await pilot.press("question_mark")
+        await settle(pilot, "#help-keys", 5)
+
+    assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=ready)
+
+
+def test_cancel_confirm(snap_compare, snapshot_app: SwitchyardApp) -> None:
+    async def ready(pilot: Pilot) -> None:
+        await pilot.press("2")
+        await settle(pilot, "#queue", 4)
+        await pilot.press("c")
+        for _ in range(100):
+            if pilot.app.screen.query("#confirm-message"):
+                break
+            await pilot.pause(0.05)
+        await pilot.pause()
+
+    assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=ready)
+
+
+def test_lane_concurrency_form(snap_compare, snapshot_app: SwitchyardApp) -> None:
+    async def ready(pilot: Pilot) -> None:
+        await pilot.press("2")
+        await settle(pilot, "#queue", 4)
+        await pilot.press("L")
+        for _ in range(100):
+            if pilot.app.screen.query("#lane-name"):
+                break
+            await pilot.pause(0.05)
+        for field in pilot.app.screen.query(Input):
+            field.cursor_blink = False
+        await pilot.pause()
+
+    assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=ready)
+
+
+def test_admin_params_tab(snap_compare, snapshot_app: SwitchyardApp) -> None:
+    async def ready(pilot: Pilot) -> None:
+        await pilot.press("5")
+        await settle(pilot, "#admin-users", 1)
+        for _ in range(6):
+            if pilot.app.screen.tab == "params":  # type: ignore[attr-defined]
+                break
+            await pilot.press("tab")
+        await settle(pilot, "#admin-params", 5)
 
     assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=ready)
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 COLUMNS = (
     Column("name", "parameter", fit=True, max_width=28, min_width=9),
     Column("value", "value", fit=True, max_width=10, min_width=5),
-    Column("default", "default", fit=True, max_width=10, min_width=7),
+    Column("default", "default", fit=True, max_width=10, min_width=7, drop=1),
     Column("rule", "rule", min_width=8),
     Column("updated", "updated", width=12),
 )

@@ -1,4 +1,8 @@
-"""Help: every key of the screen it was opened from, with the binding id used to remap it."""
+"""Help: every key of the screen it was opened from, with the binding id used to remap it.
+
+The global keys (screens, Esc/Back, help, quit, ...) come first in a compact line above
+the table, so they are on the first page even at 80x24; the table lists them again, last,
+with their ids."""
 
 from __future__ import annotations
 
@@ -80,9 +84,25 @@ class HelpScreen(ModalScreen[None]):
         self._title = title
         self._keys = list(keys)
 
+    def global_line(self) -> Text:
+        """``global: 1/2/…/6 screens · esc Back · ? Help · q Quit …`` (keymap applied)."""
+        glob = [k for k in self._keys if k.group == "global"]
+        screens = [k for k in glob if (k.binding_id or "").startswith("screen_")]
+        parts = []
+        if screens:
+            parts.append(f"{'/'.join(k.keys for k in screens)} screens")
+        first = ("back", "help", "quit", "palette", "timers")
+        rest = sorted(
+            (k for k in glob if k not in screens),
+            key=lambda k: first.index(k.binding_id) if k.binding_id in first else len(first),
+        )
+        parts += [f"{k.keys} {k.description}" for k in rest]
+        return Text.assemble(("global: ", "bold"), " · ".join(parts))
+
     def compose(self) -> ComposeResult:
         with Vertical(id="help-dialog") as dialog:
             dialog.border_title = f"Keys — {self._title}"
+            yield Static(self.global_line(), id="help-global")
             table = KeyedTable(self.COLUMNS, id="help-keys")
             table.set_rows(
                 [

@@ -41,6 +41,7 @@ from switchyard.tui.screens.prompt import PromptScreen
 from switchyard.tui.widgets.banner import StoreBanner
 from switchyard.tui.widgets.keyed_table import Cell, KeyedTable
 from switchyard.tui.widgets.log_pane import LogPane
+from switchyard.tui.widgets.top_bar import TopBar
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -71,6 +72,7 @@ class InstanceDetailScreen(EngineScreen):
         self.title = f"Instance #{instance_id}"
 
     def compose(self) -> ComposeResult:
+        yield TopBar()  # the mode stays in sight over the screens
         yield StoreBanner()
         yield Static(Text(f"#{self.instance_id} loading…"), id="detail-header")
         with TabbedContent(id="detail-tabs"):
@@ -175,8 +177,12 @@ class InstanceDetailScreen(EngineScreen):
             f" · state {i.current_state or '-'}",
             f" · waiting on {waiting_text(detail.waiting_on)}" if detail.waiting_on else "",
         )
-        started = display.clock_time(i.started_at, now) if i.started_at else "not yet"
-        ran = display.span((i.ended_at or now) - i.started_at) if i.started_at else "-"
+        # a process instance is claimed again after each wait (started_at moves): the first
+        # "started" in its history is when it started
+        starts = [h.at for h in detail.history if h.kind == "started" and h.at is not None]
+        began = min([*starts, *([i.started_at] if i.started_at else [])], default=None)
+        started = display.clock_time(began, now) if began else "not yet"
+        ran = display.span((i.ended_at or now) - began) if began else "-"
         second = [
             f"by {self.originator or '-'}",
             f"node {i.node_id or '-'}",
@@ -311,10 +317,8 @@ class InstanceDetailScreen(EngineScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         status = self.detail.instance.status if self.detail else None
         if action in ("retry", "skip") and status != "error":
-            return None
-        if action == "cancel" and status not in ACTIVE:
-            return None
-        return True
+            return False  # not offered (hidden), only an instance in error has a step to redo
+        return not (action == "cancel" and status not in ACTIVE)  # ended: nothing to cancel
 
     @work(group="command")
     async def action_retry(self) -> None:

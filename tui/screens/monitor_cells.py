@@ -27,10 +27,11 @@ COLUMNS = (
     Column("status", "status", fit=True, min_width=6, max_width=9),
     Column("state", "state", weight=2, min_width=5, max_width=18),
     Column("waiting", "waiting", weight=2, min_width=6, max_width=18),
-    Column("originator", "by", fit=True, min_width=2, max_width=12),
+    # left out when narrow, node first (all of them are in the detail)
+    Column("originator", "by", fit=True, min_width=2, max_width=12, drop=1),
     Column("running", "running", width=7),
-    Column("updated", "updated", fit=True, min_width=7, max_width=12),
-    Column("node", "node", weight=1, min_width=4, max_width=16),
+    Column("updated", "updated", fit=True, min_width=7, max_width=12, drop=2),
+    Column("node", "node", weight=1, min_width=4, max_width=16, drop=3),
 )
 
 

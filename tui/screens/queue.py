@@ -2,8 +2,13 @@
 
 The table holds at most one page (``PAGE`` rows) of ``engine.queue``; PageUp/PageDown
 move between pages. It follows INSTANCES_CHANGED events by keyed diffs and ticks once a
-second for the "running for" column. The log pane below follows the highlighted instance;
-when that instance ends and leaves the queue, its log stays until you move the cursor.
+second for the "running for" column. The log pane below follows the highlighted instance
+(``FOLLOW_DELAY`` after the cursor stops, so holding j does not start a stream per row);
+when the instance it shows ends and leaves the queue, it switches to the highlighted one
+(with an empty queue the last log stays). ``l`` pins the log to the highlighted run and
+focuses it: it stays through cursor moves and after the run ends (its title says
+"pinned") until ``l`` again, which follows the cursor once more. Enter focuses the log
+without pinning; Esc goes back to the table.
 """
 
 from __future__ import annotations
@@ -26,13 +31,15 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
+from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Static
 
 PAGE = 200
+FOLLOW_DELAY = 0.15  # seconds the cursor rests on a row before its log is followed
 RUNNING = Status.RUNNING
 COLUMNS = (
     Column("lane", "lane", fit=True, max_width=14),
-    Column("pos", "#", fit=True, min_width=2, max_width=5),
+    Column("pos", "pos", fit=True, min_width=3, max_width=5),  # place in its lane (queued)
     Column("id", "id", fit=True, min_width=2, max_width=9),
     Column("schedule", "schedule", weight=3, max_width=32, min_width=8),
     Column("status", "status", width=7),
@@ -64,7 +71,7 @@ class QueueScreen(EngineScreen):
     REFRESH_ON: ClassVar[frozenset[str]] = frozenset({ev.INSTANCES_CHANGED, ev.LANE_CHANGED})
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("c", "cancel_instance", "Cancel run", id="cancel_instance"),
-        Binding("l", "focus_log", "Log", id="focus_log"),
+        Binding("l", "pin_log", "Pin log", id="pin_log"),
         Binding("enter", "focus_log", "Log", show=False, priority=True, id="focus_log_enter"),
         Binding("f", "toggle_follow", "Follow", id="toggle_follow"),
         # not in the footer (its line is full); listed by ? and in the README
@@ -77,7 +84,7 @@ class QueueScreen(EngineScreen):
         self.total = 0
         self.entries: dict[str, QueueEntry] = {}
         self.counts = (0, 0)  # running, queued (all lanes)
-        self._auto_key: str | None = None  # row the cursor landed on by itself
+        self._follow_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield TopBar()
@@ -163,9 +170,10 @@ class QueueScreen(EngineScreen):
             )
         with self.app.batch_update():
             self.table.set_rows(rows)
-            self._auto_key = self.table.selected_key
             self._show_status()
-            if self.log_pane.instance_id is None:
+            shown = self.log_pane.instance_id
+            gone = shown is None or (str(shown) not in self.entries and not self.log_pane.pinned)
+            if gone and self.selected is not None:  # an empty queue keeps the last log
                 self.log_pane.show(self.selected)
             followed = self.entries.get(str(self.log_pane.instance_id))
             if followed is not None:
@@ -185,12 +193,16 @@ class QueueScreen(EngineScreen):
 
     # ---------------------------------------------------------------- events
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        key = str(event.row_key.value)
-        shown = self.log_pane.instance_id
-        if shown is not None and str(shown) not in self.entries and key == self._auto_key:
-            return  # the followed run ended; keep its log until the user moves
-        self.log_pane.show(self.selected)
         self.refresh_bindings()
+        if self._follow_timer is not None:
+            self._follow_timer.stop()
+        self._follow_timer = self.set_timer(FOLLOW_DELAY, self._follow_cursor)
+
+    def _follow_cursor(self) -> None:
+        """The cursor rested: the log shows the highlighted run (unless pinned)."""
+        self._follow_timer = None
+        if not self.log_pane.pinned and self.selected is not None:
+            self.log_pane.show(self.selected)
 
     def on_paged_table_page(self, event: PagedTable.Page) -> None:
         offset = self.page_offset + event.delta * PAGE
@@ -215,9 +227,25 @@ class QueueScreen(EngineScreen):
         return True
 
     def action_focus_log(self) -> None:
-        if self.selected is not None and self.table.has_focus:
+        if self.selected is not None and self.table.has_focus and not self.log_pane.pinned:
             self.log_pane.show(self.selected)
         self.log_pane.log_widget.focus()
+
+    def action_pin_log(self) -> None:
+        """Pin the log to the highlighted run; on a pinned log, follow the cursor again."""
+        pane = self.log_pane
+        if pane.pinned:
+            pane.set_pinned(False)
+            self.notify("the log follows the highlighted run", timeout=2)
+            if self.selected is not None:
+                pane.show(self.selected)
+            self.table.focus()
+            return
+        if self.selected is not None and self.table.has_focus:
+            pane.show(self.selected)
+        if pane.instance_id is not None:
+            pane.set_pinned(True)
+        pane.log_widget.focus()
 
     def action_toggle_follow(self) -> None:
         self.log_pane.toggle_follow()

@@ -6,6 +6,8 @@ delete act on the highlighted schedule. The table follows engine events by keyed
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import datetime
 from pathlib import Path
 from typing import ClassVar
 
@@ -27,10 +29,26 @@ from textual.widgets import DataTable, Footer, Static
 COLUMNS = (
     Column("name", "name", fit=True, max_width=28, min_width=8),
     Column("trigger", "trigger", min_width=12),
-    Column("lane", "lane", fit=True, max_width=14),
-    Column("next", "next fire", width=12),
+    Column("lane", "lane", fit=True, max_width=14, drop=1),  # in the detail below
+    Column("next", "next fire", width=12),  # labelled with the local zone in the screen
     Column("last", "last", width=9),
 )
+
+
+def with_zone(columns: tuple[Column, ...]) -> tuple[Column, ...]:
+    """ "next fire" says its zone (times are local): "next (UTC)", "next (CET)"."""
+    zone = datetime.now().astimezone().tzname() or "local"
+    return tuple(
+        dataclasses.replace(c, label=f"next ({zone})") if c.key == "next" else c for c in columns
+    )
+
+
+def table_trigger(trigger: str) -> str:
+    """The table's trigger: an interval's anchor ("every 15m from 2026-…") is in the detail."""
+    head, sep, _ = trigger.partition(" from ")
+    return head if sep and head.startswith("every ") else trigger
+
+
 NEEDS_SELECTION = {"edit_schedule", "toggle_pause", "run_now", "delete_schedule"}
 
 
@@ -60,7 +78,7 @@ class SchedulesScreen(EngineScreen):
     def compose(self) -> ComposeResult:
         yield TopBar()
         yield StoreBanner()
-        yield KeyedTable(COLUMNS, id="schedules")
+        yield KeyedTable(with_zone(COLUMNS), id="schedules")
         yield Static(id="schedule-detail")
         yield Footer(compact=True)
 
@@ -99,7 +117,7 @@ class SchedulesScreen(EngineScreen):
                     v.name,
                     [
                         display.styled(v.name, "dim" if v.paused else None),
-                        v.trigger,
+                        table_trigger(v.trigger),
                         v.lane,
                         when,
                         display.status_text(v.last_result, colours),

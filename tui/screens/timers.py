@@ -24,6 +24,7 @@ from switchyard.tui.screens.base import EngineScreen
 from switchyard.tui.screens.confirm import ConfirmScreen
 from switchyard.tui.widgets.banner import StoreBanner
 from switchyard.tui.widgets.keyed_table import Cell, Column, KeyedTable
+from switchyard.tui.widgets.top_bar import TopBar
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -32,12 +33,13 @@ from textual.widgets import DataTable, Footer, Static
 
 LIMIT = 200
 COLUMNS = (
-    Column("kind", "kind", width=8),
-    Column("key", "key", fit=True, min_width=5, max_width=22),
+    # the key names the kind and the instance: those two give way first when narrow
+    Column("kind", "kind", width=8, drop=2),
+    Column("key", "key", fit=True, min_width=5, max_width=32),
     Column("due", "due", width=12),
     Column("what", "what", fit=True, min_width=4, max_width=14),
     Column("name", "process/schedule", weight=2, min_width=8),
-    Column("instance", "inst.", fit=True, min_width=5, max_width=8),
+    Column("instance", "inst.", fit=True, min_width=5, max_width=8, drop=1),
 )
 ROW_ACTIONS = {"force_one"}
 
@@ -113,6 +115,7 @@ class TimersScreen(EngineScreen):
         self.loaded = False
 
     def compose(self) -> ComposeResult:
+        yield TopBar()  # the mode stays in sight over the screens
         yield StoreBanner()
         yield Static(Text("Timers", style="bold"), id="timers-header")
         yield KeyedTable(COLUMNS, id="timers")

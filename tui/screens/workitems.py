@@ -39,12 +39,12 @@ COLUMNS = (
     Column("id", "id", fit=True, min_width=2, max_width=7),
     Column("title", "title", weight=2, min_width=6),
     Column("process", "process", weight=2, min_width=7, max_width=24),
-    Column("instance", "inst", fit=True, min_width=4, max_width=8),
+    Column("instance", "inst", fit=True, min_width=4, max_width=8, drop=1),
     Column("status", "status", fit=True, min_width=6, max_width=11),
     Column("with", "with", weight=2, min_width=5, max_width=20),
-    Column("priority", "pri", width=3),
+    Column("priority", "pri", width=3, drop=2),
     Column("due", "due", fit=True, min_width=5, max_width=13),
-    Column("updated", "updated", fit=True, min_width=7, max_width=12),
+    Column("updated", "updated", fit=True, min_width=7, max_width=12, drop=3),
 )
 ITEM_COLOURS: dict[str, str] = {
     "queued": "secondary",
@@ -270,6 +270,8 @@ class WorkItemsScreen(EngineScreen):
             f" · {item.process} #{item.instance_id} · {item.status} · {item.where}",
             f" · due {when(item.due_at, self.engine.clock.now())}" if item.due_at else "",
             (" overdue", "bold") if item.overdue else "",
+            f" · priority {item.priority}",
+            f" · updated {when(item.updated_at, self.engine.clock.now())}",
         )
         if item.held_reason:
             parts.append(f" · {item.held_reason}")

@@ -9,6 +9,9 @@ cells, so a screen that keeps the lists of unchanged rows pays only for what cha
 
 Flexible columns share the width left by fixed ones; cells are cut to fit with an
 ellipsis, so the table reads well at 80 columns and uses more room when there is some.
+Priorities: a column with ``drop`` > 0 is left out (highest ``drop`` first) while another
+column would cut its content and leaving it out gives that room; widening the terminal
+brings it back, and each screen shows the row in full in its detail.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ class Column:
     weight: int = 1  # else: a share of the width left (by weight)
     max_width: int | None = None
     min_width: int = 4
+    drop: int = 0  # 0: always shown; else left out when narrow, the highest first
 
 
 class KeyedTable(DataTable[Text]):
@@ -55,32 +59,67 @@ class KeyedTable(DataTable[Text]):
         self._rows: list[tuple[str, list[Text]]] = []  # full (uncut) content, in order
         self._given: dict[str, Sequence[Cell]] = {}  # the cells lists last given, by key
         self._widths: dict[str, int] = {}
+        self._shown: list[Column] = list(columns)  # the columns not left out
 
     # ---------------------------------------------------------------- columns
+    def _widest(self, c: Column, *, label: bool = True) -> int:
+        index = self._spec.index(c)
+        head = [len(c.label)] if label else [0]
+        return max(head + [cells[index].cell_len for _, cells in self._rows])
+
     def _fit(self) -> dict[str, int]:
+        """Widths of the shown columns; leaves out droppable ones while content is cut."""
+        shown = list(self._spec)
+        while True:
+            widths = self._fit_of(shown)
+            droppable = [c for c in shown if c.drop]
+            cut = [  # content cut (a header may be, it is the same on every row)
+                c
+                for c in shown
+                if c.width is None and not c.drop and widths[c.key] < self._wanted(c, label=False)
+            ]
+            if not cut or not droppable:
+                break
+            shown.remove(max(droppable, key=lambda c: c.drop))
+        self._shown = shown
+        return widths
+
+    def _wanted(self, c: Column, *, label: bool = True) -> int:
+        widest = self._widest(c, label=label)
+        return min(widest, c.max_width or widest)
+
+    def _fit_of(self, shown: list[Column]) -> dict[str, int]:
         total = self.size.width or self.app.size.width
-        free = total - 2 * self.cell_padding * len(self._spec) - 1  # 1: the scrollbar
+        free = total - 2 * self.cell_padding * len(shown) - 1  # 1: the scrollbar
         widths: dict[str, int] = {}
-        for index, c in enumerate(self._spec):
+        for c in shown:
             if c.width is not None:
                 widths[c.key] = c.width
             elif c.fit:
-                widest = max([len(c.label)] + [cells[index].cell_len for _, cells in self._rows])
-                widths[c.key] = max(c.min_width, min(widest, c.max_width or widest))
+                widths[c.key] = max(c.min_width, self._wanted(c))
         free -= sum(widths.values())
-        flex = [c for c in self._spec if c.key not in widths]
-        while flex:  # capped columns give what they cannot use to the others
+        flex = [c for c in shown if c.key not in widths]
+        growable = [c for c in flex if not c.max_width]
+        # each flexible column at most as wide as its content (or its max_width): what one
+        # cannot use goes to the others; what is left at the end, to the last unbounded one
+        while flex:
             weights = sum(c.weight for c in flex) or 1
-            capped = [c for c in flex if c.max_width and free * c.weight // weights >= c.max_width]
+            capped = [c for c in flex if free * c.weight // weights >= self._cap(c)]
             if not capped:
                 for c in flex:
                     widths[c.key] = max(c.min_width, free * c.weight // weights)
+                free = 0
                 break
             for c in capped:
-                widths[c.key] = c.max_width or 0
+                widths[c.key] = self._cap(c)
                 free -= widths[c.key]
                 flex.remove(c)
+        if free > 0 and growable:
+            widths[growable[-1].key] += free
         return widths
+
+    def _cap(self, c: Column) -> int:
+        return max(c.min_width, self._wanted(c))
 
     def _build(self) -> bool:
         """(Re)build the columns when their widths change; True if it did."""
@@ -90,7 +129,7 @@ class KeyedTable(DataTable[Text]):
         self._widths = widths
         selected = self.selected_key
         self.clear(columns=True)
-        for c in self._spec:
+        for c in self._shown:
             self.add_column(c.label, key=c.key, width=widths[c.key])
         for key, cells in self._rows:
             self.add_row(*self._cut(cells), key=key)
@@ -105,9 +144,15 @@ class KeyedTable(DataTable[Text]):
         self._build()
 
     def _cut(self, cells: Sequence[Text]) -> list[Text]:
+        """The shown columns' cells, cut to their widths."""
         return [
-            truncate(cell, self._widths[c.key]) for c, cell in zip(self._spec, cells, strict=True)
+            truncate(cell, self._widths[c.key])
+            for c, cell in zip(self._spec, cells, strict=True)
+            if c.key in self._widths
         ]
+
+    def is_shown(self, column: str) -> bool:
+        return any(c.key == column for c in self._shown)
 
     # ------------------------------------------------------------------- rows
     @property
@@ -155,7 +200,7 @@ class KeyedTable(DataTable[Text]):
             if key not in present:
                 self.add_row(*self._cut(cells), key=key)
             elif key not in same:
-                for c, cell in zip(self._spec, self._cut(cells), strict=True):
+                for c, cell in zip(self._shown, self._cut(cells), strict=True):
                     if self.get_cell(key, c.key) != cell:
                         self.update_cell(key, c.key, cell)
         if [str(r.key.value) for r in self.ordered_rows] != order:
@@ -166,7 +211,7 @@ class KeyedTable(DataTable[Text]):
     def _reorder(self, order: list[str], wanted: dict[str, list[Text]]) -> None:
         """Put the (present) rows in ``order``: sorted by where each row's first cell (the
         very object the table holds) should go, so no row is removed and added again."""
-        first = self._spec[0].key
+        first = self._shown[0].key  # never left out (drop 0)
         place = {id(self.get_cell(key, first)): index for index, key in enumerate(order)}
         if len(place) == len(order):
             self.sort(first, key=lambda cell: place[id(cell)])

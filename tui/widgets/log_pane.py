@@ -89,7 +89,8 @@ class LogPane(Vertical):
         background-tint: $foreground 4%;
     }
     LogPane > #log-status {
-        height: 1;
+        height: auto;
+        max-height: 3;  /* an error ("cannot start: ... No such file ...") wraps */
         padding: 0 1;
         color: $text-muted;
     }
@@ -110,6 +111,7 @@ class LogPane(Vertical):
         self._ended: str | None = None
         self._label = ""
         self._state = ""
+        self.pinned = False  # the screen keeps this instance whatever the cursor does
 
     def compose(self) -> ComposeResult:
         yield Static("log", id="log-title")
@@ -130,6 +132,7 @@ class LogPane(Vertical):
             if self.instance_id is not None:
                 self.workers.cancel_group(self, "log")
                 self.instance_id = None
+                self.pinned = False
                 self.log_widget.clear()
                 self._set_title("log")
                 self._status("no instance selected")
@@ -138,7 +141,7 @@ class LogPane(Vertical):
             return
         self.instance_id = instance.id
         self._label = f"#{instance.id} {instance.schedule or instance.process or ''}".strip()
-        self._set_title(f"log {self._label}")
+        self._show_title()
         self.log_widget.clear()
         self._total = 0
         self._new_lines = 0
@@ -147,6 +150,18 @@ class LogPane(Vertical):
         self.following = True
         self._render_status()
         self._stream(instance.id)
+
+    def set_pinned(self, pinned: bool) -> None:
+        self.pinned = pinned
+        self._show_title()
+
+    def _show_title(self) -> None:
+        if self.instance_id is None:
+            self._set_title("log")
+        elif self.pinned:
+            self._set_title(f"log {self._label} · pinned (l: follow the cursor)")
+        else:
+            self._set_title(f"log {self._label}")
 
     def note_status(self, status: str) -> None:
         """The followed instance's status as the queue last saw it."""
