@@ -21,6 +21,7 @@ from switchyard.engine.process import journal as j
 from switchyard.engine.process import wakes
 from switchyard.engine.process.compound import CompoundSteps
 from switchyard.engine.process.executor import ProcessRun
+from switchyard.engine.process.milestones import holding
 from switchyard.engine.process.signals import Scope, StepFailed, Suspend
 from switchyard.engine.process.writer import GroupWriter
 from switchyard.engine.sandbox.expressions import Sandbox
@@ -123,7 +124,13 @@ class ProcessHost:
             **scope.data,
             **scope.bindings,
             "secret": self.secrets,
-            "instance": {"id": run.id, "state": run.state, "process": run.doc["process"]},
+            "instance": {
+                "id": run.id,
+                "state": run.state,
+                "process": run.doc["process"],
+                # the milestones that hold now (``'booked' in instance.milestones``)
+                "milestones": holding(run),
+            },
         }
 
     def evaluate(self, run: CompoundSteps, expr: str, scope: Scope) -> Any:

@@ -42,6 +42,12 @@ MILESTONES = "__milestones__"  # inside the stored variables document
 REACHED, LEFT = "reached", "left"
 
 
+def holding(run: CompoundSteps) -> list[str]:
+    """The milestones that hold now, sorted (``instance.milestones`` in expressions)."""
+    found = run.milestones if isinstance(run, MilestoneSteps) else {}
+    return sorted(name for name, status in found.items() if status == REACHED)
+
+
 class MilestoneHost(CompoundHost, Protocol):
     async def withdraw_step(self, run: CompoundSteps, key: str, reason: str) -> list[int]: ...
 

@@ -37,6 +37,7 @@ AIRLINE = (
 process: airline
 variables:
   rerouted: {type: string, default: ""}
+  still_booked: {type: boolean}
 start: s
 states:
   s:
@@ -50,7 +51,7 @@ states:
               - log: ticket issued
             - - send_work_item: {form: reroute, to: {user: bob}}
                 when_milestone: booked
-              - log: reroute branch over
+              - assign: {still_booked: "{{ 'booked' in instance.milestones }}"}
       - log: done
 """
     + FORM
@@ -139,7 +140,8 @@ async def test_a_guarded_item_is_offered_only_while_the_milestone_holds_and_with
     history = await _history(engine, instance_id)
     assert [d["op"] for k, d in history if k == "milestone"] == ["reached", "left"]
     assert any(k == "workitem" and d.get("op") == "withdrawn" for k, d in history)
-    assert (await engine.instance_detail(instance_id)).variables["rerouted"] == ""
+    found = (await engine.instance_detail(instance_id)).variables
+    assert found["rerouted"] == "" and found["still_booked"] is False
 
 
 async def _waiting_on_timer(engine: Engine, instance_id: int) -> bool:
@@ -162,7 +164,8 @@ async def test_an_item_completed_while_the_milestone_holds_counts(
     clock.at += timedelta(hours=1, seconds=1)
     row = await wait_status(engine, instance_id, "completed", "error")
     assert row["status"] == "completed", row["reason"]
-    assert (await engine.instance_detail(instance_id)).variables["rerouted"] == "AMS-CDG"
+    found = (await engine.instance_detail(instance_id)).variables
+    assert found["rerouted"] == "AMS-CDG" and found["still_booked"] is True
     assert (await journal(engine, instance_id))[GUARD]["status"] == "done"
 
 
