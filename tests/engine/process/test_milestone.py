@@ -294,6 +294,7 @@ async def test_a_node_killed_9_while_the_milestone_holds_resumes_knowing_it(
     instance_id = await engine.start_process("crashy", {"dir": str(tmp_path)})
     async with CrashableNode(db_url, data_dir, tmp_path) as node:
         group = await read_pid(tmp_path / "cmd.pid", within=15)
+        await until(lambda: _recorded(engine, instance_id, group), what="the group to be recorded")
         item_id = (await until(lambda: _items(engine), what="the reroute item"))[0]
         await node.crash()  # mid-command, the item open, booked reached and committed
     try:
@@ -310,3 +311,9 @@ async def test_a_node_killed_9_while_the_milestone_holds_resumes_knowing_it(
     assert item.held_reason == "withdrawn: milestone 'booked' was left"  # not "never reached"
     history = await _history(engine, instance_id)
     assert [d["op"] for k, d in history if k == "milestone"] == ["reached", "left"]
+
+
+async def _recorded(engine: Engine, instance_id: int, group: int) -> bool:
+    """The node has recorded the command's group (it does so just after the spawn: a
+    crash in between leaves an orphan the store does not know about)."""
+    return bool((await instance_row(engine, instance_id))["pgid"] == group)

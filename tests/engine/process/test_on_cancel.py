@@ -6,11 +6,14 @@ default (as before); bad ``on_cancel`` settings are refused at publish."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from engine.helpers import instance_rows, until, wait_status
+from engine.conftest import BASE
+from engine.helpers import instance_row, instance_rows, until, wait_status
 from engine.process.helpers import journal, publish, variables
+from engine.process.tools import CrashableNode, age_node, group_alive, kill_group, read_pid
 from switchyard.engine.api import Engine
 from switchyard.engine.definitions import DefinitionError
 from switchyard.engine.kernel.clock import FixedClock
@@ -148,3 +151,53 @@ async def test_bad_on_cancel_settings_are_refused_at_publish(
         (13, 76, "unknown variable 'flg' (did you mean 'flag'?)"),
     ]
     assert await engine.processes() == []
+
+
+AFTER = """
+process: order
+variables:
+  dir: {type: string, required: true}
+  shipping_cancelled: {type: boolean}
+start: s
+states:
+  s:
+    actions:
+      - start_process: {process: ship, wait: true, on_cancel: continue, cancelled_into: shipping_cancelled}
+      - run:
+          command: [sh, -c, "[ -e {{ dir }}/go ] && exit 0; echo $$ > {{ dir }}/cmd.pid; exec sleep 30"]
+        idempotent: true
+"""
+
+
+async def test_a_node_killed_9_after_going_on_does_not_go_on_twice(
+    engine: Engine, runtime: StartRuntime, tmp_path: Path, db_url: str, data_dir: Path
+) -> None:
+    await publish(engine, tmp_path, CHILD, "ship.yaml")
+    await publish(engine, tmp_path, AFTER, "order.yaml")
+    parent = await engine.start_process("order", {"dir": str(tmp_path)})
+    async with CrashableNode(db_url, data_dir, tmp_path) as node:
+        child = await _child(engine, parent)
+        await engine.cancel(child)
+        group = await read_pid(tmp_path / "cmd.pid", within=15)  # went on: mid-command
+        await until(lambda: _recorded(engine, parent, group), what="the group to be recorded")
+        await node.crash()
+    try:
+        await age_node(engine, node.node_id, BASE - timedelta(hours=1))
+        (tmp_path / "go").touch()
+        await runtime(engine)
+        row = await wait_status(engine, parent, "completed", "error", within=10)
+        assert row["status"] == "completed", row["reason"]
+        await until(lambda: not group_alive(group), within=5, what="the orphan to die")
+    finally:
+        kill_group(group)
+    assert (await variables(engine, parent))["shipping_cancelled"] is True
+    history = (await engine.instance_detail(parent)).history
+    assert [dict(h.detail)["child"] for h in history if h.kind == "child"] == [child]
+    step = (await journal(engine, parent))["0:s/0"]
+    assert step["status"] == "done" and step["decision"]["cancelled"] is True
+
+
+async def _recorded(engine: Engine, instance_id: int, group: int) -> bool:
+    """The node has recorded the command's group (it does so just after the spawn: a
+    crash in between leaves an orphan the store does not know about)."""
+    return bool((await instance_row(engine, instance_id))["pgid"] == group)
