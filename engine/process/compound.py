@@ -65,7 +65,6 @@ class CompoundSteps:
     frames: dict[str, dict[str, Any]]
     items: dict[str, list[Any]]
     touch: Callable[[datetime], j.Statement]
-    pending: list[j.Statement]  # rides along with the next write
 
     async def block(  # pragma: no cover - ProcessRun's
         self, actions: list[dict[str, Any]], prefix: str, scope: Scope
@@ -311,15 +310,26 @@ class CompoundSteps:
 
     async def _child_cancelled(self, action: Doc, key: str, scope: Scope, d: Doc) -> Doc:
         """``on_cancel: continue``: the parent goes on past the step (issue 16, pattern 19).
-        Nothing of the child is copied; ``cancelled_into`` is set true, and the history
-        says so (``child``, ``op: cancelled``), committed with the step's end."""
+        Nothing of the child is copied; ``cancelled_into`` is set true. The decision says
+        so, committed once with the history entry (``child``, ``op: cancelled``) and the
+        variables: a replay after a crash finds it and adds nothing."""
+        if d.get("cancelled"):
+            return d
         target = action["args"].get("cancelled_into")
         if target:
             scope.apply({target: True})
+        d = {**d, "cancelled": True}
         now = self.host.now()
         detail = {"child": int(d["child"]), "op": "cancelled", "step": key, "on_cancel": "continue"}
-        self.pending.append(j.history(self.id, "child", now, None, detail))
-        return {**d, "cancelled": True}
+        await self._write(
+            [
+                j.restart_step(self.id, key, now=now, decision=d),
+                j.history(self.id, "child", now, None, detail),
+                self.touch(now),
+            ]
+        )
+        self.journal[key] = {"status": STEP_STARTED, "decision": d}
+        return d
 
     async def _run_workitem(self, action: Doc, key: str, scope: Scope, d: Doc) -> Doc | None:
         """Wait for a button; then apply the item's values (once, committed with a decision
