@@ -129,6 +129,14 @@ class StartChild:
     outputs: dict[str, str]  # parent variable -> child variable (when waiting)
 
 
+@dataclass(frozen=True)
+class MilestoneChange:
+    """The instance reaches (or leaves) the milestone ``name``."""
+
+    name: str
+    reach: bool = True
+
+
 Directive = (
     Done
     | Enter
@@ -141,6 +149,7 @@ Directive = (
     | CallTask
     | StartChild
     | SendWorkItem
+    | MilestoneChange
 )
 
 

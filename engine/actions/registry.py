@@ -11,6 +11,7 @@ from switchyard.engine.actions.flow import ChangeStateAction, EndProcessAction, 
 from switchyard.engine.actions.http import HttpAction
 from switchyard.engine.actions.log import LogAction
 from switchyard.engine.actions.loop import LoopAction
+from switchyard.engine.actions.milestone import MilestoneAction
 from switchyard.engine.actions.parallel import ParallelAction
 from switchyard.engine.actions.run import RunAction
 from switchyard.engine.actions.sql import SqlAction
@@ -36,5 +37,6 @@ _ALL: list[Action] = [
     HttpAction(),
     SqlAction(),
     EmailAction(),
+    MilestoneAction(),
 ]
 ACTIONS: dict[str, Action] = {action.kind: action for action in _ALL}

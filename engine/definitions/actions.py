@@ -6,6 +6,9 @@ Every action normalises to::
      "idempotent": bool, "timeout": seconds | None, "name": str | None,
      "path": "states.submit.actions[1]", "line": int}
 
+plus ``"when_milestone": name`` on a guarded ``send_work_item`` or ``wait`` (only when given:
+engine/definitions/milestones.py).
+
 ``retry`` may be written ``retry: 3`` (attempts, no backoff) or ``{attempts, backoff}``;
 a missing backoff is 0 (retry at once). Leaf kinds with outside effects live in kinds.py.
 """
@@ -15,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from switchyard.engine.definitions import fan, flow, kinds
+from switchyard.engine.definitions import fan, flow, kinds, milestones
 from switchyard.engine.definitions.actions_limits import LOOP_DEFAULT, LOOP_LIMIT
 from switchyard.engine.definitions.ctx import (
     RESERVED,
@@ -30,7 +33,7 @@ from switchyard.engine.definitions.variables import literal
 from switchyard.engine.definitions.yamlsrc import is_null, join, jsonable, loc, node_kind, scalar
 from yaml.nodes import MappingNode, Node, ScalarNode
 
-MODIFIERS = ("retry", "idempotent", "timeout", "name")
+MODIFIERS = ("retry", "idempotent", "timeout", "name", "when_milestone")
 COMPANIONS = {"if": ("then", "else"), "switch": ("cases", "default")}
 
 Handler = Callable[[Site], dict[str, Any] | None]
@@ -80,6 +83,11 @@ def parse_action(ctx: Ctx, node: Node, path: str, scope: Scope) -> dict[str, Any
     action: dict[str, Any] = {"kind": kind, "args": {}, "retry": None, "idempotent": False}
     action.update(timeout=None, name=None, path=path, line=loc(node)[0])
     _modifiers(ctx, keys, path, action)
+    if "when_milestone" in keys:
+        key, value = keys["when_milestone"]
+        guard = milestones.guard(ctx, kind, key, value, path)
+        if guard is not None:
+            action["when_milestone"] = guard
     site = Site(ctx, keys[kind][1], join(path, kind), path, scope, keys, action, parse_actions)
     args = HANDLERS[kind](site)
     if args is None:
@@ -335,6 +343,7 @@ HANDLERS: dict[str, Handler] = {
     "end_process": _end_process,
     "raise": _message,
     "send_work_item": kinds.send_work_item,
+    "milestone": milestones.parse_milestone,
 }
 
 

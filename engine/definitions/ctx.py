@@ -90,6 +90,15 @@ class TaskInfo:
 
 
 @dataclass
+class MilestoneUses:
+    """The milestones a definition reaches, and the names its guards and leaves refer to
+    (checked against each other at the end: engine/definitions/milestones.py)."""
+
+    reached: set[str] = field(default_factory=set)
+    referred: list[tuple[str, Node, str]] = field(default_factory=list)
+
+
+@dataclass
 class Ctx:
     filename: str
     known: Known
@@ -104,6 +113,7 @@ class Ctx:
     #: (form, node, path) of work items sent inside a parallel branch: their buttons run there
     branch_forms: list[tuple[str, Node, str]] = field(default_factory=list)
     flow: flow.FlowState = field(default_factory=flow.FlowState)  # secrets, secured values
+    milestones: MilestoneUses = field(default_factory=MilestoneUses)
 
     # -- reporting --
 

@@ -90,7 +90,8 @@ def _literal_map(s: Site, node: Node, path: str) -> dict[str, Any]:
 
 def start_process(s: Site) -> dict[str, Any] | None:
     ctx = s.ctx
-    keys = ctx.mapping(s.node, s.path, ("process", "version", "vars", "wait", "into"), ("process",))
+    allowed = ("process", "version", "vars", "wait", "into", "on_cancel", "cancelled_into")
+    keys = ctx.mapping(s.node, s.path, allowed, ("process",))
     if keys is None or "process" not in keys:
         return None
     pnode, ppath = keys["process"][1], join(s.path, "process")
@@ -108,7 +109,46 @@ def start_process(s: Site) -> dict[str, Any] | None:
     if "into" in keys and not wait:
         ctx.error(keys["into"][0], s.path, "'into' needs 'wait: true' (the child's outputs)")
     outputs = into(s, keys, None, "")
-    return {"process": name, "version": version, "vars": variables, "wait": wait, "into": outputs}
+    args = {"process": name, "version": version, "vars": variables, "wait": wait, "into": outputs}
+    return {**args, **_on_cancel(s, keys, wait)}
+
+
+ON_CANCEL = ("continue", "error")
+
+
+def _on_cancel(s: Site, keys: dict[str, tuple[Node, Node]], wait: bool) -> dict[str, Any]:
+    """``on_cancel: continue | error`` (a waited-for child that is cancelled: go on past
+    the step, or fail it as before) and ``cancelled_into: VAR`` (a boolean variable set to
+    whether the child was cancelled). Only what differs from the default is kept, so a
+    definition without them normalises as before."""
+    ctx, out = s.ctx, {}
+    mode = "error"
+    if "on_cancel" in keys:
+        node, path = keys["on_cancel"][1], join(s.path, "on_cancel")
+        value = ctx.text(node, path, scalars=True)
+        if value is not None and value not in ON_CANCEL:
+            ctx.error(node, path, unknown("on_cancel", value, ON_CANCEL))
+        elif value is not None:
+            mode = value
+        if not wait:
+            ctx.error(keys["on_cancel"][0], s.path, "'on_cancel' needs 'wait: true'")
+    if mode == "continue":
+        out["on_cancel"] = mode
+    if "cancelled_into" in keys:
+        node, path = keys["cancelled_into"][1], join(s.path, "cancelled_into")
+        var = ctx.text(node, path)
+        kind = s.scope.variables.get(var or "")
+        if mode != "continue":
+            ctx.error(
+                keys["cancelled_into"][0], s.path, "'cancelled_into' needs 'on_cancel: continue'"
+            )
+        if var is not None and kind is None:
+            ctx.error(node, path, f"unknown variable {var!r}{close(var, s.scope.variables)}")
+        elif var is not None and kind != "boolean":
+            ctx.error(node, path, f"variable {var!r} is {kind}: cancelled_into needs a boolean")
+        elif var is not None:
+            out["cancelled_into"] = var
+    return out
 
 
 def wait(s: Site) -> dict[str, Any] | None:

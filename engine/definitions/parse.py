@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from switchyard.engine.definitions import forms as form_section
+from switchyard.engine.definitions import milestones
 from switchyard.engine.definitions.actions import check_branch_forms, parse_actions, walk
 from switchyard.engine.definitions.ctx import NAME, Ctx, Scope, TaskInfo, close
 from switchyard.engine.definitions.model import Definition, DefinitionError, Issue, Known
@@ -137,6 +138,7 @@ def _document(ctx: Ctx, root: Node) -> dict[str, Any]:
     doc_tasks = _finish_tasks(ctx, tasks, types)
     doc_forms = form_section.finish(ctx, forms, "forms")
     check_branch_forms(ctx, doc_forms)
+    milestones.check(ctx)
     if start in doc_states:
         _warn_unreachable(ctx, start, doc_states, doc_tasks, doc_forms)
     return {

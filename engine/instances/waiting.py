@@ -1,6 +1,6 @@
 """What a waiting instance waits on, as a value. Stored as before in ``waiting_on``:
 comma-separated parts ``child:<id>``, ``workitem:<id>``, ``timer``, ``condition``,
-``yield`` (parallel branches that each wait give one part each)."""
+``yield``, ``milestone`` (parallel branches that each wait give one part each)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ class WaitKind(StrEnum):
     TIMER = "timer"
     CONDITION = "condition"
     YIELD = "yield"  # stepped aside for others on its lane
+    MILESTONE = "milestone"  # a guarded step (``when_milestone``) waits for its milestone
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,11 @@ class WaitingOn:
     @property
     def work_items(self) -> tuple[int, ...]:
         return self._refs(WaitKind.WORK_ITEM)
+
+    @property
+    def only_milestones(self) -> bool:
+        """Nothing but milestones: only the instance's own steps could wake it."""
+        return bool(self.parts) and all(p.kind == WaitKind.MILESTONE for p in self.parts)
 
     @property
     def is_yield(self) -> bool:

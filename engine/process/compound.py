@@ -117,9 +117,9 @@ class CompoundSteps(ParallelSteps):
         wake = now + timedelta(seconds=float(d["every"]))
         raise Suspend(WaitingOn.of(WaitKind.CONDITION), min(wake, deadline) if deadline else wake)
 
-    async def _run_child(self, action: Doc, key: str, scope: Scope, d: Doc) -> None:
+    async def _run_child(self, action: Doc, key: str, scope: Scope, d: Doc) -> Doc | None:
         if not d.get("wait"):
-            return
+            return None
         child = await self.host.child_status(d["child"])
         if child is None:
             raise StepFailed(key, action, f"child instance {d['child']} is gone")
@@ -138,10 +138,37 @@ class CompoundSteps(ParallelSteps):
                         f"variable secured by {spec!r}, and {p!r} is {shown} (nothing copied)",
                     )
             scope.apply({p: child_vars.get(c) for p, c in into.items()})
-            return
+            if action["args"].get("cancelled_into"):
+                scope.apply({action["args"]["cancelled_into"]: False})
+            return None
         if Status(status).active:
             raise Suspend(WaitingOn.of(WaitKind.CHILD, int(d["child"])), None)
+        if Status(status) is Status.CANCELLED and action["args"].get("on_cancel") == "continue":
+            return await self._child_cancelled(action, key, scope, d)
         raise StepFailed(key, action, f"child instance {d['child']} ended {status}")
+
+    async def _child_cancelled(self, action: Doc, key: str, scope: Scope, d: Doc) -> Doc:
+        """``on_cancel: continue``: the parent goes on past the step (issue 16, pattern 19).
+        Nothing of the child is copied; ``cancelled_into`` is set true. The decision says
+        so, committed once with the history entry (``child``, ``op: cancelled``) and the
+        variables: a replay after a crash finds it and adds nothing."""
+        if d.get("cancelled"):
+            return d
+        target = action["args"].get("cancelled_into")
+        if target:
+            scope.apply({target: True})
+        d = {**d, "cancelled": True}
+        now = self.host.now()
+        detail = {"child": int(d["child"]), "op": "cancelled", "step": key, "on_cancel": "continue"}
+        await self._write(
+            [
+                j.restart_step(self.id, key, now=now, decision=d),
+                j.history(self.id, "child", now, None, detail),
+                self.touch(now),
+            ]
+        )
+        self.journal[key] = {"status": STEP_STARTED, "decision": d}
+        return d
 
     async def _run_workitem(self, action: Doc, key: str, scope: Scope, d: Doc) -> Doc | None:
         """Wait for a button; then apply the item's values (once, committed with a decision

@@ -33,7 +33,7 @@ from switchyard.engine.instances.waiting import WaitingOn, WaitKind
 from switchyard.engine.kernel.events import EngineEvent
 from switchyard.engine.people.masking import TextMasker
 from switchyard.engine.process import journal as j
-from switchyard.engine.process.compound import CompoundHost, CompoundSteps
+from switchyard.engine.process.milestones import MILESTONES, MilestoneHost, MilestoneSteps
 from switchyard.engine.process.signals import (
     Jump,
     Scope,
@@ -69,7 +69,7 @@ def budget_message(limit: int, grants: int) -> str:
 SECRET_IN_VARIABLE = "a secret's value may not be stored in a variable (nothing was assigned)"
 
 
-class RunHost(CompoundHost, Protocol):
+class RunHost(MilestoneHost, Protocol):
     """What a run uses of its host (engine/process/host.py ``ProcessHost``): server
     parameters, the secrets' masker, group-committed writes, contexts for actions, logs,
     decisions for control flow, children and work items."""
@@ -114,7 +114,7 @@ class RunHost(CompoundHost, Protocol):
     ) -> dict[str, Any]: ...
 
 
-class ProcessRun(CompoundSteps):
+class ProcessRun(MilestoneSteps):
     """One instance being executed on this node. ``host`` supplies the world (see
     ``engine/process/host.py``): commits, contexts for actions, children, params."""
 
@@ -137,6 +137,7 @@ class ProcessRun(CompoundSteps):
         # never in the journal)
         self.items: dict[str, list[Any]] = stored.pop(ITEMS, {}) or {}
         budget = stored.pop(BUDGET, None) or {}
+        self.load_milestones(stored)  # the instance's milestones (process/milestones.py)
         self.grants = int(budget.get("grants") or 0)  # retries that raised the step budget
         self.exhausted = False
         params = host.params or {}
@@ -179,6 +180,8 @@ class ProcessRun(CompoundSteps):
             doc[FRAMES] = {k: values.to_json(v) for k, v in self.frames.items()}
         if self.items:
             doc[ITEMS] = self.items
+        if self.milestones:
+            doc[MILESTONES] = self.milestones
         if self.grants or self.exhausted:
             doc[BUDGET] = {"grants": self.grants, "exhausted": self.exhausted}
         values.check_size(doc, self.max_bytes)
@@ -231,6 +234,10 @@ class ProcessRun(CompoundSteps):
                     await self.block(
                         state["actions"], f"{self.visit}:{self.state}", self.global_scope()
                     )
+                except Suspend as suspend:
+                    if self.walk_again(suspend):  # only its own milestones could wake it
+                        continue
+                    raise
                 except Jump as jump:
                     if isinstance(jump.directive, act.GotoState):
                         await self._enter_state(jump.directive.state)
@@ -262,6 +269,12 @@ class ProcessRun(CompoundSteps):
             await self.step(action, f"{prefix}/{index}", scope)
 
     async def step(self, action: dict[str, Any], key: str, scope: Scope) -> None:
+        if action.get("when_milestone"):  # offered only while a milestone holds
+            await self.guarded_step(action, key, scope)
+            return
+        await self._step(action, key, scope)
+
+    async def _step(self, action: dict[str, Any], key: str, scope: Scope) -> None:
         entry = self.journal.get(key)
         if entry is not None and entry["status"] in (STEP_DONE, STEP_SKIPPED):
             return
@@ -402,6 +415,9 @@ class ProcessRun(CompoundSteps):
                 note=directive.note,
                 extra=self.host.report_rows(self, directive.updates, scope),
             )
+            return
+        if isinstance(directive, act.MilestoneChange):
+            await self.change_milestone(directive, action, key, started=started)
             return
         if isinstance(directive, act.GotoState | act.EndProcess):
             await self._finish_leaf(action, key, started=started)

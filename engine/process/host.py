@@ -21,6 +21,7 @@ from switchyard.engine.people.masking import TextMasker, secured_texts, secured_
 from switchyard.engine.process import journal as j
 from switchyard.engine.process import wakes
 from switchyard.engine.process.executor import ProcessRun
+from switchyard.engine.process.milestones import holding
 from switchyard.engine.process.signals import Scope, StepFailed, Suspend
 from switchyard.engine.process.steps_base import StepsBase
 from switchyard.engine.process.writer import GroupWriter
@@ -127,7 +128,13 @@ class ProcessHost:
             **scope.data,
             **scope.bindings,
             "secret": self.secrets,
-            "instance": {"id": run.id, "state": run.state, "process": run.doc["process"]},
+            "instance": {
+                "id": run.id,
+                "state": run.state,
+                "process": run.doc["process"],
+                # the milestones that hold now (``'booked' in instance.milestones``)
+                "milestones": holding(run),
+            },
         }
 
     def evaluate(self, run: StepsBase, expr: str, scope: Scope) -> Any:
@@ -341,8 +348,33 @@ class ProcessHost:
 
     async def until_woken(self, suspend: Suspend) -> None:
         """A parallel branch that suspended beside a running sibling: return when it
-        should look again (engine/process/wakes.py)."""
-        await wakes.until_woken(self.engine, suspend)
+        should look again (engine/process/wakes.py), or when one of the instance's
+        milestones changes (``suspend.watch``, set by the run itself: never missed)."""
+        if not suspend.watch:
+            await wakes.until_woken(self.engine, suspend)
+            return
+        if any(e.is_set() for e in suspend.watch):
+            return
+        waiters: list[asyncio.Task[Any]] = [
+            asyncio.create_task(wakes.until_woken(self.engine, suspend))
+        ]
+        waiters += [asyncio.create_task(e.wait()) for e in suspend.watch]
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+            await asyncio.gather(*waiters, return_exceptions=True)
+
+    async def withdraw_step(self, run: StepsBase, key: str, reason: str) -> list[int]:
+        """A guarded step whose milestone was left: its open work item is withdrawn (and
+        any child its button started cancelled). Returns the withdrawn items' ids (none
+        when a person completed the item first: then it counts)."""
+        where = under([key])
+        async with self.engine.tx() as tx:
+            ids = await withdraw_items(tx, run.id, reason, where)
+            await cancel_children(tx, run.id, reason, where=where)
+        return ids
 
     async def withdraw_branches(self, run: StepsBase, keys: list[str], reason: str) -> None:
         """Branches (step keys) that will not go on: their open work items are withdrawn

@@ -3,6 +3,8 @@ block reads and writes."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -14,10 +16,18 @@ from switchyard.engine.instances.waiting import WaitingOn
 class Suspend(Exception):
     """The instance waits: leave the lane, come back when woken."""
 
-    def __init__(self, waiting_on: WaitingOn, wake_at: datetime | None) -> None:
+    def __init__(
+        self,
+        waiting_on: WaitingOn,
+        wake_at: datetime | None,
+        watch: Iterable[asyncio.Event] = (),
+    ) -> None:
         super().__init__(str(waiting_on))
         self.waiting_on = waiting_on
         self.wake_at = wake_at
+        #: in-memory wakes besides the durable ones: set when one of the instance's
+        #: milestones changes (a branch waiting beside a running sibling looks again)
+        self.watch = tuple(watch)
 
 
 class Jump(Exception):
@@ -70,7 +80,9 @@ class Scope:
 
 def merge_suspends(suspends: list[Suspend]) -> Suspend:
     times = [s.wake_at for s in suspends if s.wake_at is not None]
-    return Suspend(WaitingOn.merge([s.waiting_on for s in suspends]), min(times, default=None))
+    watch = [e for s in suspends for e in s.watch]
+    merged = WaitingOn.merge([s.waiting_on for s in suspends])
+    return Suspend(merged, min(times, default=None), watch)
 
 
 def resolve(args: dict[str, Any], ref: str) -> list[dict[str, Any]]:
