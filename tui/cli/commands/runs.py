@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from switchyard.engine.api import Engine
 from switchyard.engine.errors import NotFound
 from switchyard.tui import formatting as fmt
 from switchyard.tui.cli.monitor import bulk, monitored
 from switchyard.tui.cli.root import JsonOption, emit_json, parse_pairs, run
+
+if TYPE_CHECKING:
+    from switchyard.engine.api import Engine
 
 area = typer.Typer()  # merged into the root app by tui/cli/registry.py
 
