@@ -29,9 +29,7 @@ from switchyard.store.queries import nodes as node_q
 instances = table_of(Instance)
 definitions = table_of(ProcessDefinition)
 lanes = table_of(Lane)
-#: instance rows per INSERT of a batch (19 columns: ~9,500 bound values, under the
-#: 32,766 SQLite and asyncpg allow)
-INSERT_CHUNK = 500
+INSERT_RETURNING_ID = insert(instances).returning(instances.c.id)
 
 
 class RowRefused(SwitchyardError):
@@ -169,13 +167,15 @@ def batch_rows(
 
 async def insert_instances(conn: AsyncConnection, rows: list[dict[str, Any]]) -> list[int]:
     """Insert new instance rows and their indexed variables; their ids, in order."""
-    ids: list[int] = []
-    for first in range(0, len(rows), INSERT_CHUNK):
-        chunk = rows[first : first + INSERT_CHUNK]
-        stmt = insert(instances).values(chunk if len(chunk) > 1 else chunk[0])
-        returned = (await conn.execute(stmt.returning(instances.c.id))).scalars()
-        # one statement numbers its rows in VALUES order on both backends (SQLite's rowid,
-        # PostgreSQL's serial); RETURNING's order is not promised, so sort
-        ids.extend(sorted(int(i) for i in returned))
+    stmt = INSERT_RETURNING_ID
+    if len(rows) == 1:
+        ids = [int((await conn.execute(stmt, rows[0])).scalar_one())]
+    else:
+        # SQLAlchemy's "insertmanyvalues": the statement compiled once, sent as multi-row
+        # INSERT ... VALUES (...), (...) RETURNING id in pages, in the rows' order. Each
+        # page numbers its rows in VALUES order on both backends (SQLite's rowid,
+        # PostgreSQL's serial) and a later page gets higher ids; RETURNING's own order is
+        # not promised, so the ids are sorted.
+        ids = sorted(int(i) for i in (await conn.execute(stmt, rows)).scalars())
     await var_q.add_new(conn, [(i, row["variables"]) for i, row in zip(ids, rows, strict=True)])
     return ids
