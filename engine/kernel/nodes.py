@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import psutil
-
 HEARTBEAT_INTERVAL = 5.0
 DEAD_AFTER = timedelta(seconds=30)
 HOST = socket.gethostname()
@@ -32,6 +30,8 @@ def own_start_time() -> float | None:
 def process_start_time(pid: int) -> float | None:
     """When process ``pid`` started (seconds since the epoch), or None if it is gone:
     a pid plus its start time names one process, even after the pid is reused."""
+    import psutil  # here: a command line call that starts no node need not import it
+
     try:
         return psutil.Process(pid).create_time()
     except psutil.Error:

@@ -8,18 +8,9 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-import yaml
 from sqlalchemy.ext.asyncio import AsyncConnection
-from switchyard.engine.definitions import (
-    Definition,
-    DefinitionError,
-    Known,
-    load_file,
-    values,
-    yamlsrc,
-)
+from switchyard.engine.definitions import Definition, DefinitionError, Known, values
 from switchyard.engine.definitions.model import Issue
-from switchyard.engine.definitions.parse import read_source
 from switchyard.engine.errors import Conflict, NotFound, SwitchyardError
 from switchyard.engine.instances.status import Status
 from switchyard.engine.instances.transition import transition
@@ -53,7 +44,6 @@ from switchyard.store.queries import people as people_q
 from switchyard.store.queries import processes as proc_q
 from switchyard.store.queries import secrets as secret_q
 from switchyard.store.queries import steps as step_q
-from yaml.nodes import MappingNode, ScalarNode
 
 FRAMES = "__frames__"
 BUDGET = "__budget__"  # as engine/process/executor.py keeps it in the variables document
@@ -369,6 +359,10 @@ class ProcessApi(RunsApi):
 
 def _process_name(text: str) -> str | None:
     """The ``process:`` name in a definition's text (comments, quotes and all), if any."""
+    import yaml  # here, like the parser: an engine that only reads needs neither
+    from switchyard.engine.definitions import yamlsrc
+    from yaml.nodes import MappingNode, ScalarNode
+
     if not yamlsrc.preflight(text, lambda *_: None):
         return None  # too large or too deep: load_file reports it
     try:
@@ -394,6 +388,9 @@ async def _check_variables_size(
 
 def _load_files(paths: list[Path], known: Known) -> tuple[list[Definition], list[Issue]]:
     """Read, parse and check definition files (blocking: called through to_thread)."""
+    from switchyard.engine.definitions import load_file
+    from switchyard.engine.definitions.parse import read_source
+
     names = set(known.processes or set())
     # processes published together may start each other
     for path in paths:

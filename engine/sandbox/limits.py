@@ -11,8 +11,6 @@ from decimal import Decimal
 from functools import wraps
 from typing import Any, TypeVar
 
-from jinja2 import Undefined
-
 MAX_ITEMS = 100_000  # chars of a string / items of a collection built inside the sandbox
 MAX_OUTPUT = 64 * 1024  # rendered template output, in bytes
 MAX_EXPONENT = 1000
@@ -43,14 +41,26 @@ def int_too_large() -> ExpressionError:
     return ExpressionError(f"integer result too large (over {MAX_INT_BITS} bits)")
 
 
+_UNDEFINED: list[type] = []  # jinja2.Undefined, imported on first use (issue 14: not at import)
+
+
+def _undefined() -> type:
+    if not _UNDEFINED:
+        from jinja2 import Undefined
+
+        _UNDEFINED.append(Undefined)
+    return _UNDEFINED[0]
+
+
 def weight(value: Any, budget: int = MAX_ITEMS) -> int:
     """Chars + items in ``value``, nested, shared parts counted each time; stops past budget.
 
     Meeting an Undefined (``[missing]``) raises its error, naming the variable."""
+    undefined = _undefined()
     total, stack = 0, [value]
     while stack and total <= budget:
         item = stack.pop()
-        if isinstance(item, Undefined):
+        if isinstance(item, undefined):
             item._fail_with_undefined_error()
         if isinstance(item, str | bytes):
             total += len(item)
