@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from datetime import timedelta
 from decimal import Decimal
 from functools import wraps
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 MAX_ITEMS = 100_000  # chars of a string / items of a collection built inside the sandbox
 MAX_OUTPUT = 64 * 1024  # rendered template output, in bytes
@@ -41,10 +41,13 @@ def int_too_large() -> ExpressionError:
     return ExpressionError(f"integer result too large (over {MAX_INT_BITS} bits)")
 
 
-_UNDEFINED: list[type] = []  # jinja2.Undefined, imported on first use (issue 14: not at import)
+if TYPE_CHECKING:
+    from jinja2 import Undefined
+
+_UNDEFINED: list[type[Undefined]] = []  # imported on first use (issue 14: not at import)
 
 
-def _undefined() -> type:
+def _undefined() -> type[Undefined]:
     if not _UNDEFINED:
         from jinja2 import Undefined
 
