@@ -23,11 +23,12 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from itertools import islice
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
-from croniter.croniter import CroniterError
+if TYPE_CHECKING:
+    from croniter import croniter
+
 
 Kind = Literal["cron", "every", "at", "on_demand", "continuous"]
 KINDS: tuple[str, ...] = get_args(Kind)
@@ -166,6 +167,9 @@ def _is_ambiguous(naive: datetime, zone: ZoneInfo) -> bool:
 @lru_cache(maxsize=1024)
 def _cron_template(cron: str) -> croniter:
     """Parse once per expression; callers copy it and set their own start."""
+    from croniter import croniter  # here: commands that compute no fire need not import it
+    from croniter.croniter import CroniterError
+
     fields = cron.split()
     if not cron.strip().startswith("@") and len(fields) not in (5, 6):
         raise TriggerError("cron", f"'{cron}' has {len(fields)} fields; {_CRON_FORMS}")
@@ -183,6 +187,8 @@ def _cron_template(cron: str) -> croniter:
 
 def _walk(cron: str, zone: ZoneInfo, start: datetime) -> Iterator[datetime]:
     """Naive wall-clock matches strictly after the naive ``start``."""
+    from croniter.croniter import CroniterError
+
     it = copy.copy(_cron_template(cron))
     it.set_current(start.replace(microsecond=0, fold=0), force=True)
     while True:
