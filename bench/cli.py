@@ -103,6 +103,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer runs, 20,000 instances")
     parser.add_argument("--rows", type=int, default=None)
     parser.add_argument("--runs", type=int, default=None)
+    parser.add_argument(
+        "--baseline",
+        metavar="PYTHONPATH",
+        help="also time the commands of another source tree, in the same rounds (a folder "
+        "holding switchyard/{tui,engine,store}, e.g. an older commit: see bench/README.md)",
+    )
     args = parser.parse_args()
     rows = args.rows or (20_000 if args.quick else 100_000)
     runs = args.runs or (7 if args.quick else 21)
@@ -119,12 +125,17 @@ def main() -> None:
             "instances --json --limit 100": [str(BIN), "instances", "--json", "--limit", "100"],
             "schedule next nightly": [str(BIN), "schedule", "next", "nightly"],
         }
+        envs = {label: env for label in contenders}
+        if args.baseline:
+            for label, argv in list(contenders.items())[1:]:
+                contenders[f"before: {label}"] = argv
+                envs[f"before: {label}"] = {**env, "PYTHONPATH": args.baseline}
         times: dict[str, list[float]] = {label: [] for label in contenders}
-        for argv in contenders.values():  # warm-up: page cache, .pyc files
-            once(argv, env)
+        for label, argv in contenders.items():  # warm-up: page cache, .pyc files
+            once(argv, envs[label])
         for _ in range(runs):
             for label, argv in contenders.items():
-                times[label].append(once(argv, env))
+                times[label].append(once(argv, envs[label]))
     load = os.getloadavg()[0]
     medians = {label: statistics.median(t) * 1000 for label, t in times.items()}
     floor = medians['python -c "import sqlmodel"']
@@ -134,7 +145,7 @@ def main() -> None:
     for label, ms in medians.items():
         ratio = ms / floor
         goal = GOALS.get(label)
-        if goal is not None:
+        if goal is not None or label.startswith("before: "):
             ratios[label] = round(ratio, 3)
         mark = "" if goal is None else f"<= {goal}  {'met' if ratio <= goal else 'MISSED'}"
         print(f"{label:36} {ms:10.0f} {ratio:6.2f}  {mark}")

@@ -56,6 +56,9 @@ def start(
     typer.echo(str(run(go)))
 
 
+MAX_VARS_FILE = 256 * 1024 * 1024  # characters: a batch is held in memory, all or nothing
+
+
 def _read_rows(source: str) -> tuple[list[dict[str, object]], list[int]]:
     """The JSON objects of a vars file, one a line (blank lines skipped), and each one's
     line number; a line that is not one is refused as ``FILE:LINE: what is wrong``."""
@@ -63,12 +66,15 @@ def _read_rows(source: str) -> tuple[list[dict[str, object]], list[int]]:
 
     try:
         if source == "-":
-            text = sys.stdin.read()
+            text = sys.stdin.read(MAX_VARS_FILE + 1)
         else:
             with open(source, encoding="utf-8") as handle:
-                text = handle.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        fail(f"vars-file: cannot read {source}: {getattr(exc, 'strerror', None) or exc}")
+                text = handle.read(MAX_VARS_FILE + 1)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: a NUL in the path
+        shown = source if len(source) <= 200 else source[:200] + "..."
+        fail(f"vars-file: cannot read {shown!r}: {getattr(exc, 'strerror', None) or exc}")
+    if len(text) > MAX_VARS_FILE:
+        fail(f"vars-file: {source} is over {MAX_VARS_FILE:,} characters; split it")
     rows: list[dict[str, object]] = []
     lines: list[int] = []
     for number, line in enumerate(text.splitlines(), 1):
