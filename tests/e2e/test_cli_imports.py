@@ -47,3 +47,17 @@ def test_read_commands_import_no_migrations_templates_or_ui(sy, args: tuple[str,
     modules = imported(sy.env, *args)
     assert "switchyard.engine.api" in modules  # the engine answered
     assert not HEAVY & tops(modules), sorted(HEAVY & tops(modules))
+
+
+def test_a_call_builds_only_the_command_it_names() -> None:
+    """typer builds every command's options from its signature: a call builds one."""
+    from switchyard.tui.cli.registry import app_for, cli
+
+    lane = app_for(["--db", "x.db", "lane", "list"])
+    assert [g.name for g in lane.registered_groups] == ["lane"]
+    assert lane.registered_commands == []
+    start = app_for(["start", "p", "--vars-file", "-"])
+    assert [c.callback.__name__ for c in start.registered_commands if c.callback] == ["start"]
+    for whole in (["--help"], [], ["lane", "--help"], ["nosuch"], ["--", "lane"]):
+        assert app_for(whole) is cli
+    assert len(cli.registered_commands) > 10  # the full app is left whole
