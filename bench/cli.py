@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -89,13 +90,19 @@ async def build(tmp: Path, rows: int) -> str:
     return url
 
 
-def once(argv: list[str], env: dict[str, str]) -> float:
-    started = time.perf_counter()
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def once(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall and CPU (user + system) seconds of one run of ``argv``."""
+    cpu, started = _children_cpu(), time.perf_counter()
     done = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(argv)}: exit {done.returncode}: {done.stderr.decode()}")
-    return elapsed
+    return elapsed, _children_cpu() - cpu
 
 
 def main() -> None:
@@ -131,16 +138,23 @@ def main() -> None:
                 contenders[f"before: {label}"] = argv
                 envs[f"before: {label}"] = {**env, "PYTHONPATH": args.baseline}
         times: dict[str, list[float]] = {label: [] for label in contenders}
+        cpus: dict[str, list[float]] = {label: [] for label in contenders}
         for label, argv in contenders.items():  # warm-up: page cache, .pyc files
             once(argv, envs[label])
         for _ in range(runs):
             for label, argv in contenders.items():
-                times[label].append(once(argv, envs[label]))
+                wall, cpu = once(argv, envs[label])
+                times[label].append(wall)
+                cpus[label].append(cpu)
     load = os.getloadavg()[0]
     medians = {label: statistics.median(t) * 1000 for label, t in times.items()}
+    cpu_medians = {label: statistics.median(t) * 1000 for label, t in cpus.items()}
     floor = medians['python -c "import sqlmodel"']
+    cpu_floor = cpu_medians['python -c "import sqlmodel"']
     print(f"{runs} runs each, round-robin; load average (1 min) at the end: {load:.1f}")
-    print(f"{'command':36} {'median ms':>10} {'ratio':>6}  goal")
+    print("(ratio: of the wall-time medians, the goal's measure; cpu: user + system time, less")
+    print(" sensitive to other jobs on the machine, shown for information)")
+    print(f"{'command':36} {'median ms':>10} {'ratio':>6} {'cpu ms':>7} {'cpu ratio':>9}  goal")
     ratios: dict[str, float] = {}
     for label, ms in medians.items():
         ratio = ms / floor
@@ -148,7 +162,8 @@ def main() -> None:
         if goal is not None or label.startswith("before: "):
             ratios[label] = round(ratio, 3)
         mark = "" if goal is None else f"<= {goal}  {'met' if ratio <= goal else 'MISSED'}"
-        print(f"{label:36} {ms:10.0f} {ratio:6.2f}  {mark}")
+        cpu = cpu_medians[label]
+        print(f"{label:36} {ms:10.0f} {ratio:6.2f} {cpu:7.0f} {cpu / cpu_floor:9.2f}  {mark}")
     print(json.dumps({"sqlmodel_ms": round(floor, 1), **ratios}))
 
 
