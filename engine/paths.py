@@ -9,12 +9,16 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
 
-from switchyard.engine.kernel.boundary import store_errors
-from switchyard.store import db, filemodes
+from switchyard.store import filemodes
+
+# store.db and the boundary (SQLAlchemy) are imported in the functions that need them, so
+# that the command line's --help and option checks import neither.
 
 
 def default_data_dir() -> Path:
     """``$XDG_DATA_HOME/switchyard`` (``~/.local/share/switchyard`` without it)."""
+    from switchyard.store import db
+
     return db.default_data_dir()
 
 
@@ -33,11 +37,16 @@ def open_private(path: Path, mode: str = "a", encoding: str = "utf-8") -> IO[str
 def check_private(paths: Iterable[tuple[Path, str]]) -> None:
     """``SharedModeRefused`` (exit 2) for the first ``(path, what)`` that group or others
     may read or write."""
+    from switchyard.engine.kernel.boundary import store_errors
+
     with store_errors():
         filemodes.check_private(paths)
 
 
 def check_store_url(url: str) -> None:
     """Refuse a ``--db`` value that cannot name a store (exit 2, field ``db``)."""
+    from switchyard.engine.kernel.boundary import store_errors
+    from switchyard.store import db
+
     with store_errors():
         db.check_url(url)

@@ -125,6 +125,10 @@ def load(values: dict[str, Any], specs: dict[str, dict[str, Any]]) -> dict[str, 
     return out
 
 
+def _named(where: str, name: str) -> str:
+    return f"{where} {name}" if where else name
+
+
 def initial(
     specs: dict[str, dict[str, Any]], given: dict[str, Any], *, where: str = "var"
 ) -> dict[str, Any]:
@@ -134,19 +138,19 @@ def initial(
     for name, value in given.items():
         if name not in specs:
             known = ", ".join(sorted(specs)) or "none"
-            problems.append(f"{where} {name}: unknown variable (declared: {known})")
+            problems.append(f"{_named(where, name)}: unknown variable (declared: {known})")
             continue
         try:
             out[name] = coerce(value, specs[name].get("type"))
         except ValueProblem as exc:
-            problems.append(f"{where} {name}: {exc}")
+            problems.append(f"{_named(where, name)}: {exc}")
     for name, spec in specs.items():
         if name in out:
             continue
         if spec.get("default") is not None:
             out[name] = coerce(spec["default"], spec.get("type"))
         elif spec.get("required"):
-            problems.append(f"{where} {name}: required, and not given")
+            problems.append(f"{_named(where, name)}: required, and not given")
         else:
             out[name] = None
     if problems:

@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import psutil
-
 HEARTBEAT_INTERVAL = 5.0  # defaults of the server parameters node_heartbeat_interval
 DEAD_AFTER = timedelta(seconds=30)  # and node_dead_timeout (engine/ops/params.py)
 # The host name a node records (and compares with a row's host before it checks a pid).
@@ -68,6 +66,8 @@ def own_start_time() -> float | None:
 def process_start_time(pid: int) -> float | None:
     """When process ``pid`` started (seconds since the epoch), or None if it is gone:
     a pid plus its start time names one process, even after the pid is reused."""
+    import psutil  # here: a command line call that starts no node need not import it
+
     try:
         return psutil.Process(pid).create_time()
     except psutil.Error:

@@ -9,10 +9,13 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography.fernet import Fernet, InvalidToken
 from switchyard.engine.errors import SwitchyardError
 from switchyard.store import filemodes
+
+if TYPE_CHECKING:  # cryptography is imported on first use: most calls never need it
+    from cryptography.fernet import Fernet
 
 KEY_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,199}$")
 MASK = "****"
@@ -54,6 +57,8 @@ class SecretBox:
 
     def _load(self) -> Fernet:
         if self._fernet is None:
+            from cryptography.fernet import Fernet
+
             if not self.key_file.exists():
                 filemodes.private_dir(self.key_file.parent)
                 fd = os.open(self.key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -67,6 +72,8 @@ class SecretBox:
         return self._load().encrypt(value.encode())
 
     def decrypt(self, key: str, token: bytes) -> str:
+        from cryptography.fernet import InvalidToken
+
         try:
             return self._load().decrypt(token).decode()
         except InvalidToken as exc:

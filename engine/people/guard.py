@@ -130,8 +130,7 @@ class Guard(EngineParts):
         if not self._identity_checked:
             await self._check_identity()
         async with self.store.read() as conn:
-            row = await people_q.get_user(conn, self.user)
-            groups = await people_q.groups_of(conn, self.user) if row else []
+            row, groups = await people_q.user_and_groups(conn, self.user)  # one statement
         if row is None:  # removed since this engine opened
             await self._unknown(self.user, "identity")
         via = self._via()

@@ -8,28 +8,19 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-import yaml
 from sqlalchemy.ext.asyncio import AsyncConnection
-from switchyard.engine.definitions import (
-    Definition,
-    DefinitionError,
-    Known,
-    load_file,
-    values,
-    yamlsrc,
-)
+from switchyard.engine.definitions import Definition, DefinitionError, Known, values
 from switchyard.engine.definitions.model import Issue
-from switchyard.engine.definitions.parse import read_source
 from switchyard.engine.errors import Conflict, NotFound, SwitchyardError
 from switchyard.engine.instances.status import Status
 from switchyard.engine.instances.transition import transition
 from switchyard.engine.instances.waiting import shown_waiting
 from switchyard.engine.kernel import config as node_config
 from switchyard.engine.kernel import events as ev
-from switchyard.engine.kernel.nodes import is_alive
 from switchyard.engine.kernel.tx import Tx
 from switchyard.engine.ops import params as server_params
 from switchyard.engine.people.rules import anyone, launch, licence, on_instance, rule
+from switchyard.engine.process import starts
 from switchyard.engine.process.views import (
     InstanceDetail,
     ProcessDetail,
@@ -50,12 +41,10 @@ from switchyard.store.models import (
 from switchyard.store.queries import instance_vars as var_q
 from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import lanes as lane_q
-from switchyard.store.queries import nodes as node_q
 from switchyard.store.queries import people as people_q
 from switchyard.store.queries import processes as proc_q
 from switchyard.store.queries import secrets as secret_q
 from switchyard.store.queries import steps as step_q
-from yaml.nodes import MappingNode, ScalarNode
 
 FRAMES = "__frames__"
 BUDGET = "__budget__"  # as engine/process/executor.py keeps it in the variables document
@@ -184,19 +173,6 @@ class ProcessApi(RunsApi):
         )
 
     # ------------------------------------------------------------- starting
-    async def _check_launch_allowed(self, conn: AsyncConnection) -> None:
-        params = await server_params.load(conn)
-        if not params["block_launch_during_restore"]:
-            return
-        now = self.clock.now()
-        for node in await node_q.running(conn):
-            if node.get("restoring") and is_alive(node, now):
-                raise Conflict(
-                    "start",
-                    f"node {node['id']} is restoring instances after a restart; new starts "
-                    "are blocked until it finishes (block_launch_during_restore); try again",
-                )
-
     @rule(launch, arg="name")
     async def start_process(
         self,
@@ -209,30 +185,64 @@ class ProcessApi(RunsApi):
         schedule: dict[str, Any] | None = None,
     ) -> int:
         async with self.tx() as tx:
-            await self._check_launch_allowed(tx.conn)
-            definition = await self._definition(tx.conn, name, version)
-            row = process_instance_row(
-                definition,
-                variables or {},
-                lane=lane,
-                now=tx.now,
-                origin=origin,
-                originator=self.user,
-            )
-            if not await lane_q.get(tx.conn, row["lane"]):
-                raise SwitchyardError("lane", f"unknown lane '{row['lane']}'")
-            await _check_variables_size(tx.conn, row["variables"])
-            instance_id = await inst_q.insert_one(tx.conn, row)
-            assert instance_id is not None
-            await var_q.replace(tx.conn, instance_id, row["variables"])
+            params = await server_params.load(tx.conn)
+            await starts.check_launch_allowed(tx.conn, params, self.clock.now())
+            definition, lane_name = await starts.definition_and_lane(tx.conn, name, version, lane)
+            try:
+                row = starts.instance_row(
+                    definition,
+                    variables or {},
+                    lane=lane_name,
+                    now=tx.now,
+                    origin=origin,
+                    originator=self.user,
+                )
+            except values.ValueProblem as exc:
+                raise SwitchyardError("var", str(exc)) from exc
+            starts.check_size(row["variables"], int(params["max_variables_bytes"]))
+            (instance_id,) = await starts.insert_instances(tx.conn, [row])
             tx.emit(
                 ev.INSTANCES_CHANGED,
                 instance_id,
                 ids=[instance_id],
                 status=QUEUED,
-                lane=row["lane"],
+                lane=lane_name,
             )
         return instance_id
+
+    @rule(launch, arg="process")
+    async def start_many(
+        self,
+        process: str,
+        rows: list[dict[str, Any]],
+        *,
+        lane: str | None = None,
+        version: int | None = None,
+        origin: str = "manual",
+    ) -> list[int]:
+        """Start one instance of ``process`` per dict of variables in ``rows``, all in one
+        transaction: every row is checked against the definition first, and a bad one
+        (``RowRefused``, naming its index) starts none. Returns the ids, in ``rows``' order."""
+        if not rows:
+            return []
+        async with self.tx() as tx:
+            params = await server_params.load(tx.conn)
+            await starts.check_launch_allowed(tx.conn, params, self.clock.now())
+            definition, lane_name = await starts.definition_and_lane(
+                tx.conn, process, version, lane
+            )
+            made = starts.batch_rows(
+                definition,
+                rows,
+                lane=lane_name,
+                now=tx.now,
+                origin=origin,
+                originator=self.user,
+                limit=int(params["max_variables_bytes"]),
+            )
+            ids = await starts.insert_instances(tx.conn, made)
+            tx.emit(ev.INSTANCES_CHANGED, None, ids=ids, status=QUEUED, lane=lane_name)
+        return ids
 
     # ------------------------------------------------------------- inspecting
     @rule(on_instance("view", "view"), arg="instance_id")
@@ -350,6 +360,10 @@ class ProcessApi(RunsApi):
 
 def _process_name(text: str) -> str | None:
     """The ``process:`` name in a definition's text (comments, quotes and all), if any."""
+    import yaml  # here, like the parser: an engine that only reads needs neither
+    from switchyard.engine.definitions import yamlsrc
+    from yaml.nodes import MappingNode, ScalarNode
+
     if not yamlsrc.preflight(text, lambda *_: None):
         return None  # too large or too deep: load_file reports it
     try:
@@ -363,56 +377,21 @@ def _process_name(text: str) -> str | None:
     return None
 
 
-def process_instance_row(
-    definition: dict[str, Any],
-    given: dict[str, Any],
-    *,
-    lane: str | None,
-    now: Any,
-    origin: str,
-    originator: str | None,
-) -> dict[str, Any]:
-    doc = definition["doc"]
-    try:
-        start_vars = values.initial(doc.get("variables") or {}, given)
-    except values.ValueProblem as exc:
-        raise SwitchyardError("var", str(exc)) from exc
-    return {
-        "process": definition["name"],
-        "definition_id": definition["id"],
-        "process_version": definition["version"],
-        "lane": lane or doc.get("lane") or "default",
-        "status": QUEUED,
-        "origin": origin,
-        "originator": originator,
-        "queued_at": now,
-        "fire_at": now,
-        "updated_at": now,
-        "variables": values.to_json(start_vars),
-        "command": [],
-        "env": {},
-        "current_state": doc["start"],
-    }
-
-
-__all__ = ["STEP_ERROR", "ProcessApi", "process_instance_row"]
+__all__ = ["STEP_ERROR", "ProcessApi"]
 
 
 async def _check_variables_size(
     conn: AsyncConnection, doc: dict[str, Any], field: str = "var"
 ) -> None:
     """SwitchyardError (nothing written) when ``doc`` is over max_variables_bytes."""
-    limit = int((await server_params.load(conn))["max_variables_bytes"])
-    try:
-        values.check_size(doc, limit)
-    except values.TooLarge:
-        raise SwitchyardError(
-            field, f"the variables are over the max_variables_bytes limit of {limit:,} bytes"
-        ) from None
+    starts.check_size(doc, int((await server_params.load(conn))["max_variables_bytes"]), field)
 
 
 def _load_files(paths: list[Path], known: Known) -> tuple[list[Definition], list[Issue]]:
     """Read, parse and check definition files (blocking: called through to_thread)."""
+    from switchyard.engine.definitions import load_file
+    from switchyard.engine.definitions.parse import read_source
+
     names = set(known.processes or set())
     # processes published together may start each other
     for path in paths:

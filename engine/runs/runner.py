@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Literal
 
-import psutil
 from switchyard.engine.kernel.nodes import process_start_time
 from switchyard.engine.people.masking import TextMasker as Masker
 from switchyard.store import filemodes
@@ -92,6 +91,8 @@ def _group_alive(pgid: int) -> bool:
         return False
     except PermissionError:
         pass
+    import psutil  # here: reading a log from the command line need not import it
+
     for pid in psutil.pids():
         try:
             if os.getpgid(pid) == pgid and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:

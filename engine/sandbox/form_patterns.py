@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import re
 
-import regex
-
 MAX_PATTERN_CHARS = 500
 MATCH_TIMEOUT = 0.25  # seconds, per field check
 TOO_SLOW = "the pattern took too long to check"
@@ -22,6 +20,8 @@ def pattern_problem(pattern: str) -> str | None:
     """What is wrong with a form pattern at publish time, or None."""
     if len(pattern) > MAX_PATTERN_CHARS:
         return f"pattern is {len(pattern)} characters, at most {MAX_PATTERN_CHARS} allowed"
+    import regex  # here: the engine's facade imports this module, a command line call need not
+
     try:  # re's messages first (they are the ones people know), then regex's own
         re.compile(pattern)
         regex.compile(pattern)
@@ -33,6 +33,8 @@ def pattern_problem(pattern: str) -> str | None:
 def fullmatches(pattern: str, text: str) -> bool:
     """Whether ``text`` matches all of ``pattern``; raises ValueError(TOO_SLOW) when the
     check would take longer than MATCH_TIMEOUT."""
+    import regex
+
     try:
         return regex.fullmatch(pattern, text, timeout=MATCH_TIMEOUT) is not None
     except TimeoutError:

@@ -9,9 +9,7 @@ from collections.abc import Callable, Iterable
 from datetime import timedelta
 from decimal import Decimal
 from functools import wraps
-from typing import Any, TypeVar
-
-from jinja2 import Undefined
+from typing import TYPE_CHECKING, Any, TypeVar
 
 MAX_ITEMS = 100_000  # chars of a string / items of a collection built inside the sandbox
 MAX_OUTPUT = 64 * 1024  # rendered template output, in bytes
@@ -43,14 +41,29 @@ def int_too_large() -> ExpressionError:
     return ExpressionError(f"integer result too large (over {MAX_INT_BITS} bits)")
 
 
+if TYPE_CHECKING:
+    from jinja2 import Undefined
+
+_UNDEFINED: list[type[Undefined]] = []  # imported on first use (issue 14: not at import)
+
+
+def _undefined() -> type[Undefined]:
+    if not _UNDEFINED:
+        from jinja2 import Undefined
+
+        _UNDEFINED.append(Undefined)
+    return _UNDEFINED[0]
+
+
 def weight(value: Any, budget: int = MAX_ITEMS) -> int:
     """Chars + items in ``value``, nested, shared parts counted each time; stops past budget.
 
     Meeting an Undefined (``[missing]``) raises its error, naming the variable."""
+    undefined = _undefined()
     total, stack = 0, [value]
     while stack and total <= budget:
         item = stack.pop()
-        if isinstance(item, Undefined):
+        if isinstance(item, undefined):
             item._fail_with_undefined_error()
         if isinstance(item, str | bytes):
             total += len(item)

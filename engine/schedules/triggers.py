@@ -23,13 +23,15 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from itertools import islice
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
-from croniter.croniter import CroniterError
 from switchyard.engine.schedules.cron_fields import FORMS as _CRON_FORMS
 from switchyard.engine.schedules.cron_fields import cron_problem
+
+if TYPE_CHECKING:
+    from croniter import croniter
+
 
 Kind = Literal["cron", "every", "at", "on_demand", "continuous"]
 KINDS: tuple[str, ...] = get_args(Kind)
@@ -167,6 +169,9 @@ def _is_ambiguous(naive: datetime, zone: ZoneInfo) -> bool:
 @lru_cache(maxsize=1024)
 def _cron_template(cron: str) -> croniter:
     """Parse once per expression; callers copy it and set their own start."""
+    from croniter import croniter  # here: commands that compute no fire need not import it
+    from croniter.croniter import CroniterError
+
     problem = cron_problem(cron)  # our words, naming the field and its range
     if problem is not None:
         raise TriggerError("cron", problem)
@@ -188,6 +193,8 @@ def _cron_template(cron: str) -> croniter:
 
 def _walk(cron: str, zone: ZoneInfo, start: datetime) -> Iterator[datetime]:
     """Naive wall-clock matches strictly after the naive ``start``."""
+    from croniter.croniter import CroniterError
+
     it = copy.copy(_cron_template(cron))
     it.set_current(start.replace(microsecond=0, fold=0), force=True)
     while True:

@@ -63,6 +63,13 @@ async def replace(conn: AsyncConnection, instance_id: int, variables: dict[str, 
         await conn.execute(INSERT_VAR, rows)
 
 
+async def add_new(conn: AsyncConnection, docs: Sequence[tuple[int, dict[str, Any]]]) -> None:
+    """The index rows of instances just inserted (nothing to delete first)."""
+    rows = [r for i, doc in docs for r in index_rows(i, doc)]
+    if rows:
+        await conn.execute(INSERT_VAR, rows)
+
+
 async def replace_many(conn: AsyncConnection, docs: Sequence[tuple[int, dict[str, Any]]]) -> None:
     if not docs:
         return

@@ -56,6 +56,24 @@ async def get_user(conn: AsyncConnection, login: str) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
+async def user_and_groups(
+    conn: AsyncConnection, login: str
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """``get_user`` and ``groups_of`` in one statement (a user row per group, or one)."""
+    stmt = (
+        select(users, members.c.group.label("_group"))
+        .select_from(users.outerjoin(members, members.c.login == users.c.login))
+        .where(users.c.login == login)
+        .order_by(members.c.group)
+    )
+    found = (await conn.execute(stmt)).mappings().all()
+    if not found:
+        return None, []
+    row = dict(found[0])
+    row.pop("_group")
+    return row, [str(r["_group"]) for r in found if r["_group"] is not None]
+
+
 async def list_users(conn: AsyncConnection) -> list[dict[str, Any]]:
     return _rows(await conn.execute(select(users).order_by(users.c.login)))
 

@@ -27,7 +27,7 @@ ALLOWED = {
     ("store/queries/instances.py", "wake"),  # primitives that transition.wake calls
     ("store/queries/instances.py", "wake_due"),
     # a new row starts queued (or skipped/missed when a fire is recorded as not run)
-    ("engine/process/api.py", "process_instance_row"),
+    ("engine/process/starts.py", "instance_row"),
     ("engine/process/host.py", "start_child"),
     ("engine/instances/completion.py", "after_end"),  # the instance of a chained schedule
 }

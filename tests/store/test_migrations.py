@@ -8,6 +8,7 @@ import threading
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+import alembic.command
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -20,6 +21,14 @@ from switchyard.store.models import Lane, Node
 
 # The newest revision, read from the migrations folder (one head).
 HEAD = ScriptDirectory.from_config(migrate.alembic_config()).get_current_head()
+
+
+def test_the_head_constant_is_the_migrations_folders_head() -> None:
+    """``migrate.HEAD`` spares an up-to-date store Alembic's import: it must name the
+    newest migration (a new migration updates it)."""
+    assert migrate.HEAD == HEAD
+
+
 FUTURE = "9999_from_the_future"
 
 
@@ -54,7 +63,7 @@ async def test_opening_twice_is_a_no_op(db_url: str, monkeypatch: pytest.MonkeyP
     def no_upgrade(*args: object, **kw: object) -> None:
         raise AssertionError("an up-to-date database must not be upgraded again")
 
-    monkeypatch.setattr(migrate.command, "upgrade", no_upgrade)
+    monkeypatch.setattr(alembic.command, "upgrade", no_upgrade)
     again = await open_store(db_url)
     try:
         assert await version(again) == [HEAD]

@@ -23,7 +23,6 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from switchyard.engine.errors import EXIT_INTERNAL, StoreUnavailable, SwitchyardError
-from switchyard.engine.kernel.boundary import store_failure
 from switchyard.engine.paths import default_data_dir, open_private
 from switchyard.tui.cli.globals import hoist_globals
 from typer import _click as click  # typer vendors click: its exceptions, not click's
@@ -125,6 +124,8 @@ def exit_for(exc: BaseException) -> tuple[str | None, int]:
         return "interrupted", EXIT_INTERRUPTED
     if isinstance(exc, SwitchyardError):
         return str(exc), exc.exit_code
+    from switchyard.engine.kernel.boundary import store_failure  # SQLAlchemy: only here
+
     store = store_failure(exc)  # the engine's translation, also for what escaped it
     if store is not None and store.exit_code != EXIT_INTERNAL:
         return str(store), store.exit_code

@@ -10,7 +10,7 @@ import typer
 from switchyard.engine.errors import StoreUnavailable
 from switchyard.engine.paths import private_umask
 from switchyard.tui.cli.access import AccessError, forced_argv, load_env_file
-from switchyard.tui.cli.registry import cli
+from switchyard.tui.cli.registry import app_for, cli
 
 
 def main() -> None:
@@ -25,4 +25,4 @@ def main() -> None:
     except (AccessError, StoreUnavailable) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise SystemExit(exc.exit_code) from None
-    cli(args=argv)
+    app_for(argv)(args=argv)

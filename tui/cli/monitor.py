@@ -7,17 +7,21 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from switchyard.engine.errors import Refused, SwitchyardError
-from switchyard.engine.monitor.filters import MonitorFilter
 from switchyard.tui import formatting as fmt
 from switchyard.tui.cli.root import fail, run
-from switchyard.tui.filters import from_options, resolve
+
+if TYPE_CHECKING:
+    from switchyard.engine.monitor.filters import MonitorFilter
 
 
 async def _filter(engine: Any, text: str | None, options: dict[str, Any]) -> MonitorFilter:
+    from switchyard.engine.monitor.filters import MonitorFilter
+    from switchyard.tui.filters import from_options, resolve
+
     inline = from_options(**options)
     if text is None:
         return inline

@@ -10,18 +10,18 @@ tui/cli/registry.py; this module imports none of them.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from switchyard.engine.api import Engine
 from switchyard.engine.errors import StoreUnavailable, SwitchyardError
 from switchyard.engine.paths import check_store_url
-from switchyard.engine.people.api import LOGIN
 from switchyard.engine.views import to_json
 from switchyard.tui.cli.errors import SwitchyardGroup, emit
+
+if TYPE_CHECKING:
+    from switchyard.engine.api import Engine
 
 app = typer.Typer(
     cls=SwitchyardGroup,  # the error funnel: one line and an exit code, never a traceback
@@ -84,6 +84,9 @@ def fail(message: str, code: int = 2) -> None:
 
 def run(fn: Callable[[Engine], Awaitable[T]], *, db: str | None = None, create: bool = False) -> T:
     """Open the store (made only when ``create``: console, serve, demo, init), run ``fn``."""
+    import asyncio  # here, like the engine: --help and typos need neither
+
+    from switchyard.engine.api import Engine
 
     async def main() -> T:
         engine = await Engine.open(db or state.db, **state.open_options(create=create))
@@ -114,7 +117,7 @@ def main_callback(
     """Without a command: open the console."""
     if db is not None:
         check_store_url(db)  # one line naming `db` for an empty, huge or foreign value
-    if as_user is not None and not LOGIN.match(as_user):
+    if as_user is not None and not _is_login(as_user):
         fail("as: not a login (letters, digits, _ . @ -; at most 100 characters)")
     state.db = db
     state.as_user = as_user
@@ -125,6 +128,12 @@ def main_callback(
 
         # errors: the funnel (tui/cli/errors.py)
         run_console(db, **state.open_options(create=True))
+
+
+def _is_login(name: str) -> bool:
+    from switchyard.engine.people.api import LOGIN
+
+    return LOGIN.match(name) is not None
 
 
 def parse_pairs(pairs: list[str], option: str) -> dict[str, str]:

@@ -3,12 +3,13 @@ transfer`."""
 
 from __future__ import annotations
 
-import asyncio
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from switchyard.engine.api import Engine
 from switchyard.tui.cli.root import JsonOption, emit_json, fail, run, state
+
+if TYPE_CHECKING:
+    from switchyard.engine.api import Engine
 
 area = typer.Typer()  # merged into the root app by tui/cli/registry.py
 
@@ -32,6 +33,8 @@ def serve(
     ] = 30.0,
 ) -> None:
     """Run a headless engine until SIGTERM/SIGINT."""
+    import asyncio
+
     from switchyard.tui.serve import serve_forever
 
     if not 0 <= grace <= 86_400:  # also NaN

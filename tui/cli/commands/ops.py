@@ -11,8 +11,6 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
-from switchyard.engine.ops.api import show_value
-from switchyard.engine.schedules.triggers import TriggerError, parse_duration
 from switchyard.tui import formatting as fmt
 from switchyard.tui.cli.root import JsonOption, emit_json, fail, run
 
@@ -26,6 +24,8 @@ TIME_HELP = "ISO time (2026-11-24T08:00, local unless it has an offset) or an ag
 
 def parse_time(text: str, field: str, now: datetime | None = None) -> datetime:
     """An ISO time (naive = local time) or a relative age ("1h", "2d": that long ago)."""
+    from switchyard.engine.schedules.triggers import TriggerError, parse_duration
+
     raw = text.strip()
     try:
         at = datetime.fromisoformat(raw)
@@ -47,6 +47,8 @@ def parse_time(text: str, field: str, now: datetime | None = None) -> datetime:
 @param_app.command("list")
 def param_list(as_json: JsonOption = False) -> None:
     """Every server parameter: value, default, rule and when it was last set."""
+    from switchyard.engine.ops.api import show_value
+
     views = run(lambda e: e.params())
     if as_json:
         return emit_json(views)
@@ -69,6 +71,8 @@ def param_set(
     value: Annotated[str, typer.Argument(help="true/false, a number, or seconds: 30s, 5m.")],
 ) -> None:
     """Change a server parameter (admins); running nodes take it without a restart."""
+    from switchyard.engine.ops.api import show_value
+
     view = run(lambda e: e.set_param(name, value))
     typer.echo(f"{view.name} = {show_value(view.name, view.value)}")
 

@@ -6,12 +6,14 @@ what is missing and exits 4."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from switchyard.engine.people.views import RightView
 from switchyard.tui import formatting as fmt
 from switchyard.tui.cli.root import JsonOption, emit_json, fail, run
+
+if TYPE_CHECKING:
+    from switchyard.engine.people.views import RightView
 
 area = typer.Typer()  # merged into the root app by tui/cli/registry.py
 

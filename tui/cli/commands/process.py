@@ -4,13 +4,15 @@ retry and skip. Merged into the root app by tui/cli/registry.py."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from switchyard.engine.definitions import DefinitionError
 from switchyard.tui import formatting as fmt
 from switchyard.tui.cli.monitor import FilterOption, bulk
 from switchyard.tui.cli.root import JsonOption, emit_json, parse_pairs, run
+
+if TYPE_CHECKING:
+    from switchyard.engine.definitions import DefinitionError
 
 area = typer.Typer()  # merged into the root app by tui/cli/registry.py
 
@@ -34,6 +36,8 @@ def _report(exc: DefinitionError) -> None:
 @process_app.command("validate")
 def process_validate(files: FilesArg) -> None:
     """Check definitions without publishing; exit 2 and list every error on any error."""
+    from switchyard.engine.definitions import DefinitionError
+
     try:
         definitions = run(lambda e: e.validate_files(files))
     except DefinitionError as exc:
@@ -48,6 +52,8 @@ def process_validate(files: FilesArg) -> None:
 @process_app.command("publish")
 def process_publish(files: FilesArg) -> None:
     """Publish definitions: a changed one becomes a new version; all files or none."""
+    from switchyard.engine.definitions import DefinitionError
+
     try:
         results = run(lambda e: e.publish(files))
     except DefinitionError as exc:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from switchyard.engine.api import Engine
-from switchyard.engine.errors import NotFound
+from switchyard.engine.errors import NotFound, SwitchyardError
 from switchyard.tui import formatting as fmt
 from switchyard.tui.cli.monitor import bulk, monitored
-from switchyard.tui.cli.root import JsonOption, emit_json, parse_pairs, run
+from switchyard.tui.cli.root import JsonOption, emit_json, fail, parse_pairs, run
+
+if TYPE_CHECKING:
+    from switchyard.engine.api import Engine
 
 area = typer.Typer()  # merged into the root app by tui/cli/registry.py
 
@@ -24,12 +26,24 @@ def start(
     ] = None,
     lane: Annotated[str | None, typer.Option(help="Run on this lane (processes).")] = None,
     version: Annotated[int | None, typer.Option(help="This version of the process.")] = None,
+    vars_file: Annotated[
+        str | None,
+        typer.Option(
+            "--vars-file",
+            help="Start one instance per line: a JSON object of variables each ('-': stdin). "
+            "All or none; --var values apply to every line (the line's own win).",
+        ),
+    ] = None,
 ) -> None:
-    """Start a process (or run a schedule now); prints the instance id.
+    """Start a process (or run a schedule now); prints the instance id (one per line with
+    --vars-file).
 
     NAME is looked up as a published process first, then as a schedule."""
 
     variables = parse_pairs(var or [], "var")
+    if vars_file is not None:
+        _start_batch(name, vars_file, variables, lane, version)
+        return
 
     async def go(engine: Engine) -> int:
         names = {p.name for p in await engine.processes()}
@@ -40,6 +54,63 @@ def start(
         return await engine.start(name)
 
     typer.echo(str(run(go)))
+
+
+MAX_VARS_FILE = 256 * 1024 * 1024  # characters: a batch is held in memory, all or nothing
+
+
+def _read_rows(source: str) -> tuple[list[dict[str, object]], list[int]]:
+    """The JSON objects of a vars file, one a line (blank lines skipped), and each one's
+    line number; a line that is not one is refused as ``FILE:LINE: what is wrong``."""
+    import json
+
+    try:
+        if source == "-":
+            text = sys.stdin.read(MAX_VARS_FILE + 1)
+        else:
+            with open(source, encoding="utf-8") as handle:
+                text = handle.read(MAX_VARS_FILE + 1)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: a NUL in the path
+        shown = source if len(source) <= 200 else source[:200] + "..."
+        fail(f"vars-file: cannot read {shown!r}: {getattr(exc, 'strerror', None) or exc}")
+    if len(text) > MAX_VARS_FILE:
+        fail(f"vars-file: {source} is over {MAX_VARS_FILE:,} characters; split it")
+    rows: list[dict[str, object]] = []
+    lines: list[int] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError as exc:
+            fail(f"{source}:{number}: not JSON: {exc.args[0] if exc.args else exc}")
+        if not isinstance(value, dict):
+            fail(f"{source}:{number}: expected a JSON object of variables")
+        rows.append(value)
+        lines.append(number)
+    if not rows:
+        fail(f"vars-file: {source} holds no rows")
+    return rows, lines
+
+
+def _start_batch(
+    name: str, source: str, common: dict[str, str], lane: str | None, version: int | None
+) -> None:
+    """``start NAME --vars-file FILE``: every line's instance, or none."""
+    from switchyard.engine.process.starts import RowRefused
+
+    rows, lines = _read_rows(source)
+    if common:
+        rows = [{**common, **row} for row in rows]
+
+    async def go(engine: Engine) -> list[int]:
+        try:
+            return await engine.start_many(name, rows, lane=lane, version=version)
+        except RowRefused as exc:  # the engine names the row; the person needs the line
+            raise SwitchyardError(f"{source}:{lines[exc.index]}", exc.problem) from None
+
+    ids = run(go)
+    typer.echo("\n".join(str(i) for i in ids))
 
 
 @area.command()

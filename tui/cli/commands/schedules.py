@@ -5,14 +5,15 @@ from __future__ import annotations
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from switchyard.engine.api import Engine
-from switchyard.engine.schedules.spec import ScheduleSpec
-from switchyard.engine.views import LaneView
 from switchyard.tui import formatting as fmt
 from switchyard.tui.cli.root import JsonOption, emit_json, fail, run
+
+if TYPE_CHECKING:
+    from switchyard.engine.api import Engine
+    from switchyard.engine.views import LaneView
 
 area = typer.Typer()  # merged into the root app by tui/cli/registry.py
 lane_app = typer.Typer(help="Lanes: named execution slots (concurrency 1 = serialised).")
@@ -117,6 +118,8 @@ def schedule_add(
     (or --process NAME [--var K=V ...] instead of a command)."""
     if cwd is not None and not _is_dir(cwd):
         fail(f"cwd: '{cwd}' is not a directory")
+    from switchyard.engine.schedules.spec import ScheduleSpec
+
     spec = ScheduleSpec(
         name=name,
         command=list(command or []),

@@ -10,12 +10,14 @@ missing right)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from switchyard.engine.node.timers import TimerRunResult, TimerView
 from switchyard.tui import formatting as fmt
 from switchyard.tui.cli.root import JsonOption, emit_json, fail, run
+
+if TYPE_CHECKING:
+    from switchyard.engine.node.timers import TimerRunResult, TimerView
 
 area = typer.Typer()  # merged into the root app by tui/cli/registry.py
 

@@ -8,13 +8,14 @@ else has the item), 3 not found, 4 not allowed (the message names the missing ri
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from switchyard.engine.workitems.forms import FormInvalid
-from switchyard.engine.workitems.views import WorkItemDetail, WorkItemView
 from switchyard.tui import formatting as fmt
 from switchyard.tui.cli.root import JsonOption, fail, parse_pairs, run
+
+if TYPE_CHECKING:
+    from switchyard.engine.workitems.views import WorkItemDetail, WorkItemView
 
 area = typer.Typer()  # merged into the root app by tui/cli/registry.py
 
@@ -196,6 +197,8 @@ def workitem_complete(
 ) -> None:
     """Press a button: the fields are checked like the form checks them; then the
     button's actions run in the instance and it goes on."""
+    from switchyard.engine.workitems.forms import FormInvalid
+
     values = parse_pairs(field or [], "--field")
 
     async def complete(engine: Any) -> WorkItemView:
