@@ -70,7 +70,7 @@ async def test_help_lists_global_keys_and_back_on_its_first_page(engine: Engine)
         assert isinstance(app.screen, HelpScreen)
         line = app.screen.query_one("#help-global", Static)
         text = str(line.content)
-        for part in ("1/2/3/4/5/6 screens", "esc Back", "? Help", "q Quit", "^t Timers"):
+        for part in ("1/2/3/4/5/6/7 screens", "esc Back", "? Help", "q Quit", "^t Timers"):
             assert part in text, text
         assert line.region.bottom <= SIZE[1] and line.region.height >= 1  # on screen
 
