@@ -229,11 +229,11 @@ class SwitchyardApp(App[None]):
     async def action_quit(self) -> None:
         if self._quitting:
             return
-        running = (
-            len(self.runtime.running) + len(self.runtime.processes)
-            if self.runtime and self.runtime.started
-            else 0
-        )
+        running = 0
+        if self.runtime and self.runtime.started:  # a continuous schedule's run is not asked
+            # about: it stops at once and starts again with the next console (runtime.py)
+            continuous = await self.runtime.continuous_runs()
+            running = len(set(self.runtime.running) - continuous) + len(self.runtime.processes)
         if not running:
             self._quitting = True
             self.exit()

@@ -6,7 +6,8 @@ hook that ``engine/instances/transition.py`` runs after every end.
 - A parent waiting on it is woken.
 
 - A continuous schedule is looked at again (restarted after 5 s if its run failed, so a
-  command that fails at once does not spin).
+  command that fails at once does not spin; at once when it completed or was interrupted
+  by a quitting console, ``INTERRUPTED_BY_QUIT``).
 - Schedules chained with ``--after`` start when the instance completed successfully.
 """
 
@@ -27,6 +28,9 @@ from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import schedules as sched_q
 
 CONTINUOUS_RESTART_AFTER_FAILURE = timedelta(seconds=5)
+#: the reason of a continuous schedule's run stopped because the console running it quit:
+#: it ends ``cancelled`` (not an error) and the schedule starts it again at the next start
+INTERRUPTED_BY_QUIT = "interrupted by quit"
 
 
 async def finish(
@@ -36,7 +40,7 @@ async def finish(
     return await transition(tx, row, Status(status), reason, fields={"exit_code": exit_code})
 
 
-async def after_end(tx: Tx, row: dict[str, Any], status: str) -> None:
+async def after_end(tx: Tx, row: dict[str, Any], status: str, reason: str | None = None) -> None:
     if row.get("definition_id") is not None and status in (CANCELLED, COMPLETED):
         # nothing of it is left open: items withdrawn, children cancelled, steps ended
         await end_leftovers(tx, row, Status(status))
@@ -49,7 +53,8 @@ async def after_end(tx: Tx, row: dict[str, Any], status: str) -> None:
         return
     trigger = Trigger.from_fields(schedule["trigger"])
     if trigger.kind == "continuous" and not schedule["paused"]:
-        delay = timedelta(0) if status == COMPLETED else CONTINUOUS_RESTART_AFTER_FAILURE
+        at_once = status == COMPLETED or reason == INTERRUPTED_BY_QUIT
+        delay = timedelta(0) if at_once else CONTINUOUS_RESTART_AFTER_FAILURE
         await sched_q.update_fields(tx.conn, schedule["id"], {"next_fire_at": tx.now + delay})
         tx.emit(ev.SCHEDULE_CHANGED, schedule["id"], name=schedule["name"])
     if status == COMPLETED:

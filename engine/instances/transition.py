@@ -74,7 +74,7 @@ async def transition(
     if to in ENDED:
         from switchyard.engine.instances.completion import after_end  # the hook needs the schedules
 
-        await after_end(tx, dict(row), str(to))
+        await after_end(tx, dict(row), str(to), reason)
     return True
 
 

@@ -4,6 +4,9 @@ It registers itself, restores the work of dead nodes, then runs the scheduler, t
 dispatcher, a heartbeat, the cancel watcher and housekeeping until stopped. Stopping
 takes no new work, lets running commands finish for a grace period, then interrupts
 what is left (those instances end in ``error``: "interrupted: node stopped").
+A console's node (``mode="console"``) stops the runs of continuous schedules at once,
+without the grace (they never end by themselves): they end ``cancelled`` with the reason
+``INTERRUPTED_BY_QUIT`` and the schedule starts them again at the next start.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from functools import partial
 from typing import Any, Protocol, runtime_checkable
 
 from switchyard.engine.actions import sql as sql_action
-from switchyard.engine.instances.completion import finish
+from switchyard.engine.instances.completion import INTERRUPTED_BY_QUIT, finish
 from switchyard.engine.instances.transition import wake, wake_due
 from switchyard.engine.kernel import config as node_config
 from switchyard.engine.kernel import eventlog
@@ -49,6 +52,7 @@ from switchyard.engine.runs.execution import ExecutionPorts, execute
 from switchyard.engine.runs.log_chunks import ChunkWriter, ChunkWriterPorts
 from switchyard.engine.runs.runner import CommandRun
 from switchyard.engine.schedules.scheduler import Scheduler, SchedulerPorts
+from switchyard.engine.schedules.triggers import Trigger
 from switchyard.engine.workitems import timers as wi_timers
 from switchyard.store.models import ERROR, RUNNING
 from switchyard.store.queries import events as event_rows
@@ -56,6 +60,7 @@ from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import log_chunks as chunk_q
 from switchyard.store.queries import nodes as node_q
 from switchyard.store.queries import processes as proc_q
+from switchyard.store.queries import schedules as sched_q
 from switchyard.store.queries import steps as step_q
 
 log = logging.getLogger(__name__)
@@ -297,6 +302,10 @@ class Runtime:
             async with self.engine.store.write() as conn:
                 await node_q.set_draining(conn, self.engine.node_id, self.engine.clock.now(), grace)
         interrupted = 0
+        if self.mode == "console":  # continuous runs never end: stopped now, not an error
+            for instance_id in await self.continuous_runs():
+                if (run := self.running.get(instance_id)) is not None:
+                    await run.interrupt(INTERRUPTED_BY_QUIT, ended_as="cancelled")
         if self._runs:
             _, pending = await asyncio.wait(set(self._runs), timeout=grace)
             if pending:
@@ -331,6 +340,21 @@ class Runtime:
                 host=HOST,
                 interrupted=interrupted,
             )
+
+    async def continuous_runs(self) -> set[int]:
+        """The commands running here that are runs of a continuous schedule."""
+        if not self.running:
+            return set()
+        async with self.engine.store.read() as conn:
+            rows = await inst_q.get_many(conn, list(self.running))
+            ids = sorted({int(r["schedule_id"]) for r in rows if r.get("schedule_id")})
+            schedules = await sched_q.get_many(conn, ids)
+        return {
+            int(r["id"])
+            for r in rows
+            if (s := schedules.get(int(r.get("schedule_id") or 0))) is not None
+            and Trigger.from_fields(s["trigger"]).kind == "continuous"
+        }
 
     async def _hand_over_waiting(self) -> None:
         """Stopping: the waiting instances this node owns go to the other live worker

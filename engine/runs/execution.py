@@ -148,7 +148,7 @@ async def execute(
     status = STATUS_OF_RESULT.get(result.status, ERROR)
     reason = result.reason
     if run.interrupted_reason:
-        status, reason = ERROR, run.interrupted_reason
+        status, reason = STATUS_OF_RESULT[run.interrupted_as], run.interrupted_reason
     elif status == CANCELLED:
         reason = f"cancelled ({result.reason})"
     async with engine.tx() as tx:

@@ -178,6 +178,7 @@ class CommandRun:
         self._room = asyncio.Event()
         self._blocked = 0
         self.interrupted_reason: str | None = None  # set by ``interrupt``: the node stops
+        self.interrupted_as: Literal["error", "cancelled"] = "error"
         self._eof = False
         self._last_read = 0.0
         self._started = 0.0
@@ -269,9 +270,12 @@ class CommandRun:
             raise RuntimeError("start() was not called")
         return await asyncio.shield(self._task)
 
-    async def interrupt(self, reason: str) -> None:
-        """The node stops: kill the group; its instance ends in ``error`` with ``reason``."""
+    async def interrupt(
+        self, reason: str, ended_as: Literal["error", "cancelled"] = "error"
+    ) -> None:
+        """The node stops: kill the group; its instance ends ``ended_as`` with ``reason``."""
         self.interrupted_reason = reason
+        self.interrupted_as = ended_as
         await self.cancel()
 
     async def cancel(self) -> None:
