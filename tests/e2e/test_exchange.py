@@ -178,3 +178,16 @@ async def test_refusals(sy: Any, tmp_path: Path) -> None:
     assert "import into the store" in proc.stderr
     proc = sy.cli("import", str(tmp_path / "missing"), expect=3)
     assert "missing" in proc.stderr
+
+
+async def test_a_failed_write_applies_nothing(sy: Any, tmp_path: Path) -> None:
+    """A file that passes reading but fails while applying (a member nobody has) rolls
+    back the changes already written on the same transaction."""
+    await fill(sy)
+    out = tmp_path / "out"
+    sy.cli("export", str(out))
+    (out / "lanes" / "aaa.yaml").write_text("concurrency: 3\nname: aaa\n")  # applied first
+    (out / "groups" / "reviewers.yaml").write_text("members:\n- ann\n- nobody\nname: reviewers\n")
+    proc = sy.cli("import", str(out), expect=2)
+    assert "groups/reviewers.yaml: members" in proc.stderr and "nobody" in proc.stderr
+    assert "aaa" not in {lane.name for lane in await sy.engine.lanes()}
