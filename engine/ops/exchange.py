@@ -176,6 +176,12 @@ class ExchangeApi(Guard):
         )
         definitions = await asyncio.to_thread(_definitions, directory, proc_rels, known)
         changes = plan(current, wanted, prune=prune, me=self.user)
+        for c in changes:
+            if c.change == Change.CHANGED and kind_of(c.path) == "processes" and "@" in c.path:
+                raise SwitchyardError(
+                    str(directory / c.path),
+                    "a published version cannot change (publish a new one: edit NAME.yaml)",
+                )
         if dry_run:
             return ImportResult(str(directory), False, changes)
         todo = [c for c in changes if c.change != Change.UNCHANGED]

@@ -26,6 +26,9 @@ from switchyard.store.queries import processes as proc_q
 from switchyard.store.queries import saved_filters as filter_q
 from switchyard.store.queries import schedules as sched_q
 
+OVERLAPS = ("queue", "skip", "parallel")
+MISFIRES = ("once", "each", "skip")
+
 
 def _kind(rel: str) -> str:
     return rel.split("/", 1)[0]
@@ -172,8 +175,17 @@ async def _schedule(tx: Tx, where: str, obj: dict[str, Any]) -> None:
     except TriggerError as exc:
         raise SwitchyardError(f"{where}: trigger.{exc.field}", exc.message) from None
     _field(where, obj, "command", list)
+    for field, choices in (("overlap", OVERLAPS), ("misfire", MISFIRES)):
+        if obj.get(field) not in choices:
+            raise SwitchyardError(f"{where}: {field}", f"one of {', '.join(choices)}")
+    for field in ("overlap_limit", "misfire_limit"):
+        if _field(where, obj, field, int) < 0:
+            raise SwitchyardError(f"{where}: {field}", "must not be negative")
     if await lane_q.get(tx.conn, lane) is None:
         raise SwitchyardError(f"{where}: lane", f"unknown lane '{lane}'")
+    process = obj.get("process")
+    if process is not None and await proc_q.latest(tx.conn, str(process)) is None:
+        raise SwitchyardError(f"{where}: process", f"unknown process '{process}'")
     row.update(next_fire_at=first_fire(trigger, tx.now), updated_at=tx.now)
     old = await sched_q.get_by_name(tx.conn, name)
     if old is None:

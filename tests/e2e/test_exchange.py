@@ -191,3 +191,19 @@ async def test_a_failed_write_applies_nothing(sy: Any, tmp_path: Path) -> None:
     proc = sy.cli("import", str(out), expect=2)
     assert "groups/reviewers.yaml: members" in proc.stderr and "nobody" in proc.stderr
     assert "aaa" not in {lane.name for lane in await sy.engine.lanes()}
+
+
+async def test_bad_fields_and_changed_versions_are_refused(sy: Any, tmp_path: Path) -> None:
+    await fill(sy)
+    out = tmp_path / "out"
+    sy.cli("export", str(out), "--all-versions")
+    nightly = out / "schedules" / "nightly.yaml"
+    good = nightly.read_text()
+    nightly.write_text(good.replace("overlap: queue", "overlap: sometimes"))
+    proc = sy.cli("import", str(out), expect=2)
+    assert "schedules/nightly.yaml: overlap" in proc.stderr, proc.stderr
+    nightly.write_text(good)
+    (out / "processes" / "quick@1.yaml").write_text(QUICK.replace("VERSION", "v9"))
+    proc = sy.cli("import", str(out), "--dry-run", expect=2)
+    assert "quick@1.yaml" in proc.stderr and "cannot change" in proc.stderr, proc.stderr
+    assert [p.version for p in await sy.engine.processes()] == [2]
