@@ -195,4 +195,6 @@ class ExchangeApi(Guard):
                 current_files=current,
                 user=self.user,
             )
+            counts = {k.value: sum(1 for c in changes if c.change == k) for k in Change}
+            await self._audit(tx, "import", str(directory), **counts)
         return ImportResult(str(directory), True, changes)

@@ -207,3 +207,13 @@ async def test_bad_fields_and_changed_versions_are_refused(sy: Any, tmp_path: Pa
     proc = sy.cli("import", str(out), "--dry-run", expect=2)
     assert "quick@1.yaml" in proc.stderr and "cannot change" in proc.stderr, proc.stderr
     assert [p.version for p in await sy.engine.processes()] == [2]
+
+
+async def test_an_import_is_audited(sy: Any, tmp_path: Path) -> None:
+    await fill(sy)
+    out = tmp_path / "out"
+    sy.cli("export", str(out))
+    (out / "lanes" / "extra.yaml").write_text("concurrency: 1\nname: extra\n")
+    sy.cli("import", str(out))
+    entry = next(a for a in await sy.engine.audit() if a.action == "import")
+    assert entry.target == str(out) and entry.detail["added"] == 1
