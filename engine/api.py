@@ -23,6 +23,7 @@ from switchyard.engine.node import file_guard
 from switchyard.engine.node.api import NodesApi
 from switchyard.engine.node.timers import TimersApi
 from switchyard.engine.ops.api import OperationsApi
+from switchyard.engine.ops.exchange import ExchangeApi
 from switchyard.engine.ops.migration import MigrationApi
 from switchyard.engine.ops.secrets import SecretBox
 from switchyard.engine.ops.secrets_api import SecretsApi
@@ -70,6 +71,7 @@ class Engine(
     SecretsApi,
     NodesApi,
     MigrationApi,
+    ExchangeApi,
 ):
     def __init__(
         self,

@@ -13,6 +13,7 @@ import copy
 
 import typer
 from switchyard.tui.cli.commands import (
+    exchange,
     migrate,
     nodes,
     ops,
@@ -37,6 +38,7 @@ AREAS: tuple[typer.Typer, ...] = (
     timers.area,
     workitems.area,
     migrate.area,
+    exchange.area,
 )
 
 
