@@ -10,7 +10,7 @@ not an admin); 5 a store out of reach; 130 interrupted (rerun it: it resumes).""
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -25,10 +25,12 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.text import Text
-from switchyard.engine.api import Engine
-from switchyard.engine.ops.migration import MigrationResult
 from switchyard.tui import formatting as fmt
 from switchyard.tui.cli.root import JsonOption, run, state
+
+if TYPE_CHECKING:  # the command line imports the engine only when a command runs
+    from switchyard.engine.api import Engine
+    from switchyard.engine.ops.migration import MigrationResult
 
 area = typer.Typer()  # merged into the root app by tui/cli/registry.py
 
