@@ -339,6 +339,7 @@ ALL_TABLES = {
     "lanes", "schedules", "secrets", "nodes", "events", "params", "process_definitions",
     "users", "groups", "group_members", "rights", "secspecs", "audit_log", "saved_filters",
     "event_log", "instances", "steps", "instance_history", "work_items", "instance_vars",
+    "log_chunks",
 }  # fmt: skip
 
 
