@@ -99,7 +99,7 @@ def follow_and_copy(tmux: TmuxConsole) -> int:
     """On the Queue: highlight the continuous log-shipper (last lane), see its log grow,
     copy its id with `y`; return the id."""
     tmux.keys("2")
-    tmux.wait_text("log-shipper")
+    tmux.wait(lambda s: re.search(r"streams +\d+ +log-shipper +running", s), "its queue row")
     tmux.keys("G")
     screen = tmux.wait(lambda s: re.search(r"log #\d+ log-shipper", s), "log-shipper's log")
     seen = set(TICK.findall(tmux.wait(lambda s: TICK.search(s), "a tick line")))
