@@ -15,6 +15,7 @@ from switchyard.tui import settings
 from switchyard.tui.app import SwitchyardApp
 from switchyard.tui.screens.queue import QueueScreen
 from switchyard.tui.widgets.log_pane import TailLog
+from textual.command import CommandPalette
 from textual.filter import Monochrome, NoColor
 
 SIZE = (80, 24)
@@ -120,3 +121,20 @@ def test_no_color_makes_the_console_monochrome(
     app = SwitchyardApp(engine)
     assert app.no_color
     assert any(isinstance(f, Monochrome | NoColor) for f in app.get_line_filters())
+
+
+async def test_the_palette_picks_the_high_contrast_theme(engine: Engine, until: Until) -> None:
+    path = Path(os.environ["XDG_CONFIG_HOME"]) / "switchyard" / "console.toml"
+    app = SwitchyardApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+p")
+        await until(lambda: isinstance(app.screen, CommandPalette), what="palette")
+        await pilot.press(*"theme")
+        await pilot.pause(0.3)
+        await pilot.press("enter")  # Textual's "Theme": a palette of every registered theme
+        await pilot.pause(0.3)
+        await pilot.press(*"high-contrast")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await until(lambda: app.theme == "switchyard-high-contrast", what="theme chosen")
+    assert settings.load_theme(path) == "switchyard-high-contrast"
