@@ -78,6 +78,9 @@ class TmuxConsole:
         for key in keys:
             self.run("send-keys", key)
 
+    def type(self, text: str) -> None:
+        self.run("send-keys", "-l", text)
+
     def raw(self) -> bytes:
         return self.raw_file.read_bytes()
 

@@ -142,9 +142,19 @@ def test_console_in_tmux_at_80x24(tmp_path: Path, store: dict[str, str], tmux: T
     wait_status(store, shipper, "cancelled")
 
     tmux.keys("4")
-    tmux.wait_text("tmux-check")
+    tmux.wait_text("Work Items")
+    tmux.keys("/")  # only this process's item, whatever else the demo offers
+    tmux.wait_text("Show the work items of one process")
+    tmux.type("tmux-check")
     tmux.keys("Enter")
-    tmux.wait_text("F1 Done")
+    tmux.wait(
+        lambda s: (
+            "Show the work items" not in s and re.search(r"^ \d+ +Check +tmux-check", s, re.M)
+        ),
+        "the prompt closed and the item listed",
+    )
+    tmux.keys("Enter")
+    tmux.wait(lambda s: f"Check · tmux-check · instance #{check}" in s and "F1 Done" in s, "form")
     tmux.keys("F1")
     tmux.wait_text("completed (Done)")
     wait_status(store, check, "completed")

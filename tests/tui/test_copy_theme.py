@@ -13,10 +13,13 @@ import pytest
 from switchyard.engine.api import Engine
 from switchyard.tui import settings
 from switchyard.tui.app import SwitchyardApp
+from switchyard.tui.screens.confirm import ConfirmScreen
+from switchyard.tui.screens.prompt import PromptScreen
 from switchyard.tui.screens.queue import QueueScreen
 from switchyard.tui.widgets.log_pane import TailLog
 from textual.command import CommandPalette
 from textual.filter import Monochrome, NoColor
+from textual.widgets import Button, Input
 
 SIZE = (80, 24)
 Until = Callable[..., Awaitable[Any]]
@@ -138,3 +141,24 @@ async def test_the_palette_picks_the_high_contrast_theme(engine: Engine, until: 
         await pilot.press("enter")
         await until(lambda: app.theme == "switchyard-high-contrast", what="theme chosen")
     assert settings.load_theme(path) == "switchyard-high-contrast"
+
+
+async def test_keys_typed_ahead_do_not_dismiss_a_dialog_twice(engine: Engine) -> None:
+    """Over a slow link two Enters can both reach a prompt before it is gone: the second
+    used to pop the screen below too (ScreenStackError, the console died)."""
+    app = SwitchyardApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        answers: list[object] = []
+        prompt = PromptScreen("Filter", "a process")
+        await app.push_screen(prompt, answers.append)
+        field = prompt.query_one(Input)
+        field.post_message(Input.Submitted(field, "x"))
+        field.post_message(Input.Submitted(field, "x"))
+        await pilot.pause(0.2)
+        confirm = ConfirmScreen("Cancel?", "sure?")
+        await app.push_screen(confirm, answers.append)
+        confirm.post_message(Button.Pressed(confirm.query_one("#yes", Button)))
+        confirm.post_message(Button.Pressed(confirm.query_one("#yes", Button)))
+        await pilot.pause(0.2)
+        assert answers == ["x", True]
+        assert app.is_running and len(app.screen_stack) == 1
