@@ -20,6 +20,7 @@ from switchyard.engine.errors import StoreUnavailable
 from switchyard.engine.kernel import events as ev
 from switchyard.engine.node.runtime import Runtime
 from switchyard.engine.node.sessions import ConsoleSession
+from switchyard.tui import clipboard, settings
 from switchyard.tui.commands import SwitchyardCommands
 from switchyard.tui.display import plural
 from switchyard.tui.idle_gc import IdleCollector
@@ -76,6 +77,7 @@ class SwitchyardApp(App[None]):
         Binding("5", "switch_mode('admin')", "Admin", show=False, id="screen_admin"),
         Binding("6", "switch_mode('events')", "Events", show=False, id="screen_events"),
         Binding("7", "switch_mode('nodes')", "Nodes", show=False, id="screen_nodes"),
+        Binding("y", "copy", "Copy", show=False, id="copy"),
         Binding("ctrl+t", "timers", "Timers", show=False, id="timers"),
         Binding("question_mark", "help", "Help", key_display="?", id="help"),
         Binding("ctrl+p", "command_palette", "Palette", show=False, priority=True, id="palette"),
@@ -94,6 +96,7 @@ class SwitchyardApp(App[None]):
         *,
         serve_node: str | None = None,
         keymap_path: Path | None = None,
+        settings_path: Path | None = None,
     ) -> None:
         super().__init__()
         self.engine = engine
@@ -101,6 +104,8 @@ class SwitchyardApp(App[None]):
         self.session: ConsoleSession | None = None  # set when attached to a serve node
         self.serve_node = serve_node
         self.keymap_path = keymap_path or default_keymap_path()
+        self.settings_path = settings_path or settings.default_settings_path()
+        self._theme_loaded = False
         self._quitting = False
         self._colours: tuple[str, dict[str, str]] = ("", {})
         self._idle_gc = IdleCollector()
@@ -127,6 +132,7 @@ class SwitchyardApp(App[None]):
 
     # ------------------------------------------------------------------ start
     def on_mount(self) -> None:
+        self._load_theme()
         self._apply_keymap()
         self._watch_engine()
         self._idle_gc.start(self)  # full collections while idle, not during a keypress
@@ -138,6 +144,23 @@ class SwitchyardApp(App[None]):
         if isinstance(event, events.Key):
             self._idle_gc.key_pressed()
         await super().on_event(event)
+
+    def _load_theme(self) -> None:
+        """Register the high-contrast theme and bring back the theme chosen last."""
+        self.register_theme(settings.HIGH_CONTRAST)
+        chosen = settings.load_theme(self.settings_path)
+        if chosen and chosen in self.available_themes:
+            self.theme = chosen
+        self._theme_loaded = True
+
+    def watch_theme(self, theme: str) -> None:
+        """A theme chosen (ctrl+p, "Theme") is kept in the settings file."""
+        if not self._theme_loaded or settings.load_theme(self.settings_path) == theme:
+            return
+        try:
+            settings.save_theme(self.settings_path, theme)
+        except OSError as exc:
+            self.notify(f"cannot keep the theme: {exc}", severity="warning", markup=False)
 
     def _apply_keymap(self) -> None:
         holders = (
@@ -211,6 +234,10 @@ class SwitchyardApp(App[None]):
             return
         screen = self.screen
         self.push_screen(HelpScreen(screen.title or type(screen).__name__, bindings_of(screen)))
+
+    def action_copy(self) -> None:
+        """y: copy the selection, the highlighted id or the log line (OSC 52)."""
+        clipboard.copy(self)
 
     def action_timers(self) -> None:
         """ctrl+t: the timers over the current screen (not over a dialog)."""

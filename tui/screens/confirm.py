@@ -31,6 +31,7 @@ class ConfirmScreen(ModalScreen[bool]):
         self._yes = yes
         self._no = no
         self._danger = danger
+        self._answered = False  # a second key before the dialog is gone does nothing
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-dialog") as dialog:
@@ -47,7 +48,10 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
-        self.dismiss(event.button.id == "yes")
+        self.action_answer(event.button.id == "yes")
 
     def action_answer(self, yes: bool) -> None:
-        self.dismiss(yes)
+        """Dismiss once: keys typed ahead (over a slow link) must not pop the screen below."""
+        if not self._answered:
+            self._answered = True
+            self.dismiss(yes)

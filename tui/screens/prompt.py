@@ -29,6 +29,7 @@ class PromptScreen(ModalScreen[str | None]):
         self._message = message
         self._value = value
         self._placeholder = placeholder
+        self._answered = False  # a second Enter/Esc before the dialog is gone does nothing
 
     def compose(self) -> ComposeResult:
         with Vertical(id="prompt-dialog") as dialog:
@@ -40,7 +41,13 @@ class PromptScreen(ModalScreen[str | None]):
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        self.dismiss(event.value.strip())
+        self._answer(event.value.strip())
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        self._answer(None)
+
+    def _answer(self, answer: str | None) -> None:
+        """Dismiss once: keys typed ahead (over a slow link) must not pop the screen below."""
+        if not self._answered:
+            self._answered = True
+            self.dismiss(answer)

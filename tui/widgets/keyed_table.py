@@ -163,6 +163,10 @@ class KeyedTable(DataTable[Text]):
         key = self.ordered_rows[row].key.value
         return str(key) if key is not None else None
 
+    def copy_text(self) -> str | None:
+        """``y`` copies the highlighted row's key (its id)."""
+        return self.selected_key
+
     def select_key(self, key: str) -> bool:
         if key not in self.rows:
             return False

@@ -47,6 +47,13 @@ class TailLog(Log):
         self._pause_tail = on_scroll_up
         self._resume_tail = on_end
 
+    def copy_text(self) -> str | None:
+        """``y`` copies the last line in view (the newest while following)."""
+        if not self.line_count:
+            return None
+        last = min(int(self.scroll_y) + self.scrollable_content_region.height, self.line_count)
+        return self.lines[max(last - 1, 0)] or None
+
     def action_scroll_end(self) -> None:  # End, G: resume the tail (no animation to race)
         self._resume_tail()
 
