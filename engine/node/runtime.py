@@ -36,6 +36,7 @@ from switchyard.engine.kernel.nodes import (
 )
 from switchyard.engine.kernel.tasks import one_line, spawn
 from switchyard.engine.node import recovery
+from switchyard.engine.node.orphans import OrphanCancels
 from switchyard.engine.node.recovery import RecoveryPorts
 from switchyard.engine.ops import params as server_params
 from switchyard.engine.process.host import HostPorts, ProcessHost
@@ -68,6 +69,7 @@ log = logging.getLogger(__name__)
 EVENT_RETENTION = timedelta(hours=1)
 LOG_RETENTION = timedelta(days=int(os.environ.get("SWITCHYARD_LOG_RETENTION_DAYS", "30")))
 HOUSEKEEPING_EVERY = 10.0
+CANCEL_POLL = 2.0  # seconds between looks for cancel requests in the store
 
 
 @runtime_checkable
@@ -98,6 +100,7 @@ class Runtime:
         self.dispatcher = Dispatcher(engine, self._launch)
         self.dispatcher.after_round = self._requeue_yielded
         self._yielded: set[int] = set()  # instances that stepped aside for their lane
+        self._orphans = OrphanCancels(engine)  # cancels nothing here answers (node/orphans.py)
         self.running: dict[int, CommandRun] = {}
         self.processes: dict[int, ProcessTask] = {}
         self.writer = GroupWriter(engine)
@@ -404,11 +407,15 @@ class Runtime:
             await run.cancel()
 
     async def _watch_cancels(self) -> None:
-        """Cancel requests arrive as events; a slow poll catches any the feed missed."""
+        """Cancel requests arrive as events; a poll every 2 s catches any the feed missed,
+        or that came before the run they name had started here (the poll is on the clock,
+        not on silence: a busy bus must not starve it)."""
+        polled = time.monotonic()
         async with self.engine.bus.subscribe() as queue:
             while True:
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(2.0):  # not wait_for: it can eat a cancel (3.11)
+                    wait = max(0.0, CANCEL_POLL - (time.monotonic() - polled))
+                    async with asyncio.timeout(wait):  # not wait_for: it can eat a cancel (3.11)
                         event = await queue.get()
                     try:
                         if event.kind == ev.CANCEL_REQUESTED and event.entity_id:
@@ -417,7 +424,9 @@ class Runtime:
                             await self.refresh_host()
                     except Exception as exc:  # the watcher itself must live on
                         log.warning("cancel watcher: %s: %s", event.kind, one_line(exc))
-                    continue
+                    if time.monotonic() - polled < CANCEL_POLL:
+                        continue
+                polled = time.monotonic()
                 try:
                     async with self.engine.store.read() as conn:
                         ids = await inst_q.cancel_requested_on(conn, self.engine.node_id)
@@ -426,6 +435,7 @@ class Runtime:
                     continue
                 for instance_id in ids:
                     await self._cancel(instance_id)
+                await self._orphans.look(ids, {*self.processes, *self.running})
 
     async def _housekeeping(self) -> None:
         pruned = time.monotonic()

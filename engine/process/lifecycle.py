@@ -49,15 +49,18 @@ class ProcessTask:
         self.task: asyncio.Task[str] | None = None
         self.cancel_reason: str | None = None
         self.interrupt_reason: str | None = None
+        # set by run_claimed where a stop is handled: a task cancelled before that (not
+        # even begun) would end without a word and leave its instance running
+        self.started = False
 
     async def cancel(self, reason: str = "cancelled") -> None:
         self.cancel_reason = reason
-        if self.task is not None:
+        if self.task is not None and self.started:
             self.task.cancel()
 
     async def interrupt(self, reason: str) -> None:
         self.interrupt_reason = reason
-        if self.task is not None:
+        if self.task is not None and self.started:
             self.task.cancel()
 
 
@@ -104,6 +107,9 @@ async def run_claimed(
             j.history(instance_id, "started", host.now(), row.get("originator"), detail)
         )
     try:
+        me.started = True
+        if me.cancel_reason is not None or me.interrupt_reason is not None:
+            raise asyncio.CancelledError  # asked to stop before it began: stop it now
         what, detail = await run.run()
     except LostOwnership:
         log.warning("instance %s was taken over by another node; this node stops it", instance_id)
