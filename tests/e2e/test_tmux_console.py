@@ -141,6 +141,9 @@ def test_console_in_tmux_at_80x24(tmp_path: Path, store: dict[str, str], tmux: T
     tmux.keys("y")
     wait_status(store, shipper, "cancelled")
 
+    # its item exists before the screen first loads: an empty "Mine" would open the screen
+    # on the tab where the work is (the demo's group items)
+    wait_status(store, check, "waiting")
     tmux.keys("4")
     tmux.wait_text("Work Items")
     tmux.keys("/")  # only this process's item, whatever else the demo offers
