@@ -11,7 +11,6 @@ authorized_keys file of its own (in a temporary folder; the user's ~/.ssh is not
 from __future__ import annotations
 
 import base64
-import contextlib
 import os
 import re
 import shlex
@@ -24,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from sshd_support import launch, make_keys
 
 WAIT = 60.0
 OSC52 = re.compile(rb"\x1b\]52;c;([A-Za-z0-9+/=]*)(?:\x07|\x1b\\)")
@@ -128,38 +128,22 @@ class Sshd:
 
     def start(self) -> Sshd:
         host_key = self.folder / "host_key"
-        for key in (host_key, self.client_key):
-            subprocess.run(
-                ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)],
-                check=True,
-                capture_output=True,
-            )
+        make_keys(host_key, self.client_key)
         keys = self.folder / "authorized_keys"
         keys.write_text(Path(f"{self.client_key}.pub").read_text())
         keys.chmod(0o600)
-        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation
-        config = self.folder / "sshd_config"
-        config.write_text(
+        self.proc = launch(
+            self.folder,
+            self.port,
             f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {host_key}\n"
             f"PidFile {self.folder / 'sshd.pid'}\nUsePAM no\nStrictModes no\n"
             f"AuthorizedKeysFile {keys}\nAllowUsers {self.user}\n"
             "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
             "PubkeyAuthentication yes\nPermitRootLogin prohibit-password\n"
-            "PermitTTY yes\nLogLevel ERROR\n"
+            "PermitTTY yes\nLogLevel ERROR\n",
+            self.log,
         )
-        self.proc = subprocess.Popen(
-            ["/usr/sbin/sshd", "-D", "-e", "-f", str(config)],
-            stdout=subprocess.DEVNULL,
-            stderr=self.log.open("wb"),
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port)):
-                return self
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"sshd exited: {self.log.read_text()}")
-            time.sleep(0.05)
-        raise RuntimeError("sshd did not listen within 10 s")
+        return self
 
     def argv(self, remote: str) -> list[str]:
         """``ssh -t`` to 127.0.0.1 running ``remote`` (a shell command line)."""

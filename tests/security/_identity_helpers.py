@@ -21,12 +21,12 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sshd_support import launch, make_keys
 
 VENV_BIN = Path(sys.executable).parent
 SWITCHYARD = VENV_BIN / "switchyard"
@@ -176,36 +176,20 @@ class Sshd:
 
     def start(self) -> Sshd:
         host_key = self.folder / "host_key"
-        for key in (host_key, self.client_key):
-            subprocess.run(
-                ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)],
-                check=True,
-                capture_output=True,
-            )
-        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation
-        config = self.folder / "sshd_config"
-        config.write_text(
+        make_keys(host_key, self.client_key)
+        self.log = self.folder / "sshd.log"
+        self.proc = launch(
+            self.folder,
+            self.port,
             f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {host_key}\n"
             f"PidFile {self.folder / 'sshd.pid'}\nUsePAM no\nStrictModes yes\n"
             f"AuthorizedKeysFile .ssh/authorized_keys\nAllowUsers {self.user}\n"
             "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
             "PubkeyAuthentication yes\nPermitRootLogin no\nAcceptEnv none\n"
-            "LogLevel ERROR\n"
+            "LogLevel ERROR\n",
+            self.log,
         )
-        self.log = self.folder / "sshd.log"
-        self.proc = subprocess.Popen(
-            ["/usr/sbin/sshd", "-D", "-e", "-f", str(config)],
-            stdout=subprocess.DEVNULL,
-            stderr=self.log.open("wb"),
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port)):
-                return self
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"sshd exited: {self.log.read_text()}")
-            time.sleep(0.05)
-        raise RuntimeError("sshd did not listen within 10 s")
+        return self
 
     def authorize(self, forced_command: str) -> None:
         public = Path(f"{self.client_key}.pub").read_text().strip()
