@@ -56,6 +56,10 @@ ONCE: dict[tuple[str, str], str] = {
         "opening the engine: resolves the store's path and stats the store file and its "
         "folder (ownership, modes) once, before any node task or screen exists."
     ),
+    (f"{E}.reads", "Reader.open"): (
+        "opening the CLI's light read path: the same path resolution and stats of the store "
+        "file, its folder and key as Engine.open, once, before the command's one query."
+    ),
     ("switchyard.tui.app", "run_console_async"): (
         "opens console.log (0600) once, before the console's App runs."
     ),
