@@ -1,7 +1,8 @@
 """The monitor at scale: first page of typical filters through the engine API vs the same
 raw indexed SQL query, on a store of 1,000,000 process instances (SQLite).
 
-Run: ``.venv/bin/python bench/monitor.py [--rows 1000000]`` (``--rows 100000`` is quick).
+Run: ``.venv/bin/python bench/monitor.py [--rows 1000000]``; ``--quick`` is 100,000 rows
+(under 2 minutes on 2 cores). Nothing is cached between runs: each run fills a fresh store.
 
 The store is made by the real engine (migrations), then filled fast with bulk inserts:
 instances of 50 processes (90 % completed, 5 % error, 4 % waiting, 1 % running), each
@@ -12,8 +13,14 @@ the same indexes through the same store connection pool (the "raw" column; the s
 query on a plain sqlite3 connection is shown too); each timed as the median of 7 runs
 after a warm-up, in the same run.
 
+Deep pages: a filter matching 60,000 instances (completed, updated since a moment; the cap
+raised to 100,000 for it), its page 500 vs its first page through the engine, both paying
+the cap check. Page 500 is read by the cursor of page 499's last row (keyset paging,
+``Engine.monitor(after=...)``) when the engine has it, else by offset.
+
 Goals: the engine's first page <= 2x the raw query and under 50 ms, variable conditions
-included. It prints numbers and ratios; it asserts nothing. The console's keypress-to-
+included; page 500 <= 2x the first page. It prints numbers and ratios; it asserts nothing.
+The last line is one JSON object: ``{"worst_ratio_to_raw", "deep_page_ratio", "rows", ...}``. The console's keypress-to-
 repaint with 1,000 live rows is measured by bench/monitor_screen.py (if present).
 """
 
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import json
 import random
 import resource
@@ -144,7 +152,52 @@ async def timed(fn: Callable[[], Awaitable[Any]], runs: int = 7) -> tuple[float,
     return statistics.median(times) * 1000, result
 
 
-async def main(rows: int) -> None:
+DEEP_MATCHES = 60_000  # the deep-page filter's matches (completed, updated since a moment)
+DEEP_PAGE = 500
+PAGE = 100
+
+
+def deep_filter(rows: int) -> MonitorFilter:
+    """Completed instances updated since the moment that leaves ~DEEP_MATCHES of them."""
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    first = max(1, rows - round(DEEP_MATCHES / 0.9))
+    return MonitorFilter(statuses=["completed"], updated_from=base + timedelta(seconds=first * 7))
+
+
+async def deep_pages(engine: Engine, rows: int) -> dict[str, Any]:
+    """Page DEEP_PAGE of a broad filter vs its first page (the cap raised to allow it)."""
+    await engine.set_param("max_monitored_flows", 100_000)
+    flt = deep_filter(rows)
+    offset = (DEEP_PAGE - 1) * PAGE
+    first_ms, first = await timed(lambda: engine.monitor(flt, limit=PAGE))
+    keyset = "after" in inspect.signature(engine.monitor).parameters
+    if keyset:  # the cursor of page 499's last row, as a console paging down would hold
+        before = await engine.monitor(flt, limit=PAGE, offset=offset - PAGE)
+        cursor = before.rows[-1].cursor  # type: ignore[attr-defined]
+        deep_ms, deep = await timed(lambda: engine.monitor(flt, limit=PAGE, after=cursor))  # type: ignore[call-arg]
+    else:
+        deep_ms, deep = await timed(lambda: engine.monitor(flt, limit=PAGE, offset=offset))
+    by_offset_ms, by_offset = await timed(lambda: engine.monitor(flt, limit=PAGE, offset=offset))
+    same = [r.instance.id for r in deep.rows] == [r.instance.id for r in by_offset.rows]
+    ratio = deep_ms / first_ms
+    print(
+        f"deep page {DEEP_PAGE} of {first.total:,} matches ({'cursor' if keyset else 'offset'}):"
+        f" {deep_ms:.2f} ms vs first page {first_ms:.2f} ms: {ratio:.2f}x"
+        f"  {'met' if ratio <= 2 else 'MISSED'}{'' if same else '  (pages differ!)'}"
+        f"   (by offset: {by_offset_ms:.2f} ms)"
+    )
+    return {
+        "deep_page_ratio": round(ratio, 2),
+        "deep_page_ms": round(deep_ms, 2),
+        "deep_first_page_ms": round(first_ms, 2),
+        "deep_by_offset_ms": round(by_offset_ms, 2),
+        "deep_matches": first.total,
+        "deep_by": "cursor" if keyset else "offset",
+    }
+
+
+async def main(rows: int, quick: bool) -> None:
+    result: dict[str, Any] = {"rows": rows, "quick": quick}
     with tempfile.TemporaryDirectory(prefix="sy-monitor-") as tmp:
         db = Path(tmp) / "store.db"
         engine = await Engine.open(f"sqlite:///{db}", data_dir=Path(tmp) / "data")
@@ -163,11 +216,15 @@ async def main(rows: int) -> None:
         await engine.close()
         seconds = fill(db, rows, definitions)
         print(f"filled {rows:,} instances (+{2 * rows:,} indexed variables) in {seconds:.1f} s")
+        result["fill_s"] = round(seconds, 1)
 
         engine = await Engine.open(f"sqlite:///{db}", data_dir=Path(tmp) / "data")
         raw = sqlite3.connect(db)
         print(f"{'filter':36} {'matches':>8} {'engine ms':>10} {'raw ms':>8} {'ratio':>6}  goal")
         print("(matches: the first page's count; 'raw': the SQL through the same pool)")
+        ratios: dict[str, float] = {}
+        engine_ms: dict[str, float] = {}
+        raw_ms_of: dict[str, float] = {}
         for label, flt in FILTERS.items():
             api_ms, page = await timed(lambda flt=flt: engine.monitor(flt))
             sql, args = RAW[label]
@@ -183,6 +240,9 @@ async def main(rows: int) -> None:
             direct_ms, _ = await timed(direct)
             same = [r.instance.id for r in page.rows] == [r[0] for r in found]
             ratio = api_ms / raw_ms if raw_ms else float("inf")
+            ratios[label], engine_ms[label], raw_ms_of[label] = (
+                round(ratio, 2), round(api_ms, 2), round(raw_ms, 2)
+            )  # fmt: skip
             met = "met" if ratio <= 2 and api_ms < 50 else "MISSED"
             note = "" if same else "  (pages differ!)"
             print(
@@ -195,14 +255,29 @@ async def main(rows: int) -> None:
             await engine.monitor(too_broad)
         except Exception as exc:  # FilterTooBroad: the cap path counts every match
             print(f"over the cap: {exc} ({(time.perf_counter() - started) * 1000:.1f} ms)")
+        result.update(await deep_pages(engine, rows))
         raw.close()
         await engine.close()
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"peak RSS {rss:.0f} MB")
+    worst = max(ratios, key=lambda k: ratios[k])
+    result = {
+        "worst_ratio_to_raw": ratios[worst],
+        "deep_page_ratio": result.pop("deep_page_ratio"),
+        **result,
+        "worst_filter": worst,
+        "ratios": ratios,
+        "engine_ms": engine_ms,
+        "raw_ms": raw_ms_of,
+        "peak_rss_mb": round(rss),
+    }
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rows", type=int, default=None, help="instances (default 1,000,000)")
+    parser.add_argument("--quick", action="store_true", help="100,000 instances (< 2 min)")
     args = parser.parse_args()
-    asyncio.run(main(args.rows))
+    rows = args.rows or (100_000 if args.quick else 1_000_000)
+    asyncio.run(main(rows, args.quick))

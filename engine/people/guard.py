@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncConnection
 from switchyard.engine.errors import Refused
-from switchyard.engine.kernel import eventlog
+from switchyard.engine.kernel import eventlog, events
 from switchyard.engine.kernel.ports import EngineParts
 from switchyard.engine.kernel.tx import Tx
 from switchyard.engine.people.identity import Access, Identity, identity_from
@@ -25,7 +25,7 @@ from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import people as people_q
 from switchyard.store.queries import processes as proc_q
 
-PEOPLE_CHANGED = "people.changed"  # users, groups, rights or security specs changed
+PEOPLE_CHANGED = events.PEOPLE_CHANGED  # users, groups, rights or security specs changed
 
 
 class Guard(EngineParts):
@@ -34,6 +34,7 @@ class Guard(EngineParts):
     login: str  # the person behind it (the OS login, or whom sudo / ssh names)
     person: OsIdentity  # the person and how they came (os_identity.py)
     _identity_checked: bool
+    _identity_snapshot: tuple[object, Identity] | None  # (change token, identity): _load_identity
 
     # ---------------------------------------------------------- identity
     @property
@@ -129,18 +130,28 @@ class Guard(EngineParts):
     async def _load_identity(self) -> Identity:
         if not self._identity_checked:
             await self._check_identity()
-        async with self.store.read() as conn:
-            row, groups = await people_q.user_and_groups(conn, self.user)  # one statement
+        async with self.store.read() as conn:  # one statement, with the change token
+            row, groups, token = await people_q.user_groups_and_changes(conn, self.user)
         if row is None:  # removed since this engine opened
+            self._identity_snapshot = None
             await self._unknown(self.user, "identity")
         via = self._via()
-        return identity_from(
+        me = identity_from(
             row,
             groups,
             self.login if self.impersonating else None,
             via=via.get("via"),
             os_login=via.get("os_login"),
         )
+        self._identity_snapshot = (token, me)
+        return me
+
+    def _cached_identity(self) -> tuple[object, Identity] | None:
+        """The identity last read and the change token read with it (no query). Only an
+        operation that checks the token again in its own statement may act on it
+        (``@rule(..., revalidates=True)``; the monitor): it raises ``StaleIdentity`` when
+        the token moved, and the operation runs again with the identity read afresh."""
+        return self.__dict__.get("_identity_snapshot")
 
     async def _me(self) -> Identity:
         current = CURRENT.get()
