@@ -13,11 +13,10 @@ instance is seen with the values of its last rest point.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 from switchyard.engine.errors import NotFound, SwitchyardError, check_page
@@ -42,9 +41,20 @@ from switchyard.store.queries import people as people_q
 from switchyard.store.queries import processes as proc_q
 from switchyard.store.queries import saved_filters as saved_q
 
+_T = TypeVar("_T")
 _TOKEN = "_changes"  # the change token's column on a page's rows
 _STATEMENTS = 64  # page statements kept per context (filters x page kinds)
 _NO_TOKEN = object()  # the identity in use is not the cached one: nothing is cached
+
+
+def _made(cls: type[_T], fields: dict[str, Any]) -> _T:
+    """A frozen dataclass without its generated ``__init__`` (one ``object.__setattr__``
+    per field: most of the time a 100-row page spends in Python). Only for the monitor's
+    own rows, every field given (tests/engine/monitor/test_monitor_cache.py checks the
+    fields against the class, so a field added to it cannot be left unset here)."""
+    made = object.__new__(cls)
+    object.__setattr__(made, "__dict__", fields)
+    return made
 
 
 class FilterTooBroad(SwitchyardError):
@@ -202,7 +212,7 @@ class MonitorApi(Guard):
         caller's rights are in it, the offset and cursor are parameters)."""
         cursor = "after" if after is not None else "before" if before is not None else None
         first = not by_offset and cursor is None
-        key = (json.dumps(flt.to_dict(), sort_keys=True, default=str), limit, by_offset, cursor)
+        key = (repr(flt), limit, by_offset, cursor)  # a dataclass: equal filters, equal repr
         stmt = context.statements.get(key)
         if stmt is None:
             if len(context.statements) >= _STATEMENTS:
@@ -321,38 +331,47 @@ class MonitorApi(Guard):
                 variables,
             ) = row[:22]  # fmt: skip
             stored = json_of(variables) or {}
-            shown = {k: v for k, v in stored.items() if not k.startswith("__")}
-            view = InstanceView(
-                id=int(iid),
-                schedule=schedule,
-                process=process,
-                lane=lane,
-                status=status,
-                reason=reason,
-                origin=origin or "schedule",
-                fire_at=time_of(fire_at),
-                queued_at=time_of(queued_at),
-                started_at=time_of(started_at),
-                ended_at=time_of(ended_at),
-                exit_code=exit_code,
-                node_id=node_id,
-                command=list(json_of(command) or []),
-                current_state=current_state,
-                current_action=current_action,
+            if isinstance(variables, str) and '"__' not in variables:
+                shown = stored  # no internal ``__`` key to leave out (the common case)
+            else:
+                shown = {k: v for k, v in stored.items() if not k.startswith("__")}
+            view: InstanceView = _made(
+                InstanceView,
+                {
+                    "id": int(iid),
+                    "schedule": schedule,
+                    "process": process,
+                    "lane": lane,
+                    "status": status,
+                    "reason": reason,
+                    "origin": origin or "schedule",
+                    "fire_at": None if fire_at is None else time_of(fire_at),
+                    "queued_at": None if queued_at is None else time_of(queued_at),
+                    "started_at": time_of(started_at),
+                    "ended_at": None if ended_at is None else time_of(ended_at),
+                    "exit_code": exit_code,
+                    "node_id": node_id,
+                    "command": list(json_of(command) or ()),
+                    "current_state": current_state,
+                    "current_action": current_action,
+                },
             )
             concealed = hidden.get(definition_id, nothing) if definition_id else nothing
             if concealed:
                 masker = Masker.hiding(concealed, stored)
                 view, shown = masker.view(view), masker.variables(shown)
             out.append(
-                MonitorRow(
-                    instance=view,
-                    version=version,
-                    state=current_state,
-                    waiting_on=shown_waiting(status, waiting_on),
-                    originator=originator,
-                    updated_at=time_of(updated_at),
-                    variables=shown,
+                _made(
+                    MonitorRow,
+                    {
+                        "instance": view,
+                        "version": version,
+                        "state": current_state,
+                        "waiting_on": shown_waiting(status, waiting_on),
+                        "originator": originator,
+                        "updated_at": time_of(updated_at),
+                        "variables": shown,
+                    },
                 )
             )
         return out

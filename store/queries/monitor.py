@@ -318,8 +318,8 @@ def time_of(value: Any) -> datetime | None:
     """A ``SHOWN`` time as the column type gives it: an aware UTC datetime."""
     if value is None:
         return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
+    if isinstance(value, str):  # SQLite: naive UTC text
+        return datetime.fromisoformat(value + "+00:00")
     assert isinstance(value, datetime)
     return value.replace(tzinfo=UTC)
 
