@@ -262,7 +262,6 @@ class MonitorApi(Guard):
                 stmt,
                 offset=offset,
                 cursor=cursor.key() if cursor else None,
-                before=before is not None,
             )
             at = {k: i for i, k in enumerate(keys)}
             token = raw[0][at[_TOKEN]] if raw else await params_q.changes(conn)

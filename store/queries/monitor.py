@@ -287,12 +287,8 @@ def page_statement(
     bounded = select(instances.c.id).where(clause).limit(cap + 1).subquery("matches")
     counted = select(func.count()).select_from(bounded).scalar_subquery()
     total = counted if always_count else case((func.count().over() == limit, counted))
-    outer = (
-        (page.c.updated_at.asc(), page.c.id.asc())
-        if cursor == "before"
-        else (page.c.updated_at.desc(), page.c.id.desc())
-    )
-    return select(page, total.label(COUNTED)).order_by(*outer)
+    # no ORDER BY out here (a sort of the page in SQL): run_page puts the rows in order
+    return select(page, total.label(COUNTED))
 
 
 async def run_page(
@@ -301,17 +297,21 @@ async def run_page(
     *,
     offset: int = 0,
     cursor: tuple[datetime, int] | None = None,
-    before: bool = False,
 ) -> tuple[list[str], list[Sequence[Any]]]:
-    """Run a ``page_statement``: its column names and its rows newest first, as the driver
-    gives them (``SHOWN``'s columns first, in order: see ``decode``, ``time_of``)."""
+    """Run a ``page_statement``: its column names and its rows newest first (sorted here:
+    cheaper than a second sort in SQL), as the driver gives them (``SHOWN``'s columns
+    first, in order: see ``decode``, ``time_of``), whichever way the statement sought
+    (a "before" page reads oldest first from the cursor)."""
     params: dict[str, Any] = {_OFFSET: offset}
     if cursor is not None:
         params[_AT], params[_KEY] = cursor
     result = await conn.execute(stmt, params)
     keys = list(result.keys())
     rows: list[Sequence[Any]] = list(result.all())
-    return keys, rows[::-1] if before else rows
+    at, key = keys.index("updated_at"), keys.index("id")
+    # newest first; a process instance always has updated_at (None would sort last)
+    rows.sort(key=lambda r: (r[at] is not None, r[at] or "", r[key]), reverse=True)
+    return keys, rows
 
 
 def time_of(value: Any) -> datetime | None:
