@@ -126,10 +126,12 @@ class MonitorApi(Guard):
         cached: MonitorContext | None = self.__dict__.get("_monitor_context")
         if cached is not None and cached.fits(token, me):
             return cached
+        visible, seen = await self._visibility(conn)
         context = MonitorContext(
             token=token,
             me=me,
-            visible=await self._visible(conn),
+            visible=visible,
+            seen=seen,
             cap=await self._cap(conn),
             specs={s["name"]: s for s in await people_q.list_secspecs(conn)},
         )
@@ -199,6 +201,9 @@ class MonitorApi(Guard):
             visible=visible,
         )
 
+    def _where_for(self, flt: MonitorFilter, context: MonitorContext) -> Any:
+        return self._monitor_where(flt, context.visible_for(flt.processes))
+
     def _page_statement(
         self,
         flt: MonitorFilter,
@@ -218,7 +223,7 @@ class MonitorApi(Guard):
             if len(context.statements) >= _STATEMENTS:
                 context.statements.clear()
             stmt = mon_q.page_statement(
-                self._monitor_where(flt, context.visible),
+                self._where_for(flt, context),
                 cap=context.cap,
                 always_count=not first,
                 limit=limit,
@@ -274,9 +279,9 @@ class MonitorApi(Guard):
             elif raw:
                 total = int(raw[0][at[mon_q.COUNTED]])
             else:  # a page past the end: how many there are now (to go back to)
-                total = await mon_q.count_upto(conn, self._monitor_where(flt, context.visible), cap)
+                total = await mon_q.count_upto(conn, self._where_for(flt, context), cap)
             if total > cap:  # for the message: how many it matched
-                total = await mon_q.count(conn, self._monitor_where(flt, context.visible))
+                total = await mon_q.count(conn, self._where_for(flt, context))
             rows = await self._rows(conn, keys, raw, context) if total <= cap else []
         if total > cap:
             await self._filter_cancelled(flt, total, cap)

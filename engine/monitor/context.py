@@ -42,6 +42,7 @@ class MonitorContext:
     token: object
     me: Identity
     visible: ColumnElement[bool] | None  # None: every instance (an admin)
+    seen: frozenset[str] | None  # processes seen whole (every instance); None: every one
     cap: int
     specs: dict[str, dict[str, Any]]  # every security spec by name
     secured: dict[str, dict[str, set[str]]] | None = None  # process -> variable -> specs
@@ -50,3 +51,13 @@ class MonitorContext:
 
     def fits(self, token: object, me: Identity) -> bool:
         return self.token == token and self.me == me
+
+    def visible_for(self, processes: list[str]) -> ColumnElement[bool] | None:
+        """The rights clause a filter on ``processes`` needs: none when the caller sees
+        every instance of each of them (the filter already says ``process IN (...)``), so
+        the cap count reads the index alone."""
+        if self.visible is None or (
+            processes and (self.seen is None or self.seen.issuperset(processes))
+        ):
+            return None
+        return self.visible

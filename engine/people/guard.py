@@ -175,9 +175,16 @@ class Guard(EngineParts):
     async def _visible(self, conn: AsyncConnection | None = None) -> ColumnElement[bool] | None:
         """The instances the caller may see, as a WHERE clause (None: all of them). Pass the
         read connection in use, if any (no second connection from the pool)."""
+        return (await self._visibility(conn))[0]
+
+    async def _visibility(
+        self, conn: AsyncConnection | None = None
+    ) -> tuple[ColumnElement[bool] | None, frozenset[str] | None]:
+        """``_visible``'s clause, and the processes whose every instance the caller may see
+        (None: every process: an admin, or a right on "*")."""
         me = await self._me()
         if me.admin:
-            return None
+            return None, None
         if conn is not None:
             rows = await people_q.all_rights_of(conn, me.login, me.groups)
         else:
@@ -185,13 +192,14 @@ class Guard(EngineParts):
                 rows = await people_q.all_rights_of(own, me.login, me.groups)
         names = sorted({r["process"] for r in rows if r["view"] or r["manage"]})
         everything = ALL_PROCESSES in names
-        return people_q.visible_instances(
+        clause = people_q.visible_instances(
             me.login,
             all_processes=everything,
             processes=names,
             schedules=names,
             command_runs=everything or me.has_licence("monitor"),
         )
+        return clause, None if everything else frozenset(names)
 
     async def _masker(self, row: dict[str, Any]) -> Masker:
         """What the caller may not see of an instance's variables."""
