@@ -4,7 +4,10 @@ rights on a process, the filter of visible instances, and the masker of an insta
 Mixed into ``Engine`` through ``PeopleApi``; the rules themselves are in rules.py.
 
 Rights and licences are read from the store on every operation, so a change made by an
-admin applies at once to every console and node."""
+admin applies at once to every console and node. The one exception keeps that promise
+another way: an operation declared ``@rule(..., revalidates=True)`` (the monitor) may
+start on the identity cached by ``_load_identity`` and checks, in its own statement, that
+the store's change token has not moved since (else it runs again on a fresh one)."""
 
 from __future__ import annotations
 
