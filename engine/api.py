@@ -35,25 +35,15 @@ from switchyard.engine.people.rules import (
     unchecked,
 )
 from switchyard.engine.process.api import ProcessApi
+from switchyard.engine.reads import resolve_data_dir
 from switchyard.engine.runs.api import DEFAULT_LANE, RunsApi
 from switchyard.engine.runs.cancelling import CancelApi
 from switchyard.engine.schedules.api import SchedulesApi
 from switchyard.engine.schedules.spec import ScheduleSpec
 from switchyard.engine.workitems.api import WorkItemApi
 from switchyard.store import filemodes
-from switchyard.store.db import Store, default_data_dir, default_url, normalise_url
+from switchyard.store.db import Store, default_url, normalise_url
 from switchyard.store.queries import lanes as lane_q
-
-
-def resolve_data_dir(store: Store, data_dir: Path | None) -> Path:
-    """Logs and the secret key live beside a SQLite file, else in the XDG data dir."""
-    if data_dir:
-        return data_dir
-    if os.environ.get("SWITCHYARD_DATA"):
-        return Path(os.environ["SWITCHYARD_DATA"])
-    if store.sqlite_path is not None:
-        return store.sqlite_path.parent
-    return default_data_dir()
 
 
 @store_boundary  # store failures leave as engine errors: engine/kernel/boundary.py

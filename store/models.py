@@ -7,42 +7,40 @@ whatever the backend does with time zones. JSON columns hold small documents onl
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
-    DateTime,
     Index,
     Integer,
     Table,
     Text,
-    TypeDecorator,
     UniqueConstraint,
     text,
 )
 from sqlmodel import Field, SQLModel
+from switchyard.store import core as _core
 
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """A timestamp stored as naive UTC and returned as aware UTC on every backend."""
-
-    impl = DateTime(timezone=False)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to the store; pass an aware datetime")
-        return value.astimezone(UTC).replace(tzinfo=None)
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC)
+# the words and the column type that readers without these classes share (store/core.py)
+ACTIVE_STATUSES = _core.ACTIVE_STATUSES
+ALL_PROCESSES = _core.ALL_PROCESSES
+CANCELLED = _core.CANCELLED
+COMPLETED = _core.COMPLETED
+ERROR = _core.ERROR
+FAILED = _core.FAILED
+LICENCES = _core.LICENCES
+MISSED = _core.MISSED
+QUEUED = _core.QUEUED
+RUNNING = _core.RUNNING
+SKIPPED = _core.SKIPPED
+SUBJECT_GROUP = _core.SUBJECT_GROUP
+SUBJECT_USER = _core.SUBJECT_USER
+TERMINAL_STATUSES = _core.TERMINAL_STATUSES
+WAITING = _core.WAITING
+UTCDateTime = _core.UTCDateTime
 
 
 def table_of(model: type[SQLModel]) -> Table:
@@ -54,20 +52,6 @@ def table_of(model: type[SQLModel]) -> Table:
 
 def utc_column(*, nullable: bool = True, index: bool = False) -> Any:
     return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
-
-
-# Instance statuses. `missed` and `skipped` are terminal records of fires that did not run.
-QUEUED = "queued"
-RUNNING = "running"
-WAITING = "waiting"
-COMPLETED = "completed"
-FAILED = "failed"
-CANCELLED = "cancelled"
-ERROR = "error"
-MISSED = "missed"
-SKIPPED = "skipped"
-ACTIVE_STATUSES = (QUEUED, RUNNING, WAITING)
-TERMINAL_STATUSES = (COMPLETED, FAILED, CANCELLED, ERROR, MISSED, SKIPPED)
 
 
 class Lane(SQLModel, table=True):
@@ -286,13 +270,6 @@ class HistoryEntry(SQLModel, table=True):
     kind: str = Field(max_length=50)
     user: str | None = Field(default=None, max_length=100)
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-
-
-# People. Licences are cumulative, in this order; ``admin`` is a separate flag.
-LICENCES = ("direct", "group", "monitor", "designer")
-SUBJECT_USER = "user"
-SUBJECT_GROUP = "group"
-ALL_PROCESSES = "*"  # a right on "*" applies to every process
 
 
 class User(SQLModel, table=True):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from switchyard.store.models import LICENCES
+from switchyard.store.core import LICENCES
 
 ADMIN = "admin"
 RIGHTS = ("launch", "view", "manage")

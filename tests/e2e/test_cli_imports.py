@@ -1,7 +1,8 @@
 """The command line answers without importing what it does not use (issue 14): ``--help``
 imports no engine, SQLAlchemy or asyncio; ``lane list``, ``instances`` and ``schedule next``
 on a current store import neither Alembic (the schema check compares the stored revision
-with ``store.migrate.HEAD``) nor Jinja, httpx, aiosmtplib, psutil or Textual. Checked on
+with ``store.migrate.HEAD``) nor Jinja, httpx, aiosmtplib, psutil or Textual, nor the
+engine's facade, the SQLModel tables or pydantic (engine/reads.py, tui/cli/coercion.py). Checked on
 the real console script's code with ``python -X importtime`` (a deterministic check of
 the lever, not a timing)."""
 
@@ -45,8 +46,11 @@ def test_help_imports_no_engine(sy) -> None:
 def test_read_commands_import_no_migrations_templates_or_ui(sy, args: tuple[str, ...]) -> None:
     sy.cli("schedule", "add", "n", "--cron", "0 2 * * *", "--", "true")
     modules = imported(sy.env, *args)
-    assert "switchyard.engine.api" in modules  # the engine answered
+    assert "switchyard.engine.reads" in modules  # the light read path answered
     assert not HEAVY & tops(modules), sorted(HEAVY & tops(modules))
+    # ... without the facade, the SQLModel tables or pydantic (typer's adapters included)
+    light = {"switchyard.engine.api", "switchyard.store.models", "sqlmodel", "pydantic"}
+    assert not light & modules, sorted(light & modules)
 
 
 def test_a_call_builds_only_the_command_it_names() -> None:

@@ -24,6 +24,7 @@ from typing import Any, NoReturn
 
 from switchyard.engine.errors import EXIT_INTERNAL, StoreUnavailable, SwitchyardError
 from switchyard.engine.paths import default_data_dir, open_private
+from switchyard.tui.cli import coercion
 from switchyard.tui.cli.globals import hoist_globals
 from typer import _click as click  # typer vendors click: its exceptions, not click's
 from typer._click import exceptions as cx
@@ -161,6 +162,7 @@ class SwitchyardGroup(TyperGroup):
         **extra: Any,
     ) -> Any:
         if not self._bounded:
+            coercion.install()  # option values without pydantic when it changes nothing
             bound_integers(self)
             self._bounded = True
         argv = hoist_globals(list(sys.argv[1:] if args is None else args), self)

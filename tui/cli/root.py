@@ -22,6 +22,7 @@ from switchyard.tui.cli.errors import SwitchyardGroup, emit
 
 if TYPE_CHECKING:
     from switchyard.engine.api import Engine
+    from switchyard.engine.reads import Reader
 
 app = typer.Typer(
     cls=SwitchyardGroup,  # the error funnel: one line and an exit code, never a traceback
@@ -97,6 +98,36 @@ def run(fn: Callable[[Engine], Awaitable[T]], *, db: str | None = None, create: 
 
     try:
         return asyncio.run(main())
+    except (SwitchyardError, StoreUnavailable) as exc:
+        fail(str(exc), exc.exit_code)
+    raise AssertionError("unreachable")
+
+
+def read(light: Callable[[Reader], Awaitable[T]], full: Callable[[Engine], Awaitable[T]]) -> T:
+    """A read-only command: ``light`` through engine/reads.py's ``Reader`` (no engine
+    facade, nothing written: what ``lane list`` and ``instances`` pay for, issue 14), or
+    ``full`` through ``run`` when the reader says only the engine may answer (a refusal
+    to audit, a first start, ``--as``: ``NeedsEngine``). Both give the same answer."""
+    import asyncio
+
+    from switchyard.engine.reads import NeedsEngine, Reader
+
+    async def main() -> T:
+        reader = await Reader.open(
+            state.db,
+            as_user=state.as_user,
+            allow_shared_mode=state.allow_shared_mode,
+            ssh_user=state.ssh_user,
+        )
+        try:
+            return await light(reader)
+        finally:
+            await reader.close()
+
+    try:
+        return asyncio.run(main())
+    except NeedsEngine:
+        return run(full)
     except (SwitchyardError, StoreUnavailable) as exc:
         fail(str(exc), exc.exit_code)
     raise AssertionError("unreachable")

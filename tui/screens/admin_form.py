@@ -16,11 +16,11 @@ from typing import Any, ClassVar, Literal
 
 from rich.text import Text
 from switchyard.engine.errors import Refused, StoreUnavailable, SwitchyardError
+from switchyard.tui.screens.answer_once import Dialog
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
@@ -43,7 +43,7 @@ def split_names(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-class AdminForm(ModalScreen[bool]):
+class AdminForm(Dialog[bool]):
     """Dismisses with True once ``save`` succeeded, False when cancelled."""
 
     CSS_PATH = Path(__file__).with_suffix(".tcss")

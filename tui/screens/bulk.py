@@ -15,12 +15,12 @@ from typing import Any, ClassVar
 
 from rich.text import Text
 from switchyard.engine.errors import StoreUnavailable, SwitchyardError
+from switchyard.tui.screens.answer_once import Dialog
 from switchyard.tui.screens.confirm import ConfirmScreen
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, ProgressBar, Static
 
 Operation = Callable[[int], Awaitable[Any]]
@@ -61,7 +61,7 @@ class BulkResult:
         return text + (f", {self.not_tried} not tried (stopped)" if self.not_tried else "")
 
 
-class BulkScreen(ModalScreen[BulkResult]):
+class BulkScreen(Dialog[BulkResult]):
     CSS_PATH = Path(__file__).with_suffix(".tcss")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "close", "Stop / close", id="bulk_close"),

@@ -6,14 +6,14 @@ from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
+from switchyard.tui.screens.answer_once import Dialog
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 
-class ConfirmScreen(ModalScreen[bool]):
+class ConfirmScreen(Dialog[bool]):
     """Dismisses with True (yes) or False (no)."""
 
     CSS_PATH = Path(__file__).with_suffix(".tcss")
@@ -31,7 +31,6 @@ class ConfirmScreen(ModalScreen[bool]):
         self._yes = yes
         self._no = no
         self._danger = danger
-        self._answered = False  # a second key before the dialog is gone does nothing
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-dialog") as dialog:
@@ -51,7 +50,4 @@ class ConfirmScreen(ModalScreen[bool]):
         self.action_answer(event.button.id == "yes")
 
     def action_answer(self, yes: bool) -> None:
-        """Dismiss once: keys typed ahead (over a slow link) must not pop the screen below."""
-        if not self._answered:
-            self._answered = True
-            self.dismiss(yes)
+        self.dismiss(yes)  # once: a key typed ahead does nothing (Dialog)

@@ -9,10 +9,10 @@ from typing import Any, ClassVar
 from rich.json import JSON
 from rich.text import Text
 from switchyard.engine.ops.api import EventLogView
+from switchyard.tui.screens.answer_once import Dialog
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Static
 
 
@@ -33,7 +33,7 @@ def entry_json(entry: EventLogView) -> str:
     return json.dumps(entry_data(entry), indent=2, ensure_ascii=False, default=str)
 
 
-class EventDetailScreen(ModalScreen[None]):
+class EventDetailScreen(Dialog[None]):
     CSS_PATH = Path(__file__).with_suffix(".tcss")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,enter,q", "close", "Close", id="event_detail_close"),

@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
+from switchyard.tui.screens.answer_once import Dialog
 from switchyard.tui.widgets.keyed_table import Column, KeyedTable
+from switchyard.tui.widgets.top_bar import TopBar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 from textual.widgets import Static
 
 
@@ -66,7 +68,7 @@ def bindings_of(screen: Screen[object]) -> list[KeyHelp]:
     ]
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(Dialog[None]):
     CSS_PATH = Path(__file__).with_suffix(".tcss")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,question_mark", "close", "Close", id="help_close"),
@@ -100,6 +102,7 @@ class HelpScreen(ModalScreen[None]):
         return Text.assemble(("global: ", "bold"), " · ".join(parts))
 
     def compose(self) -> ComposeResult:
+        yield TopBar()  # the mode stays visible over the whole screen
         with Vertical(id="help-dialog") as dialog:
             dialog.border_title = f"Keys — {self._title}"
             yield Static(self.global_line(), id="help-global")

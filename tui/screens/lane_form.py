@@ -10,17 +10,17 @@ from typing import ClassVar
 
 from rich.text import Text
 from switchyard.engine.views import LaneView
+from switchyard.tui.screens.answer_once import Dialog
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Select, Static
 
 HINT = "Enter: apply · Esc: cancel · running nodes apply it at once; lowering it stops no run"
 
 
-class LaneConcurrencyScreen(ModalScreen[tuple[str, int] | None]):
+class LaneConcurrencyScreen(Dialog[tuple[str, int] | None]):
     """Dismisses with (lane, concurrency), or None when cancelled."""
 
     CSS_PATH = Path(__file__).with_suffix(".tcss")

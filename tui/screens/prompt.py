@@ -6,15 +6,15 @@ from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
+from switchyard.tui.screens.answer_once import Dialog
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 
-class PromptScreen(ModalScreen[str | None]):
+class PromptScreen(Dialog[str | None]):
     """Dismisses with the text typed (stripped; may be empty), or None when cancelled."""
 
     CSS_PATH = Path(__file__).with_suffix(".tcss")
@@ -29,7 +29,6 @@ class PromptScreen(ModalScreen[str | None]):
         self._message = message
         self._value = value
         self._placeholder = placeholder
-        self._answered = False  # a second Enter/Esc before the dialog is gone does nothing
 
     def compose(self) -> ComposeResult:
         with Vertical(id="prompt-dialog") as dialog:
@@ -47,7 +46,4 @@ class PromptScreen(ModalScreen[str | None]):
         self._answer(None)
 
     def _answer(self, answer: str | None) -> None:
-        """Dismiss once: keys typed ahead (over a slow link) must not pop the screen below."""
-        if not self._answered:
-            self._answered = True
-            self.dismiss(answer)
+        self.dismiss(answer)  # once: a key typed ahead does nothing (Dialog)

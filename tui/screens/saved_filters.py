@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, ClassVar, cast
 from rich.text import Text
 from switchyard.engine.errors import StoreUnavailable, SwitchyardError
 from switchyard.engine.monitor.filters import MonitorFilter
+from switchyard.tui.screens.answer_once import Dialog
 from switchyard.tui.widgets.keyed_table import Column, KeyedTable
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Static
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ COLUMNS = (
 )
 
 
-class SavedFiltersScreen(ModalScreen[MonitorFilter | None]):
+class SavedFiltersScreen(Dialog[MonitorFilter | None]):
     CSS_PATH = Path(__file__).with_suffix(".tcss")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "recall", "Recall", priority=True, id="saved_recall"),

@@ -18,11 +18,12 @@ from rich.text import Text
 from switchyard.engine.errors import StoreUnavailable, SwitchyardError
 from switchyard.engine.schedules.spec import ScheduleSpec, check_name
 from switchyard.engine.views import FirePreview
+from switchyard.tui.screens.answer_once import Dialog
+from switchyard.tui.widgets.top_bar import TopBar
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, Footer, Input, Label, Select, Static
 
@@ -89,7 +90,7 @@ FIELD_ORDER = [
 ]  # fmt: skip
 
 
-class ScheduleForm(ModalScreen[str | None]):
+class ScheduleForm(Dialog[str | None]):
     """Dismisses with the saved schedule's name, or None when cancelled."""
 
     CSS_PATH = Path(__file__).with_suffix(".tcss")
@@ -191,6 +192,7 @@ class ScheduleForm(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         title = f"Edit schedule {self._original}" if self._original else "Add schedule"
+        yield TopBar()  # the mode stays visible over the whole screen
         with Vertical(id="form-dialog") as dialog:
             dialog.border_title = title
             with Horizontal(id="form-body"):

@@ -38,7 +38,7 @@ COLUMNS = (
     Column("key", "key", fit=True, min_width=5, max_width=32),
     Column("due", "due", width=12),
     Column("what", "what", fit=True, min_width=4, max_width=14),
-    Column("name", "process/schedule", weight=2, min_width=8),
+    Column("name", "name", weight=2, min_width=8),  # of the schedule or process (kind says)
     Column("instance", "inst.", fit=True, min_width=5, max_width=8, drop=1),
 )
 ROW_ACTIONS = {"force_one"}

@@ -26,11 +26,12 @@ from switchyard.engine.vocabulary import WI_IN_PROGRESS
 from switchyard.engine.workitems import forms
 from switchyard.engine.workitems.views import FieldView, WorkItemDetail
 from switchyard.tui import display
+from switchyard.tui.screens.answer_once import AnswerOnce
+from switchyard.tui.widgets.top_bar import TopBar
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Footer, Input, Label, Select, Static, TextArea
@@ -76,7 +77,7 @@ def shown_value(field: FieldView) -> str:
     return str(field.value)
 
 
-class WorkItemForm(Screen[str | None]):
+class WorkItemForm(AnswerOnce[str | None]):
     """Dismisses with the label of the button that completed the item, or None."""
 
     CSS_PATH = Path(__file__).with_suffix(".tcss")
@@ -120,6 +121,7 @@ class WorkItemForm(Screen[str | None]):
 
     # ----------------------------------------------------------------- layout
     def compose(self) -> ComposeResult:
+        yield TopBar()  # the mode stays visible over the whole screen
         yield Static(id="wif-header")
         with VerticalScroll(id="wif-fields", can_focus=False):
             yield from self._fields()

@@ -9,7 +9,7 @@ import typer
 from switchyard.engine.errors import NotFound, SwitchyardError
 from switchyard.tui import formatting as fmt
 from switchyard.tui.cli.monitor import bulk, monitored
-from switchyard.tui.cli.root import JsonOption, emit_json, fail, parse_pairs, run
+from switchyard.tui.cli.root import JsonOption, emit_json, fail, parse_pairs, read, run
 
 if TYPE_CHECKING:
     from switchyard.engine.api import Engine
@@ -157,7 +157,10 @@ def instances(
             limit,
             as_json,
         )
-    views = run(lambda e: e.instances(status=status, schedule=schedule, lane=lane, limit=limit))
+    views = read(
+        lambda r: r.instances(status=status, schedule=schedule, lane=lane, limit=limit),
+        lambda e: e.instances(status=status, schedule=schedule, lane=lane, limit=limit),
+    )
     if as_json:
         return emit_json(views)
     rows = [

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from switchyard.tui import formatting as fmt
-from switchyard.tui.cli.root import JsonOption, emit_json, fail, run
+from switchyard.tui.cli.root import JsonOption, emit_json, fail, read, run
 
 if TYPE_CHECKING:
     from switchyard.engine.api import Engine
@@ -60,7 +60,7 @@ def lane_set(
 @lane_app.command("list")
 def lane_list(as_json: JsonOption = False) -> None:
     """List lanes with their running and queued counts."""
-    lanes = run(lambda e: e.lanes())
+    lanes = read(lambda r: r.lanes(), lambda e: e.lanes())
     if as_json:
         return emit_json(lanes)
     rows = [[ln.name, str(ln.concurrency), str(ln.running), str(ln.queued)] for ln in lanes]
@@ -189,7 +189,9 @@ def schedule_next(
             start = datetime.fromisoformat(from_)
         except ValueError:
             fail(f"from: '{from_}' is not an ISO date/time (e.g. 2026-03-29T00:00+00:00)")
-    fires = run(lambda e: e.next_fires(name, count, start))
+    fires = read(
+        lambda r: r.next_fires(name, count, start), lambda e: e.next_fires(name, count, start)
+    )
     if as_json:
         return emit_json(fires)
     for f in fires:
