@@ -1,19 +1,27 @@
 """The monitor at scale: first page of typical filters through the engine API vs the same
 raw indexed SQL query, on a store of 1,000,000 process instances (SQLite).
 
-Run: ``.venv/bin/python bench/monitor.py [--rows 1000000]`` (``--rows 100000`` is quick).
+Run: ``.venv/bin/python bench/monitor.py [--rows 1000000]``; ``--quick`` is 100,000 rows
+(under 2 minutes on 2 cores). Nothing is cached between runs: each run fills a fresh store.
 
 The store is made by the real engine (migrations), then filled fast with bulk inserts:
 instances of 50 processes (90 % completed, 5 % error, 4 % waiting, 1 % running), each
 with indexed variables ``amount`` (0..5000) and ``employee`` (10,000 names). Each filter
-is run through ``Engine.monitor`` (an admin, so no rights filter; the page, the cap
-count when the page is full, masking of results) and as one hand-written SQL query on
+is run through ``Engine.monitor`` (an admin, so no rights filter, except the last row: a
+user with the monitor licence and a view right; the page, the cap count when the page is
+full, masking of results) and as one hand-written SQL query on
 the same indexes through the same store connection pool (the "raw" column; the same
-query on a plain sqlite3 connection is shown too); each timed as the median of 7 runs
-after a warm-up, in the same run.
+query on a plain sqlite3 connection is shown too); each timed as the median of 21 runs
+after a warm-up, the three in turn round after round (a load spike hits them alike).
+
+Deep pages: a filter matching 60,000 instances (completed, updated since a moment; the cap
+raised to 100,000 for it), its page 500 vs its first page through the engine, both paying
+the cap check. Page 500 is read by the cursor of page 499's last row (keyset paging,
+``Engine.monitor(after=...)``) when the engine has it, else by offset.
 
 Goals: the engine's first page <= 2x the raw query and under 50 ms, variable conditions
-included. It prints numbers and ratios; it asserts nothing. The console's keypress-to-
+included; page 500 <= 2x the first page. It prints numbers and ratios; it asserts nothing.
+The last line is one JSON object: ``{"worst_ratio_to_raw", "deep_page_ratio", "rows", ...}``. The console's keypress-to-
 repaint with 1,000 live rows is measured by bench/monitor_screen.py (if present).
 """
 
@@ -21,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import json
 import random
 import resource
@@ -38,6 +47,7 @@ from switchyard.engine.api import Engine
 from switchyard.engine.monitor.filters import MonitorFilter
 
 PROCESSES = 50
+RUNS = 21  # timed rounds per measurement (median)
 EMPLOYEES = 10_000
 DEFINITION = """
 process: {name}
@@ -75,7 +85,13 @@ RAW = {
         " ORDER BY updated_at DESC, id DESC LIMIT 100",
         ("p07", "waiting"),
     ),
+    "process + status (user, view right)": (
+        "SELECT * FROM instances WHERE definition_id IS NOT NULL AND process = ? AND status = ?"
+        " AND (originator = ? OR process IN (?)) ORDER BY updated_at DESC, id DESC LIMIT 100",
+        ("p07", "error", "mona", "p07"),
+    ),
 }
+AS_USER = {"process + status (user, view right)"}  # through mona's engine (rights filter)
 FILTERS = {
     "process + status": MonitorFilter(processes=["p07"], statuses=["error"]),
     "process + status + amount > 4000": MonitorFilter(
@@ -83,6 +99,7 @@ FILTERS = {
     ),
     'employee = "e00123"': MonitorFilter(variables=['employee = "e00123"']),
     "process + waiting": MonitorFilter(processes=["p07"], statuses=["waiting"]),
+    "process + status (user, view right)": MonitorFilter(processes=["p07"], statuses=["error"]),
 }
 
 
@@ -134,7 +151,7 @@ def fill(db: Path, rows: int, definitions: dict[str, int]) -> float:
     return time.perf_counter() - started
 
 
-async def timed(fn: Callable[[], Awaitable[Any]], runs: int = 7) -> tuple[float, Any]:
+async def timed(fn: Callable[[], Awaitable[Any]], runs: int = RUNS) -> tuple[float, Any]:
     await fn()  # warm-up (statement caches, pages in memory)
     times, result = [], None
     for _ in range(runs):
@@ -144,7 +161,74 @@ async def timed(fn: Callable[[], Awaitable[Any]], runs: int = 7) -> tuple[float,
     return statistics.median(times) * 1000, result
 
 
-async def main(rows: int) -> None:
+async def timed_side_by_side(
+    *fns: Callable[[], Awaitable[Any]], runs: int = RUNS
+) -> list[tuple[float, Any]]:
+    """Each of ``fns`` timed in turn, round after round (so a load spike from the other
+    jobs on the machine hits them alike): medians in ms, and each one's last result."""
+    results = [await fn() for fn in fns]  # warm-up
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(runs):
+        for i, fn in enumerate(fns):
+            started = time.perf_counter()
+            results[i] = await fn()
+            times[i].append(time.perf_counter() - started)
+    return [(statistics.median(t) * 1000, r) for t, r in zip(times, results, strict=True)]
+
+
+DEEP_MATCHES = 60_000  # the deep-page filter's matches (completed, updated since a moment)
+DEEP_PAGE = 500
+PAGE = 100
+
+
+def deep_filter(rows: int) -> MonitorFilter:
+    """Completed instances updated since the moment that leaves ~DEEP_MATCHES of them."""
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    first = max(1, rows - round(DEEP_MATCHES / 0.9))
+    return MonitorFilter(statuses=["completed"], updated_from=base + timedelta(seconds=first * 7))
+
+
+async def deep_pages(engine: Engine, rows: int) -> dict[str, Any]:
+    """Page DEEP_PAGE of a broad filter vs its first page (the cap raised to allow it)."""
+    await engine.set_param("max_monitored_flows", 100_000)
+    flt = deep_filter(rows)
+    offset = (DEEP_PAGE - 1) * PAGE
+    keyset = "after" in inspect.signature(engine.monitor).parameters
+    if keyset:  # the cursor of page 499's last row, as a console paging down would hold
+        before = await engine.monitor(flt, limit=PAGE, offset=offset - PAGE)
+        cursor = before.rows[-1].cursor  # type: ignore[attr-defined]
+
+        def deep_page() -> Awaitable[Any]:
+            return engine.monitor(flt, limit=PAGE, after=cursor)  # type: ignore[call-arg]
+    else:
+
+        def deep_page() -> Awaitable[Any]:
+            return engine.monitor(flt, limit=PAGE, offset=offset)
+
+    (first_ms, first), (deep_ms, deep) = await timed_side_by_side(
+        lambda: engine.monitor(flt, limit=PAGE), deep_page, runs=RUNS // 2
+    )
+    by_offset_ms, by_offset = await timed(lambda: engine.monitor(flt, limit=PAGE, offset=offset))
+    same = [r.instance.id for r in deep.rows] == [r.instance.id for r in by_offset.rows]
+    ratio = deep_ms / first_ms
+    print(
+        f"deep page {DEEP_PAGE} of {first.total:,} matches ({'cursor' if keyset else 'offset'}):"
+        f" {deep_ms:.2f} ms vs first page {first_ms:.2f} ms: {ratio:.2f}x"
+        f"  {'met' if ratio <= 2 else 'MISSED'}{'' if same else '  (pages differ!)'}"
+        f"   (by offset: {by_offset_ms:.2f} ms)"
+    )
+    return {
+        "deep_page_ratio": round(ratio, 2),
+        "deep_page_ms": round(deep_ms, 2),
+        "deep_first_page_ms": round(first_ms, 2),
+        "deep_by_offset_ms": round(by_offset_ms, 2),
+        "deep_matches": first.total,
+        "deep_by": "cursor" if keyset else "offset",
+    }
+
+
+async def main(rows: int, quick: bool) -> None:
+    result: dict[str, Any] = {"rows": rows, "quick": quick}
     with tempfile.TemporaryDirectory(prefix="sy-monitor-") as tmp:
         db = Path(tmp) / "store.db"
         engine = await Engine.open(f"sqlite:///{db}", data_dir=Path(tmp) / "data")
@@ -163,13 +247,19 @@ async def main(rows: int) -> None:
         await engine.close()
         seconds = fill(db, rows, definitions)
         print(f"filled {rows:,} instances (+{2 * rows:,} indexed variables) in {seconds:.1f} s")
+        result["fill_s"] = round(seconds, 1)
 
         engine = await Engine.open(f"sqlite:///{db}", data_dir=Path(tmp) / "data")
+        await engine.add_user("mona", licence="monitor")
+        await engine.grant("p07", "mona", view=True)
+        mona = await Engine.open(f"sqlite:///{db}", data_dir=Path(tmp) / "data", user="mona")
         raw = sqlite3.connect(db)
-        print(f"{'filter':36} {'matches':>8} {'engine ms':>10} {'raw ms':>8} {'ratio':>6}  goal")
+        print(f"{'filter':38} {'matches':>8} {'engine ms':>10} {'raw ms':>8} {'ratio':>6}  goal")
         print("(matches: the first page's count; 'raw': the SQL through the same pool)")
+        ratios: dict[str, float] = {}
+        engine_ms: dict[str, float] = {}
+        raw_ms_of: dict[str, float] = {}
         for label, flt in FILTERS.items():
-            api_ms, page = await timed(lambda flt=flt: engine.monitor(flt))
             sql, args = RAW[label]
 
             async def raw_query(sql: str = sql, args: tuple = args) -> list[Any]:
@@ -179,14 +269,20 @@ async def main(rows: int) -> None:
             async def direct(sql: str = sql, args: tuple = args) -> list[Any]:
                 return raw.execute(sql, args).fetchall()
 
-            raw_ms, found = await timed(raw_query)
-            direct_ms, _ = await timed(direct)
+            (api_ms, page), (raw_ms, found), (direct_ms, _) = await timed_side_by_side(
+                lambda flt=flt, e=(mona if label in AS_USER else engine): e.monitor(flt),
+                raw_query,
+                direct,
+            )
             same = [r.instance.id for r in page.rows] == [r[0] for r in found]
             ratio = api_ms / raw_ms if raw_ms else float("inf")
+            ratios[label], engine_ms[label], raw_ms_of[label] = (
+                round(ratio, 2), round(api_ms, 2), round(raw_ms, 2)
+            )  # fmt: skip
             met = "met" if ratio <= 2 and api_ms < 50 else "MISSED"
             note = "" if same else "  (pages differ!)"
             print(
-                f"{label:36} {page.total:>8} {api_ms:>10.2f} {raw_ms:>8.2f} {ratio:>6.2f}"
+                f"{label:38} {page.total:>8} {api_ms:>10.2f} {raw_ms:>8.2f} {ratio:>6.2f}"
                 f"  {met}{note}   (sqlite3 direct {direct_ms:.2f} ms)"
             )
         too_broad = MonitorFilter(processes=["p07"])
@@ -195,14 +291,30 @@ async def main(rows: int) -> None:
             await engine.monitor(too_broad)
         except Exception as exc:  # FilterTooBroad: the cap path counts every match
             print(f"over the cap: {exc} ({(time.perf_counter() - started) * 1000:.1f} ms)")
+        result.update(await deep_pages(engine, rows))
         raw.close()
+        await mona.close()
         await engine.close()
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"peak RSS {rss:.0f} MB")
+    worst = max(ratios, key=lambda k: ratios[k])
+    result = {
+        "worst_ratio_to_raw": ratios[worst],
+        "deep_page_ratio": result.pop("deep_page_ratio"),
+        **result,
+        "worst_filter": worst,
+        "ratios": ratios,
+        "engine_ms": engine_ms,
+        "raw_ms": raw_ms_of,
+        "peak_rss_mb": round(rss),
+    }
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rows", type=int, default=None, help="instances (default 1,000,000)")
+    parser.add_argument("--quick", action="store_true", help="100,000 instances (< 2 min)")
     args = parser.parse_args()
-    asyncio.run(main(args.rows))
+    rows = args.rows or (100_000 if args.quick else 1_000_000)
+    asyncio.run(main(rows, args.quick))

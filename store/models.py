@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlmodel import Field, SQLModel
 from switchyard.store import core as _core
@@ -95,8 +96,17 @@ class Instance(SQLModel, table=True):
         Index("ix_instances_schedule_status", "schedule_id", "status"),
         Index("ix_instances_status_updated", "status", "updated_at"),
         Index("ix_instances_node_status", "node_id", "status"),
-        # the monitor: a process's instances by status, newest first
-        Index("ix_instances_process_status_updated", "process", "status", "updated_at"),
+        # the monitor: a process's instances by status, newest first; only process
+        # instances (every monitor query says so), so counting for the cap reads the index
+        # alone (migration 0008)
+        Index(
+            "ix_instances_process_status_updated",
+            "process",
+            "status",
+            "updated_at",
+            sqlite_where=text("definition_id IS NOT NULL"),
+            postgresql_where=text("definition_id IS NOT NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

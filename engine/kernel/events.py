@@ -37,6 +37,12 @@ PARAM_CHANGED = "param.changed"
 PROCESS_PUBLISHED = "process.published"
 WORK_ITEMS_CHANGED = "workitems.changed"  # data: {"ids": [...], "status": ..., "instance": id}
 FEED_STATUS = "feed.status"  # local only: data {"ok": bool, "error": str}
+PEOPLE_CHANGED = "people.changed"  # users, groups, rights or security specs changed
+
+#: Changes of what the monitor caches (identity, rights, specs, parameters, definitions):
+#: the transaction carrying one also replaces the store's change token (kernel/tx.py,
+#: store/queries/params.py), which every process checks before trusting its cache.
+CACHED_KINDS = frozenset({PEOPLE_CHANGED, PARAM_CHANGED, PROCESS_PUBLISHED})
 
 
 @dataclass(frozen=True)

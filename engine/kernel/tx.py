@@ -9,9 +9,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
-from switchyard.engine.kernel.events import INSTANCE_LOG, EngineEvent, EventBus
+from switchyard.engine.kernel.events import CACHED_KINDS, INSTANCE_LOG, EngineEvent, EventBus
 from switchyard.store.db import Store
 from switchyard.store.queries import events as event_rows
+from switchyard.store.queries import params as params_q
 
 LOCAL_ONLY = frozenset({INSTANCE_LOG, "instance.step"})
 
@@ -36,6 +37,8 @@ async def transaction(
         tx = Tx(conn, node_id, now)
         yield tx
         await event_rows.append_many(conn, feed_rows(tx.events, now))
+        if any(e.kind in CACHED_KINDS for e in tx.events):  # what caches hold changed
+            await params_q.bump_changes(conn, now)
     bus.publish_many(tx.events)
 
 

@@ -13,24 +13,48 @@ instance is seen with the values of its last rest point.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 from switchyard.engine.errors import NotFound, SwitchyardError, check_page
 from switchyard.engine.instances.waiting import shown_waiting
 from switchyard.engine.kernel import eventlog
 from switchyard.engine.kernel.eventlog import FILTER_CANCELLED
+from switchyard.engine.monitor.context import MonitorContext, MonitorCursor
 from switchyard.engine.monitor.filters import MonitorFilter
 from switchyard.engine.people.guard import Guard
 from switchyard.engine.people.masking import Masker, in_spec, secured_variables
-from switchyard.engine.people.rules import anyone, licence, rule
-from switchyard.engine.views import InstanceView, instance_view
+from switchyard.engine.people.rules import (
+    ON_CACHED_IDENTITY,
+    StaleIdentity,
+    anyone,
+    licence,
+    rule,
+)
+from switchyard.engine.views import InstanceView
 from switchyard.store.queries import monitor as mon_q
+from switchyard.store.queries import params as params_q
 from switchyard.store.queries import people as people_q
 from switchyard.store.queries import processes as proc_q
 from switchyard.store.queries import saved_filters as saved_q
+
+_T = TypeVar("_T")
+_TOKEN = "_changes"  # the change token's column on a page's rows
+_STATEMENTS = 64  # page statements kept per context (filters x page kinds)
+_NO_TOKEN = object()  # the identity in use is not the cached one: nothing is cached
+
+
+def _made(cls: type[_T], fields: dict[str, Any]) -> _T:
+    """A frozen dataclass without its generated ``__init__`` (one ``object.__setattr__``
+    per field: most of the time a 100-row page spends in Python). Only for the monitor's
+    own rows, every field given (tests/engine/monitor/test_monitor_cache.py checks the
+    fields against the class, so a field added to it cannot be left unset here)."""
+    made = object.__new__(cls)
+    object.__setattr__(made, "__dict__", fields)
+    return made
 
 
 class FilterTooBroad(SwitchyardError):
@@ -57,6 +81,13 @@ class MonitorRow:
     originator: str | None
     updated_at: datetime | None
     variables: dict[str, Any]  # masked for the caller
+
+    @property
+    def cursor(self) -> MonitorCursor | None:
+        """This row's place in the order, for ``monitor(after=...)`` / ``before=``."""
+        if self.updated_at is None:
+            return None
+        return MonitorCursor(self.updated_at, self.instance.id)
 
     def to_json(self) -> dict[str, Any]:
         from switchyard.engine.views import to_json
@@ -86,20 +117,50 @@ class MonitorApi(Guard):
 
         return int((await params.load(conn)).get("max_monitored_flows", 5000))
 
-    async def _check_conditions(self, conn: AsyncConnection, flt: MonitorFilter) -> None:
+    async def _context(self, conn: AsyncConnection) -> MonitorContext:
+        """The caller's monitor context, cached under the change token read with their
+        identity (``_cached_identity``); read afresh (three statements) when it moved."""
+        me = await self._me()
+        snapshot = self._cached_identity()
+        token = snapshot[0] if snapshot is not None and snapshot[1] == me else _NO_TOKEN
+        cached: MonitorContext | None = self.__dict__.get("_monitor_context")
+        if cached is not None and cached.fits(token, me):
+            return cached
+        visible, seen = await self._visibility(conn)
+        context = MonitorContext(
+            token=token,
+            me=me,
+            visible=visible,
+            seen=seen,
+            cap=await self._cap(conn),
+            specs={s["name"]: s for s in await people_q.list_secspecs(conn)},
+        )
+        if token is not _NO_TOKEN:
+            self._monitor_context = context
+        return context
+
+    async def _current(self, conn: AsyncConnection, context: MonitorContext) -> None:
+        """On the cached identity: raise StaleIdentity unless the token is still the one
+        ``context`` was read under (before acting on it: refusing, cancelling)."""
+        if ON_CACHED_IDENTITY.get() and await params_q.changes(conn) != context.token:
+            raise StaleIdentity()
+
+    async def _check_conditions(
+        self, conn: AsyncConnection, flt: MonitorFilter, context: MonitorContext
+    ) -> None:
         """A condition on a variable the caller may not see would let them probe its
         value: refused, naming the variable and its security spec."""
         tests = flt.tests()
         if not tests:
             return
-        me = await self._me()
-        for name, secured in (await self._secured_by_process(conn)).items():
+        me = context.me
+        for name, secured in (await self._secured_by_process(conn, context)).items():
             if flt.processes and name not in flt.processes:
                 continue
             for test in tests:
                 for spec_name in sorted(secured.get(test.name, ())):
-                    spec = (await people_q.get_secspecs(conn, [spec_name])).get(spec_name)
-                    if not in_spec(me, spec):
+                    if not in_spec(me, context.specs.get(spec_name)):
+                        await self._current(conn, context)
                         await self._refuse(
                             "view",
                             f"{me.login} may not filter on {test.name}: it is secured by "
@@ -108,20 +169,19 @@ class MonitorApi(Guard):
                             target=name,
                         )
 
-    async def _secured_by_process(self, conn: AsyncConnection) -> dict[str, dict[str, set[str]]]:
+    async def _secured_by_process(
+        self, conn: AsyncConnection, context: MonitorContext
+    ) -> dict[str, dict[str, set[str]]]:
         """Process -> its secured variables -> their specs, over every version (an older
-        version's instances keep the values its spec secured), cached until a definition is
-        published (the newest definition id changes)."""
-        newest = await proc_q.newest_id(conn)
-        cached = getattr(self, "_secured_cache", None)
-        if cached is None or cached[0] != newest:
+        version's instances keep the values its spec secured), kept in the context (a
+        definition published replaces the change token)."""
+        if context.secured is None:
             found: dict[str, dict[str, set[str]]] = {}
             for name, doc in await proc_q.all_docs(conn):
                 for var, spec in secured_variables(doc).items():
                     found.setdefault(name, {}).setdefault(var, set()).add(spec)
-            cached = (newest, found)
-            self._secured_cache = cached
-        return cached[1]
+            context.secured = found
+        return context.secured
 
     def _monitor_where(self, flt: MonitorFilter, visible: Any) -> Any:
         return mon_q.where(
@@ -141,29 +201,88 @@ class MonitorApi(Guard):
             visible=visible,
         )
 
-    @rule(licence("monitor", "use the monitor"))  # rows filtered to what the caller may view
+    def _where_for(self, flt: MonitorFilter, context: MonitorContext) -> Any:
+        return self._monitor_where(flt, context.visible_for(flt.processes))
+
+    def _page_statement(
+        self,
+        flt: MonitorFilter,
+        context: MonitorContext,
+        limit: int,
+        by_offset: bool,
+        after: MonitorCursor | None,
+        before: MonitorCursor | None,
+    ) -> Any:
+        """The page statement of a filter for this context (built once: the filter and the
+        caller's rights are in it, the offset and cursor are parameters)."""
+        cursor = "after" if after is not None else "before" if before is not None else None
+        first = not by_offset and cursor is None
+        key = (repr(flt), limit, by_offset, cursor)  # a dataclass: equal filters, equal repr
+        stmt = context.statements.get(key)
+        if stmt is None:
+            if len(context.statements) >= _STATEMENTS:
+                context.statements.clear()
+            stmt = mon_q.page_statement(
+                self._where_for(flt, context),
+                cap=context.cap,
+                always_count=not first,
+                limit=limit,
+                by_offset=by_offset,
+                cursor=cursor,
+                extra=[params_q.changes_token().label(_TOKEN)],
+            )
+            context.statements[key] = stmt
+        return stmt
+
+    @rule(licence("monitor", "use the monitor"), revalidates=True)  # rows: what the caller may view
     async def monitor(
-        self, flt: MonitorFilter, *, limit: int = 100, offset: int = 0
+        self,
+        flt: MonitorFilter,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        after: MonitorCursor | None = None,
+        before: MonitorCursor | None = None,
     ) -> MonitorPage:
         """A page of the process instances matching ``flt`` that the caller may view,
-        most recently updated first. Raises FilterTooBroad over the cap."""
+        most recently updated first: at ``offset``, or past a row's cursor (``after``: the
+        next page, ``before``: the previous one; keyset paging, as fast deep as on top).
+        Raises FilterTooBroad over the cap."""
         check_page(limit, offset)
+        if (after is not None) + (before is not None) + bool(offset) > 1:
+            raise SwitchyardError("offset", "give one of offset, after and before")
         if flt.empty:
             raise SwitchyardError(
                 "filter", "set a filter first: the monitor shows nothing until then"
             )
         async with self.store.read() as conn:
-            await self._check_conditions(conn, flt)
-            clause = self._monitor_where(flt, await self._visible(conn))
-            cap = await self._cap(conn)
-            raw = await mon_q.page(conn, clause, limit=limit, offset=offset)
-            if offset == 0 and len(raw) < limit:
+            context = await self._context(conn)
+            await self._check_conditions(conn, flt, context)
+            cap = context.cap
+            first = offset == 0 and after is None and before is None
+            cursor = after or before
+            stmt = self._page_statement(flt, context, limit, bool(offset), after, before)
+            keys, raw = await mon_q.run_page(
+                conn,
+                stmt,
+                offset=offset,
+                cursor=cursor.key() if cursor else None,
+            )
+            at = {k: i for i, k in enumerate(keys)}
+            token = raw[0][at[_TOKEN]] if raw else await params_q.changes(conn)
+            if token != context.token:
+                if ON_CACHED_IDENTITY.get():
+                    raise StaleIdentity()  # the guard reads the identity again, then reruns
+                self.__dict__.pop("_monitor_context", None)  # changed during this call
+            if first and len(raw) < limit:
                 total = len(raw)  # all of them are on this page: nothing to count
-            else:
-                total = await mon_q.count_upto(conn, clause, cap)
-                if total > cap:
-                    total = await mon_q.count(conn, clause)
-            rows = await self._rows(conn, raw) if total <= cap else []
+            elif raw:
+                total = int(raw[0][at[mon_q.COUNTED]])
+            else:  # a page past the end: how many there are now (to go back to)
+                total = await mon_q.count_upto(conn, self._where_for(flt, context), cap)
+            if total > cap:  # for the message: how many it matched
+                total = await mon_q.count(conn, self._where_for(flt, context))
+            rows = await self._rows(conn, keys, raw, context) if total <= cap else []
         if total > cap:
             await self._filter_cancelled(flt, total, cap)
             raise FilterTooBroad(total, cap)
@@ -184,34 +303,79 @@ class MonitorApi(Guard):
                 tx, FILTER_CANCELLED, message, login=self.user, matched=matched, limit=cap
             )
 
-    async def _rows(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> list[MonitorRow]:
+    async def _rows(
+        self,
+        conn: AsyncConnection,
+        keys: list[str],
+        raw: list[Sequence[Any]],
+        context: MonitorContext,
+    ) -> list[MonitorRow]:
         """Rows as the caller may see them: hidden variables ****. Which are hidden depends
-        on the definition (immutable once published: cached) and the caller's specs."""
-        me = await self._me()
-        secured = {}
-        for key in {r["definition_id"] for r in rows if r.get("definition_id")}:
-            secured[key] = await self._definition_secured(conn, int(key))
-        names = sorted({spec for s in secured.values() for spec in s.values()})
-        specs = await people_q.get_secspecs(conn, names) if names else {}
-        hidden = {
-            key: frozenset(v for v, spec in found.items() if not in_spec(me, specs.get(spec)))
-            for key, found in secured.items()
-        }
+        on the definition (immutable once published: cached) and the caller's specs (in the
+        context). Decoded straight from the driver's tuples (``mon_q.SHOWN``'s order)."""
+        if tuple(keys[: len(mon_q.SHOWN_NAMES)]) != mon_q.SHOWN_NAMES:
+            raise AssertionError(f"monitor page columns out of order: {keys}")
+        hidden = context.hidden
+        for key in {r[16] for r in raw if r[16] is not None}:  # definition_id
+            if key not in hidden:
+                found = await self._definition_secured(conn, int(key))
+                hidden[key] = frozenset(
+                    v
+                    for v, spec in found.items()
+                    if not in_spec(context.me, context.specs.get(spec))
+                )
         out = []
-        for row in rows:
-            stored = row.get("variables") or {}
-            masker = Masker.hiding(hidden.get(row.get("definition_id"), frozenset()), stored)
+        nothing: frozenset[str] = frozenset()
+        time_of, json_of = mon_q.time_of, mon_q.json_of
+        for row in raw:
+            (
+                iid, schedule, process, lane, status, reason, origin, fire_at, queued_at,
+                started_at, ended_at, exit_code, node_id, command, current_state,
+                current_action, definition_id, version, waiting_on, originator, updated_at,
+                variables,
+            ) = row[:22]  # fmt: skip
+            stored = json_of(variables) or {}
+            if isinstance(variables, str) and '"__' not in variables:
+                shown = stored  # no internal ``__`` key to leave out (the common case)
+            else:
+                shown = {k: v for k, v in stored.items() if not k.startswith("__")}
+            view: InstanceView = _made(
+                InstanceView,
+                {
+                    "id": int(iid),
+                    "schedule": schedule,
+                    "process": process,
+                    "lane": lane,
+                    "status": status,
+                    "reason": reason,
+                    "origin": origin or "schedule",
+                    "fire_at": None if fire_at is None else time_of(fire_at),
+                    "queued_at": None if queued_at is None else time_of(queued_at),
+                    "started_at": time_of(started_at),
+                    "ended_at": None if ended_at is None else time_of(ended_at),
+                    "exit_code": exit_code,
+                    "node_id": node_id,
+                    "command": list(json_of(command) or ()),
+                    "current_state": current_state,
+                    "current_action": current_action,
+                },
+            )
+            concealed = hidden.get(definition_id, nothing) if definition_id else nothing
+            if concealed:
+                masker = Masker.hiding(concealed, stored)
+                view, shown = masker.view(view), masker.variables(shown)
             out.append(
-                MonitorRow(
-                    instance=masker.view(instance_view(row)),
-                    version=row.get("process_version"),
-                    state=row.get("current_state"),
-                    waiting_on=shown_waiting(row["status"], row.get("waiting_on")),
-                    originator=row.get("originator"),
-                    updated_at=row.get("updated_at"),
-                    variables=masker.variables(
-                        {k: v for k, v in stored.items() if not k.startswith("__")}
-                    ),
+                _made(
+                    MonitorRow,
+                    {
+                        "instance": view,
+                        "version": version,
+                        "state": current_state,
+                        "waiting_on": shown_waiting(status, waiting_on),
+                        "originator": originator,
+                        "updated_at": time_of(updated_at),
+                        "variables": shown,
+                    },
                 )
             )
         return out

@@ -4,7 +4,10 @@ rights on a process, the filter of visible instances, and the masker of an insta
 Mixed into ``Engine`` through ``PeopleApi``; the rules themselves are in rules.py.
 
 Rights and licences are read from the store on every operation, so a change made by an
-admin applies at once to every console and node."""
+admin applies at once to every console and node. The one exception keeps that promise
+another way: an operation declared ``@rule(..., revalidates=True)`` (the monitor) may
+start on the identity cached by ``_load_identity`` and checks, in its own statement, that
+the store's change token has not moved since (else it runs again on a fresh one)."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from typing import Any, NoReturn
 from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncConnection
 from switchyard.engine.errors import Refused
-from switchyard.engine.kernel import eventlog
+from switchyard.engine.kernel import eventlog, events
 from switchyard.engine.kernel.ports import EngineParts
 from switchyard.engine.kernel.tx import Tx
 from switchyard.engine.people.identity import Access, Identity, identity_from
@@ -25,7 +28,7 @@ from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import people as people_q
 from switchyard.store.queries import processes as proc_q
 
-PEOPLE_CHANGED = "people.changed"  # users, groups, rights or security specs changed
+PEOPLE_CHANGED = events.PEOPLE_CHANGED  # users, groups, rights or security specs changed
 
 
 class Guard(EngineParts):
@@ -34,6 +37,7 @@ class Guard(EngineParts):
     login: str  # the person behind it (the OS login, or whom sudo / ssh names)
     person: OsIdentity  # the person and how they came (os_identity.py)
     _identity_checked: bool
+    _identity_snapshot: tuple[object, Identity] | None  # (change token, identity): _load_identity
 
     # ---------------------------------------------------------- identity
     @property
@@ -129,18 +133,28 @@ class Guard(EngineParts):
     async def _load_identity(self) -> Identity:
         if not self._identity_checked:
             await self._check_identity()
-        async with self.store.read() as conn:
-            row, groups = await people_q.user_and_groups(conn, self.user)  # one statement
+        async with self.store.read() as conn:  # one statement, with the change token
+            row, groups, token = await people_q.user_groups_and_changes(conn, self.user)
         if row is None:  # removed since this engine opened
+            self._identity_snapshot = None
             await self._unknown(self.user, "identity")
         via = self._via()
-        return identity_from(
+        me = identity_from(
             row,
             groups,
             self.login if self.impersonating else None,
             via=via.get("via"),
             os_login=via.get("os_login"),
         )
+        self._identity_snapshot = (token, me)
+        return me
+
+    def _cached_identity(self) -> tuple[object, Identity] | None:
+        """The identity last read and the change token read with it (no query). Only an
+        operation that checks the token again in its own statement may act on it
+        (``@rule(..., revalidates=True)``; the monitor): it raises ``StaleIdentity`` when
+        the token moved, and the operation runs again with the identity read afresh."""
+        return self.__dict__.get("_identity_snapshot")
 
     async def _me(self) -> Identity:
         current = CURRENT.get()
@@ -164,9 +178,16 @@ class Guard(EngineParts):
     async def _visible(self, conn: AsyncConnection | None = None) -> ColumnElement[bool] | None:
         """The instances the caller may see, as a WHERE clause (None: all of them). Pass the
         read connection in use, if any (no second connection from the pool)."""
+        return (await self._visibility(conn))[0]
+
+    async def _visibility(
+        self, conn: AsyncConnection | None = None
+    ) -> tuple[ColumnElement[bool] | None, frozenset[str] | None]:
+        """``_visible``'s clause, and the processes whose every instance the caller may see
+        (None: every process: an admin, or a right on "*")."""
         me = await self._me()
         if me.admin:
-            return None
+            return None, None
         if conn is not None:
             rows = await people_q.all_rights_of(conn, me.login, me.groups)
         else:
@@ -174,13 +195,14 @@ class Guard(EngineParts):
                 rows = await people_q.all_rights_of(own, me.login, me.groups)
         names = sorted({r["process"] for r in rows if r["view"] or r["manage"]})
         everything = ALL_PROCESSES in names
-        return people_q.visible_instances(
+        clause = people_q.visible_instances(
             me.login,
             all_processes=everything,
             processes=names,
             schedules=names,
             command_runs=everything or me.has_licence("monitor"),
         )
+        return clause, None if everything else frozenset(names)
 
     async def _masker(self, row: dict[str, Any]) -> Masker:
         """What the caller may not see of an instance's variables."""

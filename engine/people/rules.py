@@ -51,6 +51,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: engine calls (cancel reading its result back) do not check twice.
 CURRENT: ContextVar[tuple[int, Identity] | None] = ContextVar("switchyard_identity", default=None)
 
+#: True while an operation runs on the cached identity (``rule(..., revalidates=True)``):
+#: it must raise ``StaleIdentity`` if its statement finds the change token moved.
+ON_CACHED_IDENTITY: ContextVar[bool] = ContextVar("switchyard_cached_identity", default=False)
+
 #: Where ``@rule`` and ``@unchecked`` leave their declaration on the function.
 ATTR = "__switchyard_rule__"
 _WRAPPED = "__switchyard_guarded__"  # set on the wrappers: never wrapped twice
@@ -80,6 +84,15 @@ class Rule:
     check: Check
     reads: bool
     name: str  # for messages and the coverage test: "admin", "launch", "on_instance" ...
+    #: The same check as a pure test of the identity, when it reads nothing else: lets an
+    #: operation that revalidates (``rule(..., revalidates=True)``) start on a cached one.
+    allows: Callable[[Identity], bool] | None = None
+
+
+class StaleIdentity(Exception):
+    """Raised by an operation started on a cached identity (``revalidates=True``) when its
+    own statement finds the store's change token moved: the guard runs it again with the
+    identity read afresh (and the rule checked on it). Never leaves the guard."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +102,7 @@ class Declared:
     rule: Rule | None
     arg: str | None = None
     unchecked: str | None = None  # the reason, when deliberately left unchecked
+    revalidates: bool = False  # may start on the cached identity (see StaleIdentity)
 
 
 def _where(fn: Callable[..., Any]) -> str:
@@ -126,9 +140,17 @@ def check_arg(fn: Callable[..., Any], declared: Declared) -> None:
         )
 
 
-def rule(check: Rule, arg: str | None = None) -> Callable[[F], F]:
+def rule(check: Rule, arg: str | None = None, *, revalidates: bool = False) -> Callable[[F], F]:
     """Attach ``check`` to the operation being defined; ``arg`` names the parameter whose
-    value the rule checks (a rule that reads one requires it)."""
+    value the rule checks (a rule that reads one requires it).
+
+    ``revalidates``: the operation reads the store's change token in its own statement and
+    raises ``StaleIdentity`` if it is not the one the cached identity was read with; it
+    may then start on that cached identity (no identity query) when the rule's pure test
+    (``Rule.allows``) passes on it. Anything else (no cache, the test fails, the token
+    moved) takes the ordinary path: identity read, rule checked (and a refusal recorded)."""
+    if revalidates and check.allows is None:
+        raise TypeError(f"@rule({check.name}, revalidates=True): the rule has no pure test")
 
     def attach(fn: F) -> F:
         if isinstance(fn, classmethod | staticmethod):  # @guarded wraps methods only
@@ -136,7 +158,7 @@ def rule(check: Rule, arg: str | None = None) -> Callable[[F], F]:
                 f"@rule on {_where(fn.__func__)}: a class or static method is no operation"
             )
         _check_async(fn, "@rule")
-        declared = Declared(check, arg)
+        declared = Declared(check, arg, revalidates=revalidates)
         check_arg(fn, declared)
         setattr(fn, ATTR, declared)
         return fn
@@ -183,7 +205,7 @@ def licence(needed: str, what: str) -> Rule:
                 needed, f"{me.login} needs the {needed} licence to {what}", operation=op
             )
 
-    return Rule(check, reads=False, name="licence")
+    return Rule(check, reads=False, name="licence", allows=lambda me: me.has_licence(needed))
 
 
 def licence_or_admin(needed: str, what: str) -> Rule:
@@ -313,20 +335,34 @@ def _guard(name: str, fn: Callable[..., Any], declared: Declared) -> Callable[..
         setattr(stream, _WRAPPED, True)
         return stream
 
+    allows = declared.rule.allows if declared.revalidates else None
+
+    async def run(self: Any, me: Identity, args: Any, kw: Any, cached: bool) -> Any:
+        token = CURRENT.set((id(self), me))
+        acting = ACTING_LOGIN.set(me.login)
+        on_cache = ON_CACHED_IDENTITY.set(cached)
+        try:
+            return await fn(self, *args, **kw)
+        finally:
+            ON_CACHED_IDENTITY.reset(on_cache)
+            ACTING_LOGIN.reset(acting)
+            CURRENT.reset(token)
+
     @functools.wraps(fn)
     async def call(self: Any, *args: Any, **kw: Any) -> Any:
         current = CURRENT.get()
         if current is not None and current[0] == id(self):
             return await fn(self, *args, **kw)  # inside a checked operation of this engine
+        if allows is not None:
+            snapshot = self._cached_identity()
+            if snapshot is not None and allows(snapshot[1]):
+                try:
+                    return await run(self, snapshot[1], args, kw, True)
+                except StaleIdentity:
+                    pass  # changed since: read it afresh and check the rule on it, below
         me = await self._load_identity()
         await check(self, me, name, _value(sig, arg, (self, *args), kw))
-        token = CURRENT.set((id(self), me))
-        acting = ACTING_LOGIN.set(me.login)
-        try:
-            return await fn(self, *args, **kw)
-        finally:
-            ACTING_LOGIN.reset(acting)
-            CURRENT.reset(token)
+        return await run(self, me, args, kw, False)
 
     setattr(call, _WRAPPED, True)
     return call

@@ -8,18 +8,61 @@ filter walks the (process, status, updated_at) index backwards and stops at the 
 
 from __future__ import annotations
 
+import json
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    Text,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    or_,
+    select,
+    type_coerce,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 from switchyard.store.models import Instance, InstanceVar, table_of
 
 instances = table_of(Instance)
 ivars = table_of(InstanceVar)
+
+#: What a monitor row shows (engine/views.py ``instance_view`` and the monitor's row): a
+#: page reads only these (not ``env``, the log path, the process group ...), its times and
+#: JSON as the driver gives them, decoded by ``decode`` (cheaper than the column types'
+#: processors: ``datetime.fromisoformat`` and one ``json.loads`` per value).
+_SHOWN_NAMES = (
+    "id", "schedule_name", "process", "lane", "status", "reason", "origin", "fire_at",
+    "queued_at", "started_at", "ended_at", "exit_code", "node_id", "command",
+    "current_state", "current_action", "definition_id", "process_version", "waiting_on",
+    "originator", "updated_at", "variables",
+)  # fmt: skip
+_TIMES = ("fire_at", "queued_at", "started_at", "ended_at", "updated_at")
+_JSON = ("command", "variables")
+SHOWN_NAMES = _SHOWN_NAMES
+SHOWN = tuple(
+    type_coerce(instances.c[n], Text).label(n) if n in _TIMES + _JSON else instances.c[n]
+    for n in _SHOWN_NAMES
+)
+
+
+def decode(row: dict[str, Any]) -> dict[str, Any]:
+    """A row read with ``SHOWN``, its times aware UTC datetimes and its JSON decoded (as
+    the column types would: store/models.py ``UTCDateTime``), in place."""
+    for name in _TIMES:
+        row[name] = time_of(row[name])
+    for name in _JSON:
+        row[name] = json_of(row[name])
+    return row
+
 
 WAITING_KINDS = {
     "work item": "workitem:%",
@@ -131,17 +174,161 @@ async def count(conn: AsyncConnection, clause: ColumnElement[bool]) -> int:
     return int((await conn.execute(stmt)).scalar_one())
 
 
-async def page(
-    conn: AsyncConnection, clause: ColumnElement[bool], *, limit: int = 100, offset: int = 0
-) -> list[dict[str, Any]]:
-    stmt = (
-        select(instances)
-        .where(clause)
-        .order_by(instances.c.updated_at.desc(), instances.c.id.desc())
-        .limit(limit)
-        .offset(offset)
+def _keyset(after: tuple[Any, Any] | None, before: tuple[Any, Any] | None) -> Any:
+    """Rows past a cursor (updated_at, id) in the page order, newest first: ``after`` the
+    older ones, ``before`` the newer ones. Written as a range on ``updated_at`` (so the
+    (process, status, updated_at) and (status, updated_at) indexes seek to the cursor
+    instead of stepping over every row before it) refined by the id for equal times.
+    A process instance always has ``updated_at`` (set when it is started)."""
+    u = instances.c.updated_at
+    if after is not None:
+        at, key = after
+        return and_(u <= at, or_(u < at, instances.c.id < key))
+    if before is not None:
+        at, key = before
+        return and_(u >= at, or_(u > at, instances.c.id > key))
+    return None
+
+
+def _page_select(
+    clause: ColumnElement[bool],
+    *,
+    limit: int,
+    offset: int,
+    after: tuple[datetime, int] | None,
+    before: tuple[datetime, int] | None,
+    extra: Sequence[Any],
+    columns: Sequence[Any] | None,
+) -> Any:
+    keyset = _keyset(after, before)
+    order = (
+        (instances.c.updated_at.asc(), instances.c.id.asc())
+        if before is not None
+        else (instances.c.updated_at.desc(), instances.c.id.desc())
     )
-    return [dict(r) for r in (await conn.execute(stmt)).mappings()]
+    stmt = (
+        select(*(instances.c if columns is None else columns), *extra)
+        .where(clause if keyset is None else and_(clause, keyset))
+        .order_by(*order)
+        .limit(limit)
+    )
+    return stmt.offset(offset) if offset else stmt
+
+
+async def page(
+    conn: AsyncConnection,
+    clause: ColumnElement[bool],
+    *,
+    limit: int = 100,
+    offset: int = 0,
+    after: tuple[datetime, int] | None = None,
+    before: tuple[datetime, int] | None = None,
+    extra: Sequence[Any] = (),
+    columns: Sequence[Any] | None = None,
+) -> list[dict[str, Any]]:
+    """A page, newest update first: at ``offset``, or the ``limit`` rows past a cursor
+    (``after``: older, ``before``: newer; at most one of them). ``extra``: scalar
+    subqueries read in the same statement (one snapshot), as labelled columns of each row;
+    ``columns``: which columns of ``instances`` (all of them by default; ``SHOWN``)."""
+    stmt = _page_select(
+        clause,
+        limit=limit,
+        offset=offset,
+        after=after,
+        before=before,
+        extra=extra,
+        columns=columns,
+    )
+    rows = [dict(r) for r in (await conn.execute(stmt)).mappings()]
+    return rows if before is None else rows[::-1]
+
+
+COUNTED = "_counted"  # the bounded count's column on a page's rows (see page_statement)
+_AT, _KEY, _OFFSET = "cursor_at", "cursor_id", "page_offset"
+
+
+def page_statement(
+    clause: ColumnElement[bool],
+    *,
+    cap: int,
+    always_count: bool,
+    limit: int,
+    by_offset: bool = False,
+    cursor: str | None = None,
+    extra: Sequence[Any] = (),
+    columns: Sequence[Any] = SHOWN,
+) -> Select[Any]:
+    """A page and the cap check in one statement, built once and run with ``run_page``
+    for any offset (``by_offset``) or cursor (``cursor``: "after" or "before").
+
+    Each row carries, as ``COUNTED``, how many match (no further than ``cap`` + 1, as
+    ``count_upto``) when the page is full or ``always_count``, else None (a page that is
+    not full holds every match: nothing to count). The count is a subquery the database
+    runs only when asked (in a CASE on the page's own row count), so a short page does not
+    scan twice. No row: no count (the caller counts if it needs to)."""
+    at = bindparam(_AT, type_=instances.c.updated_at.type)
+    key = bindparam(_KEY, type_=Integer)
+    bound = (at, key)
+    keyset = _keyset(bound if cursor == "after" else None, bound if cursor == "before" else None)
+    order = (
+        (instances.c.updated_at.asc(), instances.c.id.asc())
+        if cursor == "before"
+        else (instances.c.updated_at.desc(), instances.c.id.desc())
+    )
+    inner = (
+        select(*columns, *extra)
+        .where(clause if keyset is None else and_(clause, keyset))
+        .order_by(*order)
+        .limit(limit)
+    )
+    if by_offset:
+        inner = inner.offset(bindparam(_OFFSET, type_=Integer))
+    page = inner.subquery("page")
+    bounded = select(instances.c.id).where(clause).limit(cap + 1).subquery("matches")
+    counted = select(func.count()).select_from(bounded).scalar_subquery()
+    total = counted if always_count else case((func.count().over() == limit, counted))
+    # no ORDER BY out here (a sort of the page in SQL): run_page puts the rows in order
+    return select(page, total.label(COUNTED))
+
+
+async def run_page(
+    conn: AsyncConnection,
+    stmt: Select[Any],
+    *,
+    offset: int = 0,
+    cursor: tuple[datetime, int] | None = None,
+) -> tuple[list[str], list[Sequence[Any]]]:
+    """Run a ``page_statement``: its column names and its rows newest first (sorted here:
+    cheaper than a second sort in SQL), as the driver gives them (``SHOWN``'s columns
+    first, in order: see ``decode``, ``time_of``), whichever way the statement sought
+    (a "before" page reads oldest first from the cursor)."""
+    params: dict[str, Any] = {_OFFSET: offset}
+    if cursor is not None:
+        params[_AT], params[_KEY] = cursor
+    result = await conn.execute(stmt, params)
+    keys = list(result.keys())
+    rows: list[Sequence[Any]] = list(result.all())
+    at, key = keys.index("updated_at"), keys.index("id")
+    # newest first; a process instance always has updated_at (None would sort last)
+    rows.sort(key=lambda r: (r[at] is not None, r[at] or "", r[key]), reverse=True)
+    return keys, rows
+
+
+def time_of(value: Any) -> datetime | None:
+    """A ``SHOWN`` time as the column type gives it: an aware UTC datetime."""
+    if value is None:
+        return None
+    if isinstance(value, str):  # SQLite: naive UTC text
+        return datetime.fromisoformat(value + "+00:00")
+    assert isinstance(value, datetime)
+    return value.replace(tzinfo=UTC)
+
+
+def json_of(value: Any) -> Any:
+    """A ``SHOWN`` JSON value, decoded (an empty list or object without the parser)."""
+    if isinstance(value, str | bytes):
+        return [] if value == "[]" else {} if value == "{}" else json.loads(value)
+    return value
 
 
 async def ids(conn: AsyncConnection, clause: ColumnElement[bool], limit: int) -> list[int]:

@@ -33,6 +33,7 @@ from switchyard.store.models import (
     User,
     table_of,
 )
+from switchyard.store.queries import params as params_q
 from switchyard.store.upsert import insert_ignore
 
 users = table_of(User)
@@ -72,6 +73,30 @@ async def user_and_groups(
     row = dict(found[0])
     row.pop("_group")
     return row, [str(r["_group"]) for r in found if r["_group"] is not None]
+
+
+async def user_groups_and_changes(
+    conn: AsyncConnection, login: str
+) -> tuple[dict[str, Any] | None, list[str], Any]:
+    """``user_and_groups`` and the store's change token (params.py) in one statement: the
+    token vouches for exactly the user and groups read with it."""
+    stmt = (
+        select(
+            users,
+            members.c.group.label("_group"),
+            params_q.changes_token().label("_changes"),
+        )
+        .select_from(users.outerjoin(members, members.c.login == users.c.login))
+        .where(users.c.login == login)
+        .order_by(members.c.group)
+    )
+    found = (await conn.execute(stmt)).mappings().all()
+    if not found:
+        return None, [], await params_q.changes(conn)
+    row = dict(found[0])
+    row.pop("_group")
+    token = row.pop("_changes")
+    return row, [str(r["_group"]) for r in found if r["_group"] is not None], token
 
 
 async def list_users(conn: AsyncConnection) -> list[dict[str, Any]]:
