@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
 import json
 import logging
 import sqlite3
@@ -230,7 +231,9 @@ def spiff(path: Path, instances: int) -> float:
     return instances / elapsed
 
 
-async def switchyard(path: Path, instances: int, concurrency: int) -> tuple[float, str, float]:
+async def switchyard(
+    path: Path, instances: int, concurrency: int, profile: str | None = None
+) -> tuple[float, str, float]:
     data = path.parent / "data"
     engine = await Engine.open(f"sqlite+aiosqlite:///{path}", data_dir=data)
     definition = path.parent / "five.yaml"
@@ -240,6 +243,9 @@ async def switchyard(path: Path, instances: int, concurrency: int) -> tuple[floa
     for _ in range(instances):
         await engine.start_process("five", lane="bench")
     runtime = Runtime(engine)
+    profiler = cProfile.Profile() if profile else None
+    if profiler:
+        profiler.enable()
     started = time.perf_counter()
     cpu_started = time.thread_time()  # the event loop's thread: the engine's own CPU
     await runtime.start()
@@ -252,6 +258,9 @@ async def switchyard(path: Path, instances: int, concurrency: int) -> tuple[floa
         await asyncio.sleep(0.05)
     elapsed = time.perf_counter() - started
     cpu = time.thread_time() - cpu_started
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(profile)
     done = await engine.instances(status="completed", limit=instances + 10)
     writer = runtime.writer
     note = (
@@ -275,6 +284,7 @@ def main() -> None:
     parser.add_argument("--spiff-instances", type=int, default=None, help="default 600 (quick 300)")
     parser.add_argument("--rounds", type=int, default=None, help="default 2 (quick 1): best of")
     parser.add_argument("--quick", action="store_true", help="fewer instances, one round")
+    parser.add_argument("--profile", help="write cProfile stats of switchyard's timed run here")
     parser.add_argument(
         "--only", choices=["switchyard", "raw", "spiff"], help="one contender (profiling)"
     )
@@ -302,7 +312,7 @@ def main() -> None:
                 (root / sub).mkdir(mode=0o700)  # the engine refuses a shared store dir
             if args.only in (None, "switchyard"):
                 rate, note, cpu = asyncio.run(
-                    switchyard(root / "sy" / "s.db", instances, args.concurrency)
+                    switchyard(root / "sy" / "s.db", instances, args.concurrency, args.profile)
                 )
                 keep("switchyard", rate)
                 cpu_best = min(cpu_best, cpu)
