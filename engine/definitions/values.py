@@ -99,7 +99,12 @@ def check_size(doc: Any, limit: int) -> None:
         )
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})  # JSON as they are
+
+
 def to_json(value: Any) -> Any:
+    if type(value) in _PLAIN:  # the common case first: runs on every step's variables
+        return value
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, datetime | date):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
@@ -31,12 +32,27 @@ class RawStatement:
     processors: tuple[Processor, ...]
     constants: dict[str, Any]  # values bound in the statement itself (``where status = 'x'``)
 
-    def row(self, params: dict[str, Any]) -> tuple[Any, ...]:
+    def row(self, params: dict[str, Any], memo: dict[Any, Any]) -> tuple[Any, ...]:
+        """One row's values in order, processed as SQLAlchemy does; a timestamp is
+        processed once per ``memo`` (a batch: a step's start, end and the instance's
+        ``updated_at`` are the same instant)."""
         out = []
         for name, process in zip(self.names, self.processors, strict=True):
             value = params[name] if name in params else self.constants[name]
-            out.append(process(value) if process is not None else value)  # None too, as SQLAlchemy
+            if process is None:
+                out.append(value)
+            elif type(value) is datetime:
+                key = (process, value)
+                done = memo.get(key, _MISSING)
+                if done is _MISSING:
+                    done = memo[key] = process(value)
+                out.append(done)
+            else:
+                out.append(process(value))  # None too, as SQLAlchemy does
         return tuple(out)
+
+
+_MISSING = object()
 
 
 def compile_raw(stmt: Any, params: dict[str, Any], dialect: Dialect) -> RawStatement | None:
@@ -86,7 +102,8 @@ class RawWriter:
         raw = self.prepare(stmt, rows[0], conn.dialect)
         if raw is not None:
             try:
-                args = [raw.row(params) for params in rows]
+                memo: dict[Any, Any] = {}
+                args = [raw.row(params, memo) for params in rows]
             except KeyError:  # a row without a name the first one had: SQLAlchemy decides
                 raw = None
         if raw is None:
