@@ -98,20 +98,18 @@ class RawWriter:
         return hit[1]
 
     async def execute(self, conn: AsyncConnection, stmt: Any, rows: list[dict[str, Any]]) -> None:
-        """Run ``stmt`` for every row in the transaction of ``conn`` (SQLite)."""
+        """Run ``stmt`` for every row in the transaction of ``conn`` (SQLite).
+
+        The rows are built lazily by ``executemany`` itself, on aiosqlite's thread: while
+        a batch commits, the event loop has nothing to do (every instance in it waits for
+        this commit), so the type processing costs the loop nothing there."""
         raw = self.prepare(stmt, rows[0], conn.dialect)
-        if raw is not None:
-            try:
-                memo: dict[Any, Any] = {}
-                args = [raw.row(params, memo) for params in rows]
-            except KeyError:  # a row without a name the first one had: SQLAlchemy decides
-                raw = None
-        if raw is None:
+        keys = rows[0].keys()
+        if raw is None or any(params.keys() != keys for params in rows):
+            # not reproducible, or rows of different shapes: SQLAlchemy decides
             await conn.execute(stmt, rows if len(rows) > 1 else rows[0])
             return
         driver = (await conn.get_raw_connection()).driver_connection
         assert driver is not None
-        if len(args) == 1:
-            await driver.execute(raw.sql, args[0])
-        else:
-            await driver.executemany(raw.sql, args)
+        memo: dict[Any, Any] = {}
+        await driver.executemany(raw.sql, (raw.row(params, memo) for params in rows))
