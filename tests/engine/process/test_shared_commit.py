@@ -13,6 +13,29 @@ from switchyard.engine.node.runtime import Runtime
 
 StartRuntime = Callable[..., Awaitable[Runtime]]
 
+CHILD = """
+process: child
+variables:
+  x: {type: integer, default: 1}
+start: s
+states:
+  s:
+    actions:
+      - assign: {x: "{{ x + 1 }}"}
+      - assign: {x: "{{ x * 10 }}"}
+"""
+
+PARENT = """
+process: parent
+variables:
+  got: {type: integer}
+start: s
+states:
+  s:
+    actions:
+      - start_process: {process: child, wait: true, into: {got: x}}
+"""
+
 THREE = """
 process: three
 variables:
@@ -54,8 +77,9 @@ async def test_three_assigns_are_one_commit_and_all_journaled(
     assert await variables(engine, iid) == {"a": 2, "b": 20, "c": 22}
     steps = await journal(engine, iid)
     assert [steps[k]["status"] for k in ("0:s/0", "0:s/1", "0:s/2")] == ["done"] * 3
-    # the two first assigns ride along with the third's write; then the completion
-    assert rt.writer.writes == 2, rt.writer.writes
+    # the two first assigns ride along with the third's, which rides along with the
+    # completion: one write
+    assert rt.writer.writes == 1, rt.writer.writes
 
 
 async def test_a_shared_step_before_a_failing_one_is_journaled_once(
@@ -75,3 +99,19 @@ async def test_a_shared_step_before_a_failing_one_is_journaled_once(
     # the first assign is not run again: a is incremented once
     assert (await variables(engine, iid))["a"] == 2
     assert (await variables(engine, iid))["q"] == 2
+
+
+async def test_a_child_ending_with_shared_assigns_commits_them_before_its_end(
+    engine: Engine, runtime: StartRuntime, tmp_path: Path
+) -> None:
+    await publish(engine, tmp_path, CHILD, "child.yaml")
+    await publish(engine, tmp_path, PARENT, "parent.yaml")
+    await runtime(engine)
+    parent = await engine.start_process("parent")
+    row = await wait_status(engine, parent, "completed", "error")
+    assert row["status"] == "completed", row["reason"]
+    assert (await variables(engine, parent))["got"] == 20
+    child = (await journal(engine, parent))["0:s/0"]["decision"]["child"]
+    steps = await journal(engine, child)
+    assert [steps[k]["status"] for k in ("0:s/0", "0:s/1")] == ["done", "done"]
+    assert (await variables(engine, child))["x"] == 20
