@@ -72,11 +72,9 @@ SECRET_IN_VARIABLE = "a secret's value may not be stored in a variable (nothing 
 def shares_commit(action: dict[str, Any]) -> bool:
     """A plain ``assign`` (no milestone guard, no retry): pure, and it awaits nothing.
 
-    Such a step followed in the same block by another plain assign, or ending a state's
-    own actions, does not await its own commit: its journal row and variables ride along
-    with the next write (the next step's, or the instance's completion, which
-    lifecycle.run_claimed commits through the writer or, on its other ways, after writing
-    the shared step first). Why that keeps the contract "a step is committed before the next one
+    Such a step followed in the same block by another plain assign does not await its own
+    commit: its journal row and variables ride along with the next step's write (one
+    commit for both). Why that keeps the contract "a step is committed before the next one
     starts" for everything that can be seen: between the first assign and the handing of
     the next step's write to the group writer the task never yields to the event loop (an
     assign evaluates its expressions in memory and awaits nothing), so no other task, node
@@ -262,10 +260,7 @@ class ProcessRun(MilestoneSteps):
                 state = self.doc["states"][self.state]
                 try:
                     await self.block(
-                        state["actions"],
-                        f"{self.visit}:{self.state}",
-                        self.global_scope(),
-                        last_shares=True,
+                        state["actions"], f"{self.visit}:{self.state}", self.global_scope()
                     )
                 except Suspend as suspend:
                     if self.walk_again(suspend):  # only its own milestones could wake it
@@ -297,22 +292,15 @@ class ProcessRun(MilestoneSteps):
             [self.host.changed_event(self, state=state)],
         )
 
-    async def block(
-        self, actions: list[dict[str, Any]], prefix: str, scope: Scope, *, last_shares: bool = False
-    ) -> None:
-        """Run ``actions`` in order. ``last_shares``: a state's own actions, whose end
-        completes the instance (or moves it on): a plain assign at the end rides along
-        with that write (lifecycle.run_claimed commits it first on any other way)."""
+    async def block(self, actions: list[dict[str, Any]], prefix: str, scope: Scope) -> None:
         last = len(actions) - 1
         for index, action in enumerate(actions):
             key = f"{prefix}/{index}"
-            if shares_commit(action) and (
-                (
-                    index < last
-                    and shares_commit(actions[index + 1])
-                    and f"{prefix}/{index + 1}" not in self.journal
-                )
-                or (index == last and last_shares)
+            if (
+                index < last
+                and shares_commit(action)
+                and shares_commit(actions[index + 1])
+                and f"{prefix}/{index + 1}" not in self.journal
             ):
                 self.share_key = key
             try:

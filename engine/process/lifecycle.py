@@ -130,15 +130,12 @@ async def run_claimed(
     await host.close_log(instance_id)  # its log lines in the store before its end or wait
     if what == "completed" and detail is not None and len(detail) > MAX_OUTCOME:
         detail = detail[: MAX_OUTCOME - 1] + "…"  # the column's size, on every backend
-    fast = (
+    if (
         what == "completed"
         and not row.get("schedule_id")
         and not row.get("parent_id")
         and (not _leftovers(run))
-    )
-    if run.shared and not fast:  # a state's last assign (executor.shares_commit): first
-        await run._write([])
-    if fast:
+    ):
         # nothing to do after it (no chain, no parent, nothing left open): one
         # group-committed write, without the end hook
         now = host.now()

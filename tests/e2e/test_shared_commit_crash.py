@@ -82,7 +82,7 @@ async def test_kill_9_between_shared_assigns_repeats_no_command_and_no_assign(sy
     for iid, out in outs.items():
         detail = await sy.engine.instance_detail(iid)
         v = detail.variables
-        # the last two assigns shared the completion's commit: applied once too
+        # the last two assigns share a commit after the loop: applied once too
         assert (v["count"], v["a"], v["b"]) == (N, N + 1, 2 * N + 2), f"seed {seed}: {v}"
         async with sy.engine.store.read() as conn:
             journal = await step_q.journal(conn, iid)
