@@ -23,7 +23,7 @@ Normalised action (what ``definitions`` produces and the store keeps as JSON)::
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -178,7 +178,7 @@ class ActionContext:
     # Set by the executor for commands: record the process group before it runs.
     on_process_started: Callable[[Any], Awaitable[None]] | None = None
     register_cancel: Callable[[Callable[[], Awaitable[None]]], None] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def evaluate(self, expr: str) -> Any:
         return self.evaluator.evaluate(expr, self.scope)
@@ -193,6 +193,28 @@ class ActionContext:
             return self.timeout or None
         default = float(self.params.get("handler_response_timeout", 30))
         return default or None
+
+
+class LazyExtra(Mapping[str, Any]):
+    """``ActionContext.extra`` whose costly entries are computed on first use: ``values``
+    as given, ``later`` by calling the function once (a context is built for every step,
+    and most actions never read the log path or the secured values)."""
+
+    def __init__(self, values: dict[str, Any], later: dict[str, Callable[[], Any]]) -> None:
+        self._values = values
+        self._later = later
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._values:
+            make = self._later.pop(key)  # KeyError for an unknown key, as a dict
+            self._values[key] = make()
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({**self._values, **dict.fromkeys(self._later)})
+
+    def __len__(self) -> int:
+        return len(self._values) + len(self._later)
 
 
 class Action(Protocol):

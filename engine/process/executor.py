@@ -69,6 +69,27 @@ def budget_message(limit: int, grants: int) -> str:
 SECRET_IN_VARIABLE = "a secret's value may not be stored in a variable (nothing was assigned)"
 
 
+def shares_commit(action: dict[str, Any]) -> bool:
+    """A plain ``assign`` (no milestone guard, no retry): pure, and it awaits nothing.
+
+    Such a step followed in the same block by another plain assign does not await its own
+    commit: its journal row and variables ride along with the next step's write (one
+    commit for both). Why that keeps the contract "a step is committed before the next one
+    starts" for everything that can be seen: between the first assign and the handing of
+    the next step's write to the group writer the task never yields to the event loop (an
+    assign evaluates its expressions in memory and awaits nothing), so no other task, node
+    or side effect can act on the uncommitted step. A crash before that commit loses both
+    steps from the journal and the variables together, and the instance runs them again
+    from the committed variables (pure: nothing outside the store was touched). If the next
+    step fails or suspends instead of writing, ``block`` writes the first step on the way
+    out, so an error, a wait or a retry never finds a step applied but not journaled.
+    tests/engine/process/test_shared_commit.py and tests/e2e/test_shared_commit_crash.py
+    (kill -9) check it."""
+    return (
+        action["kind"] == "assign" and not action.get("when_milestone") and not action.get("retry")
+    )
+
+
 class RunHost(MilestoneHost, Protocol):
     """What a run uses of its host (engine/process/host.py ``ProcessHost``): server
     parameters, the secrets' masker, group-committed writes, contexts for actions, logs,
@@ -154,6 +175,8 @@ class ProcessRun(MilestoneSteps):
         self.visit: int = int(row.get("visit") or 0)
         self.current: str | None = None
         self.pending: list[j.Statement] = []  # rides along with the next write
+        self.share_key: str | None = None  # the step whose write may ride along (shares_commit)
+        self.shared = False  # such a step's write is in ``pending``, not yet handed over
 
     # ------------------------------------------------------------ helpers
     def _frame_task(self, key: str) -> str | None:
@@ -219,8 +242,13 @@ class ProcessRun(MilestoneSteps):
     async def _write(
         self, statements: list[j.Statement], events: Sequence[EngineEvent] = ()
     ) -> None:
+        self.shared = False
         if self.pending:
-            statements, self.pending = [*self.pending, *statements], []
+            pending, self.pending = self.pending, []
+            if any(stmt is j.TOUCH_INSTANCE for stmt, _ in statements):
+                # a shared step's instance update is superseded by this one (same row)
+                pending = [s for s in pending if s[0] is not j.TOUCH_INSTANCE]
+            statements = [*pending, *statements]
         await self.host.write(statements, events, owner=self.id)
 
     # ------------------------------------------------------------ the walk
@@ -265,8 +293,24 @@ class ProcessRun(MilestoneSteps):
         )
 
     async def block(self, actions: list[dict[str, Any]], prefix: str, scope: Scope) -> None:
+        last = len(actions) - 1
         for index, action in enumerate(actions):
-            await self.step(action, f"{prefix}/{index}", scope)
+            key = f"{prefix}/{index}"
+            if (
+                index < last
+                and shares_commit(action)
+                and shares_commit(actions[index + 1])
+                and f"{prefix}/{index + 1}" not in self.journal
+            ):
+                self.share_key = key
+            try:
+                await self.step(action, key, scope)
+            except Exception:
+                if self.shared:  # a shared step whose next step did not write: write it now
+                    await self._write([])
+                raise
+            finally:
+                self.share_key = None
 
     async def step(self, action: dict[str, Any], key: str, scope: Scope) -> None:
         if action.get("when_milestone"):  # offered only while a milestone holds
@@ -309,6 +353,8 @@ class ProcessRun(MilestoneSteps):
             self.exhausted = True
             raise StepFailed(key, action, budget_message(limit, self.grants))
         self.ran += 1
+        if self.ran % YIELD_EVERY == 0 and self.shared:
+            await self._write([])  # a shared step is committed before this task yields
         if self.ran % YIELD_EVERY == 0 and await self.host.others_queued(self):
             # woken by the runtime after its next claim round; by the timers if it is gone
             raise Suspend(WaitingOn.of(WaitKind.YIELD), self.host.now() + YIELD_FALLBACK)
@@ -376,7 +422,11 @@ class ProcessRun(MilestoneSteps):
                 decision=decision,
             )
         )
-        await self._write([first, self.touch(now), *(extra or [])])
+        if key == self.share_key:  # rides along with the next step's write (shares_commit)
+            self.pending += [first, self.touch(now), *(extra or [])]
+            self.shared = True
+        else:
+            await self._write([first, self.touch(now), *(extra or [])])
         self.journal[key] = {"status": STEP_DONE, "decision": decision}
 
     async def _start_compound(

@@ -143,14 +143,17 @@ class ProcessHost:
     def context(
         self, run: ProcessRun, key: str, scope: Scope, action: dict[str, Any]
     ) -> act.ActionContext:
-        log_path = self.engine.log_path(run.id)
+        # Built for every step: what only some actions use (the log path, the secured
+        # values to mask) is computed when first asked for (LazyExtra), not per step.
+        def log_path() -> Path:
+            return self.engine.log_path(run.id)
 
         async def log(lines: list[str]) -> None:
             await self.log_lines(run, lines)
 
         async def on_lines(lines: list[str]) -> None:
             self.engine.bus.publish(ev.EngineEvent(ev.INSTANCE_LOG, str(run.id), {"lines": lines}))
-            await self.chunks.append(run.id, lines, where=f"{log_path} on {HOST}")
+            await self.chunks.append(run.id, lines, where=f"{log_path()} on {HOST}")
 
         async def on_process_started(handle: Any) -> None:
             async with self.engine.tx() as tx:
@@ -161,7 +164,7 @@ class ProcessHost:
                         "pgid": handle.pgid,
                         "proc_start_time": handle.start_time,
                         "host": handle.host,
-                        "log_path": str(log_path),
+                        "log_path": str(log_path()),
                         "updated_at": tx.now,
                     },
                 )
@@ -180,12 +183,10 @@ class ProcessHost:
             timeout=action.get("timeout"),
             now=self.now,
             on_process_started=on_process_started,
-            extra={
-                "log_path": log_path,
-                "on_lines": on_lines,
-                "kill_grace": self.kill_grace,
-                "mask_values": self.secured_values(run),
-            },
+            extra=act.LazyExtra(
+                {"on_lines": on_lines, "kill_grace": self.kill_grace},
+                {"log_path": log_path, "mask_values": lambda: self.secured_values(run)},
+            ),
         )
 
     def secured_values(self, run: ProcessRun) -> list[str]:

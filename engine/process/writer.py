@@ -28,6 +28,7 @@ from switchyard.engine.kernel.events import EngineEvent
 from switchyard.engine.kernel.ports import HasBus, HasClock, HasNodeId, HasStore
 from switchyard.engine.kernel.tasks import spawn
 from switchyard.engine.kernel.tx import feed_rows
+from switchyard.engine.process.raw_writes import RawWriter
 from switchyard.store.queries import events as event_rows
 from switchyard.store.queries import instances as inst_q
 
@@ -65,6 +66,7 @@ class GroupWriter:
         self._task: asyncio.Task[None] | None = None
         self.batches = 0
         self.writes = 0
+        self._raw = RawWriter() if engine.store.is_sqlite else None  # process/raw_writes.py
 
     def start(self) -> None:
         if self._task is None:
@@ -166,7 +168,10 @@ class GroupWriter:
                         stmt, params = item.statements[position]
                         groups.setdefault(id(stmt), (stmt, []))[1].append(params)
                 for stmt, rows in groups.values():
-                    await conn.execute(stmt, rows if len(rows) > 1 else rows[0])
+                    if self._raw is not None:
+                        await self._raw.execute(conn, stmt, rows)
+                    else:
+                        await conn.execute(stmt, rows if len(rows) > 1 else rows[0])
             await event_rows.append_many(conn, feed_rows(events, now))
         self.batches += 1
         self.writes += len(batch)

@@ -35,6 +35,7 @@ from jinja2.exceptions import SecurityError, TemplateSyntaxError
 from jinja2.parser import Parser
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from switchyard.engine.sandbox.fast import Fallback, Fast, compile_fast
 from switchyard.engine.sandbox.limits import (
     FILTER_CHECKS,
     MAX_EXPONENT,
@@ -274,6 +275,15 @@ def _describe(exc: BaseException, source: str | None = None) -> str:
     return fixed.get(type(exc)) or f"{type(exc).__name__}: {_QUOTED.sub('…', str(exc))}"
 
 
+class _Expression(TemplateExpression):
+    """A compiled bare expression, with its closures when it is simple (sandbox/fast.py)."""
+
+    fast: Fast | None = None
+
+
+_NO_CONTEXT: Any = None  # _Env.call_binop never reads its context
+
+
 class Sandbox:
     """Evaluates expressions and renders templates from process definitions, safely."""
 
@@ -327,8 +337,17 @@ class Sandbox:
     def _compile_expression(self, expr: str) -> TemplateExpression:
         out = self._parse_expression(expr).body[0]
         assert isinstance(out, nodes.Output)
-        body = [nodes.Assign(nodes.Name("result", "store"), out.nodes[0], lineno=1)]
-        return TemplateExpression(self._compile(nodes.Template(body, lineno=1)), False)
+        node = out.nodes[0]
+        body = [nodes.Assign(nodes.Name("result", "store"), node, lineno=1)]
+        compiled = _Expression(self._compile(nodes.Template(body, lineno=1)), False)
+        if not self._env.intercepted_unops:  # fast.py evaluates unary operators plainly
+            compiled.fast = compile_fast(
+                node, self._env.globals, self._binop, self._env.intercepted_binops
+            )
+        return compiled
+
+    def _binop(self, op: str, left: Any, right: Any) -> Any:
+        return self._env.call_binop(_NO_CONTEXT, op, left, right)
 
     def _compile(self, tree: nodes.Template) -> Template:
         tree.set_environment(self._env)
@@ -405,6 +424,16 @@ class Sandbox:
         self, compiled: Template | TemplateExpression, scope: Mapping[str, Any], source: str
     ) -> Any:
         try:
+            fast = compiled.fast if isinstance(compiled, _Expression) else None
+            if fast is not None:  # a simple expression as closures (sandbox/fast.py)
+                try:
+                    result = fast(scope)
+                except Fallback:  # an unknown name: Jinja's own error below
+                    pass
+                else:
+                    if weight(result) > MAX_ITEMS:
+                        raise too_large()
+                    return result
             if isinstance(compiled, TemplateExpression):
                 # TemplateExpression.__call__ without its per-call ChainMap merge of the
                 # globals (a third of an assign's cost): one flat dict, shared.

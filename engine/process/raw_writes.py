@@ -1,0 +1,115 @@
+"""The group writer's statements sent straight to SQLite's driver (``executemany``).
+
+SQLAlchemy rebuilds an executed statement's parameters row by row on the event loop
+(cache lookup, parameter construction, type processing): about a third of a step's CPU
+in bench/engine.py. A ``RawStatement`` is compiled ONCE per statement object and set of
+parameter names, with SQLAlchemy's own compiler and bind processors (JSON, datetimes),
+so the rows sent are exactly what SQLAlchemy would send; a batch's rows of one statement
+then go to aiosqlite's ``executemany`` inside the writer's transaction (``BEGIN
+IMMEDIATE`` from the store). A statement this cannot reproduce (Python-side defaults,
+``RETURNING``, a parameter given by no row) is marked unusable and runs through
+SQLAlchemy as before. PostgreSQL always goes through SQLAlchemy."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.compiler import SQLCompiler
+
+Processor = Callable[[Any], Any] | None
+
+
+@dataclass(frozen=True)
+class RawStatement:
+    sql: str
+    names: tuple[str, ...]  # parameter names in positional order
+    processors: tuple[Processor, ...]
+    constants: dict[str, Any]  # values bound in the statement itself (``where status = 'x'``)
+
+    def row(self, params: dict[str, Any], memo: dict[Any, Any]) -> tuple[Any, ...]:
+        """One row's values in order, processed as SQLAlchemy does; a timestamp is
+        processed once per ``memo`` (a batch: a step's start, end and the instance's
+        ``updated_at`` are the same instant)."""
+        out = []
+        for name, process in zip(self.names, self.processors, strict=True):
+            value = params[name] if name in params else self.constants[name]
+            if process is None:
+                out.append(value)
+            elif type(value) is datetime:
+                key = (process, value)
+                done = memo.get(key, _MISSING)
+                if done is _MISSING:
+                    done = memo[key] = process(value)
+                out.append(done)
+            else:
+                out.append(process(value))  # None too, as SQLAlchemy does
+        return tuple(out)
+
+
+_MISSING = object()
+
+
+def compile_raw(stmt: Any, params: dict[str, Any], dialect: Dialect) -> RawStatement | None:
+    """``stmt`` compiled for SQLite's DBAPI with the parameter names of ``params`` (one
+    row), or None when only SQLAlchemy can run it."""
+    keys = list(params)
+    compiled = stmt.compile(dialect=dialect, column_keys=keys)
+    if not isinstance(compiled, SQLCompiler) or compiled.positiontup is None:
+        return None
+    if compiled.insert_prefetch or compiled.update_prefetch or compiled.returning:
+        return None  # Python-side defaults or RETURNING: SQLAlchemy's execution context
+    given = set(keys)
+    try:  # raises when a parameter is given neither by the row nor by the statement
+        bound = compiled.construct_params(params)
+    except sa_exc.InvalidRequestError:
+        return None
+    constants = {name: value for name, value in bound.items() if name not in given}
+    names = tuple(compiled.positiontup)
+    if any(name not in given and name not in constants for name in names):
+        return None
+    processors: list[Processor] = []
+    for name in names:  # SQLAlchemy's own type processing, by name
+        process = compiled._bind_processors.get(name)
+        if process is not None and not callable(process):
+            return None  # a tuple type's processors: SQLAlchemy's job
+        processors.append(process)
+    return RawStatement(compiled.string, names, tuple(processors), constants)
+
+
+class RawWriter:
+    """Compiled statements by (statement object, parameter names), kept for the process."""
+
+    def __init__(self) -> None:
+        self._compiled: dict[tuple[int, tuple[str, ...]], tuple[Any, RawStatement | None]] = {}
+
+    def prepare(self, stmt: Any, params: dict[str, Any], dialect: Dialect) -> RawStatement | None:
+        key = (id(stmt), tuple(params))
+        hit = self._compiled.get(key)
+        if hit is None:
+            # the statement is kept with its compiled form so its id is never reused
+            hit = (stmt, compile_raw(stmt, params, dialect))
+            self._compiled[key] = hit
+        return hit[1]
+
+    async def execute(self, conn: AsyncConnection, stmt: Any, rows: list[dict[str, Any]]) -> None:
+        """Run ``stmt`` for every row in the transaction of ``conn`` (SQLite).
+
+        The rows are built lazily by ``executemany`` itself, on aiosqlite's thread: while
+        a batch commits, the event loop has nothing to do (every instance in it waits for
+        this commit), so the type processing costs the loop nothing there."""
+        raw = self.prepare(stmt, rows[0], conn.dialect)
+        keys = rows[0].keys()
+        if raw is None or any(params.keys() != keys for params in rows):
+            # not reproducible, or rows of different shapes: SQLAlchemy decides
+            await conn.execute(stmt, rows if len(rows) > 1 else rows[0])
+            return
+        driver = (await conn.get_raw_connection()).driver_connection
+        assert driver is not None
+        memo: dict[Any, Any] = {}
+        await driver.executemany(raw.sql, (raw.row(params, memo) for params in rows))

@@ -1,0 +1,81 @@
+"""Simple expressions run as closures (engine/sandbox/fast.py): the same value or the same
+error as Jinja's sandboxed code, the same limits, and anything else still goes to Jinja."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from switchyard.engine.sandbox.expressions import Sandbox, _Expression
+from switchyard.engine.sandbox.limits import ExpressionError
+
+SCOPE: dict[str, Any] = {"a": 3, "b": 0, "s": "ab", "items": [1, 2], "d": Decimal("1.5")}
+
+SIMPLE = [
+    "a",
+    "a + 1",
+    "a - 10",
+    "a * 2 + 1",
+    "a / 2",
+    "a // 2",
+    "a % 2",
+    "a ** 3",
+    "-a",
+    "not b",
+    "a and b",
+    "a or b",
+    "a > 2",
+    "a == 3",
+    "a != 3",
+    "1 in items",
+    "5 not in items",
+    "d * 2",
+    "s + 'c'",
+    "s * 3",
+    "s * 100000",  # the sandbox's size limit
+    "2 ** 5000",  # the exponent limit
+    "a ** 1000 * a ** 1000",  # the integer limit
+    "a / b",  # division by zero
+    "s + 1",  # a type error
+    "missing + 1",  # unknown: Jinja names it
+    "items * 60000",  # the size limit on lists
+    "true",
+    "none",
+]
+OTHER = ["len(items)", "items[0]", "s.upper()", "a if b else 2", "s ~ a", "1 < a < 5"]
+
+
+def outcome(sandbox: Sandbox, expr: str) -> tuple[str, Any]:
+    try:
+        return "value", sandbox.evaluate(expr, SCOPE)
+    except ExpressionError as exc:
+        return "error", str(exc)
+
+
+@pytest.mark.parametrize("expr", SIMPLE)
+def test_a_simple_expression_runs_as_closures_with_jinjas_result(expr: str) -> None:
+    fast = Sandbox()
+    compiled = fast._expressions(expr)
+    assert isinstance(compiled, _Expression) and compiled.fast is not None
+    jinja = Sandbox()
+    jinja._expressions(expr).fast = None  # the same sandbox, Jinja's code only
+    assert outcome(fast, expr) == outcome(jinja, expr)
+
+
+@pytest.mark.parametrize("expr", OTHER)
+def test_anything_else_still_runs_in_jinja(expr: str) -> None:
+    compiled = Sandbox()._expressions(expr)
+    assert getattr(compiled, "fast", None) is None
+
+
+def test_a_template_of_one_expression_uses_the_closures() -> None:
+    sandbox = Sandbox()
+    assert sandbox.render("{{ a + 1 }}", SCOPE) == 4
+    assert sandbox._templates("{{ a + 1 }}").fast is not None
+
+
+@pytest.mark.parametrize("expr", ["_x + 1", "self", "a.__class__"])
+def test_refused_names_are_refused_before_any_closure(expr: str) -> None:
+    with pytest.raises(ExpressionError):
+        Sandbox().evaluate(expr, {"_x": 1, "a": 1})

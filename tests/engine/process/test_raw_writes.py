@@ -1,0 +1,89 @@
+"""The group writer's raw SQLite path (engine/process/raw_writes.py) stores exactly what
+SQLAlchemy stores for the same statements (JSON, datetimes, NULLs, constants)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from engine.helpers import wait_status
+from engine.process.helpers import publish
+from sqlalchemy import select
+from switchyard.engine.api import Engine
+from switchyard.engine.process import journal as j
+from switchyard.engine.process.raw_writes import RawWriter
+from switchyard.store.models import HistoryEntry, Instance, Step
+
+ONE = """
+process: one
+variables:
+  a: {type: integer, default: 1}
+start: s
+states:
+  s:
+    actions:
+      - wait: {for: 1h}
+"""
+
+
+def rows(instance_id: int, note: str | None) -> list[j.Statement]:
+    now = datetime(2027, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    return [
+        j.step_row(instance_id, "0:s/9", {"kind": "assign"}, status="done", now=now, ended=True),
+        j.end_step(instance_id, "0:s/9", now=now, note=note, decision={"x": [1, "é"]}),
+        j.history(instance_id, "report", now, None, {"name": "a", "value": 2.5}),
+        j.touch(
+            instance_id,
+            variables={"a": 2, "s": "é", "n": None},
+            current_action=None,
+            current_state="s",
+            visit=3,
+            now=now,
+        ),
+        j.cancel_step(instance_id, "0:s/9", now=now, decision=None),  # a constant in WHERE
+    ]
+
+
+async def snapshot(engine: Engine, instance_id: int) -> list[Any]:
+    out: list[Any] = []
+    async with engine.store.read() as conn:
+        for model, where in ((Step, "instance_id"), (HistoryEntry, "instance_id")):
+            table = model.__table__  # type: ignore[attr-defined]
+            found = await conn.execute(
+                select(table).where(table.c[where] == instance_id, table.c.kind != "started")
+            )
+            out += [
+                {k: v for k, v in r.items() if k not in ("id", where)} for r in found.mappings()
+            ]
+        table = Instance.__table__  # type: ignore[attr-defined]
+        found = await conn.execute(
+            select(
+                table.c.variables, table.c.current_state, table.c.visit, table.c.updated_at
+            ).where(table.c.id == instance_id)
+        )
+        out += [dict(r) for r in found.mappings()]
+    return out
+
+
+async def test_raw_rows_equal_sqlalchemy_rows(engine: Engine, tmp_path: Path) -> None:
+    if not engine.store.is_sqlite:
+        pytest.skip("the raw path is SQLite's")
+    await publish(engine, tmp_path, ONE)
+    first = await engine.start_process("one")
+    second = await engine.start_process("one")
+    raw = RawWriter()
+    async with engine.store.write() as conn:
+        for stmt, params in rows(first, "n1"):
+            await conn.execute(stmt, params)
+        for stmt, params in rows(second, "n1"):
+            await raw.execute(conn, stmt, [params])
+        dialect = conn.dialect
+    # every one of them went the raw way (none fell back to SQLAlchemy)
+    assert all(
+        raw.prepare(stmt, params, dialect) is not None for stmt, params in rows(second, "n1")
+    )
+    assert await snapshot(engine, first) == await snapshot(engine, second)
+    assert len(await snapshot(engine, first)) == 3
+    await wait_status(engine, first, "queued")
