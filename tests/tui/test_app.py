@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -166,6 +167,14 @@ async def test_console_embeds_an_engine_unless_a_node_serves(
     async def fake_run(self: SwitchyardApp, **_: Any) -> None:
         seen.append(self)
         assert self.engine.feed is not None  # cross-process updates are on
+        # the embedded node starts only once the first screen is painted (console start)
+        assert self.runtime is None
+        self.first_frame.set()  # what the first screen's first load does
+        for _ in range(500):
+            if not self.embedded or (self.runtime is not None and self.runtime.started):
+                break
+            await asyncio.sleep(0.01)
+        assert not self.embedded or (self.runtime is not None and self.runtime.started)
 
     monkeypatch.setattr(SwitchyardApp, "run_async", fake_run)
     await console_main(sqlite_url)
