@@ -95,14 +95,17 @@ Bare().run()
 def child(code: str, out: Path, *args: str, env: dict[str, str]) -> dict[str, float]:
     out.unlink(missing_ok=True)
     started = time.monotonic()
-    subprocess.run(
+    done = subprocess.run(
         [sys.executable, "-c", code, str(out), *args],
         env=env,
-        check=True,
         stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
         timeout=120,
+        text=True,
     )
+    if done.returncode:  # after the first screen (the marks are kept): said, not fatal
+        print(f"  (exit {done.returncode}: {done.stderr.strip()[-300:]})", flush=True)
     marks = json.loads(out.read_text())
     return {name: (at - started) * 1000 for name, at in marks.items()}
 
