@@ -63,13 +63,15 @@ class KeyedTable(FastCells):
         self._widths: dict[str, int] = {}
         self._shown: list[Column] = list(columns)  # the columns not left out
         self._widest_cells: dict[int, int] = {}  # column index: its widest cell (cached)
+        self._lens: dict[str, list[int]] = {}  # each row's cells' widths, by key
 
     # ---------------------------------------------------------------- columns
     def _widest(self, c: Column, *, label: bool = True) -> int:
         index = self._spec.index(c)
         widest = self._widest_cells.get(index)
         if widest is None:  # once per set_rows (fitting asks for each column many times)
-            widest = max((cells[index].cell_len for _, cells in self._rows), default=0)
+            lens = self._lens
+            widest = max((lens[key][index] for key, _ in self._rows), default=0)
             self._widest_cells[index] = widest
         return max(len(c.label) if label else 0, widest)
 
@@ -137,7 +139,7 @@ class KeyedTable(FastCells):
         self.clear(columns=True)
         for c in self._shown:
             self.add_column(c.label, key=c.key, width=widths[c.key])
-        self._append_rows([(key, self._cut(cells)) for key, cells in self._rows])
+        self._append_rows([(key, self._cut(cells, key)) for key, cells in self._rows])
         if selected is not None:
             self.select_key(selected)
         return True
@@ -177,12 +179,15 @@ class KeyedTable(FastCells):
     def on_resize(self, event: Resize) -> None:
         self._build()
 
-    def _cut(self, cells: Sequence[Text]) -> list[Text]:
-        """The shown columns' cells, cut to their widths."""
+    def _cut(self, cells: Sequence[Text], key: str) -> list[Text]:
+        """The shown columns' cells (row ``key``'s), cut to their widths."""
+        widths, lens = self._widths, self._lens.get(key)
+        if lens is None:
+            lens = [cell.cell_len for cell in cells]
         return [
-            truncate(cell, self._widths[c.key])
-            for c, cell in zip(self._spec, cells, strict=True)
-            if c.key in self._widths
+            cell if size <= widths[c.key] else truncate(cell, widths[c.key])
+            for c, cell, size in zip(self._spec, cells, lens, strict=True)
+            if c.key in widths
         ]
 
     def is_shown(self, column: str) -> bool:
@@ -212,6 +217,7 @@ class KeyedTable(FastCells):
     def set_rows(self, rows: Sequence[tuple[str, Sequence[Cell]]]) -> None:
         """Make the table show ``rows`` (key, cells), changing only what differs."""
         before = dict(self._rows)
+        lens: dict[str, list[int]] = {}
         same: set[str] = set()  # given as the same list as last time: unchanged
         wanted: list[tuple[str, list[Text]]] = []
         for key, cells in rows:
@@ -219,9 +225,12 @@ class KeyedTable(FastCells):
                 same.add(key)
                 wanted.append((key, before[key]))
             else:
-                wanted.append((key, [Text(c, end="") if isinstance(c, str) else c for c in cells]))
+                texts = [Text(c, end="") if isinstance(c, str) else c for c in cells]
+                wanted.append((key, texts))
+                lens[key] = [text.cell_len for text in texts]  # once per new cell
         self._given = {key: cells for key, cells in rows}
         self._rows = wanted
+        self._lens = {key: lens[key] if key in lens else self._lens[key] for key, _ in wanted}
         self._widest_cells = {}
         if not self.is_mounted or self._build():  # new widths: rebuilt from self._rows
             return
@@ -238,9 +247,9 @@ class KeyedTable(FastCells):
         added: list[tuple[str, list[Text]]] = []
         for key, cells in wanted:
             if key not in present:
-                added.append((key, self._cut(cells)))
+                added.append((key, self._cut(cells, key)))
             elif key not in same:
-                for c, cell in zip(self._shown, self._cut(cells), strict=True):
+                for c, cell in zip(self._shown, self._cut(cells, key), strict=True):
                     if self.get_cell(key, c.key) != cell:
                         self.update_cell(key, c.key, cell)
         self._append_rows(added)
@@ -287,7 +296,7 @@ class KeyedTable(FastCells):
             keep += 1
         for key in current[keep:]:
             self.remove_row(key)
-        self._append_rows([(key, self._cut(wanted[key])) for key in order[keep:]])
+        self._append_rows([(key, self._cut(wanted[key], key)) for key in order[keep:]])
 
     def full_cell(self, key: str, column: str) -> Text | None:
         """A cell's uncut content."""
