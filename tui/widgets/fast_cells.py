@@ -8,6 +8,12 @@ directly for a one-line row's ``Text`` cell that fits its column (what KeyedTabl
 gives: cells cut to their width), with the same cache and the same styles; anything else
 (header, labels, taller rows, tabs, newlines, justified or too-wide text) goes to
 DataTable's own code.
+
+DataTable's cell cache is keyed by the table's update count, so one changed cell (a live
+update, the running-time clock) throws away every other cell's rendering. These
+renderings are also kept by what they depend on (position, style, cursor, width) and
+the very cell object (an update gives a new one): a live update re-renders only the cells
+that changed. Kept up to CACHE_CELLS; cleared with DataTable's caches (theme, CSS).
 """
 
 from __future__ import annotations
@@ -20,9 +26,18 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 SegmentLines = list[list[Segment]]
+CACHE_CELLS = 20_000
 
 
 class FastCells(DataTable[Text]):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._kept: dict[tuple[Any, ...], tuple[Text, SegmentLines]] = {}
+
+    def _clear_caches(self) -> None:
+        super()._clear_caches()
+        self._kept = {}
+
     def _render_cell(
         self,
         row_index: int,
@@ -54,6 +69,20 @@ class FastCells(DataTable[Text]):
             return lines
         row = self.rows[row_key]
         cell = self._data[row_key][column_key]
+        kept_key = (
+            row_index,
+            column_index,
+            base_style,
+            width,
+            cursor,
+            hover,
+            self._show_hover_cursor,
+            self._pseudo_class_state,
+        )
+        kept = self._kept.get(kept_key)
+        if kept is not None and kept[0] is cell:
+            cache[key] = kept[1]
+            return kept[1]
         pad = self.cell_padding
         room = width - 2 * pad
         if (
@@ -99,4 +128,7 @@ class FastCells(DataTable[Text]):
         )
         lines = [line]
         cache[key] = lines
+        if len(self._kept) >= CACHE_CELLS:
+            self._kept = {}
+        self._kept[kept_key] = (cell, lines)
         return lines
