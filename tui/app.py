@@ -16,7 +16,6 @@ than the first are imported when first shown (``_lazy``). Tests build
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from importlib import import_module
@@ -373,11 +372,14 @@ async def run_console_async(db: str | None, as_user: str | None = None, **option
             starter = asyncio.create_task(_embed_node(app), name="switchyard-embed-node")
         await app.run_async()
     finally:
+        failed: BaseException | None = None
         if starter is not None:
             if not app.first_frame.is_set():
                 starter.cancel()  # never painted: nothing was started
-            with contextlib.suppress(asyncio.CancelledError):
-                await starter  # a start under way finishes (then stops); its error is raised
+            # a start under way finishes (and is stopped below); its error is raised last
+            (outcome,) = await asyncio.gather(starter, return_exceptions=True)
+            if isinstance(outcome, BaseException) and not starter.cancelled():
+                failed = outcome
             runtime = app.runtime
         if runtime is not None and runtime.started:
             await runtime.stop(grace=QUIT_GRACE)
@@ -387,6 +389,8 @@ async def run_console_async(db: str | None, as_user: str | None = None, **option
         logger.removeHandler(handler)
         logger.propagate = propagate
         handler.close()
+    if failed is not None:
+        raise failed
 
 
 async def _embed_node(app: SwitchyardApp) -> None:
