@@ -3,55 +3,107 @@
 ``run_console(db)`` opens the engine. If a live ``switchyard serve`` node serves the store
 this is a pure console (it runs nothing, and quitting touches nobody's work); otherwise it
 embeds a node (``Runtime(mode="console")``) that runs work while the console is open.
-Tests build ``SwitchyardApp(engine)`` around an engine they opened themselves.
+
+The embedded node is imported and started only once the first screen has been painted
+with its data (``screen_loaded``, or FIRST_LOAD_WAIT after Textual's ``Ready``): its
+import (the process host, the actions, Jinja, httpx), recovery, scheduler catch-up and
+first dispatch rounds would otherwise hold up the first frame (bench/console_start.py).
+If it cannot start, the console ends and the error is raised as before. Screens other
+than the first are imported when first shown (``_lazy``). Tests build
+``SwitchyardApp(engine)`` around an engine they opened themselves.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from importlib import import_module
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from switchyard.engine import paths
 from switchyard.engine.api import Engine
 from switchyard.engine.errors import StoreUnavailable
 from switchyard.engine.kernel import events as ev
-from switchyard.engine.node.runtime import Runtime
 from switchyard.engine.node.sessions import ConsoleSession
 from switchyard.tui import clipboard, settings
 from switchyard.tui.commands import SwitchyardCommands
 from switchyard.tui.display import plural
 from switchyard.tui.idle_gc import IdleCollector
 from switchyard.tui.keymap import binding_ids, default_keymap_path, load_keymap
-from switchyard.tui.screens.admin import AdminScreen
-from switchyard.tui.screens.admin_form import AdminForm
-from switchyard.tui.screens.bulk import BulkScreen
-from switchyard.tui.screens.confirm import ConfirmScreen
-from switchyard.tui.screens.event_detail import EventDetailScreen
-from switchyard.tui.screens.events import EventsScreen
-from switchyard.tui.screens.help import HelpScreen, bindings_of
-from switchyard.tui.screens.instance_detail import InstanceDetailScreen
-from switchyard.tui.screens.monitor import MonitorScreen
-from switchyard.tui.screens.nodes import NodesScreen
-from switchyard.tui.screens.prompt import PromptScreen
-from switchyard.tui.screens.queue import PagedTable, QueueScreen
-from switchyard.tui.screens.saved_filters import SavedFiltersScreen
-from switchyard.tui.screens.schedule_form import ScheduleForm
 from switchyard.tui.screens.schedules import SchedulesScreen
-from switchyard.tui.screens.timers import TimersScreen
-from switchyard.tui.screens.workitem_form import WorkItemForm
-from switchyard.tui.screens.workitems import WorkItemsScreen
-from switchyard.tui.widgets.keyed_table import KeyedTable
-from switchyard.tui.widgets.log_pane import TailLog
 from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
 
+if TYPE_CHECKING:
+    from switchyard.engine.node.runtime import Runtime
+
+
+def _lazy(module: str, name: str) -> Callable[[], Screen[Any]]:
+    """A mode's screen, its module imported when the mode is first shown (the first
+    screen's start does not pay for the others)."""
+
+    def make() -> Screen[Any]:
+        screen: Callable[[], Screen[Any]] = getattr(import_module(module), name)
+        return screen()
+
+    return make
+
+
+def _holders() -> tuple[type, ...]:
+    """Every class with binding ids (for the keymap file): imports every screen."""
+    from switchyard.tui.screens.admin import AdminScreen
+    from switchyard.tui.screens.admin_form import AdminForm
+    from switchyard.tui.screens.bulk import BulkScreen
+    from switchyard.tui.screens.confirm import ConfirmScreen
+    from switchyard.tui.screens.event_detail import EventDetailScreen
+    from switchyard.tui.screens.events import EventsScreen
+    from switchyard.tui.screens.help import HelpScreen
+    from switchyard.tui.screens.instance_detail import InstanceDetailScreen
+    from switchyard.tui.screens.monitor import MonitorScreen
+    from switchyard.tui.screens.nodes import NodesScreen
+    from switchyard.tui.screens.prompt import PromptScreen
+    from switchyard.tui.screens.queue import PagedTable, QueueScreen
+    from switchyard.tui.screens.saved_filters import SavedFiltersScreen
+    from switchyard.tui.screens.schedule_form import ScheduleForm
+    from switchyard.tui.screens.timers import TimersScreen
+    from switchyard.tui.screens.workitem_form import WorkItemForm
+    from switchyard.tui.screens.workitems import WorkItemsScreen
+    from switchyard.tui.widgets.keyed_table import KeyedTable
+    from switchyard.tui.widgets.log_pane import TailLog
+
+    return (
+        SwitchyardApp,
+        SchedulesScreen,
+        QueueScreen,
+        MonitorScreen,
+        InstanceDetailScreen,
+        BulkScreen,
+        SavedFiltersScreen,
+        WorkItemsScreen,
+        WorkItemForm,
+        PromptScreen,
+        AdminScreen,
+        AdminForm,
+        EventsScreen,
+        EventDetailScreen,
+        NodesScreen,
+        TimersScreen,
+        ScheduleForm,
+        ConfirmScreen,
+        HelpScreen,
+        KeyedTable,
+        PagedTable,
+        TailLog,
+    )
+
+
 QUIT_GRACE = 5.0
+FIRST_LOAD_WAIT = 0.5  # seconds after Ready the embedded node waits for the first screen
 
 
 class SwitchyardApp(App[None]):
@@ -59,12 +111,12 @@ class SwitchyardApp(App[None]):
     CSS_PATH = Path(__file__).with_name("app.tcss")
     MODES = {
         "schedules": SchedulesScreen,
-        "queue": QueueScreen,
-        "monitor": MonitorScreen,
-        "workitems": WorkItemsScreen,
-        "admin": AdminScreen,
-        "events": EventsScreen,
-        "nodes": NodesScreen,
+        "queue": _lazy("switchyard.tui.screens.queue", "QueueScreen"),
+        "monitor": _lazy("switchyard.tui.screens.monitor", "MonitorScreen"),
+        "workitems": _lazy("switchyard.tui.screens.workitems", "WorkItemsScreen"),
+        "admin": _lazy("switchyard.tui.screens.admin", "AdminScreen"),
+        "events": _lazy("switchyard.tui.screens.events", "EventsScreen"),
+        "nodes": _lazy("switchyard.tui.screens.nodes", "NodesScreen"),
     }
     DEFAULT_MODE = "schedules"
     COMMANDS = App.COMMANDS | {SwitchyardCommands}
@@ -95,6 +147,7 @@ class SwitchyardApp(App[None]):
         runtime: Runtime | None = None,
         *,
         serve_node: str | None = None,
+        embedded: bool = False,
         keymap_path: Path | None = None,
         settings_path: Path | None = None,
     ) -> None:
@@ -103,6 +156,8 @@ class SwitchyardApp(App[None]):
         self.runtime = runtime
         self.session: ConsoleSession | None = None  # set when attached to a serve node
         self.serve_node = serve_node
+        self.embedded = embedded or runtime is not None  # runs work here (now or soon)
+        self.first_frame = asyncio.Event()  # set once the first screen has been painted
         self.keymap_path = keymap_path or default_keymap_path()
         self.settings_path = settings_path or settings.default_settings_path()
         self._theme_loaded = False
@@ -112,7 +167,7 @@ class SwitchyardApp(App[None]):
         self.sub_title = self._mode_text()
 
     def _mode_text(self) -> str:
-        if self.runtime is not None:
+        if self.embedded:
             return "embedded engine"
         if self.serve_node:
             return f"console — work runs on node {self.serve_node}"
@@ -136,6 +191,17 @@ class SwitchyardApp(App[None]):
         self._apply_keymap()
         self._watch_engine()
         self._idle_gc.start(self)  # full collections while idle, not during a keypress
+
+    def on_ready(self) -> None:
+        # the DOM is ready; the first frame follows. If no screen reports a first load
+        # (screen_loaded) soon, the embedded node starts anyway
+        self.set_timer(FIRST_LOAD_WAIT, self.first_frame.set, name="first-frame")
+
+    def screen_loaded(self) -> None:
+        """A screen showed its first data: once it is painted, the embedded node starts
+        (run_console_async), so its start does not compete with the first screen."""
+        if not self.first_frame.is_set():
+            self.call_after_refresh(self.first_frame.set)
 
     def on_unmount(self) -> None:
         self._idle_gc.stop()
@@ -163,31 +229,7 @@ class SwitchyardApp(App[None]):
             self.notify(f"cannot keep the theme: {exc}", severity="warning", markup=False)
 
     def _apply_keymap(self) -> None:
-        holders = (
-            SwitchyardApp,
-            SchedulesScreen,
-            QueueScreen,
-            MonitorScreen,
-            InstanceDetailScreen,
-            BulkScreen,
-            SavedFiltersScreen,
-            WorkItemsScreen,
-            WorkItemForm,
-            PromptScreen,
-            AdminScreen,
-            AdminForm,
-            EventsScreen,
-            EventDetailScreen,
-            NodesScreen,
-            TimersScreen,
-            ScheduleForm,
-            ConfirmScreen,
-            HelpScreen,
-            KeyedTable,
-            PagedTable,
-            TailLog,
-        )
-        keymap = load_keymap(self.keymap_path, binding_ids(holders))
+        keymap = load_keymap(self.keymap_path, lambda: binding_ids(_holders()))
         if keymap.keys:
             self.set_keymap(keymap.keys)
         if keymap.problems:
@@ -207,7 +249,7 @@ class SwitchyardApp(App[None]):
                 event = await queue.get()
                 if event.kind == ev.FEED_STATUS:
                     self._feed_status(bool(event.data.get("ok")), event.data.get("error"))
-                elif event.kind == ev.NODE_CHANGED and self.runtime is None:
+                elif event.kind == ev.NODE_CHANGED and not self.embedded:
                     await self._check_serve_node()
 
     def _feed_status(self, ok: bool, error: Any) -> None:
@@ -230,6 +272,8 @@ class SwitchyardApp(App[None]):
 
     # ---------------------------------------------------------------- actions
     def action_help(self) -> None:
+        from switchyard.tui.screens.help import HelpScreen, bindings_of
+
         if isinstance(self.screen, HelpScreen):
             return
         screen = self.screen
@@ -241,6 +285,8 @@ class SwitchyardApp(App[None]):
 
     def action_timers(self) -> None:
         """ctrl+t: the timers over the current screen (not over a dialog)."""
+        from switchyard.tui.screens.timers import TimersScreen
+
         if not isinstance(self.screen, TimersScreen | ModalScreen):
             self.push_screen(TimersScreen())
 
@@ -269,6 +315,8 @@ class SwitchyardApp(App[None]):
 
     @work(group="quit")
     async def _confirm_quit(self, running: int) -> None:
+        from switchyard.tui.screens.confirm import ConfirmScreen
+
         self._quitting = True
         try:
             confirm = ConfirmScreen(
@@ -311,19 +359,28 @@ async def run_console_async(db: str | None, as_user: str | None = None, **option
     handler, propagate = _log_to_file(engine.data_dir / "console.log"), logger.propagate
     logger.addHandler(handler)
     logger.propagate = False  # the terminal belongs to the console
+    starter: asyncio.Task[None] | None = None
     try:
         node = await engine.live_serve_node()
-        if node is None:
-            runtime = Runtime(engine, mode="console")
-            await runtime.start()
-        else:  # attached: a session node, so work items in progress here survive a crash
-            session = ConsoleSession(engine)
+        if node is not None:  # attached: a session node, so work items in progress here
+            session = ConsoleSession(engine)  # survive a crash
             await session.start()
         await engine.start_feed()
-        app = SwitchyardApp(engine, runtime, serve_node=node.id if node else None)
+        app = SwitchyardApp(engine, serve_node=node.id if node else None, embedded=node is None)
         app.session = session
+        if node is None:
+            starter = asyncio.create_task(_embed_node(app), name="switchyard-embed-node")
         await app.run_async()
     finally:
+        failed: BaseException | None = None
+        if starter is not None:
+            if not app.first_frame.is_set():
+                starter.cancel()  # never painted: nothing was started
+            # a start under way finishes (and is stopped below); its error is raised last
+            (outcome,) = await asyncio.gather(starter, return_exceptions=True)
+            if isinstance(outcome, BaseException) and not starter.cancelled():
+                failed = outcome
+            runtime = app.runtime
         if runtime is not None and runtime.started:
             await runtime.stop(grace=QUIT_GRACE)
         if session is not None:
@@ -332,6 +389,23 @@ async def run_console_async(db: str | None, as_user: str | None = None, **option
         logger.removeHandler(handler)
         logger.propagate = propagate
         handler.close()
+    if failed is not None:
+        raise failed
+
+
+async def _embed_node(app: SwitchyardApp) -> None:
+    """Start the embedded node once the first screen is on display (its import and its
+    first rounds of work would otherwise delay the first frame). If it cannot start, the
+    console ends and run_console_async raises the error."""
+    await app.first_frame.wait()
+    from switchyard.engine.node.runtime import Runtime
+
+    app.runtime = Runtime(app.engine, mode="console")
+    try:
+        await app.runtime.start()
+    except BaseException:
+        app.exit()
+        raise
 
 
 def _log_to_file(path: Path) -> logging.Handler:

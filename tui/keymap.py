@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,8 +56,9 @@ class Keymap:
     problems: list[str] = field(default_factory=list)
 
 
-def load_keymap(path: Path, known: set[str]) -> Keymap:
-    """Read ``path`` (missing: an empty keymap). Never raises for a bad file."""
+def load_keymap(path: Path, known: set[str] | Callable[[], set[str]]) -> Keymap:
+    """Read ``path`` (missing: an empty keymap). Never raises for a bad file. ``known``:
+    the binding ids, or a function giving them (called only when there is a file)."""
     result = Keymap()
     try:
         text = path.read_text(encoding="utf-8")
@@ -72,6 +73,8 @@ def load_keymap(path: Path, known: set[str]) -> Keymap:
         result.problems.append(f"not valid TOML: {exc}")
         return result
     keys = data.get("keys")
+    if callable(known):
+        known = known()
     if not isinstance(keys, dict):
         result.problems.append('needs a [keys] table of binding_id = "key" lines')
         return result

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -166,6 +168,14 @@ async def test_console_embeds_an_engine_unless_a_node_serves(
     async def fake_run(self: SwitchyardApp, **_: Any) -> None:
         seen.append(self)
         assert self.engine.feed is not None  # cross-process updates are on
+        # the embedded node starts only once the first screen is painted (console start)
+        assert self.runtime is None
+        self.first_frame.set()  # what the first screen's first load does
+        for _ in range(500):
+            if not self.embedded or (self.runtime is not None and self.runtime.started):
+                break
+            await asyncio.sleep(0.01)
+        assert not self.embedded or (self.runtime is not None and self.runtime.started)
 
     monkeypatch.setattr(SwitchyardApp, "run_async", fake_run)
     await console_main(sqlite_url)
@@ -186,3 +196,31 @@ async def test_console_embeds_an_engine_unless_a_node_serves(
     finally:
         await node.stop(grace=1)
         await other.close()
+
+
+async def test_an_embedded_node_that_cannot_start_ends_the_console_with_its_error(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The node starts after the first screen; if it fails, the console ends, everything
+    is closed as on a normal quit, and the error reaches the caller (the CLI's funnel)."""
+    tried: list[bool] = []
+
+    async def failing_start(self: Runtime) -> None:
+        tried.append(True)
+        raise OSError("no room to start")
+
+    async def fake_run(self: SwitchyardApp, **_: Any) -> None:
+        self.first_frame.set()
+        for _ in range(500):
+            if tried:
+                break
+            await asyncio.sleep(0.01)
+
+    monkeypatch.setattr(Runtime, "start", failing_start)
+    monkeypatch.setattr(SwitchyardApp, "run_async", fake_run)
+    logger = logging.getLogger("switchyard")
+    with pytest.raises(OSError, match="no room to start"):
+        await console_main(sqlite_url)
+    assert tried
+    assert logger.propagate  # restored: the console's log handler was taken off
+    assert not any(isinstance(h, logging.FileHandler) for h in logger.handlers)

@@ -433,3 +433,37 @@ async def test_an_ended_instance_never_shows_waiting_nor_retry(
         assert f"started {started:%H:%M:%S}" in header, header
         offered = {a for a in ("retry", "skip", "cancel") if screen.check_action(a, ())}
         assert offered == set()  # False: not in the footer at all (None would dim them)
+
+
+async def test_a_page_asked_while_a_live_refresh_waits_is_loaded_first(
+    claims: Engine, until: Until, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A live refresh waits while the cursor moves (NAV_QUIET); PgDn meanwhile must not
+    wait behind it, nor query the page it leaves (it did: 0.3 s more per page change)."""
+    from switchyard.tui.screens import monitor as monitor_module
+
+    monkeypatch.setattr(monitor_module, "PAGE", 3)
+    monkeypatch.setattr(monitor_module, "NAV_QUIET", 30.0)  # the live refresh waits on
+    ids = [await claim(claims, f"e{n}", "1") for n in range(5)]
+    offsets: list[int] = []
+    query = claims.monitor
+
+    async def spy(flt: Any, *, limit: int, offset: int = 0) -> Any:
+        offsets.append(offset)
+        return await query(flt, limit=limit, offset=offset)
+
+    monkeypatch.setattr(claims, "monitor", spy)
+    app = SwitchyardApp(claims)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        await set_filter(pilot, "process = claims")
+        await until(lambda: len(row_ids(app)) == 3, what="the first page")
+        screen = monitor(app)
+        await claim(claims, "late", "1")  # a live refresh, held while the cursor moves
+        await pilot.press("down")
+        await until(lambda: screen._loading, what="the live refresh under way")
+        offsets.clear()
+        await pilot.press("pagedown")
+        await until(lambda: screen._shown_offset == 3, what="the second page", timeout=10)
+        assert offsets == [3]  # the page asked; the left page was not queried again
+        assert len(row_ids(app)) == 3 and set(row_ids(app)) <= set(ids)

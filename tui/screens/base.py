@@ -97,6 +97,7 @@ class EngineScreen(Screen[None]):
                     return
         finally:
             self._loading = False
+            self.sy_app.screen_loaded()
 
     # ----------------------------------------------------------------- commands
     async def call(self, operation: Awaitable[T], *, failed: str) -> T | None:

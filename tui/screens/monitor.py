@@ -18,6 +18,7 @@ were; when it comes back the page is fetched again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from pathlib import Path
 from typing import Any, ClassVar
@@ -95,6 +96,7 @@ class MonitorScreen(EngineScreen):
         self._shown_offset = -1  # the offset of the page on display
         self._moved_at = 0.0  # when the cursor last moved (monotonic)
         self._updated_at = 0.0  # when the last page was shown
+        self._asked = asyncio.Event()  # a new page or filter was asked (ends a live wait)
 
     def compose(self) -> ComposeResult:
         yield TopBar()
@@ -172,6 +174,8 @@ class MonitorScreen(EngineScreen):
     # --------------------------------------------------------------- loading
     def reload(self) -> None:
         if self._candidate is not None or self.flt is not None:
+            if self._candidate is not None or self.page_offset != self._shown_offset:
+                self._asked.set()  # not a live refresh: a waiting live load gives way
             self.load_coalesced(self._load)
 
     async def _fetch(self, operation: Any, *, failed: str) -> Any:
@@ -194,15 +198,20 @@ class MonitorScreen(EngineScreen):
         flt = candidate or self.flt
         if flt is None:
             return
+        self._asked.clear()
         offset = 0 if candidate is not None else self.page_offset
         live = candidate is None and offset == self._shown_offset  # not a new filter or page
         if live:  # neither the query nor the repaint competes with the keys
             await self._while_navigating()
+            if self._superseded(candidate, offset):
+                return  # a new page or filter was asked meanwhile: the next round loads it
         page: MonitorPage | None = await self._fetch(
             self.engine.monitor(flt, limit=PAGE, offset=offset), failed="monitor"
         )
         if live and page is not None:
             await self._while_navigating()
+        if self._superseded(candidate, offset):
+            return  # this answer is for a page or filter no longer wanted
         if candidate is not None and self._candidate is candidate:
             self._candidate = None  # answered: shown, or refused (the old results stay)
         if page is None:
@@ -223,18 +232,26 @@ class MonitorScreen(EngineScreen):
         self._render_rows()
         self._updated_at = time.monotonic()
 
+    def _superseded(self, candidate: MonitorFilter | None, offset: int) -> bool:
+        """A newer filter, or (same filter) another page, was asked since ``_load`` began."""
+        if self._candidate is not candidate:
+            return True
+        return candidate is None and self.page_offset != offset
+
     async def _while_navigating(self) -> None:
         """Wait while the cursor is moving (repainting the table under a held-down key
-        would make every keypress wait for it), at most NAV_HOLD seconds."""
+        would make every keypress wait for it), at most NAV_HOLD seconds; a page or a
+        filter asked meanwhile ends the wait at once (``_asked``)."""
         deadline = time.monotonic() + NAV_HOLD
-        while True:
+        while not self._asked.is_set():
             # quiet since the last move and since the last update (which may have held up
             # the keys: that pause is not the user resting)
             quiet = max(self._moved_at, self._updated_at) + NAV_QUIET
             wait = min(quiet, deadline) - time.monotonic()
             if wait <= 0:
                 return
-            await asyncio.sleep(wait)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._asked.wait(), wait)
 
     def on_data_table_row_highlighted(self) -> None:
         self._moved_at = time.monotonic()

@@ -16,15 +16,17 @@ brings it back, and each screen shows the row in full in its detail.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
 from rich.text import Text
 from switchyard.tui.display import truncate
+from switchyard.tui.widgets.fast_cells import FastCells
 from textual.binding import Binding, BindingType
 from textual.events import Resize
-from textual.widgets import DataTable
+from textual.geometry import Size
+from textual.widgets.data_table import CellKey, DuplicateKey, Row, RowKey
 
 Cell = str | Text
 
@@ -41,7 +43,7 @@ class Column:
     drop: int = 0  # 0: always shown; else left out when narrow, the highest first
 
 
-class KeyedTable(DataTable[Text]):
+class KeyedTable(FastCells):
     """Row cursor, vim keys (j/k/g/G), keyed diff updates."""
 
     HELP_GROUP = "table"
@@ -60,12 +62,18 @@ class KeyedTable(DataTable[Text]):
         self._given: dict[str, Sequence[Cell]] = {}  # the cells lists last given, by key
         self._widths: dict[str, int] = {}
         self._shown: list[Column] = list(columns)  # the columns not left out
+        self._widest_cells: dict[int, int] = {}  # column index: its widest cell (cached)
+        self._lens: dict[str, list[int]] = {}  # each row's cells' widths, by key
 
     # ---------------------------------------------------------------- columns
     def _widest(self, c: Column, *, label: bool = True) -> int:
         index = self._spec.index(c)
-        head = [len(c.label)] if label else [0]
-        return max(head + [cells[index].cell_len for _, cells in self._rows])
+        widest = self._widest_cells.get(index)
+        if widest is None:  # once per set_rows (fitting asks for each column many times)
+            lens = self._lens
+            widest = max((lens[key][index] for key, _ in self._rows), default=0)
+            self._widest_cells[index] = widest
+        return max(len(c.label) if label else 0, widest)
 
     def _fit(self) -> dict[str, int]:
         """Widths of the shown columns; leaves out droppable ones while content is cut."""
@@ -131,8 +139,7 @@ class KeyedTable(DataTable[Text]):
         self.clear(columns=True)
         for c in self._shown:
             self.add_column(c.label, key=c.key, width=widths[c.key])
-        for key, cells in self._rows:
-            self.add_row(*self._cut(cells), key=key)
+        self._append_rows([(key, self._cut(cells, key)) for key, cells in self._rows])
         if selected is not None:
             self.select_key(selected)
         return True
@@ -140,15 +147,47 @@ class KeyedTable(DataTable[Text]):
     def on_mount(self) -> None:
         self._build()
 
+    # ------------------------------------------------- DataTable's measuring
+    # Every column here has a fixed width (``_build``) and every row is one line with no
+    # label, so DataTable's measuring of each new or updated cell (Rich ``measure``: ~25 µs
+    # a cell, 0.25 s for a new page of 1,000 rows of 10 cells; bench/monitor_screen.py)
+    # decides nothing. These two skip it then; anything else gets DataTable's own code.
+    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
+        if self._measures_nothing(new_rows):
+            header = self.header_height if self.show_header else 0
+            width = sum(c.get_render_width(self) for c in self.columns.values())
+            self.virtual_size = Size(
+                width + self._row_label_column_width, self._total_row_height + header
+            )
+            return
+        super()._update_dimensions(new_rows)
+
+    def _update_column_widths(self, updated_cells: set[CellKey]) -> None:
+        if not any(c.auto_width for c in self.columns.values()):
+            return
+        super()._update_column_widths(updated_cells)
+
+    def _measures_nothing(self, new_rows: Iterable[RowKey]) -> bool:
+        if self._labelled_row_exists or any(c.auto_width for c in self.columns.values()):
+            return False
+        rows = self.rows
+        return all(
+            (row := rows.get(key)) is None or (row.label is None and not row.auto_height)
+            for key in new_rows
+        )
+
     def on_resize(self, event: Resize) -> None:
         self._build()
 
-    def _cut(self, cells: Sequence[Text]) -> list[Text]:
-        """The shown columns' cells, cut to their widths."""
+    def _cut(self, cells: Sequence[Text], key: str) -> list[Text]:
+        """The shown columns' cells (row ``key``'s), cut to their widths."""
+        widths, lens = self._widths, self._lens.get(key)
+        if lens is None:
+            lens = [cell.cell_len for cell in cells]
         return [
-            truncate(cell, self._widths[c.key])
-            for c, cell in zip(self._spec, cells, strict=True)
-            if c.key in self._widths
+            cell if size <= widths[c.key] else truncate(cell, widths[c.key])
+            for c, cell, size in zip(self._spec, cells, lens, strict=True)
+            if c.key in widths
         ]
 
     def is_shown(self, column: str) -> bool:
@@ -178,6 +217,7 @@ class KeyedTable(DataTable[Text]):
     def set_rows(self, rows: Sequence[tuple[str, Sequence[Cell]]]) -> None:
         """Make the table show ``rows`` (key, cells), changing only what differs."""
         before = dict(self._rows)
+        lens: dict[str, list[int]] = {}
         same: set[str] = set()  # given as the same list as last time: unchanged
         wanted: list[tuple[str, list[Text]]] = []
         for key, cells in rows:
@@ -185,9 +225,13 @@ class KeyedTable(DataTable[Text]):
                 same.add(key)
                 wanted.append((key, before[key]))
             else:
-                wanted.append((key, [Text(c, end="") if isinstance(c, str) else c for c in cells]))
+                texts = [Text(c, end="") if isinstance(c, str) else c for c in cells]
+                wanted.append((key, texts))
+                lens[key] = [text.cell_len for text in texts]  # once per new cell
         self._given = {key: cells for key, cells in rows}
         self._rows = wanted
+        self._lens = {key: lens[key] if key in lens else self._lens[key] for key, _ in wanted}
+        self._widest_cells = {}
         if not self.is_mounted or self._build():  # new widths: rebuilt from self._rows
             return
         selected = self.selected_key
@@ -200,17 +244,42 @@ class KeyedTable(DataTable[Text]):
             for row_key in gone:
                 self.remove_row(row_key)
         present = {str(row_key.value) for row_key in self.rows}
+        added: list[tuple[str, list[Text]]] = []
         for key, cells in wanted:
             if key not in present:
-                self.add_row(*self._cut(cells), key=key)
+                added.append((key, self._cut(cells, key)))
             elif key not in same:
-                for c, cell in zip(self._shown, self._cut(cells), strict=True):
+                for c, cell in zip(self._shown, self._cut(cells, key), strict=True):
                     if self.get_cell(key, c.key) != cell:
                         self.update_cell(key, c.key, cell)
+        self._append_rows(added)
         if [str(r.key.value) for r in self.ordered_rows] != order:
             self._reorder(order, dict(wanted))
         if selected is not None:
             self.select_key(selected)
+
+    def _append_rows(self, rows: Sequence[tuple[str, Sequence[Text]]]) -> None:
+        """``add_row`` for many new one-line rows at once: what it does per row, with the
+        cursor, idle check and update count once for all (per row they cost ~60 µs, 60 ms
+        for a new page of 1,000; bench/monitor_screen.py)."""
+        if not rows:
+            return
+        ordered = self.ordered_columns
+        start = self.row_count
+        for n, (key, cells) in enumerate(rows):
+            row_key = RowKey(key)
+            if row_key in self._row_locations:
+                raise DuplicateKey(f"The row key {row_key!r} already exists.")
+            self._row_locations[row_key] = start + n
+            self._data[row_key] = {c.key: cell for c, cell in zip(ordered, cells, strict=True)}
+            self.rows[row_key] = Row(row_key, 1)
+            self._new_rows.add(row_key)
+        self._require_update_dimensions = True
+        self.cursor_coordinate = self.cursor_coordinate
+        if start == 0 and ordered and self.show_cursor and self.cursor_type != "none":
+            self._highlight_cursor()  # a cell under the cursor now: RowHighlighted
+        self._update_count += 1
+        self.check_idle()
 
     def _reorder(self, order: list[str], wanted: dict[str, list[Text]]) -> None:
         """Put the (present) rows in ``order``: sorted by where each row's first cell (the
@@ -227,8 +296,7 @@ class KeyedTable(DataTable[Text]):
             keep += 1
         for key in current[keep:]:
             self.remove_row(key)
-        for key in order[keep:]:
-            self.add_row(*self._cut(wanted[key]), key=key)
+        self._append_rows([(key, self._cut(wanted[key], key)) for key in order[keep:]])
 
     def full_cell(self, key: str, column: str) -> Text | None:
         """A cell's uncut content."""
