@@ -43,7 +43,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from switchyard.engine.api import Engine
 from switchyard.engine.kernel import events as ev
 from switchyard.engine.schedules.scheduler import Scheduler
@@ -200,13 +200,25 @@ async def _run_switchyard(
         await tx.conn.execute(sched_q.schedules.insert(), rows)
     del rows
     at = target_second(lead)
+    triggers = [
+        {
+            "i": i,
+            "t": json.dumps(
+                ScheduleSpec(name="b", command=["true"], cron=c).to_row(now)[1]["trigger"]
+            ),
+        }
+        for i, c in enumerate(cron_variants(at, k))
+    ]
     sch = sched_q.schedules
-    async with engine.tx() as tx:
-        first = int((await tx.conn.execute(select(func.min(sch.c.id)))).scalar() or 0)
-        for i, cron in enumerate(cron_variants(at, k)):
-            trigger = ScheduleSpec(name="bench-0", command=["true"], cron=cron).to_row(now)[1]
-            stmt = sch.update().where((sch.c.id - first) % k == i)
-            await tx.conn.execute(stmt.values(trigger=trigger["trigger"], next_fire_at=at))
+    async with engine.tx() as tx:  # trigger i goes to the schedules with id = first + i (mod k)
+        c = tx.conn
+        first = int((await c.execute(select(func.min(sch.c.id)))).scalar() or 0)
+        await c.execute(text("CREATE TEMP TABLE bench_t (i INTEGER PRIMARY KEY, t TEXT)"))
+        await c.execute(text("INSERT INTO bench_t VALUES (:i, :t)"), triggers)
+        pick = text("(SELECT t FROM bench_t WHERE bench_t.i = (schedules.id - :first) % :k)")
+        stmt = sch.update().values(trigger=pick.bindparams(first=first, k=k), next_fire_at=at)
+        await c.execute(stmt)
+        await c.execute(text("DROP TABLE bench_t"))
     res.setup = time.perf_counter() - t0
 
     # Record the wall time each scheduler transaction finished committing, with the
