@@ -3,9 +3,9 @@
 It sleeps until the earliest ``next_fire_at`` in the store (or until a schedule changes),
 then fires in two passes. The fast pass commits the instances of the fires just due,
 ``CHUNK`` at a time, each chunk one INSERT ... SELECT copying the schedules' columns in
-the database: a burst of 10,000 fires in one second costs a few statements, no rows go
+the database: a burst of 100,000 fires in one second costs a few statements, no rows go
 through Python and no next fire is computed yet. Then it moves those schedules on in
-bulk, one UPDATE per chunk and distinct trigger (croniter runs once per trigger). The
+bulk (croniter runs once per distinct trigger; see ``_advance_fresh``). The
 planning pass takes the schedules still due ``BATCH`` at a time: it applies the misfire
 and overlap policies, inserts what the fast pass left (late fires, continuous schedules,
 skips) and moves each of them on. Both yield to the loop between transactions, so a
@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
@@ -52,7 +53,9 @@ BATCH = 250
 FRESH = timedelta(milliseconds=900)  # below the 1 s between two fires of any trigger
 FRESH_KINDS = ("cron", "every", "at")  # the triggers that fire at their next_fire_at
 FRESH_TIMES = 64  # distinct fire times per fast pass; later ones are left to planning
-FRESH_TRIGGERS = 64  # distinct triggers per fire time moved on in bulk; the rest: planning
+RANGE_GROUPS = 8  # distinct next fires in a chunk moved on one UPDATE each; more: per row
+EACH_SLICE = 250  # schedules per executemany when moved on one by one
+SLICE = 0.004  # seconds of next-fire computation between two yields to the loop
 CHUNK = 3500  # instances per fast-pass transaction (~12 ms of SQLite work)
 MAX_SLEEP = 30.0
 
@@ -265,46 +268,82 @@ class Scheduler:
         return queued
 
     async def _advance_fresh(self, now: datetime, fresh: set[datetime]) -> None:
-        """Move the fast pass's schedules on in bulk: per chunk of ids, one UPDATE per
-        distinct trigger, whose next fire is computed once (croniter is slow). Only those
-        whose instance exists are moved; the rest (overlap skips, schedules the fast pass
-        did not see, triggers with more fires due) are left to the planning pass."""
+        """Move the fast pass's schedules on in bulk, chunk by chunk of ids.
+
+        Per chunk it reads the distinct triggers of the schedules whose instance exists
+        (one row per trigger), computes each one's next fire once (outside the
+        transaction, yielding to the loop as it goes: croniter is slow) and, when they
+        make at most ``RANGE_GROUPS`` distinct next fires, moves them on with one guarded
+        UPDATE per next fire: no schedule row comes into Python. With more, it reads the
+        chunk's (id, trigger) pairs and moves each on in one executemany (in slices of
+        ``EACH_SLICE`` rows). The rest (overlap skips, schedules the fast pass did not
+        see, triggers with more fires due, broken ones) is left to the planning pass."""
         for at in sorted(fresh):
-            async with self.engine.store.read() as conn:
-                texts = await sched_q.due_triggers(conn, at, FRESH_TRIGGERS)
-            nexts: dict[str, datetime | None] = {}
-            for text in texts:
-                try:
-                    trigger = self.triggers.get({"trigger_json": text})
-                except Exception as exc:  # a broken trigger: the planning pass reports it
-                    log.debug("fast pass: trigger %s left to the planning pass: %s", text, exc)
-                    continue
-                if trigger.kind not in FRESH_KINDS:
-                    continue
-                next_fire = trigger.next_fire(at)
-                if next_fire is None or next_fire > now:  # else more are due: planning
-                    nexts[text] = next_fire
             after: int | None = 0
-            while nexts and after is not None:
-                async with self.engine.tx() as tx:
-                    start = await sched_q.chunk_next(tx.conn, at, after, CHUNK)
-                    moved = 0
-                    for text, next_fire in nexts.items():
-                        moved += await sched_q.advance_fired(
-                            tx.conn,
-                            fire_at=at,
-                            trigger_json=text,
-                            next_fire=next_fire,
-                            now=tx.now,
-                            after_id=after,
-                            before_id=start,
-                            key_prefix=FIRE_KEY_PREFIX,
-                            key_suffix=fire_key_suffix(at),
-                        )
-                    if moved:
-                        tx.emit(ev.SCHEDULE_CHANGED, None, ids=[], fired=True, count=moved)
+            while after is not None:
+                after = await self._advance_chunk(at, after, now)
                 await asyncio.sleep(0)
-                after = None if start is None else start - 1
+
+    async def _advance_chunk(self, at: datetime, after: int, now: datetime) -> int | None:
+        where: dict[str, Any] = {
+            "fire_at": at,
+            "after_id": after,
+            "key_prefix": FIRE_KEY_PREFIX,
+            "key_suffix": fire_key_suffix(at),
+        }
+        async with self.engine.store.read() as conn:
+            start = await sched_q.chunk_next(conn, at, after, CHUNK)
+            where["before_id"] = start
+            texts = [t for t, _ in await sched_q.fired_triggers(conn, **where)]
+        nexts = await self._next_fires(texts, at, now)
+        groups: dict[datetime | None, list[str]] = {}
+        for text, next_fire in nexts.items():
+            groups.setdefault(next_fire, []).append(text)
+        pairs: list[tuple[Any, ...]] = []
+        if len(groups) > RANGE_GROUPS:
+            async with self.engine.store.read() as conn:
+                pairs = await sched_q.fired_triggers(conn, **where, ids=True)
+        if groups:
+            async with self.engine.tx() as tx:
+                moved = 0
+                if not pairs:
+                    for next_fire, group in groups.items():
+                        moved += await sched_q.advance_fired(
+                            tx.conn, trigger_jsons=group, next_fire=next_fire, now=tx.now, **where
+                        )
+                for i in range(0, len(pairs), EACH_SLICE):
+                    rows = [
+                        (id_, t, nexts[t]) for id_, t in pairs[i : i + EACH_SLICE] if t in nexts
+                    ]
+                    moved += await sched_q.advance_each(tx.conn, rows, fire_at=at, now=tx.now)
+                    await asyncio.sleep(0)
+                if moved:
+                    tx.emit(ev.SCHEDULE_CHANGED, None, ids=[], fired=True, count=moved)
+        return None if start is None else start - 1
+
+    async def _next_fires(
+        self, texts: list[str], at: datetime, now: datetime
+    ) -> dict[str, datetime | None]:
+        """Each trigger's (stored JSON text) next fire after ``at``, without the triggers the
+        planning pass must see (broken, not of ``FRESH_KINDS``, or with another fire due
+        by ``now``). Yields to the loop every ``SLICE`` seconds of work."""
+        nexts: dict[str, datetime | None] = {}
+        began = time.perf_counter()
+        for text in texts:
+            try:
+                trigger = self.triggers.get({"trigger_json": text})
+            except Exception as exc:  # a broken trigger: the planning pass reports it
+                log.debug("fast pass: trigger %s left to the planning pass: %s", text, exc)
+                continue
+            if trigger.kind not in FRESH_KINDS:
+                continue
+            next_fire = trigger.next_fire(at)
+            if next_fire is None or next_fire > now:  # else more are due: planning
+                nexts[text] = next_fire
+            if time.perf_counter() - began > SLICE:
+                await asyncio.sleep(0)
+                began = time.perf_counter()
+        return nexts
 
     async def _fire_chunk(self, at: datetime, after: int) -> tuple[int, int | None]:
         """Queue the fires at ``at`` of the next ``CHUNK`` schedules after id ``after``, in

@@ -223,16 +223,57 @@ async def insert_fires(
     return (await conn.execute(stmt, params)).rowcount
 
 
-async def due_triggers(conn: AsyncConnection, fire_at: datetime, limit: int) -> list[str]:
-    """The distinct triggers (as stored JSON text) of unpaused schedules due at ``fire_at``."""
-    text = cast(schedules.c.trigger, Text)
-    stmt = (
-        select(text)
-        .where(schedules.c.next_fire_at == fire_at, schedules.c.paused.is_(False))
-        .distinct()
-        .limit(limit)
-    )
-    return list((await conn.execute(stmt)).scalars())
+_fired_triggers_stmts: dict[tuple[bool, bool], Any] = {}
+
+
+def _fired_where(bounded: bool) -> list[Any]:
+    """The schedules ``fired_triggers`` and ``advance_fired`` take: unpaused, due at
+    ``a_at``, with an id after ``a_after`` (before ``a_before``), and whose instance for
+    that fire (key ``a_prefix || id || a_suffix``) exists."""
+    s = schedules
+    key = bindparam("a_prefix", type_=String) + cast(s.c.id, String)
+    where = [
+        s.c.next_fire_at == bindparam("a_at", type_=s.c.next_fire_at.type),
+        s.c.id > bindparam("a_after", type_=s.c.id.type),
+        s.c.paused.is_(False),
+        exists().where(instances.c.fire_key == key + bindparam("a_suffix", type_=String)),
+    ]
+    if bounded:
+        where.append(s.c.id < bindparam("a_before", type_=s.c.id.type))
+    return where
+
+
+async def fired_triggers(
+    conn: AsyncConnection,
+    *,
+    fire_at: datetime,
+    after_id: int,
+    before_id: int | None,
+    key_prefix: str,
+    key_suffix: str,
+    ids: bool = False,
+) -> list[tuple[Any, ...]]:
+    """The schedules ``advance_fired`` would move on: (trigger as stored JSON text, how
+    many), one row per distinct trigger, or with ``ids`` (id, trigger) one row each."""
+    shape = (before_id is not None, ids)
+    stmt = _fired_triggers_stmts.get(shape)
+    if stmt is None:
+        text = cast(schedules.c.trigger, Text)
+        where = _fired_where(before_id is not None)
+        if ids:
+            stmt = select(schedules.c.id, text).where(*where)
+        else:
+            stmt = select(text, func.count()).where(*where).group_by(text)
+        _fired_triggers_stmts[shape] = stmt
+    params: dict[str, Any] = {
+        "a_at": fire_at,
+        "a_after": after_id,
+        "a_prefix": key_prefix,
+        "a_suffix": key_suffix,
+    }
+    if before_id is not None:
+        params["a_before"] = before_id
+    return [tuple(r) for r in await conn.execute(stmt, params)]
 
 
 _advance_fired_stmts: dict[tuple[Any, ...], Any] = {}
@@ -244,26 +285,17 @@ def _advance_fired_stmt(bounded: bool) -> Any:
     if stmt is not None:
         return stmt
     s = schedules
-    key = bindparam("a_prefix", type_=String) + cast(s.c.id, String)
-    fired = exists().where(instances.c.fire_key == key + bindparam("a_suffix", type_=String))
     fire_at = bindparam("a_at", type_=s.c.next_fire_at.type)
+    triggers = bindparam("a_triggers", expanding=True, type_=Text)
     stmt = (
         update(s)
-        .where(
-            s.c.next_fire_at == fire_at,
-            s.c.id > bindparam("a_after", type_=s.c.id.type),
-            s.c.paused.is_(False),
-            cast(s.c.trigger, Text) == bindparam("a_trigger", type_=Text),
-            fired,
-        )
+        .where(*_fired_where(bounded), cast(s.c.trigger, Text).in_(triggers))
         .values(
             next_fire_at=bindparam("a_next", type_=s.c.next_fire_at.type),
             last_fire_at=fire_at,
             updated_at=bindparam("a_now", type_=s.c.updated_at.type),
         )
     )
-    if bounded:
-        stmt = stmt.where(s.c.id < bindparam("a_before", type_=s.c.id.type))
     _advance_fired_stmts[shape] = stmt
     return stmt
 
@@ -272,7 +304,7 @@ async def advance_fired(
     conn: AsyncConnection,
     *,
     fire_at: datetime,
-    trigger_json: str,
+    trigger_jsons: list[str],
     next_fire: datetime | None,
     now: datetime,
     after_id: int,
@@ -280,15 +312,16 @@ async def advance_fired(
     key_prefix: str,
     key_suffix: str,
 ) -> int:
-    """Move on, in one UPDATE, the unpaused schedules with this trigger (stored JSON text)
-    due at ``fire_at``, with an id after ``after_id`` (and before ``before_id``), whose
-    instance for that fire exists (key ``key_prefix || id || key_suffix``): next fire
-    ``next_fire``, last fire ``fire_at``. Guarded like ``advance_many``: a schedule
-    another node moved on already is left alone. Returns how many were moved on."""
+    """Move on, in one UPDATE, the unpaused schedules with one of these triggers (stored
+    JSON text, all with the same next fire) due at ``fire_at``, with an id after
+    ``after_id`` (and before ``before_id``), whose instance for that fire exists (key
+    ``key_prefix || id || key_suffix``): next fire ``next_fire``, last fire ``fire_at``.
+    Guarded like ``advance_many``: a schedule another node moved on already, or whose
+    trigger changed, is left alone. Returns how many were moved on."""
     params: dict[str, Any] = {
         "a_at": fire_at,
         "a_after": after_id,
-        "a_trigger": trigger_json,
+        "a_triggers": trigger_jsons,
         "a_next": next_fire,
         "a_now": now,
         "a_prefix": key_prefix,
@@ -297,6 +330,42 @@ async def advance_fired(
     if before_id is not None:
         params["a_before"] = before_id
     return (await conn.execute(_advance_fired_stmt(before_id is not None), params)).rowcount
+
+
+_advance_each = (
+    update(schedules)
+    .where(
+        schedules.c.id == bindparam("e_id"),
+        schedules.c.next_fire_at == bindparam("e_at"),
+        schedules.c.paused.is_(False),
+        cast(schedules.c.trigger, Text) == bindparam("e_trigger", type_=Text),
+    )
+    .values(
+        next_fire_at=bindparam("e_next"),
+        last_fire_at=bindparam("e_at"),
+        updated_at=bindparam("e_now"),
+    )
+)
+
+
+async def advance_each(
+    conn: AsyncConnection,
+    rows: list[tuple[int, str, datetime | None]],
+    *,
+    fire_at: datetime,
+    now: datetime,
+) -> int:
+    """Move on each (id, trigger as stored JSON text, next fire) due at ``fire_at``, in one
+    executemany; guarded like ``advance_fired`` (paused, moved on or changed: left alone).
+    For fires whose schedules have too many distinct next fires for ``advance_fired``.
+    Returns how many were moved on, where the driver tells (else how many were given)."""
+    if not rows:
+        return 0
+    params = [
+        {"e_id": i, "e_trigger": t, "e_next": n, "e_at": fire_at, "e_now": now} for i, t, n in rows
+    ]
+    count = (await conn.execute(_advance_each, params)).rowcount
+    return count if count >= 0 else len(rows)
 
 
 async def existing_fire_keys(conn: AsyncConnection, keys: list[str]) -> set[str]:
