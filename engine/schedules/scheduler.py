@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from switchyard.engine.schedules.firing import (
     instance_fields,
     instance_row,
 )
+from switchyard.engine.schedules.trigger_cache import TriggerCache
 from switchyard.engine.schedules.triggers import Trigger
 from switchyard.store.models import MISSED, QUEUED, SKIPPED
 from switchyard.store.queries import instances as inst_q
@@ -53,44 +53,12 @@ BATCH = 250
 FRESH = timedelta(milliseconds=900)  # below the 1 s between two fires of any trigger
 FRESH_KINDS = ("cron", "every", "at")  # the triggers that fire at their next_fire_at
 FRESH_TIMES = 64  # distinct fire times per fast pass; later ones are left to planning
+LATE_TRIGGERS = 10_000  # distinct triggers checked per fire time older than FRESH
 RANGE_GROUPS = 8  # distinct next fires in a chunk moved on one UPDATE each; more: per row
 EACH_SLICE = 250  # schedules per executemany when moved on one by one
 SLICE = 0.004  # seconds of next-fire computation between two yields to the loop
 CHUNK = 3500  # instances per fast-pass transaction (~12 ms of SQLite work)
 MAX_SLEEP = 30.0
-
-
-class TriggerCache:
-    """Parsed triggers by their stored JSON text (or fields): schedules with the same
-    trigger share one (immutable) parse, so a burst of 10,000 "0 9 * * *" schedules parses
-    it once."""
-
-    MAX = 10_000
-
-    def __init__(self) -> None:
-        self._cache: dict[Any, Trigger] = {}
-
-    def get(self, row: dict[str, Any]) -> Trigger:
-        """The trigger of a row holding ``trigger_json`` (``sched_q.due``) or ``trigger``."""
-        text = row.get("trigger_json")
-        if isinstance(text, str):
-            trigger = self._cache.get(text)
-            if trigger is None:
-                trigger = self._put(text, Trigger.from_fields(json.loads(text)))
-            return trigger
-        fields = row["trigger"] if text is None else text  # a driver that parsed the JSON
-        try:
-            key = tuple(sorted(fields.items()))
-            trigger = self._cache.get(key)
-        except TypeError:  # an unhashable value: let from_fields judge it, uncached
-            return Trigger.from_fields(fields)
-        return trigger or self._put(key, Trigger.from_fields(fields))
-
-    def _put(self, key: Any, trigger: Trigger) -> Trigger:
-        if len(self._cache) >= self.MAX:
-            self._cache.clear()
-        self._cache[key] = trigger
-        return trigger
 
 
 def plan_fires(
@@ -243,28 +211,49 @@ class Scheduler:
         return queued
 
     async def _fire_fresh(self, now: datetime, fresh: set[datetime]) -> int:
-        """The fast pass: queue the fresh fires of cron, every and at schedules.
+        """The fast pass: queue the on-time fires of cron, every and at schedules whose
+        fire is the only one due.
 
         Every trigger's fires are at least a second apart (whole-second times), so a fire
         less than ``FRESH`` old is the only one due and on time: it runs whatever the
         misfire policy, unless overlap ``skip`` finds an active instance (checked in SQL).
+        An older fire within ``GRACE`` (the node woke late: a busy machine, a long
+        burst) is on time too; the fast pass takes it for the triggers whose next fire
+        is still ahead, computed once per distinct trigger (the others: planning).
         Each fire time goes in chunks of schedule ids, one transaction each; the fire
         times done are added to ``fresh`` for the planning pass (see ``maybe_done``).
         Fire keys keep a fire to one instance whichever pass or node inserts it.
         """
         queued = 0
         at: datetime | None = None
+        async with self.engine.store.read() as conn:
+            oldest = await sched_q.earliest_fire(conn)
+        # Queue order is fire order: with a fire due before the grace, the planning pass
+        # (which queues it) comes first, so the fast pass keeps to the fresh fires.
+        since = now - (GRACE if oldest is not None and oldest >= now - GRACE else FRESH)
         for _ in range(FRESH_TIMES):
             async with self.engine.store.read() as conn:
-                at = await sched_q.next_fire_time(conn, now - FRESH, now, after=at)
+                at = await sched_q.next_fire_time(conn, since, now, after=at)
+                texts = None  # every trigger
+                if at is not None and now - at >= FRESH:
+                    texts = await sched_q.due_triggers(conn, at, LATE_TRIGGERS + 1)
             if at is None:
                 break
+            left = False  # some schedules due at ``at`` are left to planning: stop after it
+            if texts is not None:
+                nexts = await self._next_fires(texts[:LATE_TRIGGERS], at, now)
+                left = len(nexts) < len(texts)
+                texts = list(nexts)
+                if not texts:
+                    break
             after: int | None = 0
             while after is not None:  # chunks of ids: (0, s1), [s1, s2), ... [sN, end]
-                count, after = await self._fire_chunk(at, after)
+                count, after = await self._fire_chunk(at, after, texts)
                 queued += count
                 await asyncio.sleep(0)  # one chunk per turn of the loop
             fresh.add(at)
+            if left:  # later fires wait for the planning pass to queue these first
+                break
         return queued
 
     async def _advance_fresh(self, now: datetime, fresh: set[datetime]) -> None:
@@ -345,9 +334,12 @@ class Scheduler:
                 began = time.perf_counter()
         return nexts
 
-    async def _fire_chunk(self, at: datetime, after: int) -> tuple[int, int | None]:
-        """Queue the fires at ``at`` of the next ``CHUNK`` schedules after id ``after``, in
-        one transaction; returns how many were queued and the id to go on after (or None)."""
+    async def _fire_chunk(
+        self, at: datetime, after: int, triggers: list[str] | None = None
+    ) -> tuple[int, int | None]:
+        """Queue the fires at ``at`` of the next ``CHUNK`` schedules after id ``after`` (with
+        one of ``triggers``, stored JSON text, if given), in one transaction; returns how
+        many were queued and the id to go on after (or None)."""
         async with self.engine.tx() as tx:
             start = await sched_q.chunk_next(tx.conn, at, after, CHUNK)
             count = await sched_q.insert_fires(
@@ -359,6 +351,7 @@ class Scheduler:
                 key_prefix=FIRE_KEY_PREFIX,
                 key_suffix=fire_key_suffix(at),
                 fields=instance_fields(now=tx.now, origin="schedule"),
+                triggers=triggers,
             )
             if count:  # ids are not read back: that would cost more than the insert
                 tx.emit(ev.INSTANCES_CHANGED, None, ids=[], status=QUEUED, count=count)

@@ -161,10 +161,11 @@ def _fires_stmt(
     kinds: tuple[str, ...],
     fields: tuple[tuple[str, bool], ...],
     bounded: bool,
+    filtered: bool = False,
 ) -> Any:
     """The INSERT ... SELECT of ``insert_fires``, built once per shape (values are bound;
     ``fields`` are (name, value is None) pairs)."""
-    shape = (conn.dialect.name, kinds, fields, bounded)
+    shape = (conn.dialect.name, kinds, fields, bounded, filtered)
     stmt = _fires_stmts.get(shape)
     if stmt is not None:
         return stmt
@@ -187,6 +188,9 @@ def _fires_stmt(
     )
     if bounded:
         query = query.where(s.c.id < bindparam("f_before", type_=s.c.id.type))
+    if filtered:
+        triggers = bindparam("f_triggers", expanding=True, type_=Text)
+        query = query.where(cast(s.c.trigger, Text).in_(triggers))
     stmt = insert_ignore(conn, instances, ["fire_key"]).from_select(
         list(values), query.order_by(s.c.id)
     )
@@ -204,6 +208,7 @@ async def insert_fires(
     key_prefix: str,
     key_suffix: str,
     fields: dict[str, Any],
+    triggers: list[str] | None = None,
 ) -> int:
     """Insert one instance per unpaused schedule due at ``fire_at`` with an id after
     ``after_id`` (and before ``before_id``), in one INSERT ... SELECT: no row goes through
@@ -212,15 +217,30 @@ async def insert_fires(
     Only triggers of ``kinds`` fire; a schedule with overlap ``skip`` fires only while none
     of its instances is active. The fire key is ``key_prefix || id || key_suffix``; a key
     that exists already is skipped. ``fields`` are the values every row gets beside the
-    ones copied from the schedule. Returns how many rows were inserted.
+    ones copied from the schedule. With ``triggers`` (stored JSON text) only schedules
+    with one of them fire. Returns how many rows were inserted.
     """
     shape = tuple((name, value is None) for name, value in fields.items())
-    stmt = _fires_stmt(conn, kinds, shape, before_id is not None)
+    stmt = _fires_stmt(conn, kinds, shape, before_id is not None, triggers is not None)
     params = {f"v_{name}": value for name, value in fields.items() if value is not None}
     params.update(f_prefix=key_prefix, f_suffix=key_suffix, f_at=fire_at, f_after=after_id)
     if before_id is not None:
         params["f_before"] = before_id
+    if triggers is not None:
+        params["f_triggers"] = triggers
     return (await conn.execute(stmt, params)).rowcount
+
+
+async def due_triggers(conn: AsyncConnection, fire_at: datetime, limit: int) -> list[str]:
+    """The distinct triggers (as stored JSON text) of unpaused schedules due at ``fire_at``."""
+    text = cast(schedules.c.trigger, Text)
+    stmt = (
+        select(text)
+        .where(schedules.c.next_fire_at == fire_at, schedules.c.paused.is_(False))
+        .distinct()
+        .limit(limit)
+    )
+    return list((await conn.execute(stmt)).scalars())
 
 
 _fired_triggers_stmts: dict[tuple[bool, bool], Any] = {}

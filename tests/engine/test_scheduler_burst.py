@@ -86,3 +86,31 @@ async def test_a_trigger_changed_before_its_schedule_is_moved_on_is_left_to_plan
     assert await Scheduler(engine).fire_due() == count
     assert (await schedule_row(engine, "c00"))["next_fire_at"] == FIRST_FIRE + timedelta(hours=1)
     assert (await schedule_row(engine, "c01"))["next_fire_at"] == FIRST_FIRE + timedelta(minutes=2)
+
+
+async def test_a_burst_found_late_but_within_the_grace_goes_by_the_fast_pass(
+    engine: Engine, clock, monkeypatch
+) -> None:
+    """The node wakes 5 s after the fires (a busy machine): they are on time, so the fast
+    pass queues them in bulk; only a trigger with more fires due since needs planning."""
+    for i, cron in enumerate(CRONS[:12]):
+        await engine.add_schedule(spec(f"c{i:02d}", cron=cron))
+    clock.at = FIRST_FIRE - timedelta(seconds=1)
+    await engine.add_schedule(spec("every2s", every="2s"))  # anchored then: 07:00:01, :03, :05
+    clock.at = FIRST_FIRE + timedelta(seconds=5)
+    planned: list[str] = []
+    plain = Scheduler._fire_batch
+
+    async def fire_batch(self, tx, rows, fresh):  # type: ignore[no-untyped-def]
+        planned.extend(r["name"] for r in rows)
+        return await plain(self, tx, rows, fresh)
+
+    monkeypatch.setattr(Scheduler, "_fire_batch", fire_batch)
+    assert await Scheduler(engine).fire_due() == 12 + 3
+    assert planned == ["every2s"]
+    for i, cron in enumerate(CRONS[:12]):
+        sched = await schedule_row(engine, f"c{i:02d}")
+        assert sched["next_fire_at"] == Trigger.build(cron=cron).next_fire(FIRST_FIRE)
+    fires = [r["fire_at"] for r in await instance_rows(engine, "every2s")]
+    assert fires == [FIRST_FIRE + timedelta(seconds=s) for s in (1, 3, 5)]
+    assert await Scheduler(engine).fire_due() == 0
