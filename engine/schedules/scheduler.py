@@ -56,7 +56,7 @@ FRESH_TIMES = 64  # distinct fire times per fast pass; later ones are left to pl
 LATE_TRIGGERS = 10_000  # distinct triggers checked per fire time older than FRESH
 RANGE_GROUPS = 8  # distinct next fires in a chunk moved on one UPDATE each; more: per row
 EACH_SLICE = 250  # schedules per executemany when moved on one by one
-SLICE = 0.004  # seconds of next-fire computation between two yields to the loop
+SLICE = 0.002  # seconds of next-fire computation between two yields to the loop
 CHUNK = 3500  # instances per fast-pass transaction (~12 ms of SQLite work)
 MAX_SLEEP = 30.0
 
