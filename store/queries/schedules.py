@@ -111,6 +111,34 @@ async def get_many(conn: AsyncConnection, ids: list[int]) -> dict[int, dict[str,
     return {int(r["id"]): dict(r) for r in rows.mappings()}
 
 
+# What an instance row takes from its schedule (firing.instance_row): no trigger and no
+# times, which cost more to decode than the rest.
+_SOURCE_COLUMNS = [
+    schedules.c[name]
+    for name in (
+        "id",
+        "name",
+        "lane",
+        "overlap_limit",
+        "command",
+        "shell",
+        "cwd",
+        "env",
+        "timeout_seconds",
+        "process",
+        "variables",
+    )
+]
+
+
+async def fire_sources(conn: AsyncConnection, ids: list[int]) -> dict[int, dict[str, Any]]:
+    """By id, the columns of schedules that their instances copy."""
+    if not ids:
+        return {}
+    rows = await conn.execute(select(*_SOURCE_COLUMNS).where(schedules.c.id.in_(ids)))
+    return {int(r["id"]): dict(r) for r in rows.mappings()}
+
+
 async def next_fire_time(
     conn: AsyncConnection, since: datetime, now: datetime, *, after: datetime | None = None
 ) -> datetime | None:
