@@ -166,18 +166,20 @@ async def idle_cpu(seconds: float) -> float:
 
 
 # --------------------------------------------------------------------------- switchyard
-async def bench_switchyard(n: int, k: int, idle_seconds: float, lead: float) -> Result:
+async def bench_switchyard(
+    n: int, k: int, idle_seconds: float, lead: float, late: float = 0.0
+) -> Result:
     res = Result("switchyard", n, idle_seconds=idle_seconds)
     with tempfile.TemporaryDirectory(prefix="switchyard-bench-") as tmp:
         engine = await Engine.open(f"sqlite+aiosqlite:///{tmp}/bench.db", data_dir=Path(tmp))
         try:
-            return await _run_switchyard(engine, res, n, k, idle_seconds, lead)
+            return await _run_switchyard(engine, res, n, k, idle_seconds, lead, late)
         finally:
             await engine.close()
 
 
 async def _run_switchyard(
-    engine: Engine, res: Result, n: int, k: int, idle_seconds: float, lead: float
+    engine: Engine, res: Result, n: int, k: int, idle_seconds: float, lead: float, late: float
 ) -> Result:
     # Create n schedules with one bulk insert (engine.add_schedule is a transaction each),
     # parked on a far fire time; then pick T and give them their triggers and T, one UPDATE
@@ -260,13 +262,16 @@ async def _run_switchyard(
     scheduler.fire_due = timed_fire_due  # type: ignore[method-assign]
     heart = Heartbeat()
     heart.start()
-    scheduler.start()
     t_fire = at.timestamp()
+    begin = t_fire + late  # --late: the node starts this long after the fires (it was down)
+    if late:
+        await sleep_until(begin)
+    scheduler.start()
     await sleep_until(t_fire)
-    await wait_until(all_done, t_fire + DEADLINE)
-    await wait_until(handled, t_fire + DEADLINE)
-    res.stall = await heart.stop(t_fire)
-    res.gaps, res.noise = heart.gaps(t_fire)[:5], heart.noise(t_fire)
+    await wait_until(all_done, begin + DEADLINE)
+    await wait_until(handled, begin + DEADLINE)
+    res.stall = await heart.stop(begin)
+    res.gaps, res.noise = heart.gaps(begin)[:5], heart.noise(begin)
     res.handled = handled_at[0] - t_fire if handled.is_set() else None
 
     await asyncio.sleep(1.0)  # let the scheduler go back to sleep
@@ -465,6 +470,13 @@ def main() -> None:
         "--triggers", type=int, default=1, help="distinct cron expressions (default 1)"
     )
     parser.add_argument(
+        "--late",
+        type=float,
+        default=0.0,
+        help="start Switchyard's scheduler this many seconds after T (a node that was "
+        "down or woke late); lateness still counts from T, stalls from the start",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="20,000 schedules, idle CPU over 3 s, not 10 s"
     )
     parser.add_argument(
@@ -494,7 +506,7 @@ def main() -> None:
     runs: list[tuple[str, Callable[[], Any]]] = []
     if args.only in (None, "switchyard"):
         lead = args.lead if args.lead is not None else LEAD_BASE + LEAD_PER_SCHEDULE * n
-        runs.append(("switchyard", lambda: bench_switchyard(n, k, idle, lead)))
+        runs.append(("switchyard", lambda: bench_switchyard(n, k, idle, lead, args.late)))
     if args.only in (None, "apscheduler"):
         aps_lead = args.lead
         runs.append(
