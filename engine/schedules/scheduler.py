@@ -50,7 +50,6 @@ log = logging.getLogger(__name__)
 
 GRACE = timedelta(seconds=60)
 BATCH = 250
-PIECE = 100  # planned fires read and inserted per statement (the loop runs in between)
 FRESH = timedelta(milliseconds=900)  # below the 1 s between two fires of any trigger
 FRESH_KINDS = ("cron", "every", "at")  # the triggers that fire at their next_fire_at
 FRESH_TIMES = 64  # distinct fire times per fast pass; later ones are left to planning
@@ -431,11 +430,9 @@ class Scheduler:
         fires.sort(key=lambda f: f.at)
         await asyncio.sleep(0)  # split planning from the insert's parameter work (loop stalls)
         ids: list[int] = []
-        for i in range(0, len(fires), PIECE):  # in pieces: each one's parameter work is short
-            part = fires[i : i + PIECE]
-            schedules = await sched_q.fire_sources(tx.conn, sorted({f.schedule_id for f in part}))
-            ids += await inst_q.insert_many(tx.conn, [f.row(schedules, now) for f in part])
-            await asyncio.sleep(0)
+        if fires:
+            schedules = await sched_q.fire_sources(tx.conn, sorted({f.schedule_id for f in fires}))
+            ids = await inst_q.insert_many(tx.conn, [f.row(schedules, now) for f in fires])
         await sched_q.advance_many(tx.conn, advances)
         if ids:
             tx.emit(ev.INSTANCES_CHANGED, None, ids=ids[:1000], status=QUEUED, count=len(ids))
