@@ -44,6 +44,7 @@ from switchyard.engine.schedules.trigger_cache import TriggerCache
 from switchyard.engine.schedules.triggers import Trigger
 from switchyard.store.models import MISSED, QUEUED, SKIPPED
 from switchyard.store.queries import instances as inst_q
+from switchyard.store.queries import schedule_fires as fires_q
 from switchyard.store.queries import schedules as sched_q
 
 log = logging.getLogger(__name__)
@@ -236,7 +237,7 @@ class Scheduler:
                 at = await sched_q.next_fire_time(conn, since, now, after=at)
                 texts = None  # every trigger
                 if at is not None and now - at >= FRESH:
-                    texts = await sched_q.due_triggers(conn, at, LATE_TRIGGERS + 1)
+                    texts = await fires_q.due_triggers(conn, at, LATE_TRIGGERS + 1)
             if at is None:
                 break
             left = False  # some schedules due at ``at`` are left to planning: stop after it
@@ -281,9 +282,9 @@ class Scheduler:
             "key_suffix": fire_key_suffix(at),
         }
         async with self.engine.store.read() as conn:
-            start = await sched_q.chunk_next(conn, at, after, CHUNK)
+            start = await fires_q.chunk_next(conn, at, after, CHUNK)
             where["before_id"] = start
-            texts = [t for t, _ in await sched_q.fired_triggers(conn, **where)]
+            texts = [t for t, _ in await fires_q.fired_triggers(conn, **where)]
         nexts = await self._next_fires(texts, at, now)
         groups: dict[datetime | None, list[str]] = {}
         for text, next_fire in nexts.items():
@@ -291,20 +292,20 @@ class Scheduler:
         pairs: list[tuple[Any, ...]] = []
         if len(groups) > RANGE_GROUPS:
             async with self.engine.store.read() as conn:
-                pairs = await sched_q.fired_triggers(conn, **where, ids=True)
+                pairs = await fires_q.fired_triggers(conn, **where, ids=True)
         if groups:
             async with self.engine.tx() as tx:
                 moved = 0
                 if not pairs:
                     for next_fire, group in groups.items():
-                        moved += await sched_q.advance_fired(
+                        moved += await fires_q.advance_fired(
                             tx.conn, trigger_jsons=group, next_fire=next_fire, now=tx.now, **where
                         )
                 for i in range(0, len(pairs), EACH_SLICE):
                     rows = [
                         (id_, t, nexts[t]) for id_, t in pairs[i : i + EACH_SLICE] if t in nexts
                     ]
-                    moved += await sched_q.advance_each(tx.conn, rows, fire_at=at, now=tx.now)
+                    moved += await fires_q.advance_each(tx.conn, rows, fire_at=at, now=tx.now)
                     await asyncio.sleep(0)
                 if moved:
                     tx.emit(ev.SCHEDULE_CHANGED, None, ids=[], fired=True, count=moved)
@@ -341,8 +342,8 @@ class Scheduler:
         one of ``triggers``, stored JSON text, if given), in one transaction; returns how
         many were queued and the id to go on after (or None)."""
         async with self.engine.tx() as tx:
-            start = await sched_q.chunk_next(tx.conn, at, after, CHUNK)
-            count = await sched_q.insert_fires(
+            start = await fires_q.chunk_next(tx.conn, at, after, CHUNK)
+            count = await fires_q.insert_fires(
                 tx.conn,
                 fire_at=at,
                 after_id=after,
@@ -363,9 +364,9 @@ class Scheduler:
         never = datetime(1970, 1, 1, tzinfo=UTC)
         try:
             async with self.engine.tx() as tx:
-                await sched_q.chunk_next(tx.conn, never, 0, CHUNK)
+                await fires_q.chunk_next(tx.conn, never, 0, CHUNK)
                 for before in (1, None):  # the two shapes: a middle chunk, the last one
-                    await sched_q.insert_fires(
+                    await fires_q.insert_fires(
                         tx.conn,
                         fire_at=never,
                         after_id=0,

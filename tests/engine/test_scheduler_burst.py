@@ -14,7 +14,7 @@ from switchyard.engine.schedules.firing import fire_key
 from switchyard.engine.schedules.scheduler import Scheduler
 from switchyard.engine.schedules.triggers import Trigger
 from switchyard.store.models import QUEUED, Schedule
-from switchyard.store.queries import schedules as sched_q
+from switchyard.store.queries import schedule_fires as fires_q
 
 from engine.helpers import BASE, instance_rows, schedule_row, spec
 
@@ -69,7 +69,7 @@ async def test_a_trigger_changed_before_its_schedule_is_moved_on_is_left_to_plan
     for i, cron in enumerate(CRONS[:count]):
         await engine.add_schedule(spec(f"c{i:02d}", cron=cron))
     clock.at = FIRST_FIRE + timedelta(milliseconds=300)
-    plain = sched_q.fired_triggers
+    plain = fires_q.fired_triggers
     per_row = count > scheduler_module.RANGE_GROUPS  # it reads (id, trigger) pairs last
 
     async def read_then_edit(conn, **kw):  # type: ignore[no-untyped-def]
@@ -82,7 +82,7 @@ async def test_a_trigger_changed_before_its_schedule_is_moved_on_is_left_to_plan
                 await other.execute(stmt)
         return found
 
-    monkeypatch.setattr(sched_q, "fired_triggers", read_then_edit)
+    monkeypatch.setattr(fires_q, "fired_triggers", read_then_edit)
     assert await Scheduler(engine).fire_due() == count
     assert (await schedule_row(engine, "c00"))["next_fire_at"] == FIRST_FIRE + timedelta(hours=1)
     assert (await schedule_row(engine, "c01"))["next_fire_at"] == FIRST_FIRE + timedelta(minutes=2)
