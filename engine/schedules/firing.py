@@ -30,7 +30,7 @@ def instance_fields(
 ) -> dict[str, Any]:
     """The fields of a new instance that do not come from its schedule or fire time.
 
-    The bulk insert of on-time fires (``schedules.insert_fires``) writes these beside
+    The bulk insert of on-time fires (``schedule_fires.insert_fires``) writes these beside
     the columns it copies from the schedule, so both paths make the same rows.
     """
     terminal = status != QUEUED

@@ -3,9 +3,9 @@
 It sleeps until the earliest ``next_fire_at`` in the store (or until a schedule changes),
 then fires in two passes. The fast pass commits the instances of the fires just due,
 ``CHUNK`` at a time, each chunk one INSERT ... SELECT copying the schedules' columns in
-the database: a burst of 10,000 fires in one second costs a few statements, no rows go
+the database: a burst of 100,000 fires in one second costs a few statements, no rows go
 through Python and no next fire is computed yet. Then it moves those schedules on in
-bulk, one UPDATE per chunk and distinct trigger (croniter runs once per trigger). The
+bulk (croniter runs once per distinct trigger; see ``_advance_fresh``). The
 planning pass takes the schedules still due ``BATCH`` at a time: it applies the misfire
 and overlap policies, inserts what the fast pass left (late fires, continuous schedules,
 skips) and moves each of them on. Both yield to the loop between transactions, so a
@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
@@ -40,9 +40,11 @@ from switchyard.engine.schedules.firing import (
     instance_fields,
     instance_row,
 )
+from switchyard.engine.schedules.trigger_cache import TriggerCache
 from switchyard.engine.schedules.triggers import Trigger
 from switchyard.store.models import MISSED, QUEUED, SKIPPED
 from switchyard.store.queries import instances as inst_q
+from switchyard.store.queries import schedule_fires as fires_q
 from switchyard.store.queries import schedules as sched_q
 
 log = logging.getLogger(__name__)
@@ -52,42 +54,12 @@ BATCH = 250
 FRESH = timedelta(milliseconds=900)  # below the 1 s between two fires of any trigger
 FRESH_KINDS = ("cron", "every", "at")  # the triggers that fire at their next_fire_at
 FRESH_TIMES = 64  # distinct fire times per fast pass; later ones are left to planning
-FRESH_TRIGGERS = 64  # distinct triggers per fire time moved on in bulk; the rest: planning
+LATE_TRIGGERS = 10_000  # distinct triggers checked per fire time older than FRESH
+RANGE_GROUPS = 8  # distinct next fires in a chunk moved on one UPDATE each; more: per row
+EACH_SLICE = 250  # schedules per executemany when moved on one by one
+SLICE = 0.002  # seconds of next-fire computation between two yields to the loop
 CHUNK = 3500  # instances per fast-pass transaction (~12 ms of SQLite work)
 MAX_SLEEP = 30.0
-
-
-class TriggerCache:
-    """Parsed triggers by their stored JSON text (or fields): schedules with the same
-    trigger share one (immutable) parse, so a burst of 10,000 "0 9 * * *" schedules parses
-    it once."""
-
-    MAX = 10_000
-
-    def __init__(self) -> None:
-        self._cache: dict[Any, Trigger] = {}
-
-    def get(self, row: dict[str, Any]) -> Trigger:
-        """The trigger of a row holding ``trigger_json`` (``sched_q.due``) or ``trigger``."""
-        text = row.get("trigger_json")
-        if isinstance(text, str):
-            trigger = self._cache.get(text)
-            if trigger is None:
-                trigger = self._put(text, Trigger.from_fields(json.loads(text)))
-            return trigger
-        fields = row["trigger"] if text is None else text  # a driver that parsed the JSON
-        try:
-            key = tuple(sorted(fields.items()))
-            trigger = self._cache.get(key)
-        except TypeError:  # an unhashable value: let from_fields judge it, uncached
-            return Trigger.from_fields(fields)
-        return trigger or self._put(key, Trigger.from_fields(fields))
-
-    def _put(self, key: Any, trigger: Trigger) -> Trigger:
-        if len(self._cache) >= self.MAX:
-            self._cache.clear()
-        self._cache[key] = trigger
-        return trigger
 
 
 def plan_fires(
@@ -240,78 +212,138 @@ class Scheduler:
         return queued
 
     async def _fire_fresh(self, now: datetime, fresh: set[datetime]) -> int:
-        """The fast pass: queue the fresh fires of cron, every and at schedules.
+        """The fast pass: queue the on-time fires of cron, every and at schedules whose
+        fire is the only one due.
 
         Every trigger's fires are at least a second apart (whole-second times), so a fire
         less than ``FRESH`` old is the only one due and on time: it runs whatever the
         misfire policy, unless overlap ``skip`` finds an active instance (checked in SQL).
+        An older fire within ``GRACE`` (the node woke late: a busy machine, a long
+        burst) is on time too; the fast pass takes it for the triggers whose next fire
+        is still ahead, computed once per distinct trigger (the others: planning).
         Each fire time goes in chunks of schedule ids, one transaction each; the fire
         times done are added to ``fresh`` for the planning pass (see ``maybe_done``).
         Fire keys keep a fire to one instance whichever pass or node inserts it.
         """
         queued = 0
         at: datetime | None = None
+        async with self.engine.store.read() as conn:
+            oldest = await sched_q.earliest_fire(conn)
+        # Queue order is fire order: with a fire due before the grace, the planning pass
+        # (which queues it) comes first, so the fast pass keeps to the fresh fires.
+        since = now - (GRACE if oldest is not None and oldest >= now - GRACE else FRESH)
         for _ in range(FRESH_TIMES):
             async with self.engine.store.read() as conn:
-                at = await sched_q.next_fire_time(conn, now - FRESH, now, after=at)
+                at = await sched_q.next_fire_time(conn, since, now, after=at)
+                texts = None  # every trigger
+                if at is not None and now - at >= FRESH:
+                    texts = await fires_q.due_triggers(conn, at, LATE_TRIGGERS + 1)
             if at is None:
                 break
+            left = False  # some schedules due at ``at`` are left to planning: stop after it
+            if texts is not None:
+                nexts = await self._next_fires(texts[:LATE_TRIGGERS], at, now)
+                left = len(nexts) < len(texts)
+                texts = list(nexts)
+                if not texts:
+                    break
             after: int | None = 0
             while after is not None:  # chunks of ids: (0, s1), [s1, s2), ... [sN, end]
-                count, after = await self._fire_chunk(at, after)
+                count, after = await self._fire_chunk(at, after, texts)
                 queued += count
                 await asyncio.sleep(0)  # one chunk per turn of the loop
             fresh.add(at)
+            if left:  # later fires wait for the planning pass to queue these first
+                break
         return queued
 
     async def _advance_fresh(self, now: datetime, fresh: set[datetime]) -> None:
-        """Move the fast pass's schedules on in bulk: per chunk of ids, one UPDATE per
-        distinct trigger, whose next fire is computed once (croniter is slow). Only those
-        whose instance exists are moved; the rest (overlap skips, schedules the fast pass
-        did not see, triggers with more fires due) are left to the planning pass."""
-        for at in sorted(fresh):
-            async with self.engine.store.read() as conn:
-                texts = await sched_q.due_triggers(conn, at, FRESH_TRIGGERS)
-            nexts: dict[str, datetime | None] = {}
-            for text in texts:
-                try:
-                    trigger = self.triggers.get({"trigger_json": text})
-                except Exception as exc:  # a broken trigger: the planning pass reports it
-                    log.debug("fast pass: trigger %s left to the planning pass: %s", text, exc)
-                    continue
-                if trigger.kind not in FRESH_KINDS:
-                    continue
-                next_fire = trigger.next_fire(at)
-                if next_fire is None or next_fire > now:  # else more are due: planning
-                    nexts[text] = next_fire
-            after: int | None = 0
-            while nexts and after is not None:
-                async with self.engine.tx() as tx:
-                    start = await sched_q.chunk_next(tx.conn, at, after, CHUNK)
-                    moved = 0
-                    for text, next_fire in nexts.items():
-                        moved += await sched_q.advance_fired(
-                            tx.conn,
-                            fire_at=at,
-                            trigger_json=text,
-                            next_fire=next_fire,
-                            now=tx.now,
-                            after_id=after,
-                            before_id=start,
-                            key_prefix=FIRE_KEY_PREFIX,
-                            key_suffix=fire_key_suffix(at),
-                        )
-                    if moved:
-                        tx.emit(ev.SCHEDULE_CHANGED, None, ids=[], fired=True, count=moved)
-                await asyncio.sleep(0)
-                after = None if start is None else start - 1
+        """Move the fast pass's schedules on in bulk, chunk by chunk of ids.
 
-    async def _fire_chunk(self, at: datetime, after: int) -> tuple[int, int | None]:
-        """Queue the fires at ``at`` of the next ``CHUNK`` schedules after id ``after``, in
-        one transaction; returns how many were queued and the id to go on after (or None)."""
+        Per chunk it reads the distinct triggers of the schedules whose instance exists
+        (one row per trigger), computes each one's next fire once (outside the
+        transaction, yielding to the loop as it goes: croniter is slow) and, when they
+        make at most ``RANGE_GROUPS`` distinct next fires, moves them on with one guarded
+        UPDATE per next fire: no schedule row comes into Python. With more, it reads the
+        chunk's (id, trigger) pairs and moves each on in one executemany (in slices of
+        ``EACH_SLICE`` rows). The rest (overlap skips, schedules the fast pass did not
+        see, triggers with more fires due, broken ones) is left to the planning pass."""
+        for at in sorted(fresh):
+            after: int | None = 0
+            while after is not None:
+                after = await self._advance_chunk(at, after, now)
+                await asyncio.sleep(0)
+
+    async def _advance_chunk(self, at: datetime, after: int, now: datetime) -> int | None:
+        where: dict[str, Any] = {
+            "fire_at": at,
+            "after_id": after,
+            "key_prefix": FIRE_KEY_PREFIX,
+            "key_suffix": fire_key_suffix(at),
+        }
+        async with self.engine.store.read() as conn:
+            start = await fires_q.chunk_next(conn, at, after, CHUNK)
+            where["before_id"] = start
+            texts = [t for t, _ in await fires_q.fired_triggers(conn, **where)]
+        nexts = await self._next_fires(texts, at, now)
+        groups: dict[datetime | None, list[str]] = {}
+        for text, next_fire in nexts.items():
+            groups.setdefault(next_fire, []).append(text)
+        pairs: list[tuple[Any, ...]] = []
+        if len(groups) > RANGE_GROUPS:
+            async with self.engine.store.read() as conn:
+                pairs = await fires_q.fired_triggers(conn, **where, ids=True)
+        if groups:
+            async with self.engine.tx() as tx:
+                moved = 0
+                if not pairs:
+                    for next_fire, group in groups.items():
+                        moved += await fires_q.advance_fired(
+                            tx.conn, trigger_jsons=group, next_fire=next_fire, now=tx.now, **where
+                        )
+                for i in range(0, len(pairs), EACH_SLICE):
+                    rows = [
+                        (id_, t, nexts[t]) for id_, t in pairs[i : i + EACH_SLICE] if t in nexts
+                    ]
+                    moved += await fires_q.advance_each(tx.conn, rows, fire_at=at, now=tx.now)
+                    await asyncio.sleep(0)
+                if moved:
+                    tx.emit(ev.SCHEDULE_CHANGED, None, ids=[], fired=True, count=moved)
+        return None if start is None else start - 1
+
+    async def _next_fires(
+        self, texts: list[str], at: datetime, now: datetime
+    ) -> dict[str, datetime | None]:
+        """Each trigger's (stored JSON text) next fire after ``at``, without the triggers the
+        planning pass must see (broken, not of ``FRESH_KINDS``, or with another fire due
+        by ``now``). Yields to the loop every ``SLICE`` seconds of work."""
+        nexts: dict[str, datetime | None] = {}
+        began = time.perf_counter()
+        for text in texts:
+            try:
+                trigger = self.triggers.get({"trigger_json": text})
+            except Exception as exc:  # a broken trigger: the planning pass reports it
+                log.debug("fast pass: trigger %s left to the planning pass: %s", text, exc)
+                continue
+            if trigger.kind not in FRESH_KINDS:
+                continue
+            next_fire = trigger.next_fire(at)
+            if next_fire is None or next_fire > now:  # else more are due: planning
+                nexts[text] = next_fire
+            if time.perf_counter() - began > SLICE:
+                await asyncio.sleep(0)
+                began = time.perf_counter()
+        return nexts
+
+    async def _fire_chunk(
+        self, at: datetime, after: int, triggers: list[str] | None = None
+    ) -> tuple[int, int | None]:
+        """Queue the fires at ``at`` of the next ``CHUNK`` schedules after id ``after`` (with
+        one of ``triggers``, stored JSON text, if given), in one transaction; returns how
+        many were queued and the id to go on after (or None)."""
         async with self.engine.tx() as tx:
-            start = await sched_q.chunk_next(tx.conn, at, after, CHUNK)
-            count = await sched_q.insert_fires(
+            start = await fires_q.chunk_next(tx.conn, at, after, CHUNK)
+            count = await fires_q.insert_fires(
                 tx.conn,
                 fire_at=at,
                 after_id=after,
@@ -320,6 +352,7 @@ class Scheduler:
                 key_prefix=FIRE_KEY_PREFIX,
                 key_suffix=fire_key_suffix(at),
                 fields=instance_fields(now=tx.now, origin="schedule"),
+                triggers=triggers,
             )
             if count:  # ids are not read back: that would cost more than the insert
                 tx.emit(ev.INSTANCES_CHANGED, None, ids=[], status=QUEUED, count=count)
@@ -331,9 +364,9 @@ class Scheduler:
         never = datetime(1970, 1, 1, tzinfo=UTC)
         try:
             async with self.engine.tx() as tx:
-                await sched_q.chunk_next(tx.conn, never, 0, CHUNK)
+                await fires_q.chunk_next(tx.conn, never, 0, CHUNK)
                 for before in (1, None):  # the two shapes: a middle chunk, the last one
-                    await sched_q.insert_fires(
+                    await fires_q.insert_fires(
                         tx.conn,
                         fire_at=never,
                         after_id=0,
@@ -399,7 +432,7 @@ class Scheduler:
         await asyncio.sleep(0)  # split planning from the insert's parameter work (loop stalls)
         ids: list[int] = []
         if fires:
-            schedules = await sched_q.get_many(tx.conn, sorted({f.schedule_id for f in fires}))
+            schedules = await sched_q.fire_sources(tx.conn, sorted({f.schedule_id for f in fires}))
             ids = await inst_q.insert_many(tx.conn, [f.row(schedules, now) for f in fires])
         await sched_q.advance_many(tx.conn, advances)
         if ids:

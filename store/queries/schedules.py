@@ -6,21 +6,16 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    String,
     Text,
     bindparam,
-    cast,
     delete,
-    exists,
     func,
-    null,
     select,
     type_coerce,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
-from switchyard.store.models import ACTIVE_STATUSES, Instance, Schedule, table_of
-from switchyard.store.upsert import insert_ignore
+from switchyard.store.models import Instance, Schedule, table_of
 
 schedules = table_of(Schedule)
 instances = table_of(Instance)
@@ -109,6 +104,34 @@ async def get_many(conn: AsyncConnection, ids: list[int]) -> dict[int, dict[str,
     return {int(r["id"]): dict(r) for r in rows.mappings()}
 
 
+# What an instance row takes from its schedule (firing.instance_row): no trigger and no
+# times, which cost more to decode than the rest.
+_SOURCE_COLUMNS = [
+    schedules.c[name]
+    for name in (
+        "id",
+        "name",
+        "lane",
+        "overlap_limit",
+        "command",
+        "shell",
+        "cwd",
+        "env",
+        "timeout_seconds",
+        "process",
+        "variables",
+    )
+]
+
+
+async def fire_sources(conn: AsyncConnection, ids: list[int]) -> dict[int, dict[str, Any]]:
+    """By id, the columns of schedules that their instances copy."""
+    if not ids:
+        return {}
+    rows = await conn.execute(select(*_SOURCE_COLUMNS).where(schedules.c.id.in_(ids)))
+    return {int(r["id"]): dict(r) for r in rows.mappings()}
+
+
 async def next_fire_time(
     conn: AsyncConnection, since: datetime, now: datetime, *, after: datetime | None = None
 ) -> datetime | None:
@@ -119,184 +142,6 @@ async def next_fire_time(
     )
     found: datetime | None = (await conn.execute(stmt)).scalar()
     return found
-
-
-async def chunk_next(
-    conn: AsyncConnection, fire_at: datetime, after_id: int, size: int
-) -> int | None:
-    """The id starting the chunk after the next ``size`` schedules due at ``fire_at``
-    after ``after_id`` (in id order); None when no more than ``size`` are left."""
-    stmt = (
-        select(schedules.c.id)
-        .where(schedules.c.next_fire_at == fire_at, schedules.c.id > after_id)
-        .order_by(schedules.c.id)
-        .offset(size)
-        .limit(1)
-    )
-    return (await conn.execute(stmt)).scalar()
-
-
-# Instance columns copied from the schedule by ``insert_fires`` (firing.instance_row's).
-_COPIED = {
-    "schedule_id": schedules.c.id,
-    "schedule_name": schedules.c.name,
-    "lane": schedules.c.lane,
-    "overlap_limit": schedules.c.overlap_limit,
-    "fire_at": schedules.c.next_fire_at,
-    "command": schedules.c.command,
-    "shell": schedules.c.shell,
-    "cwd": schedules.c.cwd,
-    "env": schedules.c.env,
-    "timeout_seconds": schedules.c.timeout_seconds,
-    "process": schedules.c.process,
-    "variables": schedules.c.variables,
-}
-
-
-_fires_stmts: dict[tuple[Any, ...], Any] = {}
-
-
-def _fires_stmt(
-    conn: AsyncConnection,
-    kinds: tuple[str, ...],
-    fields: tuple[tuple[str, bool], ...],
-    bounded: bool,
-) -> Any:
-    """The INSERT ... SELECT of ``insert_fires``, built once per shape (values are bound;
-    ``fields`` are (name, value is None) pairs)."""
-    shape = (conn.dialect.name, kinds, fields, bounded)
-    stmt = _fires_stmts.get(shape)
-    if stmt is not None:
-        return stmt
-    s = schedules
-    key = bindparam("f_prefix", type_=String) + cast(s.c.id, String)
-    values: dict[str, Any] = {"fire_key": key + bindparam("f_suffix", type_=String), **_COPIED}
-    for name, is_none in fields:
-        if name not in values:
-            type_ = instances.c[name].type
-            values[name] = null() if is_none else bindparam(f"v_{name}", type_=type_)
-    active = exists().where(
-        instances.c.schedule_id == s.c.id, instances.c.status.in_(ACTIVE_STATUSES)
-    )
-    query = select(*(v.label(n) for n, v in values.items())).where(
-        s.c.next_fire_at == bindparam("f_at", type_=s.c.next_fire_at.type),
-        s.c.id > bindparam("f_after", type_=s.c.id.type),
-        s.c.paused.is_(False),
-        s.c.trigger["kind"].as_string().in_(kinds),
-        (s.c.overlap != "skip") | ~active,
-    )
-    if bounded:
-        query = query.where(s.c.id < bindparam("f_before", type_=s.c.id.type))
-    stmt = insert_ignore(conn, instances, ["fire_key"]).from_select(
-        list(values), query.order_by(s.c.id)
-    )
-    _fires_stmts[shape] = stmt
-    return stmt
-
-
-async def insert_fires(
-    conn: AsyncConnection,
-    *,
-    fire_at: datetime,
-    after_id: int,
-    before_id: int | None,
-    kinds: tuple[str, ...],
-    key_prefix: str,
-    key_suffix: str,
-    fields: dict[str, Any],
-) -> int:
-    """Insert one instance per unpaused schedule due at ``fire_at`` with an id after
-    ``after_id`` (and before ``before_id``), in one INSERT ... SELECT: no row goes through
-    Python, which makes it many times faster than inserting prepared rows.
-
-    Only triggers of ``kinds`` fire; a schedule with overlap ``skip`` fires only while none
-    of its instances is active. The fire key is ``key_prefix || id || key_suffix``; a key
-    that exists already is skipped. ``fields`` are the values every row gets beside the
-    ones copied from the schedule. Returns how many rows were inserted.
-    """
-    shape = tuple((name, value is None) for name, value in fields.items())
-    stmt = _fires_stmt(conn, kinds, shape, before_id is not None)
-    params = {f"v_{name}": value for name, value in fields.items() if value is not None}
-    params.update(f_prefix=key_prefix, f_suffix=key_suffix, f_at=fire_at, f_after=after_id)
-    if before_id is not None:
-        params["f_before"] = before_id
-    return (await conn.execute(stmt, params)).rowcount
-
-
-async def due_triggers(conn: AsyncConnection, fire_at: datetime, limit: int) -> list[str]:
-    """The distinct triggers (as stored JSON text) of unpaused schedules due at ``fire_at``."""
-    text = cast(schedules.c.trigger, Text)
-    stmt = (
-        select(text)
-        .where(schedules.c.next_fire_at == fire_at, schedules.c.paused.is_(False))
-        .distinct()
-        .limit(limit)
-    )
-    return list((await conn.execute(stmt)).scalars())
-
-
-_advance_fired_stmts: dict[tuple[Any, ...], Any] = {}
-
-
-def _advance_fired_stmt(bounded: bool) -> Any:
-    shape = (bounded,)
-    stmt = _advance_fired_stmts.get(shape)
-    if stmt is not None:
-        return stmt
-    s = schedules
-    key = bindparam("a_prefix", type_=String) + cast(s.c.id, String)
-    fired = exists().where(instances.c.fire_key == key + bindparam("a_suffix", type_=String))
-    fire_at = bindparam("a_at", type_=s.c.next_fire_at.type)
-    stmt = (
-        update(s)
-        .where(
-            s.c.next_fire_at == fire_at,
-            s.c.id > bindparam("a_after", type_=s.c.id.type),
-            s.c.paused.is_(False),
-            cast(s.c.trigger, Text) == bindparam("a_trigger", type_=Text),
-            fired,
-        )
-        .values(
-            next_fire_at=bindparam("a_next", type_=s.c.next_fire_at.type),
-            last_fire_at=fire_at,
-            updated_at=bindparam("a_now", type_=s.c.updated_at.type),
-        )
-    )
-    if bounded:
-        stmt = stmt.where(s.c.id < bindparam("a_before", type_=s.c.id.type))
-    _advance_fired_stmts[shape] = stmt
-    return stmt
-
-
-async def advance_fired(
-    conn: AsyncConnection,
-    *,
-    fire_at: datetime,
-    trigger_json: str,
-    next_fire: datetime | None,
-    now: datetime,
-    after_id: int,
-    before_id: int | None,
-    key_prefix: str,
-    key_suffix: str,
-) -> int:
-    """Move on, in one UPDATE, the unpaused schedules with this trigger (stored JSON text)
-    due at ``fire_at``, with an id after ``after_id`` (and before ``before_id``), whose
-    instance for that fire exists (key ``key_prefix || id || key_suffix``): next fire
-    ``next_fire``, last fire ``fire_at``. Guarded like ``advance_many``: a schedule
-    another node moved on already is left alone. Returns how many were moved on."""
-    params: dict[str, Any] = {
-        "a_at": fire_at,
-        "a_after": after_id,
-        "a_trigger": trigger_json,
-        "a_next": next_fire,
-        "a_now": now,
-        "a_prefix": key_prefix,
-        "a_suffix": key_suffix,
-    }
-    if before_id is not None:
-        params["a_before"] = before_id
-    return (await conn.execute(_advance_fired_stmt(before_id is not None), params)).rowcount
 
 
 async def existing_fire_keys(conn: AsyncConnection, keys: list[str]) -> set[str]:

@@ -1,0 +1,116 @@
+"""The fast pass moving a burst's schedules on in bulk, whatever their triggers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+from switchyard.engine.api import Engine
+from switchyard.engine.schedules import scheduler as scheduler_module
+from switchyard.engine.schedules.firing import fire_key
+from switchyard.engine.schedules.scheduler import Scheduler
+from switchyard.engine.schedules.triggers import Trigger
+from switchyard.store.models import QUEUED, Schedule
+from switchyard.store.queries import schedule_fires as fires_q
+
+from engine.helpers import BASE, instance_rows, schedule_row, spec
+
+FIRST_FIRE = BASE.replace(hour=7, minute=0)  # BASE is Mon 06:30
+# 70 distinct crons, all matching 07:00, with 70 distinct next fires after it: more than
+# the 64 distinct triggers the fast pass used to move on in bulk.
+CRONS = [f"0,{m} 7 * * *" for m in range(1, 60)] + [f"0 7,{h} * * *" for h in range(8, 19)]
+
+
+async def test_a_burst_of_many_distinct_triggers_is_moved_on_in_bulk(
+    open_engine, clock, monkeypatch
+) -> None:
+    monkeypatch.setattr(scheduler_module, "CHUNK", 16)  # several chunks
+    a: Engine = await open_engine()
+    b: Engine = await open_engine()
+    names = [f"c{i:02d}" for i in range(len(CRONS))]
+    for name, cron in zip(names, CRONS, strict=True):
+        await a.add_schedule(spec(name, ["run", name], cron=cron))
+    await a.add_schedule(spec("paused", cron=CRONS[0]))
+    await a.set_paused("paused", True)
+    clock.at = FIRST_FIRE + timedelta(milliseconds=300)
+    planned: list[str] = []  # schedules the planning pass had to take
+    plain = Scheduler._fire_batch
+
+    async def fire_batch(self, tx, rows, fresh):  # type: ignore[no-untyped-def]
+        planned.extend(r["name"] for r in rows)
+        return await plain(self, tx, rows, fresh)
+
+    monkeypatch.setattr(Scheduler, "_fire_batch", fire_batch)
+    counts = await asyncio.gather(Scheduler(a).fire_due(), Scheduler(b).fire_due())
+    assert sum(counts) == len(names)  # each fire once, whichever node queued it
+    rows = await instance_rows(a)
+    assert Counter(r["schedule_name"] for r in rows) == Counter(names)
+    for name, cron in zip(names, CRONS, strict=True):
+        sched = await schedule_row(a, name)
+        row = next(r for r in rows if r["schedule_name"] == name)
+        assert (row["fire_key"], row["status"]) == (fire_key(sched["id"], FIRST_FIRE), QUEUED)
+        assert sched["next_fire_at"] == Trigger.build(cron=cron).next_fire(FIRST_FIRE), name
+        assert sched["last_fire_at"] == FIRST_FIRE
+    assert (await schedule_row(a, "paused"))["next_fire_at"] == FIRST_FIRE  # untouched
+    assert planned == []  # all moved on in bulk by the fast pass, none one by one
+    assert await Scheduler(a).fire_due() == 0
+
+
+@pytest.mark.parametrize("count", [6, 12])  # one UPDATE per next fire / one per schedule
+async def test_a_trigger_changed_before_its_schedule_is_moved_on_is_left_to_planning(
+    engine: Engine, clock, monkeypatch, count: int
+) -> None:
+    """Between the fast pass reading a chunk and moving it on, a schedule's trigger changes:
+    the guarded update leaves it alone (it does not get the old trigger's next fire) and
+    the planning pass moves it on with its new trigger."""
+    for i, cron in enumerate(CRONS[:count]):
+        await engine.add_schedule(spec(f"c{i:02d}", cron=cron))
+    clock.at = FIRST_FIRE + timedelta(milliseconds=300)
+    plain = fires_q.fired_triggers
+    per_row = count > scheduler_module.RANGE_GROUPS  # it reads (id, trigger) pairs last
+
+    async def read_then_edit(conn, **kw):  # type: ignore[no-untyped-def]
+        found = await plain(conn, **kw)
+        if kw.get("ids", False) == per_row:  # the chunk's last read before moving it on
+            table = Schedule.__table__
+            fields = Trigger.build(cron="0 * * * *").to_fields()
+            async with engine.store.write() as other:
+                stmt = update(table).where(table.c.name == "c00").values(trigger=fields)
+                await other.execute(stmt)
+        return found
+
+    monkeypatch.setattr(fires_q, "fired_triggers", read_then_edit)
+    assert await Scheduler(engine).fire_due() == count
+    assert (await schedule_row(engine, "c00"))["next_fire_at"] == FIRST_FIRE + timedelta(hours=1)
+    assert (await schedule_row(engine, "c01"))["next_fire_at"] == FIRST_FIRE + timedelta(minutes=2)
+
+
+async def test_a_burst_found_late_but_within_the_grace_goes_by_the_fast_pass(
+    engine: Engine, clock, monkeypatch
+) -> None:
+    """The node wakes 5 s after the fires (a busy machine): they are on time, so the fast
+    pass queues them in bulk; only a trigger with more fires due since needs planning."""
+    for i, cron in enumerate(CRONS[:12]):
+        await engine.add_schedule(spec(f"c{i:02d}", cron=cron))
+    clock.at = FIRST_FIRE - timedelta(seconds=1)
+    await engine.add_schedule(spec("every2s", every="2s"))  # anchored then: 07:00:01, :03, :05
+    clock.at = FIRST_FIRE + timedelta(seconds=5)
+    planned: list[str] = []
+    plain = Scheduler._fire_batch
+
+    async def fire_batch(self, tx, rows, fresh):  # type: ignore[no-untyped-def]
+        planned.extend(r["name"] for r in rows)
+        return await plain(self, tx, rows, fresh)
+
+    monkeypatch.setattr(Scheduler, "_fire_batch", fire_batch)
+    assert await Scheduler(engine).fire_due() == 12 + 3
+    assert planned == ["every2s"]
+    for i, cron in enumerate(CRONS[:12]):
+        sched = await schedule_row(engine, f"c{i:02d}")
+        assert sched["next_fire_at"] == Trigger.build(cron=cron).next_fire(FIRST_FIRE)
+    fires = [r["fire_at"] for r in await instance_rows(engine, "every2s")]
+    assert fires == [FIRST_FIRE + timedelta(seconds=s) for s in (1, 3, 5)]
+    assert await Scheduler(engine).fire_due() == 0
