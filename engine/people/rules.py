@@ -55,6 +55,10 @@ CURRENT: ContextVar[tuple[int, Identity] | None] = ContextVar("switchyard_identi
 #: it must raise ``StaleIdentity`` if its statement finds the change token moved.
 ON_CACHED_IDENTITY: ContextVar[bool] = ContextVar("switchyard_cached_identity", default=False)
 
+#: The change token the cached identity was read with, while ``ON_CACHED_IDENTITY`` is
+#: True: what the operation's own statement compares the store's token to.
+CACHED_TOKEN: ContextVar[object] = ContextVar("switchyard_cached_token", default=None)
+
 #: Where ``@rule`` and ``@unchecked`` leave their declaration on the function.
 ATTR = "__switchyard_rule__"
 _WRAPPED = "__switchyard_guarded__"  # set on the wrappers: never wrapped twice
@@ -235,8 +239,14 @@ async def _launch(engine: Checked, me: Identity, op: str, value: Any) -> None:
 
 
 #: Start a process (arg: its name): the launch right on it, or on "*". Designers may start
-#: any process (they test what they design); admins hold every right.
-launch = Rule(_launch, reads=True, name="launch")
+#: any process (they test what they design); admins hold every right. The pure test
+#: (``allows``) covers admins and designers; anyone else's right is read each time.
+launch = Rule(
+    _launch,
+    reads=True,
+    name="launch",
+    allows=lambda me: me.admin or me.has_licence("designer"),
+)
 
 
 async def _launch_schedule(engine: Checked, me: Identity, op: str, value: Any) -> None:
@@ -337,13 +347,17 @@ def _guard(name: str, fn: Callable[..., Any], declared: Declared) -> Callable[..
 
     allows = declared.rule.allows if declared.revalidates else None
 
-    async def run(self: Any, me: Identity, args: Any, kw: Any, cached: bool) -> Any:
+    async def run(
+        self: Any, me: Identity, args: Any, kw: Any, cached: bool, read_with: object = None
+    ) -> Any:
         token = CURRENT.set((id(self), me))
         acting = ACTING_LOGIN.set(me.login)
         on_cache = ON_CACHED_IDENTITY.set(cached)
+        cached_token = CACHED_TOKEN.set(read_with)
         try:
             return await fn(self, *args, **kw)
         finally:
+            CACHED_TOKEN.reset(cached_token)
             ON_CACHED_IDENTITY.reset(on_cache)
             ACTING_LOGIN.reset(acting)
             CURRENT.reset(token)
@@ -357,7 +371,7 @@ def _guard(name: str, fn: Callable[..., Any], declared: Declared) -> Callable[..
             snapshot = self._cached_identity()
             if snapshot is not None and allows(snapshot[1]):
                 try:
-                    return await run(self, snapshot[1], args, kw, True)
+                    return await run(self, snapshot[1], args, kw, True, snapshot[0])
                 except StaleIdentity:
                     pass  # changed since: read it afresh and check the rule on it, below
         me = await self._load_identity()

@@ -20,7 +20,7 @@ from switchyard.engine.kernel import events as ev
 from switchyard.engine.kernel.tx import Tx
 from switchyard.engine.ops import params as server_params
 from switchyard.engine.people.rules import anyone, launch, licence, on_instance, rule
-from switchyard.engine.process import starts
+from switchyard.engine.process import start_plan, starts
 from switchyard.engine.process.views import (
     InstanceDetail,
     ProcessDetail,
@@ -173,7 +173,7 @@ class ProcessApi(RunsApi):
         )
 
     # ------------------------------------------------------------- starting
-    @rule(launch, arg="name")
+    @rule(launch, arg="name", revalidates=True)  # start_plan.py: the token read in its tx
     async def start_process(
         self,
         name: str,
@@ -184,10 +184,13 @@ class ProcessApi(RunsApi):
         origin: str = "manual",
         schedule: dict[str, Any] | None = None,
     ) -> int:
+        cache = self.__dict__.get("_start_cache")
+        if cache is None:
+            cache = self.__dict__["_start_cache"] = start_plan.StartCache()
         async with self.tx() as tx:
-            params = await server_params.load(tx.conn)
-            await starts.check_launch_allowed(tx.conn, params, self.clock.now())
-            definition, lane_name = await starts.definition_and_lane(tx.conn, name, version, lane)
+            params, definition, lane_name = await start_plan.plan(
+                tx.conn, cache, name, version, lane, self.clock.now()
+            )
             try:
                 row = starts.instance_row(
                     definition,
