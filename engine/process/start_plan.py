@@ -84,3 +84,18 @@ async def plan(
     elif found is None:
         raise SwitchyardError("lane", f"unknown lane '{target}'")
     return params, definition, target
+
+
+def ready(
+    cache: StartCache, name: str, version: int | None
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(parameters, definition) from the cache when a start may be written without reading
+    anything first but the token (start_driver.py): both cached, no launch block to check,
+    and, on the cached identity, the cache filled under the token that identity was read
+    with. None: take the ordinary path."""
+    definition = cache.definitions.get((name, version))
+    if definition is None or not cache.params or cache.params["block_launch_during_restore"]:
+        return None
+    if ON_CACHED_IDENTITY.get() and CACHED_TOKEN.get() != cache.token:
+        return None
+    return cache.params, definition
