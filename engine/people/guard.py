@@ -5,9 +5,10 @@ Mixed into ``Engine`` through ``PeopleApi``; the rules themselves are in rules.p
 
 Rights and licences are read from the store on every operation, so a change made by an
 admin applies at once to every console and node. The one exception keeps that promise
-another way: an operation declared ``@rule(..., revalidates=True)`` (the monitor) may
-start on the identity cached by ``_load_identity`` and checks, in its own statement, that
-the store's change token has not moved since (else it runs again on a fresh one)."""
+another way: an operation declared ``@rule(..., revalidates=True)`` (the monitor, a single
+start: engine/process/start_plan.py) may start on the identity cached by
+``_load_identity`` and checks, in its own statement, that the store's change token has
+not moved since (else it runs again on a fresh one)."""
 
 from __future__ import annotations
 
