@@ -125,3 +125,39 @@ async def test_an_unknown_lane_is_refused_with_the_definition_cached(
         await alice.start_process("pay", ROW, lane="nope")
     await root.add_lane("nope")
     assert await alice.start_process("pay", ROW, lane="nope") > 0
+
+
+async def test_a_launch_right_revoked_refuses_the_next_start(
+    open_engine: OpenEngine, tmp_path: Path
+) -> None:
+    root = await open_engine()
+    await publish(root, tmp_path, PAY)
+    await root.add_user("dave", licence="direct")
+    await root.grant("pay", "dave", launch=True)
+    dave = await open_engine(user="dave")
+    for _ in range(3):  # the right read once, then held with the cached identity
+        await dave.start_process("pay", ROW)
+    await root.revoke("pay", "dave", launch=True)
+    message = "dave may not start pay: needs the launch right on it"
+    with pytest.raises(Refused, match=message):
+        await dave.start_process("pay", ROW)
+    assert message in await refusals(root)
+    await root.grant("*", "dave", launch=True)  # on "*": at once too
+    assert await dave.start_process("pay", ROW) > 0
+
+
+async def test_leaving_the_group_holding_the_right_refuses_the_next_start(
+    open_engine: OpenEngine, tmp_path: Path
+) -> None:
+    root = await open_engine()
+    await publish(root, tmp_path, PAY)
+    await root.add_user("carol", licence="group")
+    await root.add_group("clerks")
+    await root.add_member("clerks", "carol")
+    await root.grant("pay", "clerks", launch=True, kind="group")
+    carol = await open_engine(user="carol")
+    for _ in range(3):
+        await carol.start_process("pay", ROW)
+    await root.remove_member("clerks", "carol")
+    with pytest.raises(Refused, match="carol may not start pay"):
+        await carol.start_process("pay", ROW)
