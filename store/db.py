@@ -13,13 +13,15 @@ import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event, inspect, make_url, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from switchyard.store import filemodes, migrate
+
+T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 30_000
 MIGRATE_LOCK = 0x5357_4D49  # pg advisory lock key held while migrating ("SWMI")
@@ -251,6 +253,21 @@ class Store:
         """One write transaction, committed when the block ends."""
         async with self._writer.begin() as conn:
             yield conn
+
+    async def on_sqlite_writer(self, fn: Callable[[Any], T]) -> T:
+        """SQLite: ``fn(sqlite3_connection)`` on the writer's connection, run in aiosqlite's
+        thread in ONE hand-off (each SQLAlchemy statement costs several). ``fn`` owns the
+        transaction: ``BEGIN IMMEDIATE`` ... ``COMMIT`` (the connection is in autocommit
+        mode, see ``_sqlite_engine``), and ``ROLLBACK`` on any error before re-raising.
+        The pool's one writer connection is held meanwhile, as by ``write()``."""
+        assert self.is_sqlite
+        async with self._writer.connect() as conn:
+            driver = (await conn.get_raw_connection()).driver_connection
+            assert driver is not None
+            # aiosqlite runs every call this way (its own ``_execute``); there is no public
+            # name for "run this function on the connection's thread"
+            result: T = await driver._execute(fn, driver._conn)
+            return result
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

@@ -5,9 +5,10 @@ Mixed into ``Engine`` through ``PeopleApi``; the rules themselves are in rules.p
 
 Rights and licences are read from the store on every operation, so a change made by an
 admin applies at once to every console and node. The one exception keeps that promise
-another way: an operation declared ``@rule(..., revalidates=True)`` (the monitor) may
-start on the identity cached by ``_load_identity`` and checks, in its own statement, that
-the store's change token has not moved since (else it runs again on a fresh one)."""
+another way: an operation declared ``@rule(..., revalidates=True)`` (the monitor, a single
+start: engine/process/start_plan.py) may start on the identity cached by
+``_load_identity`` and checks, in its own statement, that the store's change token has
+not moved since (else it runs again on a fresh one)."""
 
 from __future__ import annotations
 
@@ -168,12 +169,34 @@ class Guard(EngineParts):
         return await self._me()
 
     async def _access(self, me: Identity, name: str) -> Access:
-        """Rights of ``me`` on a process (or command schedule) ``name``, "*" included."""
+        """Rights of ``me`` on a process (or command schedule) ``name``, "*" included.
+
+        Kept for that very ``me`` object (one identity read): an operation that read the
+        identity afresh gets a new object, so reads the rights afresh too; only an
+        operation on the cached identity (``revalidates=True``, which checks the change
+        token in its own statement) finds them again (``_held_access``). They were read
+        after the identity, so they are never older than the token it was read with."""
         if me.admin:
             return Access.everything()
+        held = self._held_access(me, name)
+        if held is not None:
+            return held
         async with self.store.read() as conn:
             rows = await people_q.rights_of(conn, me.login, me.groups, [name, ALL_PROCESSES])
-        return Access.from_rows(rows)
+        access = Access.from_rows(rows)
+        kept: tuple[Identity, dict[str, Access]] | None = self.__dict__.get("_access_kept")
+        if kept is None or kept[0] is not me:
+            kept = self.__dict__["_access_kept"] = (me, {})
+        kept[1][name] = access
+        return access
+
+    def _held_access(self, me: Identity, name: str) -> Access | None:
+        """The rights ``_access`` read for this ``me`` object on ``name``, if any (no query)."""
+        kept = self.__dict__.get("_access_kept")
+        if kept is None or kept[0] is not me:
+            return None
+        found: Access | None = kept[1].get(name)
+        return found
 
     async def _visible(self, conn: AsyncConnection | None = None) -> ColumnElement[bool] | None:
         """The instances the caller may see, as a WHERE clause (None: all of them). Pass the

@@ -55,6 +55,10 @@ CURRENT: ContextVar[tuple[int, Identity] | None] = ContextVar("switchyard_identi
 #: it must raise ``StaleIdentity`` if its statement finds the change token moved.
 ON_CACHED_IDENTITY: ContextVar[bool] = ContextVar("switchyard_cached_identity", default=False)
 
+#: The change token the cached identity was read with, while ``ON_CACHED_IDENTITY`` is
+#: True: what the operation's own statement compares the store's token to.
+CACHED_TOKEN: ContextVar[object] = ContextVar("switchyard_cached_token", default=None)
+
 #: Where ``@rule`` and ``@unchecked`` leave their declaration on the function.
 ATTR = "__switchyard_rule__"
 _WRAPPED = "__switchyard_guarded__"  # set on the wrappers: never wrapped twice
@@ -72,6 +76,8 @@ class Checked(HasStore, Protocol):
 
     async def _access(self, me: Identity, name: str) -> Access: ...
 
+    def _held_access(self, me: Identity, name: str) -> Access | None: ...
+
 
 #: A rule's check: (engine, caller, operation name, the named argument's value or None).
 Check = Callable[[Any, Identity, str, Any], Awaitable[None]]
@@ -87,6 +93,9 @@ class Rule:
     #: The same check as a pure test of the identity, when it reads nothing else: lets an
     #: operation that revalidates (``rule(..., revalidates=True)``) start on a cached one.
     allows: Callable[[Identity], bool] | None = None
+    #: The same check from what the engine holds in memory (no query): (engine, caller,
+    #: the argument's value). For a rule whose pure test is not enough (rights).
+    allows_held: Callable[[Any, Identity, Any], bool] | None = None
 
 
 class StaleIdentity(Exception):
@@ -235,8 +244,21 @@ async def _launch(engine: Checked, me: Identity, op: str, value: Any) -> None:
 
 
 #: Start a process (arg: its name): the launch right on it, or on "*". Designers may start
-#: any process (they test what they design); admins hold every right.
-launch = Rule(_launch, reads=True, name="launch")
+#: any process (they test what they design); admins hold every right. The pure test
+#: (``allows``) covers admins and designers; anyone else's right on the process, once read
+#: for the cached identity, is held with it (``allows_held``, ``Guard._access``).
+def _launch_held(engine: Checked, me: Identity, value: Any) -> bool:
+    held = engine._held_access(me, str(value))
+    return held is not None and held.launch
+
+
+launch = Rule(
+    _launch,
+    reads=True,
+    name="launch",
+    allows=lambda me: me.admin or me.has_licence("designer"),
+    allows_held=_launch_held,
+)
 
 
 async def _launch_schedule(engine: Checked, me: Identity, op: str, value: Any) -> None:
@@ -336,14 +358,19 @@ def _guard(name: str, fn: Callable[..., Any], declared: Declared) -> Callable[..
         return stream
 
     allows = declared.rule.allows if declared.revalidates else None
+    allows_held = declared.rule.allows_held if declared.revalidates else None
 
-    async def run(self: Any, me: Identity, args: Any, kw: Any, cached: bool) -> Any:
+    async def run(
+        self: Any, me: Identity, args: Any, kw: Any, cached: bool, read_with: object = None
+    ) -> Any:
         token = CURRENT.set((id(self), me))
         acting = ACTING_LOGIN.set(me.login)
         on_cache = ON_CACHED_IDENTITY.set(cached)
+        cached_token = CACHED_TOKEN.set(read_with)
         try:
             return await fn(self, *args, **kw)
         finally:
+            CACHED_TOKEN.reset(cached_token)
             ON_CACHED_IDENTITY.reset(on_cache)
             ACTING_LOGIN.reset(acting)
             CURRENT.reset(token)
@@ -355,9 +382,15 @@ def _guard(name: str, fn: Callable[..., Any], declared: Declared) -> Callable[..
             return await fn(self, *args, **kw)  # inside a checked operation of this engine
         if allows is not None:
             snapshot = self._cached_identity()
-            if snapshot is not None and allows(snapshot[1]):
+            if snapshot is not None and (
+                allows(snapshot[1])
+                or (
+                    allows_held is not None
+                    and allows_held(self, snapshot[1], _value(sig, arg, (self, *args), kw))
+                )
+            ):
                 try:
-                    return await run(self, snapshot[1], args, kw, True)
+                    return await run(self, snapshot[1], args, kw, True, snapshot[0])
                 except StaleIdentity:
                     pass  # changed since: read it afresh and check the rule on it, below
         me = await self._load_identity()

@@ -18,6 +18,7 @@ from engine.helpers import until
 from sqlalchemy import delete, select, update
 from switchyard.engine.api import Engine
 from switchyard.store.models import HistoryEntry, Node, Param, Step
+from switchyard.store.queries import params as params_q
 
 
 def group_alive(pgid: int) -> bool:
@@ -57,13 +58,16 @@ async def read_pid(path: Path, within: float = 10.0) -> int:
 
 
 async def set_param(engine: Engine, name: str, value: Any) -> None:
-    """Store a server parameter row (there is no API setter yet)."""
+    """Store a server parameter row directly (any value, unchecked), replacing the store's
+    change token as every real parameter change does (``Engine.set_param``): caches keyed
+    by it (the start's, the monitor's) read the new value."""
     table = Param.__table__
     async with engine.store.write() as conn:
         await conn.execute(delete(table).where(table.c.name == name))
         await conn.execute(
             table.insert().values(name=name, value=value, updated_at=engine.clock.now())
         )
+        await params_q.bump_changes(conn, engine.clock.now())
 
 
 async def step_rows(engine: Engine, instance_id: int | None = None) -> list[dict[str, Any]]:
