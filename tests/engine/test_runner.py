@@ -231,7 +231,13 @@ async def test_secret_env_in_environ_but_not_cmdline(tmp_path: Path) -> None:
     cmd, _, _ = await run(spec, tmp_path)
     assert cmd.handle is not None
     pid = cmd.handle.pid
-    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    # read once the child has exec'd: in the middle of the exec (a loaded machine) the
+    # kernel shows an empty cmdline for a moment
+    for _ in range(250):
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        if cmdline.split(b"\0")[0] == b"sleep":
+            break
+        await asyncio.sleep(0.02)
     environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     assert cmdline.split(b"\0")[0] == b"sleep"
     assert secret.encode() not in cmdline
