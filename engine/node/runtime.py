@@ -71,6 +71,7 @@ EVENT_RETENTION = timedelta(hours=1)
 LOG_RETENTION = timedelta(days=int(os.environ.get("SWITCHYARD_LOG_RETENTION_DAYS", "30")))
 HOUSEKEEPING_EVERY = 10.0
 CANCEL_POLL = 2.0  # seconds between looks for cancel requests in the store
+LAUNCH_SLICE = 100  # process instances started between two turns of the event loop
 
 
 @runtime_checkable
@@ -266,7 +267,12 @@ class Runtime:
                 found = await proc_q.get_by_id(conn, definition_id)
                 if found is not None:  # published versions never change: cache them
                     self._definitions[definition_id] = found
-        for row in rows:
+        for number, row in enumerate(rows):
+            if number and number % LAUNCH_SLICE == 0:
+                # the instances of a big round start in slices: between two slices the
+                # group writer gets its turn, and commits the first slice's steps on
+                # SQLite's thread while the loop computes the next (process/raw_writes.py)
+                await asyncio.sleep(0)
             me = ProcessTask(int(row["id"]))
             definition = self._definitions.get(int(row.get("definition_id") or 0))
             task: asyncio.Task[Any] = spawn(

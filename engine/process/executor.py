@@ -177,6 +177,9 @@ class ProcessRun(MilestoneSteps):
         self.pending: list[j.Statement] = []  # rides along with the next write
         self.share_key: str | None = None  # the step whose write may ride along (shares_commit)
         self.shared = False  # such a step's write is in ``pending``, not yet handed over
+        # a state's top-level block: when it ends the instance completes, so its last
+        # plain assign may ride along with the completion's write (lifecycle.run_claimed)
+        self.final_prefix: str | None = None
 
     # ------------------------------------------------------------ helpers
     def _frame_task(self, key: str) -> str | None:
@@ -258,10 +261,10 @@ class ProcessRun(MilestoneSteps):
         try:
             while True:
                 state = self.doc["states"][self.state]
+                prefix = f"{self.visit}:{self.state}"
+                self.final_prefix = prefix
                 try:
-                    await self.block(
-                        state["actions"], f"{self.visit}:{self.state}", self.global_scope()
-                    )
+                    await self.block(state["actions"], prefix, self.global_scope())
                 except Suspend as suspend:
                     if self.walk_again(suspend):  # only its own milestones could wake it
                         continue
@@ -296,11 +299,13 @@ class ProcessRun(MilestoneSteps):
         last = len(actions) - 1
         for index, action in enumerate(actions):
             key = f"{prefix}/{index}"
-            if (
-                index < last
-                and shares_commit(action)
-                and shares_commit(actions[index + 1])
-                and f"{prefix}/{index + 1}" not in self.journal
+            if shares_commit(action) and (
+                (
+                    index < last
+                    and shares_commit(actions[index + 1])
+                    and f"{prefix}/{index + 1}" not in self.journal
+                )
+                or (index == last and prefix == self.final_prefix)
             ):
                 self.share_key = key
             try:
@@ -423,7 +428,9 @@ class ProcessRun(MilestoneSteps):
             )
         )
         if key == self.share_key:  # rides along with the next step's write (shares_commit)
-            self.pending += [first, self.touch(now), *(extra or [])]
+            # an earlier shared step's instance update is superseded by this one (same row)
+            pending = [s for s in self.pending if s[0] is not j.TOUCH_INSTANCE]
+            self.pending = [*pending, first, self.touch(now), *(extra or [])]
             self.shared = True
         else:
             await self._write([first, self.touch(now), *(extra or [])])

@@ -203,6 +203,10 @@ class ProcessHost:
         self.engine.bus.publish(ev.EngineEvent(ev.INSTANCE_LOG, str(run.id), {"lines": masked}))
         await self.chunks.append(run.id, masked, where=f"{path} on {HOST}")
 
+    def has_log(self, instance_id: int) -> bool:
+        """Whether the instance wrote log lines here (closing its log may then yield)."""
+        return self.chunks.has(instance_id)
+
     async def close_log(self, instance_id: int) -> None:
         """The instance stops running here (ended, waiting, stopped): its log lines reach
         the store before that is committed, so a follower that sees it has them all."""

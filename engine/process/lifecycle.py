@@ -127,23 +127,30 @@ async def run_claimed(
             reason = host.masker.mask(f"internal error: {type(exc).__name__}: {exc}")
             await _end(tx, row, ERROR, reason)
         return ERROR
-    await host.close_log(instance_id)  # its log lines in the store before its end or wait
-    if what == "completed" and detail is not None and len(detail) > MAX_OUTCOME:
-        detail = detail[: MAX_OUTCOME - 1] + "…"  # the column's size, on every backend
-    if (
+    quick_end = (
         what == "completed"
         and not row.get("schedule_id")
         and not row.get("parent_id")
         and (not _leftovers(run))
-    ):
+    )
+    if run.shared and not (quick_end and not host.has_log(instance_id)):
+        # a state's last assign rides along with the completion's write (shares_commit);
+        # anything that may yield before that write (a log to close, another end) gets it
+        # committed first
+        await run._write([])
+    await host.close_log(instance_id)  # its log lines in the store before its end or wait
+    if what == "completed" and detail is not None and len(detail) > MAX_OUTCOME:
+        detail = detail[: MAX_OUTCOME - 1] + "…"  # the column's size, on every backend
+    if quick_end:
         # nothing to do after it (no chain, no parent, nothing left open): one
         # group-committed write, without the end hook
         now = host.now()
+        final = run.safe_variables()
         await run._write(
             [
-                j.complete(instance_id, outcome=detail, variables=run.safe_variables(), now=now),
+                j.complete(instance_id, outcome=detail, variables=final, now=now),
                 j.history(instance_id, "completed", now, None, {"outcome": detail}),
-                *j.index_variables(instance_id, run.safe_variables()),
+                *j.index_variables(instance_id, final),
             ],
             [
                 ev.EngineEvent(

@@ -8,11 +8,22 @@ so the rows sent are exactly what SQLAlchemy would send; a batch's rows of one s
 then go to aiosqlite's ``executemany`` inside the writer's transaction (``BEGIN
 IMMEDIATE`` from the store). A statement this cannot reproduce (Python-side defaults,
 ``RETURNING``, a parameter given by no row) is marked unusable and runs through
-SQLAlchemy as before. PostgreSQL always goes through SQLAlchemy."""
+SQLAlchemy as before. PostgreSQL always goes through SQLAlchemy.
+
+``RawWriter.run_batch`` goes one step further: a whole batch (the ownership fence, every
+statement's rows, the events) is ONE function call on aiosqlite's thread, inside the
+transaction the store began, instead of a thread round trip per statement. Each round
+trip waits for the event loop to come back to the writer, which it does only after every
+instance task queued before it has run its step; with one call, the commit proceeds on
+SQLite's thread while the loop computes the next instances' steps (the node launches a
+claim round's instances in slices so that the writer gets its turn between them,
+engine/node/runtime.py). It reaches aiosqlite's thread through its own queue
+(``Connection._execute``, ``_conn``: aiosqlite 0.22); without them the batch goes
+statement by statement as above."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -113,3 +124,43 @@ class RawWriter:
         assert driver is not None
         memo: dict[Any, Any] = {}
         await driver.executemany(raw.sql, (raw.row(params, memo) for params in rows))
+
+
+#: a batch: per statement, its rows as (owner instance id or None, params), in order
+Plan = list[tuple[Any, list[tuple[int | None, dict[str, Any]]]]]
+Fence = Callable[[Any, list[int]], set[int]]  # (DBAPI connection, owners) -> lost owners
+
+
+async def run_batch(
+    writer: RawWriter, conn: AsyncConnection, plan: Plan, owners: Sequence[int], fence: Fence
+) -> set[int] | None:
+    """Run ``plan`` in the transaction of ``conn`` in one call on aiosqlite's thread: first
+    the fence (``fence`` gives the owners no longer running here), then every statement's
+    rows except the lost owners'. Returns the lost owners, or None when the plan cannot go
+    this way (a statement SQLAlchemy must run, rows of different shapes, another driver):
+    nothing was run then."""
+    prepared: list[tuple[RawStatement, list[tuple[int | None, dict[str, Any]]]]] = []
+    for stmt, rows in plan:
+        raw = writer.prepare(stmt, rows[0][1], conn.dialect)
+        keys = rows[0][1].keys()
+        if raw is None or any(params.keys() != keys for _, params in rows):
+            return None
+        prepared.append((raw, rows))
+    driver = (await conn.get_raw_connection()).driver_connection
+    execute = getattr(driver, "_execute", None)
+    if driver is None or execute is None or not hasattr(driver, "_conn"):
+        return None
+    wanted = list(owners)
+
+    def work() -> set[int]:
+        db = driver._conn
+        lost = fence(db, wanted) if wanted else set()
+        memo: dict[Any, Any] = {}
+        for raw, rows in prepared:
+            db.executemany(
+                raw.sql, (raw.row(params, memo) for owner, params in rows if owner not in lost)
+            )
+        return lost
+
+    lost: set[int] = await execute(work)
+    return lost

@@ -21,6 +21,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -28,7 +29,7 @@ from switchyard.engine.kernel.events import EngineEvent
 from switchyard.engine.kernel.ports import HasBus, HasClock, HasNodeId, HasStore
 from switchyard.engine.kernel.tasks import spawn
 from switchyard.engine.kernel.tx import feed_rows
-from switchyard.engine.process.raw_writes import RawWriter
+from switchyard.engine.process.raw_writes import Plan, RawWriter, run_batch
 from switchyard.store.queries import events as event_rows
 from switchyard.store.queries import instances as inst_q
 
@@ -155,24 +156,71 @@ class GroupWriter:
                 kept.append(item)
         return kept
 
+    def _lost_here(self, db: Any, owners: list[int]) -> set[int]:
+        """The fence on SQLite's thread (raw_writes.run_batch): owners not running here."""
+        return set(owners) - inst_q.running_on_sqlite(db, owners, self.engine.node_id)
+
+    async def _commit_raw(self, conn: AsyncConnection, batch: list[_Write]) -> list[_Write] | None:
+        """The batch in one call on SQLite's thread (raw_writes.run_batch); the writes it
+        kept, or None when it must go the usual way (nothing was run)."""
+        assert self._raw is not None
+        now = self.engine.clock.now()
+        groups: dict[int, tuple[Any, list[tuple[int | None, dict[str, Any]]]]] = {}
+        depth = max((len(item.statements) for item in batch), default=0)
+        plan: Plan = []
+        for position in range(depth):
+            groups = {}
+            for item in batch:
+                if position < len(item.statements):
+                    stmt, params = item.statements[position]
+                    groups.setdefault(id(stmt), (stmt, []))[1].append((item.owner, params))
+            plan.extend(groups.values())
+        feed = [(item.owner, row) for item in batch for row in feed_rows(list(item.events), now)]
+        if feed:
+            plan.append((event_rows.INSERT_EVENT, feed))
+        owners = sorted({item.owner for item in batch if item.owner is not None})
+        lost = await run_batch(self._raw, conn, plan, owners, self._lost_here)
+        if lost is None:
+            return None
+        kept = []
+        for item in batch:
+            if item.owner in lost:
+                if not item.future.done():
+                    item.future.set_exception(
+                        LostOwnership(f"instance {item.owner} is no longer run by this node")
+                    )
+            else:
+                kept.append(item)
+        return kept
+
     async def _commit(self, batch: list[_Write]) -> None:
         now = self.engine.clock.now()
         async with self.engine.store.write() as conn:
-            batch = await self._fence(conn, batch)
-            events = [e for item in batch for e in item.events]
-            depth = max((len(item.statements) for item in batch), default=0)
-            for position in range(depth):
-                groups: dict[int, tuple[Any, list[dict[str, Any]]]] = {}
-                for item in batch:
-                    if position < len(item.statements):
-                        stmt, params = item.statements[position]
-                        groups.setdefault(id(stmt), (stmt, []))[1].append(params)
-                for stmt, rows in groups.values():
-                    if self._raw is not None:
-                        await self._raw.execute(conn, stmt, rows)
-                    else:
-                        await conn.execute(stmt, rows if len(rows) > 1 else rows[0])
-            await event_rows.append_many(conn, feed_rows(events, now))
+            kept = await self._commit_raw(conn, batch) if self._raw is not None else None
+            if kept is None:
+                kept = await self._commit_each(conn, batch, now)
+        events = [e for item in kept for e in item.events]
         self.batches += 1
-        self.writes += len(batch)
+        self.writes += len(kept)
         self.engine.bus.publish_many(events)
+
+    async def _commit_each(
+        self, conn: AsyncConnection, batch: list[_Write], now: datetime
+    ) -> list[_Write]:
+        """The batch statement by statement (PostgreSQL, or what run_batch cannot run)."""
+        batch = await self._fence(conn, batch)
+        events = [e for item in batch for e in item.events]
+        depth = max((len(item.statements) for item in batch), default=0)
+        for position in range(depth):
+            groups: dict[int, tuple[Any, list[dict[str, Any]]]] = {}
+            for item in batch:
+                if position < len(item.statements):
+                    stmt, params = item.statements[position]
+                    groups.setdefault(id(stmt), (stmt, []))[1].append(params)
+            for stmt, rows in groups.values():
+                if self._raw is not None:
+                    await self._raw.execute(conn, stmt, rows)
+                else:
+                    await conn.execute(stmt, rows if len(rows) > 1 else rows[0])
+        await event_rows.append_many(conn, feed_rows(events, now))
+        return batch

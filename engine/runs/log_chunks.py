@@ -153,6 +153,10 @@ class ChunkWriter:
         await asyncio.shield(waiting)
         return self.healthy
 
+    def has(self, instance_id: int) -> bool:
+        """Whether lines of this instance were appended here and not yet forgotten."""
+        return instance_id in self._logs
+
     async def close(self, instance_id: int) -> None:
         """The instance's run on this node ended: write its lines, then forget it here
         (another node may run it next and will continue its seq)."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import suppress
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache, wraps
@@ -35,7 +36,7 @@ from jinja2.exceptions import SecurityError, TemplateSyntaxError
 from jinja2.parser import Parser
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-from switchyard.engine.sandbox.fast import Fallback, Fast, compile_fast
+from switchyard.engine.sandbox.fast import Fallback, Fast, compile_fast, compile_text
 from switchyard.engine.sandbox.limits import (
     FILTER_CHECKS,
     MAX_EXPONENT,
@@ -126,6 +127,7 @@ class _CodeGenerator(CodeGenerator):
 class _Env(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"*", "**", "+", "-", "/", "//", "%"})
     code_generator_class = _CodeGenerator
+    template_class: type[Template]  # _Template, set below (defined after this class)
 
     @staticmethod
     def sandbox_concat(parts: Iterable[Any]) -> str:
@@ -281,6 +283,13 @@ class _Expression(TemplateExpression):
     fast: Fast | None = None
 
 
+class _Template(Template):
+    """A compiled template, with its closure when it is text around simple expressions."""
+
+    fast: Callable[[Mapping[str, Any]], str] | None = None
+
+
+_Env.template_class = _Template
 _NO_CONTEXT: Any = None  # _Env.call_binop never reads its context
 
 
@@ -379,7 +388,17 @@ class Sandbox:
             and not isinstance(body[0].nodes[0], nodes.TemplateData)
         ):
             return self._expressions(single.group(1))
-        return self._compile(tree)
+        compiled = self._compile(tree)
+        if isinstance(compiled, _Template) and not self._env.intercepted_unops:
+            compiled.fast = compile_text(
+                body,
+                self._env.globals,
+                self._binop,
+                self._env.intercepted_binops,
+                check_size,
+                self._env.concat,
+            )
+        return compiled
 
     # -- public API --
 
@@ -445,7 +464,13 @@ class Sandbox:
                 if weight(result) > MAX_ITEMS:  # also raises on an Undefined inside
                     raise too_large()
                 return result
-            out = compiled.render(scope)
+            text = compiled.fast if isinstance(compiled, _Template) else None
+            out = None
+            if text is not None:  # text around simple expressions (sandbox/fast.py)
+                with suppress(Fallback):  # an unknown name: Jinja's own error below
+                    out = text(scope)
+            if out is None:
+                out = compiled.render(scope)
         except ExpressionError:
             raise
         except Exception as exc:

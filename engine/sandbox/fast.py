@@ -17,6 +17,10 @@ sandboxed code does for these nodes:
 Anything else (attributes, items, calls, filters, tests, literals of lists or dicts,
 chained comparisons, conditionals, concatenation with ``~``) gives None: Jinja runs it.
 The result gets the same after-check as Jinja's (``weight``, in expressions.py).
+
+A template of text around such expressions (``"done {{ a }}"``) becomes one closure too
+(``compile_text``): each expression's value through the environment's ``finalize`` and
+``str``, the pieces joined by its ``concat``, as Jinja's compiled template does.
 """
 
 from __future__ import annotations
@@ -111,3 +115,36 @@ def compile_fast(
             return None
         return lambda scope: compare(first(scope), second(scope))
     return None
+
+
+def compile_text(
+    body: list[nodes.Node],
+    helpers: Mapping[str, Any],
+    binop: Callable[[str, Any, Any], Any],
+    intercepted: frozenset[str],
+    finalize: Callable[[Any], Any],
+    concat: Callable[[list[str]], str],
+) -> Callable[[Scope], str] | None:
+    """Closures for a template that is one output of text and simple expressions, or
+    None (Jinja renders it). An unknown name raises ``Fallback`` as above."""
+    if len(body) != 1 or not isinstance(body[0], nodes.Output):
+        return None
+    parts: list[Callable[[Scope], str]] = []
+
+    def text_part(text: str) -> Callable[[Scope], str]:
+        return lambda scope: text
+
+    def value_part(fast: Fast) -> Callable[[Scope], str]:
+        return lambda scope: str(finalize(fast(scope)))
+
+    for node in body[0].nodes:
+        if isinstance(node, nodes.TemplateData):
+            parts.append(text_part(node.data))
+            continue
+        if not isinstance(node, nodes.Expr):
+            return None
+        fast = compile_fast(node, helpers, binop, intercepted)
+        if fast is None:
+            return None
+        parts.append(value_part(fast))
+    return lambda scope: concat([part(scope) for part in parts])

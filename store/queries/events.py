@@ -15,6 +15,9 @@ events = table_of(Event)
 CHANNEL = "switchyard_events"
 
 
+INSERT_EVENT = events.insert()  # one statement object: the group writer compiles it once
+
+
 async def append_many(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     """Append events; on PostgreSQL also NOTIFY listeners (delivered at commit)."""
     if rows:

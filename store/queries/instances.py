@@ -242,6 +242,18 @@ async def get_many(conn: AsyncConnection, ids: Sequence[int]) -> list[dict[str, 
     return [dict(r) for r in (await conn.execute(stmt)).mappings()]
 
 
+def running_on_sqlite(db: Any, ids: Sequence[int], node_id: str) -> set[int]:
+    """Of ``ids``, those running on ``node_id``: SQLite's DBAPI connection ``db`` (on its own
+    thread, inside the caller's transaction; the group writer's one-call commit)."""
+    found: set[int] = set()
+    for start in range(0, len(ids), 500):
+        chunk = list(ids[start : start + 500])
+        marks = ", ".join("?" * len(chunk))
+        sql = f"SELECT id FROM instances WHERE status = ? AND node_id = ? AND id IN ({marks})"
+        found.update(int(r[0]) for r in db.execute(sql, [RUNNING, node_id, *chunk]))
+    return found
+
+
 async def not_running_on(conn: AsyncConnection, ids: Sequence[int], node_id: str) -> set[int]:
     """Of ``ids``, those NOT running on ``node_id``. On PostgreSQL the rows are locked
     (FOR UPDATE) until the transaction ends, so nobody takes them over meanwhile."""

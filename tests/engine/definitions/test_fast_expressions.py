@@ -79,3 +79,37 @@ def test_a_template_of_one_expression_uses_the_closures() -> None:
 def test_refused_names_are_refused_before_any_closure(expr: str) -> None:
     with pytest.raises(ExpressionError):
         Sandbox().evaluate(expr, {"_x": 1, "a": 1})
+
+
+TEXTS = [
+    "done {{ a }}",
+    "{{ a }}{{ b }}",  # a string, never the number 30
+    "x {{ a * 2 + 1 }} y {{ s }} z",
+    "{{ d * 2 }} {{ none }} {{ true }} {{ 1.5 }}",
+    "big {{ s * 100000 }}",  # the sandbox's size limit, inside a template
+    "pad {{ a / b }}",  # division by zero
+    "{{ missing }} after",  # unknown: Jinja names it
+    "{{ items }} as text",
+]
+
+
+def rendered(sandbox: Sandbox, text: str) -> tuple[str, Any]:
+    try:
+        return "value", sandbox.render(text, SCOPE)
+    except ExpressionError as exc:
+        return "error", str(exc)
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_text_around_simple_expressions_is_one_closure_with_jinjas_output(text: str) -> None:
+    fast = Sandbox()
+    compiled = fast._templates(text)
+    assert getattr(compiled, "fast", None) is not None
+    jinja = Sandbox()
+    jinja._templates(text).fast = None  # the same sandbox, Jinja's code only
+    assert rendered(fast, text) == rendered(jinja, text)
+
+
+@pytest.mark.parametrize("text", ["n {{ len(items) }}", "{{ s.upper() }}!", "{{ a | string }} x"])
+def test_text_around_other_expressions_still_renders_in_jinja(text: str) -> None:
+    assert getattr(Sandbox()._templates(text), "fast", None) is None

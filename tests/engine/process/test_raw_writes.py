@@ -87,3 +87,65 @@ async def test_raw_rows_equal_sqlalchemy_rows(engine: Engine, tmp_path: Path) ->
     assert await snapshot(engine, first) == await snapshot(engine, second)
     assert len(await snapshot(engine, first)) == 3
     await wait_status(engine, first, "queued")
+
+
+async def test_a_batch_is_one_call_on_sqlites_thread_and_fences_lost_owners(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """The group writer's SQLite batch (raw_writes.run_batch): the fence, every statement
+    and the events in one call on aiosqlite's thread; a write of an instance that no longer
+    runs on this node fails with LostOwnership and leaves nothing, the others commit."""
+    if not engine.store.is_sqlite:
+        pytest.skip("the one-call batch is SQLite's")
+    from sqlalchemy import update
+    from switchyard.engine.kernel.events import INSTANCES_CHANGED, EngineEvent
+    from switchyard.engine.process.writer import GroupWriter, LostOwnership
+    from switchyard.store.queries import events as event_q
+
+    await publish(engine, tmp_path, ONE)
+    mine = await engine.start_process("one")
+    other = await engine.start_process("one")
+    table = Instance.__table__  # type: ignore[attr-defined]
+    async with engine.store.write() as conn:  # as a claim leaves them (the test's setup)
+        await conn.execute(
+            update(table).where(table.c.id == mine).values(status="running", node_id=engine.node_id)
+        )
+        await conn.execute(
+            update(table).where(table.c.id == other).values(status="running", node_id="elsewhere")
+        )
+        before = await event_q.last_id(conn)
+        driver = (await conn.get_raw_connection()).driver_connection
+    calls: list[Any] = []
+    real = driver._execute
+
+    async def counted(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(fn)
+        return await real(fn, *args, **kwargs)
+
+    driver._execute = counted
+    writer = GroupWriter(engine)
+    writer.start()
+    try:
+
+        def event(iid: int) -> list[EngineEvent]:
+            return [EngineEvent(INSTANCES_CHANGED, str(iid), {"ids": [iid]}, engine.node_id)]
+
+        import asyncio
+
+        results = await asyncio.gather(
+            writer.write(rows(mine, "m")[:4], event(mine), owner=mine),
+            writer.write(rows(other, "o")[:4], event(other), owner=other),
+            return_exceptions=True,
+        )
+    finally:
+        await writer.stop()
+        driver._execute = real
+    assert results[0] is None and isinstance(results[1], LostOwnership), results
+    assert writer.batches == 1 and writer.writes == 1
+    # BEGIN and COMMIT come from the store's transaction; the batch itself is one call
+    assert len([c for c in calls if getattr(c, "func", c).__name__ == "work"]) == 1, calls
+    assert len(await snapshot(engine, mine)) == 3
+    assert len(await snapshot(engine, other)) == 1  # only the instance row, untouched
+    async with engine.store.read() as conn:
+        feed = await event_q.since(conn, before)
+    assert [e["entity_id"] for e in feed] == [str(mine)]

@@ -77,9 +77,9 @@ async def test_three_assigns_are_one_commit_and_all_journaled(
     assert await variables(engine, iid) == {"a": 2, "b": 20, "c": 22}
     steps = await journal(engine, iid)
     assert [steps[k]["status"] for k in ("0:s/0", "0:s/1", "0:s/2")] == ["done"] * 3
-    # the two first assigns ride along with the third's write; then the completion (a
-    # state's last assign sharing the completion's commit was measured slower: not done)
-    assert rt.writer.writes == 2, rt.writer.writes
+    # the two first assigns ride along with the third's write, and the third (the state's
+    # last) with the completion's: the whole instance is one commit
+    assert rt.writer.writes == 1, rt.writer.writes
 
 
 async def test_a_shared_step_before_a_failing_one_is_journaled_once(
