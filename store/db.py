@@ -32,6 +32,28 @@ EXIT_BAD_INPUT = 2
 EXIT_UNREACHABLE = 5
 
 
+class NoDriverThread(RuntimeError):
+    """This aiosqlite has no way to run a function on its connection's thread: callers
+    take their ordinary SQLAlchemy path instead (slower, same rows)."""
+
+
+async def on_driver_thread(conn: AsyncConnection, fn: Callable[[Any], T]) -> T:
+    """SQLite: ``fn(sqlite3_connection)`` run on aiosqlite's thread for ``conn``, in ONE
+    hand-off (each SQLAlchemy statement costs several). The only place that reaches into
+    aiosqlite: every call it makes goes through its ``Connection._execute(fn, *args)`` on
+    ``_conn`` (aiosqlite 0.20-0.22), and there is no public name for "run this function
+    on the connection's thread". Raises NoDriverThread, before running anything, when
+    those are missing (tests/store/test_driver_thread.py fails then, so an upgrade is
+    noticed; the callers fall back meanwhile)."""
+    driver = (await conn.get_raw_connection()).driver_connection
+    execute = getattr(driver, "_execute", None)
+    raw = getattr(driver, "_conn", None)
+    if execute is None or raw is None:
+        raise NoDriverThread(f"{type(driver).__name__} has no _execute/_conn")
+    result: T = await execute(fn, raw)
+    return result
+
+
 class StoreError(Exception):
     """The store cannot be opened or used; the message says why and what to do.
 
@@ -262,12 +284,7 @@ class Store:
         The pool's one writer connection is held meanwhile, as by ``write()``."""
         assert self.is_sqlite
         async with self._writer.connect() as conn:
-            driver = (await conn.get_raw_connection()).driver_connection
-            assert driver is not None
-            # aiosqlite runs every call this way (its own ``_execute``); there is no public
-            # name for "run this function on the connection's thread"
-            result: T = await driver._execute(fn, driver._conn)
-            return result
+            return await on_driver_thread(conn, fn)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

@@ -17,9 +17,9 @@ trip waits for the event loop to come back to the writer, which it does only aft
 instance task queued before it has run its step; with one call, the commit proceeds on
 SQLite's thread while the loop computes the next instances' steps (the node launches a
 claim round's instances in slices so that the writer gets its turn between them,
-engine/node/runtime.py). It reaches aiosqlite's thread through its own queue
-(``Connection._execute``, ``_conn``: aiosqlite 0.22); without them the batch goes
-statement by statement as above."""
+engine/node/runtime.py). It reaches aiosqlite's thread through
+``switchyard.store.db.on_driver_thread`` (the one place that knows aiosqlite's insides);
+without it the batch goes statement by statement as above."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.compiler import SQLCompiler
+from switchyard.store.db import NoDriverThread, on_driver_thread
 
 Processor = Callable[[Any], Any] | None
 
@@ -146,14 +147,9 @@ async def run_batch(
         if raw is None or any(params.keys() != keys for _, params in rows):
             return None
         prepared.append((raw, rows))
-    driver = (await conn.get_raw_connection()).driver_connection
-    execute = getattr(driver, "_execute", None)
-    if driver is None or execute is None or not hasattr(driver, "_conn"):
-        return None
     wanted = list(owners)
 
-    def work() -> set[int]:
-        db = driver._conn
+    def work(db: Any) -> set[int]:
         lost = fence(db, wanted) if wanted else set()
         memo: dict[Any, Any] = {}
         for raw, rows in prepared:
@@ -162,5 +158,7 @@ async def run_batch(
             )
         return lost
 
-    lost: set[int] = await execute(work)
-    return lost
+    try:
+        return await on_driver_thread(conn, work)
+    except NoDriverThread:
+        return None  # nothing ran: the caller writes through SQLAlchemy

@@ -37,7 +37,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from switchyard.engine.kernel import events as ev
 from switchyard.engine.kernel.events import EngineEvent, EventBus
 from switchyard.engine.process import start_plan, starts
-from switchyard.store.db import Store
+from switchyard.store.db import NoDriverThread, Store
 from switchyard.store.models import QUEUED
 from switchyard.store.queries import events as event_rows
 from switchyard.store.queries import instance_vars as var_q
@@ -169,8 +169,8 @@ class StartDriver:
 
         try:
             instance_id = await store.on_sqlite_writer(run)
-        except sqlite3.Error:
-            return None  # rolled back: the ordinary path runs it, and reports what fails
+        except (sqlite3.Error, NoDriverThread):
+            return None  # rolled back / not run: the ordinary path runs it, reports what fails
         if instance_id is not None:
             bus.publish_many(
                 [
