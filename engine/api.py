@@ -7,7 +7,6 @@ above the engine touches the database.
 
 from __future__ import annotations
 
-import os
 from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from pathlib import Path
@@ -19,7 +18,6 @@ from switchyard.engine.kernel.clock import Clock, SystemClock
 from switchyard.engine.kernel.nodes import new_node_id
 from switchyard.engine.kernel.tx import Tx, transaction
 from switchyard.engine.monitor.api import MonitorApi
-from switchyard.engine.node import file_guard
 from switchyard.engine.node.api import NodesApi
 from switchyard.engine.node.timers import TimersApi
 from switchyard.engine.ops.api import OperationsApi
@@ -35,14 +33,13 @@ from switchyard.engine.people.rules import (
     unchecked,
 )
 from switchyard.engine.process.api import ProcessApi
-from switchyard.engine.reads import resolve_data_dir
+from switchyard.engine.reads import checked_store
 from switchyard.engine.runs.api import DEFAULT_LANE, RunsApi
 from switchyard.engine.runs.cancelling import CancelApi
 from switchyard.engine.schedules.api import SchedulesApi
 from switchyard.engine.schedules.spec import ScheduleSpec
 from switchyard.engine.workitems.api import WorkItemApi
-from switchyard.store import filemodes
-from switchyard.store.db import Store, default_url, normalise_url
+from switchyard.store.db import Store
 from switchyard.store.queries import lanes as lane_q
 
 
@@ -112,18 +109,15 @@ class Engine(
         A store, its folder, the data dir or the secret key that group or others may read
         or write, or that another uid owns (root included), is refused (SharedModeError)
         unless ``allow_shared_mode``."""
-        filemodes.private_umask()
-        store = Store(normalise_url(url or os.environ.get("SWITCHYARD_DB") or default_url()))
-        data = resolve_data_dir(store, data_dir)
+        store, data, person = checked_store(
+            url,
+            data_dir,
+            create=create,
+            allow_shared_mode=allow_shared_mode,
+            ssh_user=ssh_user,
+            find_person=user is None,
+        )
         try:
-            person = None
-            if user is None:
-                owner = file_guard.store_owner(store, data, create=create)
-                person = os_identity.resolve(store_owner=owner, ssh_user=ssh_user)
-            if not allow_shared_mode:
-                key_file = SecretBox.for_data_dir(data).key_file
-                file_guard.check_owner(store, data, key_file)
-                file_guard.check_modes(store, data, key_file)
             await store.open(create=create)
         except BaseException:
             await store.close()

@@ -67,6 +67,35 @@ def resolve_data_dir(store: Store, data_dir: Path | None) -> Path:
     return default_data_dir()
 
 
+def checked_store(
+    url: str | None,
+    data_dir: Path | None,
+    *,
+    create: bool,
+    allow_shared_mode: bool,
+    ssh_user: str | None,
+    find_person: bool = True,
+) -> tuple[Store, Path, OsIdentity | None]:
+    """The opening checks ``Engine.open`` and ``Reader.open`` share (one copy, so the two
+    cannot drift apart): the process umask, the store URL and data dir, the person asking
+    (the real uid, or whom sudo / the SSH forced command names for the store's owner) when
+    ``find_person``, and, unless ``allow_shared_mode``, the owner and mode checks of the
+    store's files, the data dir and the secret key. The store is not opened yet; on an
+    error it is closed (nothing was connected)."""
+    filemodes.private_umask()
+    store = Store(normalise_url(url or os.environ.get("SWITCHYARD_DB") or default_url()))
+    data = resolve_data_dir(store, data_dir)
+    person = None
+    if find_person:
+        owner = file_guard.store_owner(store, data, create=create)
+        person = os_identity.resolve(store_owner=owner, ssh_user=ssh_user)
+    if not allow_shared_mode:
+        key_file = SecretBox.for_data_dir(data).key_file
+        file_guard.check_owner(store, data, key_file)
+        file_guard.check_modes(store, data, key_file)
+    return store, data, person
+
+
 @store_boundary  # store failures leave as engine errors, as from Engine
 class Reader:
     """An open store and the identity of the person reading it (checked at open)."""
@@ -89,16 +118,12 @@ class Reader:
         ``create=False``, without its writes). Raises NeedsEngine (see the module)."""
         if as_user is not None:
             raise NeedsEngine("--as is audited")
-        filemodes.private_umask()
-        store = Store(normalise_url(url or os.environ.get("SWITCHYARD_DB") or default_url()))
-        data = resolve_data_dir(store, None)
+        store, _, found = checked_store(
+            url, None, create=False, allow_shared_mode=allow_shared_mode, ssh_user=ssh_user
+        )
+        assert found is not None  # find_person: always looked up here
+        person = found
         try:
-            owner = file_guard.store_owner(store, data, create=False)
-            person = os_identity.resolve(store_owner=owner, ssh_user=ssh_user)
-            if not allow_shared_mode:
-                key_file = SecretBox.for_data_dir(data).key_file
-                file_guard.check_owner(store, data, key_file)
-                file_guard.check_modes(store, data, key_file)
             await store.open(create=False)
             async with store.read() as conn:
                 row, groups = await q.user_and_groups(conn, person.login)
