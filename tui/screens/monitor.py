@@ -8,7 +8,7 @@ goes to the status line and the previous results stay. The table holds one page
 engine's keyset cursors: the next page is the rows past the last row shown, the previous
 one the rows just before the first, so rows moving meanwhile (a new instance at the top)
 make no page skip or repeat a row, and a deep page costs what the first does. The position
-shown (``101–200 of N``) counts the pages moved; a new filter starts at the first page. It
+shown (``101-200 of N``) counts the pages moved; a new filter starts at the first page. It
 follows INSTANCES_CHANGED events by re-querying the page (debounced) and keyed diffs;
 a live update waits while the cursor is moving (up to NAV_HOLD seconds), so keys stay
 quick and rows do not jump under the cursor.
@@ -105,7 +105,7 @@ class MonitorScreen(EngineScreen):
         self._cells: dict[str, tuple[tuple[Any, ...], list[Any]]] = {}  # rendered rows
         self._binding_state: tuple[bool, ...] = ()
         self._shown_offset = -1  # the offset of the page on display
-        self.anchor: Anchor = None  # how the page asked is found (see Anchor)
+        self.page_anchor: Anchor = None  # how the page asked is found (see Anchor)
         self._shown: tuple[int, Anchor] | None = None  # (offset, anchor) on display
         self._moved_at = 0.0  # when the cursor last moved (monotonic)
         self._updated_at = 0.0  # when the last page was shown
@@ -160,7 +160,7 @@ class MonitorScreen(EngineScreen):
         if not text.strip():
             self.flt = self._candidate = None
             self.rows, self.total, self.page_offset, self.problem = {}, 0, 0, None
-            self.anchor = self._shown = None
+            self.page_anchor = self._shown = None
             self.marked.clear()
             self._render_rows()
             self.table.focus()
@@ -230,17 +230,17 @@ class MonitorScreen(EngineScreen):
             return
         self._store_down = False
         if candidate is not None:
-            self.flt, self.page_offset, self.anchor, self.problem = candidate, 0, None, None
+            self.flt, self.page_offset, self.page_anchor, self.problem = candidate, 0, None, None
             self.marked.clear()
             self.table.move_cursor(row=0)
             self.table.focus()
         if asked[1] is not None and asked[1][0] == "before" and len(page.rows) < PAGE:
-            self.page_offset, self.anchor = 0, None  # nothing newer past these: the top
+            self.page_offset, self.page_anchor = 0, None  # nothing newer past these: the top
             self.reload()
             return
         if not page.rows and page.total and asked != (0, None):  # the page emptied
             self.page_offset = (page.total - 1) // PAGE * PAGE  # the last one
-            self.anchor = BY_OFFSET if self.page_offset else None
+            self.page_anchor = BY_OFFSET if self.page_offset else None
             self.reload()
             return
         self.rows = {str(r.instance.id): r for r in page.rows}
@@ -250,7 +250,7 @@ class MonitorScreen(EngineScreen):
         self._updated_at = time.monotonic()
 
     def _asking(self) -> tuple[int, Anchor]:
-        return (self.page_offset, self.anchor)
+        return (self.page_offset, self.page_anchor)
 
     def _query(self, flt: MonitorFilter, offset: int, anchor: Anchor) -> Any:
         """The engine's page for (offset, anchor): by cursor, by offset only for BY_OFFSET."""
@@ -384,7 +384,7 @@ class MonitorScreen(EngineScreen):
         row shown (the position shown moves by a page; at the top it stays 1)."""
         shown = list(self.rows.values())
         offset = self.page_offset + delta * PAGE
-        top = self.page_offset == 0 and self.anchor is None  # the first page itself
+        top = self.page_offset == 0 and self.page_anchor is None  # the first page itself
         if (
             self.flt is None
             or not shown
@@ -397,9 +397,9 @@ class MonitorScreen(EngineScreen):
         cursor = edge.cursor
         self.page_offset = max(0, offset)
         if cursor is None:  # not a process instance's row (no updated_at): by offset
-            self.anchor = BY_OFFSET if self.page_offset else None
+            self.page_anchor = BY_OFFSET if self.page_offset else None
         else:
-            self.anchor = ("after" if delta > 0 else "before", cursor)
+            self.page_anchor = ("after" if delta > 0 else "before", cursor)
         self.table.move_cursor(row=0)
         self.reload()
 
