@@ -240,6 +240,7 @@ class MonitorApi(Guard):
 
     def _page_statement(
         self,
+        conn: AsyncConnection,
         flt: MonitorFilter,
         context: MonitorContext,
         limit: int,
@@ -247,8 +248,8 @@ class MonitorApi(Guard):
         after: MonitorCursor | None,
         before: MonitorCursor | None,
     ) -> Any:
-        """The page statement of a filter for this context (built once: the filter and the
-        caller's rights are in it, the offset and cursor are parameters)."""
+        """The page statement of a filter for this context (built and compiled once: the
+        filter and the caller's rights are in it, the offset and cursor are parameters)."""
         cursor = "after" if after is not None else "before" if before is not None else None
         first = not by_offset and cursor is None
         key = (repr(flt), limit, by_offset, cursor)  # a dataclass: equal filters, equal repr
@@ -256,14 +257,17 @@ class MonitorApi(Guard):
         if stmt is None:
             if len(context.statements) >= _STATEMENTS:
                 context.statements.clear()
-            stmt = mon_q.page_statement(
-                self._where_for(flt, context),
-                cap=context.cap,
-                always_count=not first,
-                limit=limit,
-                by_offset=by_offset,
-                cursor=cursor,
-                extra=[params_q.changes_token().label(_TOKEN)],
+            stmt = mon_q.compile_page(
+                mon_q.page_statement(
+                    self._where_for(flt, context),
+                    cap=context.cap,
+                    always_count=not first,
+                    limit=limit,
+                    by_offset=by_offset,
+                    cursor=cursor,
+                    extra=[params_q.changes_token().label(_TOKEN)],
+                ),
+                conn.dialect,
             )
             context.statements[key] = stmt
         return stmt
@@ -295,7 +299,7 @@ class MonitorApi(Guard):
             cap = context.cap
             first = offset == 0 and after is None and before is None
             cursor = after or before
-            stmt = self._page_statement(flt, context, limit, bool(offset), after, before)
+            stmt = self._page_statement(conn, flt, context, limit, bool(offset), after, before)
             keys, raw = await mon_q.run_page(
                 conn,
                 stmt,
