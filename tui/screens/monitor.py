@@ -243,6 +243,8 @@ class MonitorScreen(EngineScreen):
             self.page_anchor = BY_OFFSET if self.page_offset else None
             self.reload()
             return
+        if candidate is None and asked != self._shown:  # another page: its first row
+            self.table.move_cursor(row=0)  # (moved here, not at the key: one repaint)
         self.rows = {str(r.instance.id): r for r in page.rows}
         self.total = page.total
         self._shown_offset, self._shown = self.page_offset, asked
@@ -400,8 +402,7 @@ class MonitorScreen(EngineScreen):
             self.page_anchor = BY_OFFSET if self.page_offset else None
         else:
             self.page_anchor = ("after" if delta > 0 else "before", cursor)
-        self.table.move_cursor(row=0)
-        self.reload()
+        self.reload()  # the cursor goes to the first row with the new page (_load)
 
     def go_back(self) -> bool:
         """Esc: from the filter bar back to the table."""
