@@ -538,3 +538,41 @@ async def test_paging_down_past_rows_that_left_shows_the_last_page(
         await pilot.press("pagedown")
         await until(lambda: screen._shown == (0, None) and screen.total == 3, what="page 1")
         assert row_ids(app) == ids[:1:-1]
+
+
+async def test_a_second_page_key_before_the_page_shows_keeps_the_position_right(
+    claims: Engine, until: Until, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PgDn twice while the next page is still being read: the rows past the page shown
+    are asked once, and the position says the page shown (it said 7-9 over 4-6's rows:
+    the second key counted a page the cursor of the first could not give)."""
+    import asyncio
+
+    from switchyard.tui.screens import monitor as monitor_module
+
+    monkeypatch.setattr(monitor_module, "PAGE", 3)
+    ids = [await claim(claims, f"e{n}", "1") for n in range(9)]
+    newest = ids[::-1]
+    gate = asyncio.Event()
+    query = claims.monitor
+
+    async def held(flt: Any, *, limit: int, **where: Any) -> Any:
+        if where:
+            await gate.wait()
+        return await query(flt, limit=limit, **where)
+
+    monkeypatch.setattr(claims, "monitor", held)
+    app = SwitchyardApp(claims)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _paging_app(claims, until, monkeypatch, pilot)
+        await pilot.press("pagedown")
+        await pilot.press("pagedown")
+        gate.set()
+        await until(lambda: row_ids(app) == newest[3:6], what="page 2")
+        await pilot.pause()
+        assert row_ids(app) == newest[3:6]
+        assert status_line(app).startswith("4–6 of 9"), status_line(app)  # noqa: RUF001
+        await pilot.press("pagedown")
+        await until(lambda: row_ids(app) == newest[6:9], what="page 3")
+        assert status_line(app).startswith("7–9 of 9"), status_line(app)  # noqa: RUF001
+        assert screen.page_offset == 6

@@ -384,6 +384,9 @@ class MonitorScreen(EngineScreen):
     def action_page(self, delta: int) -> None:
         """The next (``delta`` 1) or previous (-1) page, by the cursor of the last or first
         row shown (the position shown moves by a page; at the top it stays 1)."""
+        if self.flt is not None and self._candidate is None and self._asking() != self._shown:
+            self.reload()  # a page asked is not shown yet: its rows are the next cursor
+            return
         shown = list(self.rows.values())
         offset = self.page_offset + delta * PAGE
         top = self.page_offset == 0 and self.page_anchor is None  # the first page itself
