@@ -408,6 +408,9 @@ class InstanceVar(SQLModel, table=True):
     __table_args__ = (
         Index("ix_instance_vars_name_num", "name", "num", "instance_id"),
         Index("ix_instance_vars_name_text", "name", "text", "instance_id"),
+        # SQLite: the key is the table, so a condition's check per instance is one seek
+        # (migration 0009)
+        {"sqlite_with_rowid": False},
     )
 
     instance_id: int = Field(primary_key=True)

@@ -103,6 +103,40 @@ class MonitorRow:
         }
 
 
+class _Variables:
+    """``MonitorRow.variables`` of a page's row, decoded from the stored JSON when first
+    read (the console's table shows no variable: most rows are never decoded). Only for
+    rows that mask nothing: a row with hidden variables gets them masked at once."""
+
+    def __get__(self, row: MonitorRow | None, owner: type[MonitorRow]) -> dict[str, Any]:
+        if row is None:
+            raise AttributeError("variables")
+        fields = row.__dict__
+        if "variables" not in fields:  # (a copy of a decoded row has them already)
+            fields["variables"] = _shown(fields.pop(_STORED))
+        shown: dict[str, Any] = fields["variables"]
+        return shown
+
+
+class _PageRow(MonitorRow):
+    """A monitor page's row: a MonitorRow whose variables are decoded when first read.
+    Its ``__dict__`` holds ``_stored`` (the driver's JSON) until then; reading
+    ``variables`` (or comparing, ``repr``, ``to_json``) decodes and drops it."""
+
+    variables = _Variables()
+
+
+_STORED = "_stored"
+
+
+def _shown(variables: Any) -> dict[str, Any]:
+    """Stored variables as shown: decoded, without the internal ``__`` keys."""
+    stored = mon_q.json_of(variables) or {}
+    if isinstance(variables, str) and '"__' not in variables:
+        return stored  # no internal key (the common case)
+    return {k: v for k, v in stored.items() if not k.startswith("__")}
+
+
 @dataclass(frozen=True)
 class MonitorPage:
     rows: list[MonitorRow]
@@ -206,6 +240,7 @@ class MonitorApi(Guard):
 
     def _page_statement(
         self,
+        conn: AsyncConnection,
         flt: MonitorFilter,
         context: MonitorContext,
         limit: int,
@@ -213,8 +248,8 @@ class MonitorApi(Guard):
         after: MonitorCursor | None,
         before: MonitorCursor | None,
     ) -> Any:
-        """The page statement of a filter for this context (built once: the filter and the
-        caller's rights are in it, the offset and cursor are parameters)."""
+        """The page statement of a filter for this context (built and compiled once: the
+        filter and the caller's rights are in it, the offset and cursor are parameters)."""
         cursor = "after" if after is not None else "before" if before is not None else None
         first = not by_offset and cursor is None
         key = (repr(flt), limit, by_offset, cursor)  # a dataclass: equal filters, equal repr
@@ -222,14 +257,17 @@ class MonitorApi(Guard):
         if stmt is None:
             if len(context.statements) >= _STATEMENTS:
                 context.statements.clear()
-            stmt = mon_q.page_statement(
-                self._where_for(flt, context),
-                cap=context.cap,
-                always_count=not first,
-                limit=limit,
-                by_offset=by_offset,
-                cursor=cursor,
-                extra=[params_q.changes_token().label(_TOKEN)],
+            stmt = mon_q.compile_page(
+                mon_q.page_statement(
+                    self._where_for(flt, context),
+                    cap=context.cap,
+                    always_count=not first,
+                    limit=limit,
+                    by_offset=by_offset,
+                    cursor=cursor,
+                    extra=[params_q.changes_token().label(_TOKEN)],
+                ),
+                conn.dialect,
             )
             context.statements[key] = stmt
         return stmt
@@ -261,7 +299,7 @@ class MonitorApi(Guard):
             cap = context.cap
             first = offset == 0 and after is None and before is None
             cursor = after or before
-            stmt = self._page_statement(flt, context, limit, bool(offset), after, before)
+            stmt = self._page_statement(conn, flt, context, limit, bool(offset), after, before)
             keys, raw = await mon_q.run_page(
                 conn,
                 stmt,
@@ -324,7 +362,7 @@ class MonitorApi(Guard):
                     for v, spec in found.items()
                     if not in_spec(context.me, context.specs.get(spec))
                 )
-        out = []
+        out: list[MonitorRow] = []
         nothing: frozenset[str] = frozenset()
         time_of, json_of = mon_q.time_of, mon_q.json_of
         for row in raw:
@@ -334,11 +372,6 @@ class MonitorApi(Guard):
                 current_action, definition_id, version, waiting_on, originator, updated_at,
                 variables,
             ) = row[:22]  # fmt: skip
-            stored = json_of(variables) or {}
-            if isinstance(variables, str) and '"__' not in variables:
-                shown = stored  # no internal ``__`` key to leave out (the common case)
-            else:
-                shown = {k: v for k, v in stored.items() if not k.startswith("__")}
             view: InstanceView = _made(
                 InstanceView,
                 {
@@ -360,24 +393,23 @@ class MonitorApi(Guard):
                     "current_action": current_action,
                 },
             )
+            fields = {
+                "instance": view,
+                "version": version,
+                "state": current_state,
+                "waiting_on": shown_waiting(status, waiting_on),
+                "originator": originator,
+                "updated_at": time_of(updated_at),
+            }
             concealed = hidden.get(definition_id, nothing) if definition_id else nothing
-            if concealed:
+            if concealed:  # masked now: the masker needs the values (out of free text)
+                stored = json_of(variables) or {}
                 masker = Masker.hiding(concealed, stored)
-                view, shown = masker.view(view), masker.variables(shown)
-            out.append(
-                _made(
-                    MonitorRow,
-                    {
-                        "instance": view,
-                        "version": version,
-                        "state": current_state,
-                        "waiting_on": shown_waiting(status, waiting_on),
-                        "originator": originator,
-                        "updated_at": time_of(updated_at),
-                        "variables": shown,
-                    },
-                )
-            )
+                fields["instance"] = masker.view(view)
+                fields["variables"] = masker.variables(_shown(variables))
+            else:
+                fields[_STORED] = variables  # decoded when read (_Variables)
+            out.append(_made(_PageRow, fields))
         return out
 
     async def _definition_secured(

@@ -291,21 +291,66 @@ def page_statement(
     return select(page, total.label(COUNTED))
 
 
+@dataclass(frozen=True)
+class DriverPage:
+    """A ``page_statement`` compiled once for a dialect, to run through the driver
+    (``exec_driver_sql``: no statement compiling, caching or parameter processing per
+    call; ~0.1 ms of a 100-row page): its SQL, its parameters in the driver's order, the
+    values fixed in it (the filter's, processed as the column types would), and the
+    processors of the ones given per call (offset, cursor)."""
+
+    sql: str
+    order: tuple[str, ...]  # parameter names in the SQL's order (positional styles)
+    positional: bool
+    fixed: dict[str, Any]
+    processors: dict[str, Callable[[Any], Any]]
+
+    def arguments(self, given: dict[str, Any]) -> Any:
+        values = dict(self.fixed)
+        for name, value in given.items():
+            process = self.processors.get(name)
+            values[name] = value if process is None or value is None else process(value)
+        if self.positional:
+            return tuple(values[n] for n in self.order)
+        return values
+
+
+def compile_page(stmt: Select[Any], dialect: Any) -> DriverPage:
+    """``stmt`` (a ``page_statement``) as a DriverPage for ``dialect`` (the store's)."""
+    compiled = stmt.compile(dialect=dialect)
+    per_call = {_OFFSET: 0, _AT: None, _KEY: 0}
+    state = compiled.construct_expanded_state(per_call)  # IN lists rendered as their items
+    processors: dict[str, Callable[[Any], Any]] = dict(compiled._bind_processors)  # type: ignore[arg-type]
+    fixed = {
+        name: value if value is None or processors.get(name) is None else processors[name](value)
+        for name, value in state.parameters.items()
+        if name not in per_call
+    }
+    return DriverPage(
+        sql=state.statement,
+        order=tuple(state.positiontup or ()),
+        positional=bool(compiled.positional),
+        fixed=fixed,
+        processors={n: p for n, p in processors.items() if n in per_call},
+    )
+
+
 async def run_page(
     conn: AsyncConnection,
-    stmt: Select[Any],
+    stmt: DriverPage,
     *,
     offset: int = 0,
     cursor: tuple[datetime, int] | None = None,
 ) -> tuple[list[str], list[Sequence[Any]]]:
-    """Run a ``page_statement``: its column names and its rows newest first (sorted here:
-    cheaper than a second sort in SQL), as the driver gives them (``SHOWN``'s columns
-    first, in order: see ``decode``, ``time_of``), whichever way the statement sought
-    (a "before" page reads oldest first from the cursor)."""
-    params: dict[str, Any] = {_OFFSET: offset}
+    """Run a ``page_statement`` (as ``compile_page`` made it): its column names and its
+    rows newest first (sorted here: cheaper than a second sort in SQL), as the driver
+    gives them (``SHOWN``'s columns first, in order: see ``decode``, ``time_of``),
+    whichever way the statement sought (a "before" page reads oldest first from the
+    cursor)."""
+    params: dict[str, Any] = {_OFFSET: offset, _AT: None, _KEY: 0}
     if cursor is not None:
         params[_AT], params[_KEY] = cursor
-    result = await conn.execute(stmt, params)
+    result = await conn.exec_driver_sql(stmt.sql, stmt.arguments(params))
     keys = list(result.keys())
     rows: list[Sequence[Any]] = list(result.all())
     at, key = keys.index("updated_at"), keys.index("id")

@@ -4,7 +4,11 @@ It shows nothing until a filter is set (``/`` focuses the filter bar; the syntax
 command line's, see tui/filters.py, or the name of a saved filter). A filter that
 matches more than ``max_monitored_flows`` instances is refused by the engine: the message
 goes to the status line and the previous results stay. The table holds one page
-(``PAGE`` rows) of ``engine.monitor``; PageUp/PageDown (or n/p) move between pages. It
+(``PAGE`` rows) of ``engine.monitor``; PageUp/PageDown (or n/p) move between pages by the
+engine's keyset cursors: the next page is the rows past the last row shown, the previous
+one the rows just before the first, so rows moving meanwhile (a new instance at the top)
+make no page skip or repeat a row, and a deep page costs what the first does. The position
+shown (``101-200 of N``) counts the pages moved; a new filter starts at the first page. It
 follows INSTANCES_CHANGED events by re-querying the page (debounced) and keyed diffs;
 a live update waits while the cursor is moving (up to NAV_HOLD seconds), so keys stay
 quick and rows do not jump under the cursor.
@@ -27,6 +31,7 @@ from rich.text import Text
 from switchyard.engine.errors import SwitchyardError
 from switchyard.engine.kernel import events as ev
 from switchyard.engine.monitor.api import FilterTooBroad, MonitorPage, MonitorRow
+from switchyard.engine.monitor.context import MonitorCursor
 from switchyard.engine.monitor.filters import MonitorFilter
 from switchyard.tui import display
 from switchyard.tui.display import plural
@@ -62,6 +67,12 @@ EXAMPLE = "process=claims; status=error; amount > 1000   (or a saved filter's na
 ROW_ACTIONS = {"open_detail", "toggle_mark"}
 FILTER_ACTIONS = {"select_page", "bulk", "save_filter", "page"}
 
+#: Which page: None the first one; ("after", cursor) the rows past a row, older;
+#: ("before", cursor) the rows just before a row, newer; ("offset", None) by ``page_offset``
+#: (the last page, when the rows past the cursor are gone).
+Anchor = tuple[str, MonitorCursor | None] | None
+BY_OFFSET: Anchor = ("offset", None)
+
 
 class MonitorScreen(EngineScreen):
     TITLE = "Monitor"
@@ -94,6 +105,8 @@ class MonitorScreen(EngineScreen):
         self._cells: dict[str, tuple[tuple[Any, ...], list[Any]]] = {}  # rendered rows
         self._binding_state: tuple[bool, ...] = ()
         self._shown_offset = -1  # the offset of the page on display
+        self.page_anchor: Anchor = None  # how the page asked is found (see Anchor)
+        self._shown: tuple[int, Anchor] | None = None  # (offset, anchor) on display
         self._moved_at = 0.0  # when the cursor last moved (monotonic)
         self._updated_at = 0.0  # when the last page was shown
         self._asked = asyncio.Event()  # a new page or filter was asked (ends a live wait)
@@ -147,6 +160,7 @@ class MonitorScreen(EngineScreen):
         if not text.strip():
             self.flt = self._candidate = None
             self.rows, self.total, self.page_offset, self.problem = {}, 0, 0, None
+            self.page_anchor = self._shown = None
             self.marked.clear()
             self._render_rows()
             self.table.focus()
@@ -174,7 +188,7 @@ class MonitorScreen(EngineScreen):
     # --------------------------------------------------------------- loading
     def reload(self) -> None:
         if self._candidate is not None or self.flt is not None:
-            if self._candidate is not None or self.page_offset != self._shown_offset:
+            if self._candidate is not None or self._asking() != self._shown:
                 self._asked.set()  # not a live refresh: a waiting live load gives way
             self.load_coalesced(self._load)
 
@@ -199,18 +213,16 @@ class MonitorScreen(EngineScreen):
         if flt is None:
             return
         self._asked.clear()
-        offset = 0 if candidate is not None else self.page_offset
-        live = candidate is None and offset == self._shown_offset  # not a new filter or page
+        asked = (0, None) if candidate is not None else self._asking()
+        live = candidate is None and asked == self._shown  # not a new filter or page
         if live:  # neither the query nor the repaint competes with the keys
             await self._while_navigating()
-            if self._superseded(candidate, offset):
+            if self._superseded(candidate, asked):
                 return  # a new page or filter was asked meanwhile: the next round loads it
-        page: MonitorPage | None = await self._fetch(
-            self.engine.monitor(flt, limit=PAGE, offset=offset), failed="monitor"
-        )
+        page: MonitorPage | None = await self._fetch(self._query(flt, *asked), failed="monitor")
         if live and page is not None:
             await self._while_navigating()
-        if self._superseded(candidate, offset):
+        if self._superseded(candidate, asked):
             return  # this answer is for a page or filter no longer wanted
         if candidate is not None and self._candidate is candidate:
             self._candidate = None  # answered: shown, or refused (the old results stay)
@@ -218,25 +230,46 @@ class MonitorScreen(EngineScreen):
             return
         self._store_down = False
         if candidate is not None:
-            self.flt, self.page_offset, self.problem = candidate, 0, None
+            self.flt, self.page_offset, self.page_anchor, self.problem = candidate, 0, None, None
             self.marked.clear()
             self.table.move_cursor(row=0)
             self.table.focus()
-        if not page.rows and page.total and self.page_offset:  # the page emptied
-            self.page_offset = (page.total - 1) // PAGE * PAGE
+        if asked[1] is not None and asked[1][0] == "before" and len(page.rows) < PAGE:
+            self.page_offset, self.page_anchor = 0, None  # nothing newer past these: the top
             self.reload()
             return
+        if not page.rows and page.total and asked != (0, None):  # the page emptied
+            self.page_offset = (page.total - 1) // PAGE * PAGE  # the last one
+            self.page_anchor = BY_OFFSET if self.page_offset else None
+            self.reload()
+            return
+        if candidate is None and asked != self._shown:  # another page: its first row
+            self.table.move_cursor(row=0)  # (moved here, not at the key: one repaint)
         self.rows = {str(r.instance.id): r for r in page.rows}
         self.total = page.total
-        self._shown_offset = self.page_offset
+        self._shown_offset, self._shown = self.page_offset, asked
         self._render_rows()
         self._updated_at = time.monotonic()
 
-    def _superseded(self, candidate: MonitorFilter | None, offset: int) -> bool:
+    def _asking(self) -> tuple[int, Anchor]:
+        return (self.page_offset, self.page_anchor)
+
+    def _query(self, flt: MonitorFilter, offset: int, anchor: Anchor) -> Any:
+        """The engine's page for (offset, anchor): by cursor, by offset only for BY_OFFSET."""
+        if anchor is None:
+            return self.engine.monitor(flt, limit=PAGE)
+        kind, cursor = anchor
+        if kind == "after":
+            return self.engine.monitor(flt, limit=PAGE, after=cursor)
+        if kind == "before":
+            return self.engine.monitor(flt, limit=PAGE, before=cursor)
+        return self.engine.monitor(flt, limit=PAGE, offset=offset)
+
+    def _superseded(self, candidate: MonitorFilter | None, asked: tuple[int, Anchor]) -> bool:
         """A newer filter, or (same filter) another page, was asked since ``_load`` began."""
         if self._candidate is not candidate:
             return True
-        return candidate is None and self.page_offset != offset
+        return candidate is None and self._asking() != asked
 
     async def _while_navigating(self) -> None:
         """Wait while the cursor is moving (repainting the table under a held-down key
@@ -349,13 +382,30 @@ class MonitorScreen(EngineScreen):
         self.action_page(event.delta)
 
     def action_page(self, delta: int) -> None:
+        """The next (``delta`` 1) or previous (-1) page, by the cursor of the last or first
+        row shown (the position shown moves by a page; at the top it stays 1)."""
+        if self.flt is not None and self._candidate is None and self._asking() != self._shown:
+            self.reload()  # a page asked is not shown yet: its rows are the next cursor
+            return
+        shown = list(self.rows.values())
         offset = self.page_offset + delta * PAGE
-        if self.flt is None or offset < 0 or offset >= self.total:
+        top = self.page_offset == 0 and self.page_anchor is None  # the first page itself
+        if (
+            self.flt is None
+            or not shown
+            or (delta > 0 and offset >= self.total)
+            or (delta < 0 and top)
+        ):
             self.notify("no more pages", severity="warning", timeout=2)
             return
-        self.page_offset = offset
-        self.table.move_cursor(row=0)
-        self.reload()
+        edge = shown[-1] if delta > 0 else shown[0]
+        cursor = edge.cursor
+        self.page_offset = max(0, offset)
+        if cursor is None:  # not a process instance's row (no updated_at): by offset
+            self.page_anchor = BY_OFFSET if self.page_offset else None
+        else:
+            self.page_anchor = ("after" if delta > 0 else "before", cursor)
+        self.reload()  # the cursor goes to the first row with the new page (_load)
 
     def go_back(self) -> bool:
         """Esc: from the filter bar back to the table."""

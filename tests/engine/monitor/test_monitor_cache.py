@@ -203,6 +203,9 @@ async def test_rows_built_without_init_set_every_field(
     the ordinary views give."""
     root, _, (instance_id,) = await setup(open_engine, runtime, tmp_path)
     (row,) = (await root.monitor(CLAIMS_FILTER)).rows
+    # the variables are decoded when first read (api.py ``_Variables``), then a field
+    assert set(vars(row)) == {f.name for f in fields(MonitorRow)} - {"variables"} | {"_stored"}
+    assert row.variables == {"employee": "e0", "iban": "DE00SECRET000"}
     assert set(vars(row)) == {f.name for f in fields(MonitorRow)}
     assert set(vars(row.instance)) == {f.name for f in fields(InstanceView)}
     assert row.instance == await root.instance(instance_id)
