@@ -46,6 +46,17 @@ DIALECT = sqlite_dialect.dialect()
 Processor = Callable[[Any], Any] | None
 
 
+def queued_event(instance_id: int, lane: str, node_id: str) -> EngineEvent:
+    """The ``instances.changed`` event of a new queued instance: the row in the event log
+    and the bus message are the same one."""
+    return EngineEvent(
+        ev.INSTANCES_CHANGED,
+        str(instance_id),
+        {"ids": [instance_id], "status": QUEUED, "lane": lane},
+        node_id,
+    )
+
+
 @dataclass(frozen=True)
 class Compiled:
     """A statement compiled for SQLite's DBAPI: its SQL and, per positional parameter,
@@ -147,16 +158,16 @@ class StartDriver:
                 index = [var.values(r) for r in vars_of(instance_id, row["variables"])]
                 if index:
                     conn.executemany(var.sql, index)
-                data = {"ids": [instance_id], "status": QUEUED, "lane": lane}
+                changed = queued_event(instance_id, lane, node_id)  # a payload, not a write
                 conn.execute(
                     event.sql,
                     event.values(
                         {
                             "at": now,
-                            "kind": ev.INSTANCES_CHANGED,
-                            "entity_id": str(instance_id),
+                            "kind": changed.kind,
+                            "entity_id": changed.entity_id,
                             "node_id": node_id,
-                            "data": data,
+                            "data": changed.data,
                         }
                     ),
                 )
@@ -172,14 +183,5 @@ class StartDriver:
         except (sqlite3.Error, NoDriverThread):
             return None  # rolled back / not run: the ordinary path runs it, reports what fails
         if instance_id is not None:
-            bus.publish_many(
-                [
-                    EngineEvent(
-                        ev.INSTANCES_CHANGED,
-                        str(instance_id),
-                        {"ids": [instance_id], "status": QUEUED, "lane": lane},
-                        node_id,
-                    )
-                ]
-            )
+            bus.publish_many([queued_event(instance_id, lane, node_id)])
         return instance_id
