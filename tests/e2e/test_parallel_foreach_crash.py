@@ -78,7 +78,11 @@ async def test_kill_9_mid_parallel_for_each_runs_each_item_once_and_completes(sy
 
     counts = collections.Counter(starts())
     assert all(n == 1 for n in counts.values()), counts  # no command ran twice
-    assert sorted(int(x) for x in counts) == ITEMS  # and every item's command ran
+    # every item's command ran, but for one the operator skipped: a step journaled as
+    # started whose command the kill stopped before it began is restored in error like
+    # one that was mid-way, and skipping it means it never runs
+    missing = set(ITEMS) - {int(x) for x in counts}
+    assert len(missing) <= skipped, (missing, skipped)
     detail = await sy.engine.instance_detail(iid)
     assert sorted(detail.variables["done"]) == ITEMS  # every item went on once
     async with sy.engine.store.read() as conn:
