@@ -42,10 +42,11 @@ from switchyard.engine.people import os_identity
 from switchyard.engine.people.identity import Identity, identity_from
 from switchyard.engine.people.masking import Masker
 from switchyard.engine.people.os_identity import OsIdentity
+from switchyard.engine.runs.status_filter import parse_statuses
 from switchyard.engine.schedules.triggers import Trigger, TriggerError, dst_note, instant_in_zone
 from switchyard.engine.views import FirePreview, InstanceView, LaneView, instance_view
 from switchyard.store import filemodes
-from switchyard.store.core import ACTIVE_STATUSES, ALL_PROCESSES, TERMINAL_STATUSES
+from switchyard.store.core import ALL_PROCESSES
 from switchyard.store.db import Store, default_data_dir, default_url, normalise_url
 from switchyard.store.queries import reads as q
 
@@ -157,11 +158,7 @@ class Reader:
     ) -> list[InstanceView]:
         """Engine.instances' first page: only what the person may view, masked."""
         check_page(limit)
-        statuses = [s.strip() for s in status.split(",")] if status else None
-        for s in statuses or []:
-            if s not in (*ACTIVE_STATUSES, *TERMINAL_STATUSES):
-                known = ", ".join((*ACTIVE_STATUSES, *TERMINAL_STATUSES))
-                raise SwitchyardError("status", f"unknown status '{s}' (one of {known})")
+        statuses = parse_statuses(status)
         async with self.store.read() as conn:
             rows = await q.search_instances(
                 conn,

@@ -21,6 +21,7 @@ from switchyard.engine.people.rules import (
     rule,
 )
 from switchyard.engine.runs.runner import read_log
+from switchyard.engine.runs.status_filter import parse_statuses
 from switchyard.engine.schedules.spec import check_name
 from switchyard.engine.views import (
     InstanceView,
@@ -29,7 +30,6 @@ from switchyard.engine.views import (
     instance_view,
 )
 from switchyard.store.models import (
-    ACTIVE_STATUSES,
     QUEUED,
     TERMINAL_STATUSES,
 )
@@ -97,11 +97,7 @@ class RunsApi(Guard):
         before_id: int | None = None,
     ) -> list[InstanceView]:
         check_page(limit)
-        statuses = [s.strip() for s in status.split(",")] if status else None
-        for s in statuses or []:
-            if s not in (*ACTIVE_STATUSES, *TERMINAL_STATUSES):
-                known = ", ".join((*ACTIVE_STATUSES, *TERMINAL_STATUSES))
-                raise SwitchyardError("status", f"unknown status '{s}' (one of {known})")
+        statuses = parse_statuses(status)
         async with self.store.read() as conn:
             rows = await inst_q.search(
                 conn,
