@@ -226,6 +226,10 @@ async def test_list_actions_from_the_keyboard(expenses: Any, until: Until) -> No
         assert await status(bob, item_id) == "in progress"
         await pilot.press("tab", "tab")  # My groups -> All -> Mine
         assert items(app).view == "mine"
+        await pilot.press("shift+tab")  # back, wrapping: Mine -> All
+        assert items(app).view == "all"
+        await pilot.press("tab")
+        assert items(app).view == "mine"
         await until(lambda: row_ids(app, "mine") == [str(item_id)], what="in Mine")
         await pilot.press("h")
         await until(lambda: any("held: held, with bob" in n for n in notes(app)), what="held")

@@ -35,8 +35,8 @@ from switchyard.tui import display
 from switchyard.tui.screens import admin_edits as edits
 from switchyard.tui.screens import admin_params
 from switchyard.tui.screens.admin_form import AdminForm
-from switchyard.tui.screens.base import EngineScreen
 from switchyard.tui.screens.confirm import ConfirmScreen
+from switchyard.tui.screens.tabbed import TabbedEngineScreen
 from switchyard.tui.widgets.banner import StoreBanner
 from switchyard.tui.widgets.keyed_table import Cell, Column, KeyedTable
 from switchyard.tui.widgets.top_bar import TopBar
@@ -128,7 +128,9 @@ def audit_cells(a: AuditView, now: datetime) -> list[Cell]:
     return [display.clock_time(a.at, now), who, a.action, a.target or "", detail]
 
 
-class AdminScreen(EngineScreen):
+class AdminScreen(TabbedEngineScreen):
+    TABS_ID = "admin-tabs"
+    TAB_NAMES = tuple(TABS)
     TITLE = "Admin"
     CSS_PATH = Path(__file__).with_suffix(".tcss")
     REFRESH_ON: ClassVar[frozenset[str]] = frozenset({PEOPLE_CHANGED, ev.PARAM_CHANGED})
@@ -139,8 +141,8 @@ class AdminScreen(EngineScreen):
         Binding("d", "delete", "Delete", id="admin_delete"),
         Binding("m", "add_member", "Member+", id="admin_add_member"),
         Binding("M", "remove_member", "Member-", id="admin_remove_member"),
-        Binding("tab", "next_tab", "Tabs", id="admin_next_tab"),
-        Binding("shift+tab", "previous_tab", "Previous tab", show=False, id="admin_prev_tab"),
+        Binding("tab", "step_tab(1)", "Tabs", id="admin_next_tab"),
+        Binding("shift+tab", "step_tab(-1)", "Previous tab", show=False, id="admin_prev_tab"),
     ]
 
     def __init__(self) -> None:
@@ -171,30 +173,12 @@ class AdminScreen(EngineScreen):
         self.start_live()
 
     # ------------------------------------------------------------- the tabs
-    @property
-    def tab(self) -> str:
-        active = self.query_one("#admin-tabs", TabbedContent).active
-        return active.removeprefix("tab-") or "users"
-
     def table(self, tab: str | None = None) -> KeyedTable:
         return self.query_one(f"#admin-{tab or self.tab}", KeyedTable)
 
     @property
     def selected(self) -> str | None:
         return self.table().selected_key
-
-    def show_tab(self, tab: str) -> None:
-        self.query_one("#admin-tabs", TabbedContent).active = f"tab-{tab}"
-
-    def _step_tab(self, delta: int) -> None:
-        tabs = list(TABS)
-        self.show_tab(tabs[(tabs.index(self.tab) + delta) % len(tabs)])
-
-    def action_next_tab(self) -> None:
-        self._step_tab(1)
-
-    def action_previous_tab(self) -> None:
-        self._step_tab(-1)
 
     @on(TabbedContent.TabActivated)
     def _tab_activated(self) -> None:
@@ -293,7 +277,7 @@ class AdminScreen(EngineScreen):
 
     # ---------------------------------------------------------------- actions
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in CHANGES | MEMBERS | {"next_tab", "previous_tab"} and self.refusal:
+        if action in CHANGES | MEMBERS | {"step_tab"} and self.refusal:
             return False
         tab = self.tab
         if action in CHANGES and tab == "audit":

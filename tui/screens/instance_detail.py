@@ -22,7 +22,6 @@ from switchyard.engine.views import InstanceView
 from switchyard.engine.vocabulary import WI_CANCELLED, WI_COMPLETED, WI_OPEN
 from switchyard.engine.workitems.views import WorkItemView
 from switchyard.tui import display
-from switchyard.tui.screens.base import EngineScreen
 from switchyard.tui.screens.confirm import ConfirmScreen
 from switchyard.tui.screens.monitor_cells import (
     ACTIVE,
@@ -38,6 +37,7 @@ from switchyard.tui.screens.monitor_cells import (
     waiting_text,
 )
 from switchyard.tui.screens.prompt import PromptScreen
+from switchyard.tui.screens.tabbed import TabbedEngineScreen
 from switchyard.tui.widgets.banner import StoreBanner
 from switchyard.tui.widgets.keyed_table import Cell, KeyedTable
 from switchyard.tui.widgets.log_pane import LogPane
@@ -52,7 +52,9 @@ CHILDREN_SHOWN = 50
 TABS = ("history", "variables", "calls", "items", "log")
 
 
-class InstanceDetailScreen(EngineScreen):
+class InstanceDetailScreen(TabbedEngineScreen):
+    TABS_ID = "detail-tabs"
+    TAB_NAMES = TABS
     TITLE = "Instance"
     CSS_PATH = Path(__file__).with_suffix(".tcss")
     REFRESH_ON: ClassVar[frozenset[str]] = frozenset({ev.INSTANCES_CHANGED, ev.WORK_ITEMS_CHANGED})
@@ -100,16 +102,6 @@ class InstanceDetailScreen(EngineScreen):
         return self.query_one(f"#detail-{name}", KeyedTable)
 
     # ------------------------------------------------------------------ tabs
-    @property
-    def tab(self) -> str:
-        return self.query_one("#detail-tabs", TabbedContent).active.removeprefix("tab-")
-
-    def show_tab(self, name: str) -> None:
-        self.query_one("#detail-tabs", TabbedContent).active = f"tab-{name}"
-
-    def action_step_tab(self, delta: int) -> None:
-        self.show_tab(TABS[(TABS.index(self.tab) + delta) % len(TABS)])
-
     @on(TabbedContent.TabActivated)
     def _tab_activated(self) -> None:
         focus = {"history": "steps", "variables": "vars", "calls": "children", "items": "items"}

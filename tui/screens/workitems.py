@@ -20,9 +20,9 @@ from rich.text import Text
 from switchyard.engine.kernel import events as ev
 from switchyard.engine.workitems.views import WorkItemView
 from switchyard.tui import display
-from switchyard.tui.screens.base import EngineScreen
 from switchyard.tui.screens.prompt import PromptScreen
 from switchyard.tui.screens.queue import PagedTable
+from switchyard.tui.screens.tabbed import TabbedEngineScreen
 from switchyard.tui.screens.workitem_form import WorkItemForm, console_node
 from switchyard.tui.widgets.banner import StoreBanner
 from switchyard.tui.widgets.keyed_table import Cell, Column
@@ -78,7 +78,9 @@ def status_cell(status: str, colours: dict[str, str]) -> Text:
     return display.styled(status, colours.get(ITEM_COLOURS.get(status, "")))
 
 
-class WorkItemsScreen(EngineScreen):
+class WorkItemsScreen(TabbedEngineScreen):
+    TABS_ID = "wi-tabs"
+    TAB_NAMES = tuple(TABS)
     TITLE = "Work Items"
     CSS_PATH = Path(__file__).with_suffix(".tcss")
     REFRESH_ON: ClassVar[frozenset[str]] = frozenset({ev.WORK_ITEMS_CHANGED, ev.INSTANCES_CHANGED})
@@ -92,8 +94,8 @@ class WorkItemsScreen(EngineScreen):
         Binding("s", "sort", "Sort", show=False, id="workitems_sort"),
         Binding("slash", "filter", "Filter", show=False, key_display="/", id="workitems_filter"),
         Binding("o", "overdue", "Overdue only", show=False, id="workitems_overdue"),
-        Binding("tab", "next_tab", "Tabs", show=False, id="workitems_next_tab"),
-        Binding("shift+tab", "previous_tab", "Previous tab", show=False, id="workitems_prev_tab"),
+        Binding("tab", "step_tab(1)", "Tabs", show=False, id="workitems_next_tab"),
+        Binding("shift+tab", "step_tab(-1)", "Previous tab", show=False, id="workitems_prev_tab"),
     ]
 
     def __init__(self) -> None:
@@ -126,8 +128,8 @@ class WorkItemsScreen(EngineScreen):
     # ------------------------------------------------------------- the tabs
     @property
     def view(self) -> str:
-        active = self.query_one("#wi-tabs", TabbedContent).active
-        return active.removeprefix("tab-") or "mine"
+        """The tab shown: which work items ("mine", "groups", "all")."""
+        return self.tab
 
     def table(self, view: str | None = None) -> PagedTable:
         return self.query_one(f"#wi-{view or self.view}", PagedTable)
@@ -135,19 +137,6 @@ class WorkItemsScreen(EngineScreen):
     @property
     def selected(self) -> WorkItemView | None:
         return self.items[self.view].get(self.table().selected_key or "")
-
-    def show_tab(self, view: str) -> None:
-        self.query_one("#wi-tabs", TabbedContent).active = f"tab-{view}"
-
-    def _step_tab(self, delta: int) -> None:
-        views = list(TABS)
-        self.show_tab(views[(views.index(self.view) + delta) % len(views)])
-
-    def action_next_tab(self) -> None:
-        self._step_tab(1)
-
-    def action_previous_tab(self) -> None:
-        self._step_tab(-1)
 
     @on(TabbedContent.TabActivated)
     def _tab_activated(self) -> None:
