@@ -299,12 +299,22 @@ def count_past_statement(
     holds ``offset`` + ``limit`` matches up to its last row, so the total is that plus
     this; it tests only the candidates the page did not reach (a page of a variable
     condition stops about half way through the candidates; a count of all of them tests
-    each again). ``extra``: scalar subqueries read in the same statement."""
+    each again). ``extra``: scalar subqueries read in the same statement.
+
+    Two counts, older than the row and as old with a lower id, each an index range
+    (one count of ``_keyset`` would test its OR on every row: +35 % on 60,000 matches).
+    Either one reaching the bound makes the sum reach it: over the cap all the same."""
     at = bindparam(_AT, type_=instances.c.updated_at.type)
     key = bindparam(_KEY, type_=Integer)
-    past = select(instances.c.id).where(and_(clause, _keyset((at, key), None)))
-    bounded = past.limit(max(cap + 1 - limit, 0)).subquery("past")
-    return select(select(func.count()).select_from(bounded).scalar_subquery(), *extra)
+    u = instances.c.updated_at
+    bound = max(cap + 1 - limit, 0)
+
+    def counted(*past: ColumnElement[bool]) -> Any:
+        rows = select(instances.c.id).where(and_(clause, *past)).limit(bound).subquery()
+        return select(func.count()).select_from(rows).scalar_subquery()
+
+    both = counted(u < at) + counted(u == at, instances.c.id < key)
+    return select(both, *extra)
 
 
 @dataclass(frozen=True)
