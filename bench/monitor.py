@@ -159,6 +159,7 @@ def fill(db: Path, rows: int, definitions: dict[str, int]) -> float:
             "INSERT INTO instance_vars (instance_id, name, num, text) VALUES (?, ?, ?, ?)", ivars
         )
         con.commit()
+        del inst, ivars  # (not alive beside the next batch)
     con.execute("ANALYZE")
     con.commit()
     con.close()
