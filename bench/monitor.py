@@ -167,7 +167,7 @@ def fill(db: Path, rows: int, definitions: dict[str, int]) -> float:
 
 
 def fill_postgres(dsn: str, rows: int, definitions: dict[str, int]) -> float:
-    """``fill`` on PostgreSQL (COPY), then ANALYZE; returns seconds."""
+    """``fill`` on PostgreSQL (COPY), then VACUUM ANALYZE; returns seconds."""
     import psycopg
 
     started = time.perf_counter()
@@ -186,7 +186,7 @@ def fill_postgres(dsn: str, rows: int, definitions: dict[str, int]) -> float:
                     for var in ivars:
                         copy.write_row(var)
         con.execute("SELECT setval(pg_get_serial_sequence('instances', 'id'), %s)", (rows,))
-        con.execute("ANALYZE")
+        con.execute("VACUUM ANALYZE")  # as autovacuum would: index-only counts (visibility map)
     return time.perf_counter() - started
 
 
