@@ -216,9 +216,8 @@ class MonitorApi(Guard):
         last: tuple[datetime, int],
     ) -> int:
         """How many match past ``last`` (a full page's last row), up to the cap; on the
-        page's connection, so in the page's read transaction (on SQLite its snapshot).
-        Its change token is checked as the page's is (a rights change between the two
-        statements: PostgreSQL reads each statement at its own moment)."""
+        page's connection, so in the page's snapshot (``store.read(snapshot=True)``).
+        Its change token is checked as the page's is (the same, in one snapshot)."""
         stmt = self._statement(
             conn,
             context,
@@ -264,7 +263,7 @@ class MonitorApi(Guard):
             raise SwitchyardError(
                 "filter", "set a filter first: the monitor shows nothing until then"
             )
-        async with self.store.read() as conn:
+        async with self.store.read(snapshot=True) as conn:  # the page and its count agree
             context = await self._context(conn)
             await self._check_conditions(conn, flt, context)
             cap = context.cap

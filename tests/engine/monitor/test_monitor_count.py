@@ -2,8 +2,8 @@
 first page and a page at an offset: the page is read alone, then the matches past its
 last row are counted (engine/monitor/api.py ``_counted_past``), so the count tests only
 the candidates the page did not reach. The total stays exact, rights apply to the count
-as to the rows, the cap check is unchanged, and a change between the two statements never
-leaves the total below the rows shown. Both backends."""
+as to the rows, the cap check is unchanged, and both statements read one snapshot (a
+change between them is not seen). Both backends."""
 
 from __future__ import annotations
 
@@ -130,9 +130,9 @@ async def test_a_change_between_page_and_count_never_leaves_the_total_below_the_
     open_engine: OpenEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Instances stop matching (committed by another connection) after the page was read
-    and before the matches past it are counted. SQLite: the count reads the page's
-    snapshot (one read transaction), so the total is the page's exact one. PostgreSQL
-    (each statement its own snapshot): the total is never below offset + the rows shown."""
+    and before the matches past it are counted: the count reads the page's snapshot (one
+    read transaction; on PostgreSQL REPEATABLE READ), so the total is the page's exact
+    one, never below offset + the rows shown (fails on PostgreSQL in READ COMMITTED)."""
     root, _ = await setup(open_engine, tmp_path, claims=7)
     run_count = mon_q.run_count
 
@@ -143,10 +143,21 @@ async def test_a_change_between_page_and_count_never_leaves_the_total_below_the_
 
     monkeypatch.setattr(mon_q, "run_count", change_first)
     page = await root.monitor(BIG, limit=5, offset=5)
-    assert len(page.rows) == 5
-    if root.store.is_sqlite:
-        assert page.total == 12
-    else:
-        assert page.total >= 10
+    assert len(page.rows) == 5 and page.total == 12
     monkeypatch.undo()
     assert (await root.monitor(BIG, limit=5)).total == 0
+
+
+async def test_a_snapshot_read_leaves_the_pool_as_it_was(open_engine: OpenEngine) -> None:
+    """PostgreSQL: the monitor's REPEATABLE READ is for its own call; the pooled
+    connection goes back in READ COMMITTED (the store's other reads expect it)."""
+    root = await open_engine()
+    if root.store.is_sqlite:
+        pytest.skip("SQLite: a read transaction is a snapshot anyway")
+    show = text("SHOW transaction_isolation")
+    await root.monitor(MonitorFilter(statuses=["error"]))
+    async with root.store.read(snapshot=True) as conn:
+        assert (await conn.execute(show)).scalar() == "repeatable read"
+    for _ in range(8):  # more than the pool keeps idle: each connection it returned
+        async with root.store.read() as conn:
+            assert (await conn.execute(show)).scalar() == "read committed"
