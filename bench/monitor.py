@@ -3,6 +3,9 @@ raw indexed SQL query, on a store of 1,000,000 process instances (SQLite).
 
 Run: ``.venv/bin/python bench/monitor.py [--rows 1000000]``; ``--quick`` is 100,000 rows
 (under 2 minutes on 2 cores). Nothing is cached between runs: each run fills a fresh store.
+``--postgres``: the same on a throw-away PostgreSQL server the bench starts itself
+(bench/pg.py), 200,000 instances by default (filled with COPY), the "direct" column
+through a plain psycopg connection.
 
 The store is made by the real engine (migrations), then filled fast with bulk inserts:
 instances of 50 processes (90 % completed, 5 % error, 4 % waiting, 1 % running), each
@@ -38,11 +41,12 @@ import statistics
 import tempfile
 import textwrap
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from pg import store_url
 from switchyard.engine.api import Engine
 from switchyard.engine.monitor.filters import MonitorFilter
 
@@ -108,14 +112,10 @@ def status_for(n: int) -> str:
     return "completed" if r < 90 else "error" if r < 95 else "waiting" if r < 99 else "running"
 
 
-def fill(db: Path, rows: int, definitions: dict[str, int]) -> float:
-    """Bulk-insert ``rows`` instances and their indexed variables; returns seconds."""
-    started = time.perf_counter()
+def batches(rows: int, definitions: dict[str, int]) -> Iterator[tuple[list[Any], list[Any]]]:
+    """The instances and their indexed variables, 50,000 instances at a time."""
     rng = random.Random(7)
     base = datetime(2026, 1, 1, tzinfo=UTC)
-    con = sqlite3.connect(db)
-    con.execute("PRAGMA journal_mode=WAL")
-    con.execute("PRAGMA synchronous=OFF")
     names = sorted(definitions)
     batch = 50_000
     for start in range(0, rows, batch):
@@ -133,21 +133,60 @@ def fill(db: Path, rows: int, definitions: dict[str, int]) -> float:
             )  # fmt: skip
             ivars.append((n, "amount", float(amount), f"{amount}.00"))
             ivars.append((n, "employee", None, employee))
+        yield inst, ivars
+
+
+_INSTANCE_COLUMNS = (
+    "id, process, definition_id, process_version, status, started_at, updated_at, variables,"
+    " current_state, waiting_on, lane, origin, command, env, shell, overlap_limit,"
+    " cancel_requested, visit, depth"
+)
+
+
+def fill(db: Path, rows: int, definitions: dict[str, int]) -> float:
+    """Bulk-insert ``rows`` instances and their indexed variables; returns seconds."""
+    started = time.perf_counter()
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=OFF")
+    for inst, ivars in batches(rows, definitions):
         con.executemany(
-            "INSERT INTO instances (id, process, definition_id, process_version, status,"
-            " started_at, updated_at, variables, current_state, waiting_on, lane, origin,"
-            " command, env, shell, overlap_limit, cancel_requested, visit, depth)"
-            " VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, 'default', 'manual', '[]', '{}', 0, 0, 0,"
-            " 0, 0)",
+            f"INSERT INTO instances ({_INSTANCE_COLUMNS}) VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?,"
+            " 'default', 'manual', '[]', '{}', 0, 0, 0, 0, 0)",
             inst,
         )
         con.executemany(
             "INSERT INTO instance_vars (instance_id, name, num, text) VALUES (?, ?, ?, ?)", ivars
         )
         con.commit()
+        del inst, ivars  # (not alive beside the next batch)
     con.execute("ANALYZE")
     con.commit()
     con.close()
+    return time.perf_counter() - started
+
+
+def fill_postgres(dsn: str, rows: int, definitions: dict[str, int]) -> float:
+    """``fill`` on PostgreSQL (COPY), then VACUUM ANALYZE; returns seconds."""
+    import psycopg
+
+    started = time.perf_counter()
+    with psycopg.connect(dsn, autocommit=True) as con:
+        for inst, ivars in batches(rows, definitions):
+            with con.cursor() as cur:
+                with cur.copy(f"COPY instances ({_INSTANCE_COLUMNS}) FROM STDIN") as copy:
+                    for n, process, did, status, at, _, variables, state, waiting in inst:
+                        copy.write_row(
+                            (n, process, did, 1, status, at, at, variables, state, waiting,
+                             "default", "manual", "[]", "{}", False, 0, False, 0, 0)
+                        )  # fmt: skip
+                with cur.copy(
+                    "COPY instance_vars (instance_id, name, num, text) FROM STDIN"
+                ) as copy:
+                    for var in ivars:
+                        copy.write_row(var)
+        con.execute("SELECT setval(pg_get_serial_sequence('instances', 'id'), %s)", (rows,))
+        con.execute("VACUUM ANALYZE")  # as autovacuum would: index-only counts (visibility map)
     return time.perf_counter() - started
 
 
@@ -227,11 +266,24 @@ async def deep_pages(engine: Engine, rows: int) -> dict[str, Any]:
     }
 
 
-async def main(rows: int, quick: bool) -> None:
-    result: dict[str, Any] = {"rows": rows, "quick": quick}
-    with tempfile.TemporaryDirectory(prefix="sy-monitor-") as tmp:
-        db = Path(tmp) / "store.db"
-        engine = await Engine.open(f"sqlite:///{db}", data_dir=Path(tmp) / "data")
+def dollars(sql: str) -> str:
+    """``?`` placeholders as asyncpg's ``$1``, ``$2`` ..."""
+    parts = sql.split("?")
+    return parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], 1))
+
+
+async def main(rows: int, quick: bool, postgres: bool) -> None:
+    result: dict[str, Any] = {
+        "rows": rows,
+        "quick": quick,
+        "store": "postgresql" if postgres else "sqlite",
+    }
+    with (
+        tempfile.TemporaryDirectory(prefix="sy-monitor-") as tmp,
+        store_url(postgres, Path(tmp)) as url,
+    ):
+        data = Path(tmp) / "data"
+        engine = await Engine.open(url, data_dir=data)
         definitions = {}
         for i in range(PROCESSES):
             path = Path(tmp) / f"p{i:02d}.yaml"
@@ -245,15 +297,24 @@ async def main(rows: int, quick: bool) -> None:
                 assert row is not None
                 definitions[p.name] = int(row["id"])
         await engine.close()
-        seconds = fill(db, rows, definitions)
+        dsn = url.replace("postgresql+asyncpg://", "postgresql://")
+        if postgres:
+            seconds = fill_postgres(dsn, rows, definitions)
+        else:
+            seconds = fill(Path(tmp) / "store.db", rows, definitions)
         print(f"filled {rows:,} instances (+{2 * rows:,} indexed variables) in {seconds:.1f} s")
         result["fill_s"] = round(seconds, 1)
 
-        engine = await Engine.open(f"sqlite:///{db}", data_dir=Path(tmp) / "data")
+        engine = await Engine.open(url, data_dir=data)
         await engine.add_user("mona", licence="monitor")
         await engine.grant("p07", "mona", view=True)
-        mona = await Engine.open(f"sqlite:///{db}", data_dir=Path(tmp) / "data", user="mona")
-        raw = sqlite3.connect(db)
+        mona = await Engine.open(url, data_dir=data, user="mona")
+        if postgres:
+            import psycopg
+
+            raw: Any = psycopg.connect(dsn, autocommit=True)
+        else:
+            raw = sqlite3.connect(Path(tmp) / "store.db")
         print(f"{'filter':38} {'matches':>8} {'engine ms':>10} {'raw ms':>8} {'ratio':>6}  goal")
         print("(matches: the first page's count; 'raw': the SQL through the same pool)")
         ratios: dict[str, float] = {}
@@ -261,13 +322,15 @@ async def main(rows: int, quick: bool) -> None:
         raw_ms_of: dict[str, float] = {}
         for label, flt in FILTERS.items():
             sql, args = RAW[label]
+            pooled = dollars(sql) if postgres else sql
+            plain = sql.replace("?", "%s") if postgres else sql
 
-            async def raw_query(sql: str = sql, args: tuple = args) -> list[Any]:
+            async def raw_query(sql: str = pooled, args: tuple = args) -> list[Any]:
                 async with engine.store.read() as conn:
                     return list((await conn.exec_driver_sql(sql, args)).all())
 
-            async def direct(sql: str = sql, args: tuple = args) -> list[Any]:
-                return raw.execute(sql, args).fetchall()
+            async def direct(sql: str = plain, args: tuple = args) -> list[Any]:
+                return list(raw.execute(sql, args).fetchall())
 
             (api_ms, page), (raw_ms, found), (direct_ms, _) = await timed_side_by_side(
                 lambda flt=flt, e=(mona if label in AS_USER else engine): e.monitor(flt),
@@ -283,7 +346,7 @@ async def main(rows: int, quick: bool) -> None:
             note = "" if same else "  (pages differ!)"
             print(
                 f"{label:38} {page.total:>8} {api_ms:>10.2f} {raw_ms:>8.2f} {ratio:>6.2f}"
-                f"  {met}{note}   (sqlite3 direct {direct_ms:.2f} ms)"
+                f"  {met}{note}   ({'psycopg' if postgres else 'sqlite3'} direct {direct_ms:.2f} ms)"
             )
         too_broad = MonitorFilter(processes=["p07"])
         started = time.perf_counter()
@@ -313,8 +376,13 @@ async def main(rows: int, quick: bool) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=None, help="instances (default 1,000,000)")
+    parser.add_argument(
+        "--rows", type=int, default=None, help="instances (default 1,000,000; 200,000 --postgres)"
+    )
     parser.add_argument("--quick", action="store_true", help="100,000 instances (< 2 min)")
+    parser.add_argument(
+        "--postgres", action="store_true", help="on a throw-away PostgreSQL server (bench/pg.py)"
+    )
     args = parser.parse_args()
-    rows = args.rows or (100_000 if args.quick else 1_000_000)
-    asyncio.run(main(rows, args.quick))
+    rows = args.rows or (100_000 if args.quick else 200_000 if args.postgres else 1_000_000)
+    asyncio.run(main(rows, args.quick, args.postgres))

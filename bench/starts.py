@@ -1,9 +1,10 @@
 """Starting process instances through the engine API: single starts and batches
 (``Engine.start_many``) against today's single-start path, in the same run.
 
-Run: ``.venv/bin/python bench/starts.py`` (``--quick``: fewer starts, < 1 min).
+Run: ``.venv/bin/python bench/starts.py`` (``--quick``: fewer starts, < 1 min;
+``--postgres``: on a throw-away PostgreSQL server it starts itself, bench/pg.py).
 
-One SQLite store made by the real engine (migrations), one published process with three
+One store (SQLite, or PostgreSQL with ``--postgres``) made by the real engine (migrations), one published process with three
 variables (two of them indexed). Three contenders, in rounds so that a load change hits
 each alike, on the same store:
 
@@ -32,6 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pg import store_url
 from switchyard.engine.api import Engine
 from switchyard.engine.definitions import values
 from switchyard.engine.errors import Conflict, NotFound, SwitchyardError
@@ -113,10 +115,15 @@ def row(n: int) -> dict[str, Any]:
     return {"who": f"person {n}", "amount": f"{n % 5000}.25"}
 
 
-async def main(singles: int, batches: int, batch: int, rounds: int) -> dict[str, float]:
-    with tempfile.TemporaryDirectory(prefix="sy-starts-") as name:
+async def main(
+    singles: int, batches: int, batch: int, rounds: int, postgres: bool = False
+) -> dict[str, Any]:
+    with (
+        tempfile.TemporaryDirectory(prefix="sy-starts-") as name,
+        store_url(postgres, Path(name)) as url,
+    ):
         tmp = Path(name)
-        engine = await Engine.open(f"sqlite:///{tmp / 'store.db'}", data_dir=tmp / "data")
+        engine = await Engine.open(url, data_dir=tmp / "data")
         try:
             source = tmp / "pay.yaml"
             source.write_text(textwrap.dedent(DEFINITION).lstrip())
@@ -147,6 +154,7 @@ async def main(singles: int, batches: int, batch: int, rounds: int) -> dict[str,
             await engine.close()
     rates = {label: done[label] / spent[label] for label in spent}
     old = rates["old single"]
+    print(f"{'PostgreSQL' if postgres else 'SQLite'} store")
     print(f"{rounds} rounds; load average (1 min) at the end: {os.getloadavg()[0]:.1f}")
     print(f"{'path':12} {'starts':>8} {'seconds':>8} {'starts/s':>9} {'x old':>6}  goal")
     goals = {"single": ">= 4x old", "batch": ">= 2,000/s"}
@@ -161,6 +169,7 @@ async def main(singles: int, batches: int, batch: int, rounds: int) -> dict[str,
         "old_single_starts_per_s": round(old, 1),
         "ratio_single_to_old": round(rates["single"] / old, 3),
         "ratio_batch_to_old": round(rates["batch"] / old, 3),
+        "store": "postgresql" if postgres else "sqlite",
     }
 
 
@@ -168,9 +177,12 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer starts (< 1 min)")
     parser.add_argument("--batch", type=int, default=1000, help="rows per start_many call")
+    parser.add_argument(
+        "--postgres", action="store_true", help="on a throw-away PostgreSQL server (bench/pg.py)"
+    )
     args = parser.parse_args()
     if args.quick:
-        result = asyncio.run(main(singles=200, batches=2, batch=args.batch, rounds=2))
+        result = asyncio.run(main(200, 2, args.batch, 2, args.postgres))
     else:
-        result = asyncio.run(main(singles=500, batches=5, batch=args.batch, rounds=3))
+        result = asyncio.run(main(500, 5, args.batch, 3, args.postgres))
     print(json.dumps(result))

@@ -287,8 +287,14 @@ class Store:
             return await on_driver_thread(conn, fn)
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
+    async def read(self, *, snapshot: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A read connection; its statements run in one transaction (ended when the block
+        ends). ``snapshot``: they all see the store as of the first one, on PostgreSQL too
+        (REPEATABLE READ: the same one ``BEGIN``; a read-only transaction never fails to
+        serialise). SQLite: always so (a read transaction in WAL mode is a snapshot)."""
         async with self._reader.connect() as conn:
+            if snapshot and not self.is_sqlite:
+                await conn.execution_options(isolation_level="REPEATABLE READ")
             yield conn
 
     async def listen(self, channel: str, on_notify: Callable[[], None]) -> Callable[[], Any]:

@@ -13,20 +13,22 @@ instance is seen with the values of its last rest point.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from switchyard.engine.errors import NotFound, SwitchyardError, check_page
-from switchyard.engine.instances.waiting import shown_waiting
 from switchyard.engine.kernel import eventlog
 from switchyard.engine.kernel.eventlog import FILTER_CANCELLED
 from switchyard.engine.monitor.context import MonitorContext, MonitorCursor
 from switchyard.engine.monitor.filters import MonitorFilter
+from switchyard.engine.monitor.rows import MonitorRow as MonitorRow  # (re-exported)
+from switchyard.engine.monitor.rows import page_rows
 from switchyard.engine.people.guard import Guard
-from switchyard.engine.people.masking import Masker, in_spec, secured_variables
+from switchyard.engine.people.masking import in_spec, secured_variables
 from switchyard.engine.people.rules import (
     ON_CACHED_IDENTITY,
     StaleIdentity,
@@ -34,27 +36,15 @@ from switchyard.engine.people.rules import (
     licence,
     rule,
 )
-from switchyard.engine.views import InstanceView
 from switchyard.store.queries import monitor as mon_q
 from switchyard.store.queries import params as params_q
 from switchyard.store.queries import people as people_q
 from switchyard.store.queries import processes as proc_q
 from switchyard.store.queries import saved_filters as saved_q
 
-_T = TypeVar("_T")
 _TOKEN = "_changes"  # the change token's column on a page's rows
 _STATEMENTS = 64  # page statements kept per context (filters x page kinds)
 _NO_TOKEN = object()  # the identity in use is not the cached one: nothing is cached
-
-
-def _made(cls: type[_T], fields: dict[str, Any]) -> _T:
-    """A frozen dataclass without its generated ``__init__`` (one ``object.__setattr__``
-    per field: most of the time a 100-row page spends in Python). Only for the monitor's
-    own rows, every field given (tests/engine/monitor/test_monitor_cache.py checks the
-    fields against the class, so a field added to it cannot be left unset here)."""
-    made = object.__new__(cls)
-    object.__setattr__(made, "__dict__", fields)
-    return made
 
 
 class FilterTooBroad(SwitchyardError):
@@ -70,71 +60,6 @@ class FilterTooBroad(SwitchyardError):
 
     def __str__(self) -> str:
         return self.message
-
-
-@dataclass(frozen=True)
-class MonitorRow:
-    instance: InstanceView
-    version: int | None
-    state: str | None
-    waiting_on: str | None
-    originator: str | None
-    updated_at: datetime | None
-    variables: dict[str, Any]  # masked for the caller
-
-    @property
-    def cursor(self) -> MonitorCursor | None:
-        """This row's place in the order, for ``monitor(after=...)`` / ``before=``."""
-        if self.updated_at is None:
-            return None
-        return MonitorCursor(self.updated_at, self.instance.id)
-
-    def to_json(self) -> dict[str, Any]:
-        from switchyard.engine.views import to_json
-
-        return {
-            **to_json(self.instance),
-            "version": self.version,
-            "state": self.state,
-            "waiting_on": self.waiting_on,
-            "originator": self.originator,
-            "updated_at": self.updated_at.isoformat() if self.updated_at else None,
-            "variables": self.variables,
-        }
-
-
-class _Variables:
-    """``MonitorRow.variables`` of a page's row, decoded from the stored JSON when first
-    read (the console's table shows no variable: most rows are never decoded). Only for
-    rows that mask nothing: a row with hidden variables gets them masked at once."""
-
-    def __get__(self, row: MonitorRow | None, owner: type[MonitorRow]) -> dict[str, Any]:
-        if row is None:
-            raise AttributeError("variables")
-        fields = row.__dict__
-        if "variables" not in fields:  # (a copy of a decoded row has them already)
-            fields["variables"] = _shown(fields.pop(_STORED))
-        shown: dict[str, Any] = fields["variables"]
-        return shown
-
-
-class _PageRow(MonitorRow):
-    """A monitor page's row: a MonitorRow whose variables are decoded when first read.
-    Its ``__dict__`` holds ``_stored`` (the driver's JSON) until then; reading
-    ``variables`` (or comparing, ``repr``, ``to_json``) decodes and drops it."""
-
-    variables = _Variables()
-
-
-_STORED = "_stored"
-
-
-def _shown(variables: Any) -> dict[str, Any]:
-    """Stored variables as shown: decoded, without the internal ``__`` keys."""
-    stored = mon_q.json_of(variables) or {}
-    if isinstance(variables, str) and '"__' not in variables:
-        return stored  # no internal key (the common case)
-    return {k: v for k, v in stored.items() if not k.startswith("__")}
 
 
 @dataclass(frozen=True)
@@ -238,6 +163,22 @@ class MonitorApi(Guard):
     def _where_for(self, flt: MonitorFilter, context: MonitorContext) -> Any:
         return self._monitor_where(flt, context.visible_for(flt.processes))
 
+    def _statement(
+        self,
+        conn: AsyncConnection,
+        context: MonitorContext,
+        key: tuple[Any, ...],
+        build: Callable[[], Select[Any]],
+    ) -> mon_q.DriverPage:
+        """A statement of this context, built and compiled once (the filter and the
+        caller's rights are in it; the offset and cursor are parameters)."""
+        stmt = context.statements.get(key)
+        if stmt is None:
+            if len(context.statements) >= _STATEMENTS:
+                context.statements.clear()
+            stmt = context.statements[key] = mon_q.compile_page(build(), conn.dialect)
+        return stmt
+
     def _page_statement(
         self,
         conn: AsyncConnection,
@@ -245,32 +186,61 @@ class MonitorApi(Guard):
         context: MonitorContext,
         limit: int,
         by_offset: bool,
-        after: MonitorCursor | None,
-        before: MonitorCursor | None,
-    ) -> Any:
-        """The page statement of a filter for this context (built and compiled once: the
-        filter and the caller's rights are in it, the offset and cursor are parameters)."""
-        cursor = "after" if after is not None else "before" if before is not None else None
-        first = not by_offset and cursor is None
-        key = (repr(flt), limit, by_offset, cursor)  # a dataclass: equal filters, equal repr
-        stmt = context.statements.get(key)
-        if stmt is None:
-            if len(context.statements) >= _STATEMENTS:
-                context.statements.clear()
-            stmt = mon_q.compile_page(
-                mon_q.page_statement(
-                    self._where_for(flt, context),
-                    cap=context.cap,
-                    always_count=not first,
-                    limit=limit,
-                    by_offset=by_offset,
-                    cursor=cursor,
-                    extra=[params_q.changes_token().label(_TOKEN)],
-                ),
-                conn.dialect,
-            )
-            context.statements[key] = stmt
-        return stmt
+        cursor: str | None,
+    ) -> mon_q.DriverPage:
+        """A page from the top or at an offset is read alone (counted past it: see
+        ``_counted_past``), a page past a cursor with its count in the same statement
+        (the rows before the cursor are not known)."""
+        return self._statement(
+            conn,
+            context,
+            # a dataclass: equal filters, equal repr
+            ("page", repr(flt), limit, by_offset, cursor),
+            lambda: mon_q.page_statement(
+                self._where_for(flt, context),
+                cap=context.cap,
+                limit=limit,
+                by_offset=by_offset,
+                cursor=cursor,
+                extra=[params_q.changes_token().label(_TOKEN)],
+                counted=cursor is not None,
+            ),
+        )
+
+    async def _counted_past(
+        self,
+        conn: AsyncConnection,
+        flt: MonitorFilter,
+        context: MonitorContext,
+        limit: int,
+        last: tuple[datetime, int],
+    ) -> int:
+        """How many match past ``last`` (a full page's last row), up to the cap; on the
+        page's connection, so in the page's snapshot (``store.read(snapshot=True)``).
+        Its change token is checked as the page's is (the same, in one snapshot)."""
+        stmt = self._statement(
+            conn,
+            context,
+            ("past", repr(flt), limit),
+            lambda: mon_q.count_past_statement(
+                self._where_for(flt, context),
+                cap=context.cap,
+                limit=limit,
+                extra=[params_q.changes_token()],
+            ),
+        )
+        counted, token = await mon_q.run_count(conn, stmt, last)
+        self._check_token(token, context)
+        return int(counted)
+
+    def _check_token(self, token: object, context: MonitorContext) -> None:
+        """A statement read the change token ``token``: if it moved since ``context`` was
+        read, the guard reruns the call on a fresh identity (on the cached one), or the
+        context is dropped for the next call (it changed during this call)."""
+        if token != context.token:
+            if ON_CACHED_IDENTITY.get():
+                raise StaleIdentity()  # the guard reads the identity again, then reruns
+            self.__dict__.pop("_monitor_context", None)
 
     @rule(licence("monitor", "use the monitor"), revalidates=True)  # rows: what the caller may view
     async def monitor(
@@ -293,13 +263,13 @@ class MonitorApi(Guard):
             raise SwitchyardError(
                 "filter", "set a filter first: the monitor shows nothing until then"
             )
-        async with self.store.read() as conn:
+        async with self.store.read(snapshot=True) as conn:  # the page and its count agree
             context = await self._context(conn)
             await self._check_conditions(conn, flt, context)
             cap = context.cap
-            first = offset == 0 and after is None and before is None
             cursor = after or before
-            stmt = self._page_statement(conn, flt, context, limit, bool(offset), after, before)
+            kind = "after" if after is not None else "before" if before is not None else None
+            stmt = self._page_statement(conn, flt, context, limit, bool(offset), kind)
             keys, raw = await mon_q.run_page(
                 conn,
                 stmt,
@@ -307,15 +277,19 @@ class MonitorApi(Guard):
                 cursor=cursor.key() if cursor else None,
             )
             at = {k: i for i, k in enumerate(keys)}
-            token = raw[0][at[_TOKEN]] if raw else await params_q.changes(conn)
-            if token != context.token:
-                if ON_CACHED_IDENTITY.get():
-                    raise StaleIdentity()  # the guard reads the identity again, then reruns
-                self.__dict__.pop("_monitor_context", None)  # changed during this call
-            if first and len(raw) < limit:
-                total = len(raw)  # all of them are on this page: nothing to count
-            elif raw:
+            self._check_token(raw[0][at[_TOKEN]] if raw else await params_q.changes(conn), context)
+            if cursor is not None and raw:
                 total = int(raw[0][at[mon_q.COUNTED]])
+            elif cursor is None and len(raw) == limit:  # matches up to its last row, and past it
+                last = raw[-1]  # newest first
+                last_at = mon_q.time_of(last[at["updated_at"]])
+                assert last_at is not None  # a process instance always has updated_at
+                past = await self._counted_past(
+                    conn, flt, context, limit, (last_at, int(last[at["id"]]))
+                )
+                total = offset + limit + past
+            elif cursor is None and (raw or offset == 0):
+                total = offset + len(raw)  # a short page: every match is up to it
             else:  # a page past the end: how many there are now (to go back to)
                 total = await mon_q.count_upto(conn, self._where_for(flt, context), cap)
             if total > cap:  # for the message: how many it matched
@@ -350,9 +324,7 @@ class MonitorApi(Guard):
     ) -> list[MonitorRow]:
         """Rows as the caller may see them: hidden variables ****. Which are hidden depends
         on the definition (immutable once published: cached) and the caller's specs (in the
-        context). Decoded straight from the driver's tuples (``mon_q.SHOWN``'s order)."""
-        if tuple(keys[: len(mon_q.SHOWN_NAMES)]) != mon_q.SHOWN_NAMES:
-            raise AssertionError(f"monitor page columns out of order: {keys}")
+        context)."""
         hidden = context.hidden
         for key in {r[16] for r in raw if r[16] is not None}:  # definition_id
             if key not in hidden:
@@ -362,55 +334,7 @@ class MonitorApi(Guard):
                     for v, spec in found.items()
                     if not in_spec(context.me, context.specs.get(spec))
                 )
-        out: list[MonitorRow] = []
-        nothing: frozenset[str] = frozenset()
-        time_of, json_of = mon_q.time_of, mon_q.json_of
-        for row in raw:
-            (
-                iid, schedule, process, lane, status, reason, origin, fire_at, queued_at,
-                started_at, ended_at, exit_code, node_id, command, current_state,
-                current_action, definition_id, version, waiting_on, originator, updated_at,
-                variables,
-            ) = row[:22]  # fmt: skip
-            view: InstanceView = _made(
-                InstanceView,
-                {
-                    "id": int(iid),
-                    "schedule": schedule,
-                    "process": process,
-                    "lane": lane,
-                    "status": status,
-                    "reason": reason,
-                    "origin": origin or "schedule",
-                    "fire_at": None if fire_at is None else time_of(fire_at),
-                    "queued_at": None if queued_at is None else time_of(queued_at),
-                    "started_at": time_of(started_at),
-                    "ended_at": None if ended_at is None else time_of(ended_at),
-                    "exit_code": exit_code,
-                    "node_id": node_id,
-                    "command": list(json_of(command) or ()),
-                    "current_state": current_state,
-                    "current_action": current_action,
-                },
-            )
-            fields = {
-                "instance": view,
-                "version": version,
-                "state": current_state,
-                "waiting_on": shown_waiting(status, waiting_on),
-                "originator": originator,
-                "updated_at": time_of(updated_at),
-            }
-            concealed = hidden.get(definition_id, nothing) if definition_id else nothing
-            if concealed:  # masked now: the masker needs the values (out of free text)
-                stored = json_of(variables) or {}
-                masker = Masker.hiding(concealed, stored)
-                fields["instance"] = masker.view(view)
-                fields["variables"] = masker.variables(_shown(variables))
-            else:
-                fields[_STORED] = variables  # decoded when read (_Variables)
-            out.append(_made(_PageRow, fields))
-        return out
+        return page_rows(keys, raw, hidden)
 
     async def _definition_secured(
         self, conn: AsyncConnection, definition_id: int

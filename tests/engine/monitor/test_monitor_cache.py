@@ -198,12 +198,12 @@ async def test_a_cursor_page_checks_the_cap_too(
 async def test_rows_built_without_init_set_every_field(
     open_engine: OpenEngine, runtime: StartRuntime, tmp_path: Path
 ) -> None:
-    """The monitor builds its rows without the dataclasses' ``__init__`` (api.py
-    ``_made``): every field of InstanceView and MonitorRow must be set, and equal to what
-    the ordinary views give."""
+    """The monitor builds its rows without the dataclasses' ``__init__`` (rows.py
+    ``_made``): every field of InstanceView and MonitorRow must be set, and equal to what the
+    ordinary views give."""
     root, _, (instance_id,) = await setup(open_engine, runtime, tmp_path)
     (row,) = (await root.monitor(CLAIMS_FILTER)).rows
-    # the variables are decoded when first read (api.py ``_Variables``), then a field
+    # the variables are decoded when first read (rows.py ``_Variables``), then a field
     assert set(vars(row)) == {f.name for f in fields(MonitorRow)} - {"variables"} | {"_stored"}
     assert row.variables == {"employee": "e0", "iban": "DE00SECRET000"}
     assert set(vars(row)) == {f.name for f in fields(MonitorRow)}
