@@ -135,6 +135,9 @@ class Runtime:
         # `serve` then stops the way SIGTERM stops it, with ``drain_grace``
         self.drain_requested = asyncio.Event()
         self.drain_grace: float | None = None
+        # definitions compiled into step programs (engine/process/program.py); off, every
+        # step takes the executor's walk (the tests compare the two)
+        self.step_programs = True
 
     async def start(self) -> None:
         now = self.engine.clock.now()
@@ -199,6 +202,7 @@ class Runtime:
             config=config,
             chunks=self.chunks,
             kill_grace=self.kill_grace,
+            step_programs=self.step_programs,
         )
         self._host_loaded = time.monotonic()
         return self.host

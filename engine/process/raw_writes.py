@@ -24,8 +24,9 @@ without it the batch goes statement by statement as above."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
@@ -43,24 +44,39 @@ class RawStatement:
     names: tuple[str, ...]  # parameter names in positional order
     processors: tuple[Processor, ...]
     constants: dict[str, Any]  # values bound in the statement itself (``where status = 'x'``)
+    _getter: Callable[[dict[str, Any]], Any] | None = field(init=False, repr=False)
+    _processing: tuple[tuple[int, Callable[[Any], Any]], ...] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # the row's values in one C call when every name comes from the row, and the
+        # positions that need processing: built once, used for every row of every batch
+        getter = itemgetter(*self.names) if self.names and not self.constants else None
+        object.__setattr__(self, "_getter", getter)
+        processing = tuple((i, p) for i, p in enumerate(self.processors) if p is not None)
+        object.__setattr__(self, "_processing", processing)
 
     def row(self, params: dict[str, Any], memo: dict[Any, Any]) -> tuple[Any, ...]:
-        """One row's values in order, processed as SQLAlchemy does; a timestamp is
-        processed once per ``memo`` (a batch: a step's start, end and the instance's
-        ``updated_at`` are the same instant)."""
-        out = []
-        for name, process in zip(self.names, self.processors, strict=True):
-            value = params[name] if name in params else self.constants[name]
-            if process is None:
-                out.append(value)
-            elif type(value) is datetime:
+        """One row's values in order, processed as SQLAlchemy does; a timestamp (and a
+        None) is processed once per ``memo`` (a batch: a step's start, end and the
+        instance's ``updated_at`` are the same instant)."""
+        getter = self._getter
+        if getter is None:
+            constants = self.constants
+            out = [params[name] if name in params else constants[name] for name in self.names]
+        elif len(self.names) == 1:
+            out = [getter(params)]
+        else:
+            out = list(getter(params))
+        for position, process in self._processing:
+            value = out[position]
+            if value is None or type(value) is datetime:
                 key = (process, value)
                 done = memo.get(key, _MISSING)
                 if done is _MISSING:
-                    done = memo[key] = process(value)
-                out.append(done)
+                    done = memo[key] = process(value)  # None too, as SQLAlchemy does
+                out[position] = done
             else:
-                out.append(process(value))  # None too, as SQLAlchemy does
+                out[position] = process(value)
         return tuple(out)
 
 
