@@ -135,9 +135,7 @@ class Runtime:
         # `serve` then stops the way SIGTERM stops it, with ``drain_grace``
         self.drain_requested = asyncio.Event()
         self.drain_grace: float | None = None
-        # definitions compiled into step programs (engine/process/program.py); off, every
-        # step takes the executor's walk (the tests compare the two)
-        self.step_programs = True
+        self.step_programs = True  # off: every step the walk's way (process/program.py)
 
     async def start(self) -> None:
         now = self.engine.clock.now()
@@ -444,14 +442,16 @@ class Runtime:
                 with contextlib.suppress(TimeoutError):
                     wait = max(0.0, CANCEL_POLL - (time.monotonic() - polled))
                     async with asyncio.timeout(wait):  # not wait_for: it can eat a cancel (3.11)
-                        event = await queue.get()
-                    try:
-                        if event.kind == ev.CANCEL_REQUESTED and event.entity_id:
-                            await self._cancel(int(event.entity_id), event.data.get("by"))
-                        elif event.kind in (ev.SECRET_CHANGED, ev.PARAM_CHANGED):
-                            await self.refresh_host()
-                    except Exception as exc:  # the watcher itself must live on
-                        log.warning("cancel watcher: %s: %s", event.kind, one_line(exc))
+                        events = [await queue.get()]
+                    events += [queue.get_nowait() for _ in range(queue.qsize())]  # a burst
+                    for event in events:
+                        try:
+                            if event.kind == ev.CANCEL_REQUESTED and event.entity_id:
+                                await self._cancel(int(event.entity_id), event.data.get("by"))
+                            elif event.kind in (ev.SECRET_CHANGED, ev.PARAM_CHANGED):
+                                await self.refresh_host()
+                        except Exception as exc:  # the watcher itself must live on
+                            log.warning("cancel watcher: %s: %s", event.kind, one_line(exc))
                     if time.monotonic() - polled < CANCEL_POLL:
                         continue
                 polled = time.monotonic()

@@ -33,14 +33,8 @@ from switchyard.engine.instances.waiting import WaitingOn, WaitKind
 from switchyard.engine.kernel.events import EngineEvent
 from switchyard.engine.people.masking import TextMasker
 from switchyard.engine.process import journal as j
-from switchyard.engine.process.fast_steps import (
-    SECRET_IN_VARIABLE as SECRET_IN_VARIABLE,
-)
-from switchyard.engine.process.fast_steps import (
-    YIELD_EVERY,
-    FastHost,
-    ProgramSteps,
-)
+from switchyard.engine.process.fast_steps import SECRET_IN_VARIABLE as SECRET_IN_VARIABLE
+from switchyard.engine.process.fast_steps import YIELD_EVERY, FastHost, ProgramSteps
 from switchyard.engine.process.milestones import MILESTONES, MilestoneHost, MilestoneSteps
 from switchyard.engine.process.program import Program, describe
 from switchyard.engine.process.program import shares_commit as shares_commit
@@ -288,7 +282,8 @@ class ProcessRun(ProgramSteps, MilestoneSteps):
         return shares_commit(actions[index + 1]) and f"{prefix}/{index + 1}" not in self.journal
 
     async def block(self, actions: list[dict[str, Any]], prefix: str, scope: Scope) -> None:
-        runs = self.program.runs(actions) if self.program is not None else {}
+        program = self.program
+        runs = program.runs(actions) if program is not None else {}
         after = 0  # the index after a run done the fast way
         for index, action in enumerate(actions):
             if index < after:
@@ -296,9 +291,8 @@ class ProcessRun(ProgramSteps, MilestoneSteps):
             fast = runs.get(index) if runs else None
             key = f"{prefix}/{index}"
             try:
-                if fast is not None and self.runs_here(fast, prefix, scope):
-                    assert self.program is not None
-                    self.program.taken += 1
+                if fast is not None and program and self.runs_here(fast, prefix, scope):
+                    program.taken += 1
                     after = fast[-1].index + 1
                     share_last = self._shares(actions, after - 1, prefix)
                     await self.run_program(fast, prefix, scope, share_last=share_last)

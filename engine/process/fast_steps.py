@@ -34,6 +34,7 @@ from switchyard.engine.process.signals import Scope, StepFailed
 from switchyard.engine.process.steps_base import CompoundHost
 from switchyard.engine.sandbox.limits import ExpressionError
 from switchyard.store.models import STEP_DONE
+from switchyard.store.queries.steps import INSERT_STEP
 
 YIELD_EVERY = 100  # steps without a suspension before an instance lets its lane go on
 SECRET_IN_VARIABLE = "a secret's value may not be stored in a variable (nothing was assigned)"
@@ -157,9 +158,22 @@ class ProgramSteps:
             for name in updates:  # the scope mapping as host.mapping builds it
                 if name not in bindings and name not in _RESERVED:
                     mapping[name] = data[name]
-            self.pending.append(
-                j.step_row(self.id, key, action, status=STEP_DONE, now=now, ended=True)
-            )
+            # journal.step_row(self.id, key, action, status=STEP_DONE, now=now, ended=True)
+            row = {
+                "instance_id": self.id,
+                "key": key,
+                "kind": "assign",
+                "path": step.path,
+                "label": step.label,
+                "status": STEP_DONE,
+                "attempt": 1,
+                "started_at": now,
+                "ended_at": now,
+                "decision": None,
+                "note": None,
+                "error": None,
+            }
+            self.pending.append((INSERT_STEP, row))
             touch_at = len(self.pending)
             if step.reports:
                 self.pending.extend(host.report_rows(self, updates, scope))

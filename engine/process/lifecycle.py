@@ -145,9 +145,11 @@ async def run_claimed(
         # nothing to do after it (no chain, no parent, nothing left open): one
         # group-committed write, without the end hook
         now = host.now()
-        final = run.safe_variables()
         # the completion sets what the pending instance update would (state, visit; the
-        # rest it sets itself): one UPDATE of the row instead of two
+        # rest it sets itself): one UPDATE of the row instead of two. That update is the
+        # state's last step's, so its variables are the final ones (nothing ran since).
+        touched = [params for stmt, params in run.pending if stmt is j.TOUCH_INSTANCE]
+        final = touched[-1]["variables"] if touched else run.safe_variables()
         run.pending = j.without_touch(run.pending)
         state = (run.state, run.visit)
         await run._write(

@@ -55,6 +55,8 @@ class FastStep:
     describe: str
     values: tuple[tuple[str, Render], ...]
     reports: bool  # sets a ``report: true`` variable (a history row, host.report_rows)
+    path: str  # the journal row's (journal.step_row)
+    label: str | None
 
 
 def describe(action: dict[str, Any]) -> str:
@@ -108,4 +110,5 @@ class Program:
             prepared.append((str(name), render))
         specs = self.doc.get("variables") or {}
         reports = any((specs.get(name) or {}).get("report") for name, _ in prepared)
-        return FastStep(index, action, describe(action), tuple(prepared), reports)
+        path, label = action.get("path") or "", action.get("name")
+        return FastStep(index, action, describe(action), tuple(prepared), reports, path, label)

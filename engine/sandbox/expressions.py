@@ -453,7 +453,27 @@ class Sandbox:
         except ExpressionError:
             return None
         run = self._run
-        return lambda scope: run(compiled, scope, value)
+        fast = compiled.fast if isinstance(compiled, _Expression) else None
+        if fast is None:
+            return lambda scope: run(compiled, scope, value)
+
+        def render_fast(scope: Mapping[str, Any]) -> Any:
+            # ``_run``'s first branch, without its dispatch: the closures, the after-check
+            # (an unknown name: ``_run`` again, which goes on to Jinja's own error)
+            try:
+                result = fast(scope)
+                heavy = weight(result) > MAX_ITEMS
+            except Fallback:
+                return run(compiled, scope, value)
+            except ExpressionError:
+                raise
+            except Exception as exc:
+                raise ExpressionError(_describe(exc, value)) from None
+            if heavy:
+                raise too_large()
+            return result
+
+        return render_fast
 
     def _run(
         self, compiled: Template | TemplateExpression, scope: Mapping[str, Any], source: str
