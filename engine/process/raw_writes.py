@@ -10,9 +10,10 @@ IMMEDIATE`` from the store). A statement this cannot reproduce (Python-side defa
 ``RETURNING``, a parameter given by no row) is marked unusable and runs through
 SQLAlchemy as before. PostgreSQL always goes through SQLAlchemy.
 
-``RawWriter.run_batch`` goes one step further: a whole batch (the ownership fence, every
-statement's rows, the events) is ONE function call on aiosqlite's thread, inside the
-transaction the store began, instead of a thread round trip per statement. Each round
+``run_batch`` goes one step further: a whole batch (``BEGIN IMMEDIATE``, the ownership
+fence, every statement's rows, the events, ``COMMIT``) is ONE function call on aiosqlite's
+thread (``Store.on_sqlite_writer``), instead of a thread round trip per statement and
+three more for the transaction; an INSERT's rows go as multi-row INSERTs. Each round
 trip waits for the event loop to come back to the writer, which it does only after every
 instance task queued before it has run its step; with one call, the commit proceeds on
 SQLite's thread while the loop computes the next instances' steps (the node launches a

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from engine.helpers import wait_status
 from engine.process.helpers import journal as step_journal
 from engine.process.helpers import publish
@@ -276,3 +277,22 @@ async def test_an_intermediate_value_of_a_shared_run_is_checked(
     assert rows["instance"]["status"] == "error"
     assert rows["instance"]["error_step"] == "0:s/1"
     assert rows["instance"]["variables"] == {"p": "", "n": 1}
+
+
+async def test_a_bug_inside_a_run_ends_the_instance_in_error(
+    engine: Engine, runtime: StartRuntime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anything unexpected inside a run (here the size bookkeeping raising, as a bug would)
+    ends the instance in ``error``, never leaves it ``running``."""
+    from switchyard.engine.definitions import values
+
+    def broken(value: Any) -> int:
+        raise RuntimeError("a bug")
+
+    await publish(engine, tmp_path, FAILS)
+    await runtime(engine)
+    monkeypatch.setattr(values, "json_len", broken)
+    iid = await engine.start_process("fails")
+    row = await wait_status(engine, iid, "completed", "error")
+    assert row["status"] == "error", row
+    assert "internal error: RuntimeError: a bug" in row["reason"]
