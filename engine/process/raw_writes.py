@@ -16,10 +16,9 @@ thread (``Store.on_sqlite_writer``), instead of a thread round trip per statemen
 three more for the transaction; an INSERT's rows go as multi-row INSERTs. Each round
 trip waits for the event loop to come back to the writer, which it does only after every
 instance task queued before it has run its step; with one call, the commit proceeds on
-SQLite's thread while the loop computes the next instances' steps (the node launches a
-claim round's instances in slices so that the writer gets its turn between them,
-engine/node/runtime.py). It reaches aiosqlite's thread through
-``switchyard.store.db.on_driver_thread`` (the one place that knows aiosqlite's insides);
+SQLite's thread while the loop computes the next instances' steps. It reaches
+aiosqlite's thread through ``switchyard.store.db.on_driver_thread`` (the one place that
+knows aiosqlite's insides);
 without it the batch goes statement by statement as above."""
 
 from __future__ import annotations
