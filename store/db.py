@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import event, inspect, make_url, text
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from switchyard.store import filemodes, migrate
 
@@ -275,6 +275,11 @@ class Store:
         """One write transaction, committed when the block ends."""
         async with self._writer.begin() as conn:
             yield conn
+
+    @property
+    def dialect(self) -> Dialect:
+        """The writer's SQL dialect (for statements compiled once, sent to the driver)."""
+        return self._writer.dialect
 
     async def on_sqlite_writer(self, fn: Callable[[Any], T]) -> T:
         """SQLite: ``fn(sqlite3_connection)`` on the writer's connection, run in aiosqlite's

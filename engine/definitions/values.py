@@ -86,17 +86,41 @@ def json_size(doc: Any, limit: int) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-8", "replace"))
 
 
+_encode_text = json.encoder.encode_basestring  # a string, not ASCII-escaped, as _ENCODER
+
+
+def json_len(value: Any) -> int:
+    """``json_size`` of one JSON value (already ``to_json``), without encoding the common
+    scalars: the step programs (engine/process/program.py) keep a variables document's
+    size up to date from the sizes of the values a step replaces and sets."""
+    kind = type(value)
+    if kind is int:
+        return len(int.__repr__(value))
+    if kind is str:
+        text = _encode_text(value)
+        return len(text) if text.isascii() else len(text.encode("utf-8", "replace"))
+    if value is None or value is True:
+        return 4
+    if value is False:
+        return 5
+    return json_size(value, 0)
+
+
 class TooLarge(ValueError):
     """A variables document over ``max_variables_bytes``."""
+
+
+def too_large(limit: int) -> TooLarge:
+    return TooLarge(
+        f"variables over the max_variables_bytes limit of {limit:,} bytes; nothing of "
+        "this step was written"
+    )
 
 
 def check_size(doc: Any, limit: int) -> None:
     """TooLarge (one line, naming the parameter) when ``doc`` is over ``limit`` bytes."""
     if json_size(doc, limit) > limit:
-        raise TooLarge(
-            f"variables over the max_variables_bytes limit of {limit:,} bytes; nothing of "
-            "this step was written"
-        )
+        raise too_large(limit)
 
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})  # JSON as they are

@@ -127,3 +127,8 @@ COMPLETE_RUNNING = (
         updated_at=bindparam("ended_at"),
     )
 )
+# The same, also setting the state and visit an instance update of the same write would
+# have set (process/journal.py ``complete``: that update is then left out of the write).
+COMPLETE_RUNNING_IN_STATE = COMPLETE_RUNNING.values(
+    current_state=bindparam("current_state"), visit=bindparam("visit")
+)

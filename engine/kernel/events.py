@@ -189,11 +189,11 @@ class EventFeed:
     async def poll_once(self) -> int:
         start = max(0, self._cursor - self.WINDOW) if not self.store.is_sqlite else self._cursor
         async with self.store.read() as conn:
-            rows = await event_rows.since(conn, start)
+            last, rows = await event_rows.since_from_others(conn, start, self.node_id)
+        self._cursor = max(self._cursor, last)
         published = 0
-        for row in rows:
-            self._cursor = max(self._cursor, int(row["id"]))
-            if not self._remember(int(row["id"])) or row["node_id"] == self.node_id:
+        for row in rows:  # this node's own events are left out (the bus had them at once)
+            if not self._remember(int(row["id"])):
                 continue
             self.bus.publish(
                 EngineEvent(row["kind"], row["entity_id"], row["data"], row["node_id"], row["id"])

@@ -71,7 +71,7 @@ EVENT_RETENTION = timedelta(hours=1)
 LOG_RETENTION = timedelta(days=int(os.environ.get("SWITCHYARD_LOG_RETENTION_DAYS", "30")))
 HOUSEKEEPING_EVERY = 10.0
 CANCEL_POLL = 2.0  # seconds between looks for cancel requests in the store
-LAUNCH_SLICE = 100  # process instances started between two turns of the event loop
+LAUNCH_SLICE = 500  # process instances started between two turns of the event loop
 
 
 @runtime_checkable
@@ -135,6 +135,7 @@ class Runtime:
         # `serve` then stops the way SIGTERM stops it, with ``drain_grace``
         self.drain_requested = asyncio.Event()
         self.drain_grace: float | None = None
+        self.step_programs = True  # off: every step the walk's way (process/program.py)
 
     async def start(self) -> None:
         now = self.engine.clock.now()
@@ -199,6 +200,7 @@ class Runtime:
             config=config,
             chunks=self.chunks,
             kill_grace=self.kill_grace,
+            step_programs=self.step_programs,
         )
         self._host_loaded = time.monotonic()
         return self.host
@@ -269,9 +271,9 @@ class Runtime:
                     self._definitions[definition_id] = found
         for number, row in enumerate(rows):
             if number and number % LAUNCH_SLICE == 0:
-                # the instances of a big round start in slices: between two slices the
-                # group writer gets its turn, and commits the first slice's steps on
-                # SQLite's thread while the loop computes the next (process/raw_writes.py)
+                # a round bigger than a claim (several lanes) starts in slices, the group
+                # writer's turn between them (slices of 100 measured 3-7 % slower since a
+                # commit is one hand-off: bench/README.md, engine round 3)
                 await asyncio.sleep(0)
             me = ProcessTask(int(row["id"]))
             definition = self._definitions.get(int(row.get("definition_id") or 0))
@@ -440,14 +442,16 @@ class Runtime:
                 with contextlib.suppress(TimeoutError):
                     wait = max(0.0, CANCEL_POLL - (time.monotonic() - polled))
                     async with asyncio.timeout(wait):  # not wait_for: it can eat a cancel (3.11)
-                        event = await queue.get()
-                    try:
-                        if event.kind == ev.CANCEL_REQUESTED and event.entity_id:
-                            await self._cancel(int(event.entity_id), event.data.get("by"))
-                        elif event.kind in (ev.SECRET_CHANGED, ev.PARAM_CHANGED):
-                            await self.refresh_host()
-                    except Exception as exc:  # the watcher itself must live on
-                        log.warning("cancel watcher: %s: %s", event.kind, one_line(exc))
+                        events = [await queue.get()]
+                    events += [queue.get_nowait() for _ in range(queue.qsize())]  # a burst
+                    for event in events:
+                        try:
+                            if event.kind == ev.CANCEL_REQUESTED and event.entity_id:
+                                await self._cancel(int(event.entity_id), event.data.get("by"))
+                            elif event.kind in (ev.SECRET_CHANGED, ev.PARAM_CHANGED):
+                                await self.refresh_host()
+                        except Exception as exc:  # the watcher itself must live on
+                            log.warning("cancel watcher: %s: %s", event.kind, one_line(exc))
                     if time.monotonic() - polled < CANCEL_POLL:
                         continue
                 polled = time.monotonic()

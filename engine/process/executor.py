@@ -33,7 +33,11 @@ from switchyard.engine.instances.waiting import WaitingOn, WaitKind
 from switchyard.engine.kernel.events import EngineEvent
 from switchyard.engine.people.masking import TextMasker
 from switchyard.engine.process import journal as j
+from switchyard.engine.process.fast_steps import SECRET_IN_VARIABLE as SECRET_IN_VARIABLE
+from switchyard.engine.process.fast_steps import YIELD_EVERY, FastHost, ProgramSteps
 from switchyard.engine.process.milestones import MILESTONES, MilestoneHost, MilestoneSteps
+from switchyard.engine.process.program import Program, describe
+from switchyard.engine.process.program import shares_commit as shares_commit
 from switchyard.engine.process.signals import (
     Jump,
     Scope,
@@ -54,7 +58,6 @@ FRAMES = "__frames__"  # task-call frames inside the stored variables document
 ITEMS = "__items__"  # for-each lists under way inside the stored variables document
 #: the step budget inside the stored variables document: {"grants": 0|1, "exhausted": bool}
 BUDGET = "__budget__"
-YIELD_EVERY = 100  # steps without a suspension before an instance lets its lane go on
 YIELD_FALLBACK = timedelta(seconds=2)
 DEFAULT_MAX_STEPS = 100_000
 DEFAULT_MAX_BYTES = 1024 * 1024
@@ -66,31 +69,7 @@ def budget_message(limit: int, grants: int) -> str:
     return f"step budget of {limit:,} exhausted; retry raises it once"
 
 
-SECRET_IN_VARIABLE = "a secret's value may not be stored in a variable (nothing was assigned)"
-
-
-def shares_commit(action: dict[str, Any]) -> bool:
-    """A plain ``assign`` (no milestone guard, no retry): pure, and it awaits nothing.
-
-    Such a step followed in the same block by another plain assign does not await its own
-    commit: its journal row and variables ride along with the next step's write (one
-    commit for both). Why that keeps the contract "a step is committed before the next one
-    starts" for everything that can be seen: between the first assign and the handing of
-    the next step's write to the group writer the task never yields to the event loop (an
-    assign evaluates its expressions in memory and awaits nothing), so no other task, node
-    or side effect can act on the uncommitted step. A crash before that commit loses both
-    steps from the journal and the variables together, and the instance runs them again
-    from the committed variables (pure: nothing outside the store was touched). If the next
-    step fails or suspends instead of writing, ``block`` writes the first step on the way
-    out, so an error, a wait or a retry never finds a step applied but not journaled.
-    tests/engine/process/test_shared_commit.py and tests/e2e/test_shared_commit_crash.py
-    (kill -9) check it."""
-    return (
-        action["kind"] == "assign" and not action.get("when_milestone") and not action.get("retry")
-    )
-
-
-class RunHost(MilestoneHost, Protocol):
+class RunHost(MilestoneHost, FastHost, Protocol):
     """What a run uses of its host (engine/process/host.py ``ProcessHost``): server
     parameters, the secrets' masker, group-committed writes, contexts for actions, logs,
     decisions for control flow, children and work items."""
@@ -119,12 +98,6 @@ class RunHost(MilestoneHost, Protocol):
 
     async def log_lines(self, run: ProcessRun, lines: list[str]) -> None: ...
 
-    def holds_secret(self, value: Any) -> bool: ...
-
-    def report_rows(
-        self, run: ProcessRun, updates: dict[str, Any], scope: Scope
-    ) -> list[j.Statement]: ...
-
     async def decide(
         self,
         run: ProcessRun,
@@ -135,9 +108,11 @@ class RunHost(MilestoneHost, Protocol):
     ) -> dict[str, Any]: ...
 
 
-class ProcessRun(MilestoneSteps):
+class ProcessRun(ProgramSteps, MilestoneSteps):
     """One instance being executed on this node. ``host`` supplies the world (see
-    ``engine/process/host.py``): commits, contexts for actions, children, params."""
+    ``engine/process/host.py``): commits, contexts for actions, children, params.
+    ``program`` (the definition's step programs, program.py) runs plain assigns the fast
+    way (fast_steps.py); without it every step takes the walk."""
 
     def __init__(
         self,
@@ -145,8 +120,10 @@ class ProcessRun(MilestoneSteps):
         row: dict[str, Any],
         doc: dict[str, Any],
         journal: dict[str, dict[str, Any]],
+        program: Program | None = None,
     ) -> None:
         self.host: RunHost = host
+        self.program = program
         self.id = int(row["id"])
         self.row = row
         self.doc = doc
@@ -201,6 +178,13 @@ class ProcessRun(MilestoneSteps):
     def stored_variables(self) -> dict[str, Any]:
         """The variables document to store; values.TooLarge when it is over the
         max_variables_bytes limit (then nothing of it is written)."""
+        doc = self.document()
+        values.check_size(doc, self.max_bytes)
+        self._good = doc
+        return doc
+
+    def document(self) -> dict[str, Any]:
+        """The variables document as stored (not checked against the limit)."""
         doc: dict[str, Any] = values.to_json(self.vars)
         if self.frames:
             doc[FRAMES] = {k: values.to_json(v) for k, v in self.frames.items()}
@@ -210,8 +194,6 @@ class ProcessRun(MilestoneSteps):
             doc[MILESTONES] = self.milestones
         if self.grants or self.exhausted:
             doc[BUDGET] = {"grants": self.grants, "exhausted": self.exhausted}
-        values.check_size(doc, self.max_bytes)
-        self._good = doc
         return doc
 
     def safe_variables(self) -> dict[str, Any]:
@@ -237,10 +219,6 @@ class ProcessRun(MilestoneSteps):
 
     def global_scope(self) -> Scope:
         return Scope(self.vars, self.specs)
-
-    def _describe(self, action: dict[str, Any]) -> str:
-        label = action.get("name") or action["kind"]
-        return f"{label} @ {action.get('path', '')}"[:200]
 
     async def _write(
         self, statements: list[j.Statement], events: Sequence[EngineEvent] = ()
@@ -295,20 +273,32 @@ class ProcessRun(MilestoneSteps):
             [self.host.changed_event(self, state=state)],
         )
 
+    def _shares(self, actions: list[dict[str, Any]], index: int, prefix: str) -> bool:
+        """Whether the plain assign at ``index`` rides along with the next write: the
+        next step is a plain assign not yet run, or the block's end completes the
+        instance (lifecycle.run_claimed)."""
+        if index == len(actions) - 1:
+            return prefix == self.final_prefix
+        return shares_commit(actions[index + 1]) and f"{prefix}/{index + 1}" not in self.journal
+
     async def block(self, actions: list[dict[str, Any]], prefix: str, scope: Scope) -> None:
-        last = len(actions) - 1
+        program = self.program
+        runs = program.runs(actions) if program is not None else {}
+        after = 0  # the index after a run done the fast way
         for index, action in enumerate(actions):
+            if index < after:
+                continue
+            fast = runs.get(index) if runs else None
             key = f"{prefix}/{index}"
-            if shares_commit(action) and (
-                (
-                    index < last
-                    and shares_commit(actions[index + 1])
-                    and f"{prefix}/{index + 1}" not in self.journal
-                )
-                or (index == last and prefix == self.final_prefix)
-            ):
-                self.share_key = key
             try:
+                if fast is not None and program and self.runs_here(fast, prefix, scope):
+                    program.taken += 1
+                    after = fast[-1].index + 1
+                    share_last = self._shares(actions, after - 1, prefix)
+                    await self.run_program(fast, prefix, scope, share_last=share_last)
+                    continue
+                if shares_commit(action) and self._shares(actions, index, prefix):
+                    self.share_key = key
                 await self.step(action, key, scope)
             except Exception:
                 if self.shared:  # a shared step whose next step did not write: write it now
@@ -343,7 +333,7 @@ class ProcessRun(MilestoneSteps):
             raise StepFailed(key, action, message)
         if entry is None:
             await self._count_step(key, action)
-        self.current = self._describe(action)
+        self.current = describe(action)
         try:
             directive = await self.execute(kind, action, key, scope, restart=restart)
             await self.obey(directive, action, key, scope, restart=restart)

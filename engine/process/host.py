@@ -22,6 +22,7 @@ from switchyard.engine.process import journal as j
 from switchyard.engine.process import wakes
 from switchyard.engine.process.executor import ProcessRun
 from switchyard.engine.process.milestones import holding
+from switchyard.engine.process.program import Program
 from switchyard.engine.process.signals import Scope, StepFailed, Suspend
 from switchyard.engine.process.steps_base import StepsBase
 from switchyard.engine.process.writer import GroupWriter
@@ -57,6 +58,7 @@ class ProcessHost:
         config: node_config.NodeConfig,
         chunks: ChunkWriter,
         kill_grace: float = 5.0,
+        step_programs: bool = True,
     ) -> None:
         self.engine = engine
         self.writer = writer
@@ -68,6 +70,21 @@ class ProcessHost:
         self.sandbox = Sandbox(now=engine.clock.now)
         self.config = config.tables  # read off the loop by the runtime (refresh_host)
         self.connections = config.connections
+        self.step_programs = step_programs  # off: every step takes the walk (tests compare)
+        self._programs: dict[int, Program] = {}  # by definition id (a published version)
+
+    def program(self, definition: dict[str, Any]) -> Program | None:
+        """The definition's step programs (program.py), compiled once per published
+        version with this host's sandbox; None when step programs are off."""
+        if not self.step_programs:
+            return None
+        key = int(definition.get("id") or 0)
+        found = self._programs.get(key)
+        if found is None or found.doc is not definition["doc"]:
+            if len(self._programs) >= 512:  # a bound, not a policy: they are cheap to make
+                self._programs.clear()
+            found = self._programs[key] = Program(definition["doc"], self.sandbox)
+        return found
 
     def now(self) -> datetime:
         return self.engine.clock.now()

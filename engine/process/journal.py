@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, update
-from switchyard.engine.instances.transition import COMPLETE_RUNNING
+from switchyard.engine.instances.transition import COMPLETE_RUNNING, COMPLETE_RUNNING_IN_STATE
 from switchyard.engine.process.writer import Statement as Statement  # re-exported: j.Statement
 from switchyard.store.models import (
     STEP_CANCELLED,
@@ -161,21 +161,36 @@ def history(
 
 
 COMPLETE_INSTANCE = COMPLETE_RUNNING  # an end of the lifecycle: defined with transition
+COMPLETE_IN_STATE = COMPLETE_RUNNING_IN_STATE
 
 
 def complete(
-    instance_id: int, *, outcome: str | None, variables: dict[str, Any], now: datetime
+    instance_id: int,
+    *,
+    outcome: str | None,
+    variables: dict[str, Any],
+    now: datetime,
+    state: tuple[str, int] | None = None,
 ) -> Statement:
-    return (
-        COMPLETE_INSTANCE,
-        {
-            "b_id": instance_id,
-            "reason": f"outcome: {outcome}" if outcome else None,
-            "outcome": outcome,
-            "variables": variables,
-            "ended_at": now,
-        },
-    )
+    """The completion; with ``state`` (current state, visit) it also sets what an instance
+    update (``touch``) would, so that the write it ends needs none."""
+    params = {
+        "b_id": instance_id,
+        "reason": f"outcome: {outcome}" if outcome else None,
+        "outcome": outcome,
+        "variables": variables,
+        "ended_at": now,
+    }
+    if state is None:
+        return COMPLETE_INSTANCE, params
+    params["current_state"], params["visit"] = state
+    return COMPLETE_IN_STATE, params
+
+
+def without_touch(statements: list[Statement]) -> list[Statement]:
+    """``statements`` without their instance updates (a completion with ``state`` sets
+    all their fields that outlive it)."""
+    return [s for s in statements if s[0] is not TOUCH_INSTANCE]
 
 
 BIND_DEFINITION = (

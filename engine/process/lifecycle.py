@@ -96,7 +96,7 @@ async def run_claimed(
         async with engine.tx() as tx:
             await _end(tx, row, ERROR, f"definition {row['definition_id']} is gone")
         return ERROR
-    run = ProcessRun(host, row, definition["doc"], journal)
+    run = ProcessRun(host, row, definition["doc"], journal, host.program(definition))
     if row.get("resolved"):
         run.pending.append(
             j.bind_definition(instance_id, int(row["definition_id"]), int(row["process_version"]))
@@ -145,10 +145,16 @@ async def run_claimed(
         # nothing to do after it (no chain, no parent, nothing left open): one
         # group-committed write, without the end hook
         now = host.now()
-        final = run.safe_variables()
+        # the completion sets what the pending instance update would (state, visit; the
+        # rest it sets itself): one UPDATE of the row instead of two. That update is the
+        # state's last step's, so its variables are the final ones (nothing ran since).
+        touched = [params for stmt, params in run.pending if stmt is j.TOUCH_INSTANCE]
+        final = touched[-1]["variables"] if touched else run.safe_variables()
+        run.pending = j.without_touch(run.pending)
+        state = (run.state, run.visit)
         await run._write(
             [
-                j.complete(instance_id, outcome=detail, variables=final, now=now),
+                j.complete(instance_id, outcome=detail, variables=final, now=now, state=state),
                 j.history(instance_id, "completed", now, None, {"outcome": detail}),
                 *j.index_variables(instance_id, final),
             ],

@@ -10,29 +10,30 @@ IMMEDIATE`` from the store). A statement this cannot reproduce (Python-side defa
 ``RETURNING``, a parameter given by no row) is marked unusable and runs through
 SQLAlchemy as before. PostgreSQL always goes through SQLAlchemy.
 
-``RawWriter.run_batch`` goes one step further: a whole batch (the ownership fence, every
-statement's rows, the events) is ONE function call on aiosqlite's thread, inside the
-transaction the store began, instead of a thread round trip per statement. Each round
+``run_batch`` goes one step further: a whole batch (``BEGIN IMMEDIATE``, the ownership
+fence, every statement's rows, the events, ``COMMIT``) is ONE function call on aiosqlite's
+thread (``Store.on_sqlite_writer``), instead of a thread round trip per statement and
+three more for the transaction; an INSERT's rows go as multi-row INSERTs. Each round
 trip waits for the event loop to come back to the writer, which it does only after every
 instance task queued before it has run its step; with one call, the commit proceeds on
-SQLite's thread while the loop computes the next instances' steps (the node launches a
-claim round's instances in slices so that the writer gets its turn between them,
-engine/node/runtime.py). It reaches aiosqlite's thread through
-``switchyard.store.db.on_driver_thread`` (the one place that knows aiosqlite's insides);
+SQLite's thread while the loop computes the next instances' steps. It reaches
+aiosqlite's thread through ``switchyard.store.db.on_driver_thread`` (the one place that
+knows aiosqlite's insides);
 without it the batch goes statement by statement as above."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.compiler import SQLCompiler
-from switchyard.store.db import NoDriverThread, on_driver_thread
+from switchyard.store.db import NoDriverThread, Store
 
 Processor = Callable[[Any], Any] | None
 
@@ -43,28 +44,73 @@ class RawStatement:
     names: tuple[str, ...]  # parameter names in positional order
     processors: tuple[Processor, ...]
     constants: dict[str, Any]  # values bound in the statement itself (``where status = 'x'``)
+    _getter: Callable[[dict[str, Any]], Any] | None = field(init=False, repr=False)
+    _processing: tuple[tuple[int, Callable[[Any], Any]], ...] = field(init=False, repr=False)
+
+    _insert_head: str | None = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # the row's values in one C call when every name comes from the row, and the
+        # positions that need processing: built once, used for every row of every batch
+        getter = itemgetter(*self.names) if self.names and not self.constants else None
+        object.__setattr__(self, "_getter", getter)
+        processing = tuple((i, p) for i, p in enumerate(self.processors) if p is not None)
+        object.__setattr__(self, "_processing", processing)
+        # an INSERT of plain placeholders: many rows go as one multi-row INSERT
+        head, sep, tail = self.sql.partition(" VALUES ")
+        plain = "(" + ", ".join("?" * len(self.names)) + ")"
+        multi = head.startswith("INSERT INTO ") and sep and tail == plain
+        object.__setattr__(self, "_insert_head", head if multi else None)
+
+    def run(self, db: Any, rows: list[tuple[Any, ...]]) -> None:
+        """``rows`` on SQLite's DBAPI connection ``db``. An INSERT's rows go as multi-row
+        INSERTs (chunks of 256, 64, 16, 4, 1 rows: few distinct statements to prepare):
+        ``executemany`` steps the statement once per row, and each step hands the GIL
+        over and waits to get it back, up to the switch interval while the event loop
+        computes; one statement for many rows hands it over once."""
+        head = self._insert_head
+        if head is None or len(rows) < 4:
+            db.executemany(self.sql, rows)
+            return
+        width = len(self.names)
+        start = 0
+        for size in _CHUNKS:
+            while len(rows) - start >= size:
+                part = rows[start : start + size]
+                start += size
+                if size == 1:
+                    db.execute(self.sql, part[0])
+                    continue
+                marks = ", ".join(["(" + ", ".join("?" * width) + ")"] * size)
+                db.execute(f"{head} VALUES {marks}", [value for row in part for value in row])
 
     def row(self, params: dict[str, Any], memo: dict[Any, Any]) -> tuple[Any, ...]:
-        """One row's values in order, processed as SQLAlchemy does; a timestamp is
-        processed once per ``memo`` (a batch: a step's start, end and the instance's
-        ``updated_at`` are the same instant)."""
-        out = []
-        for name, process in zip(self.names, self.processors, strict=True):
-            value = params[name] if name in params else self.constants[name]
-            if process is None:
-                out.append(value)
-            elif type(value) is datetime:
+        """One row's values in order, processed as SQLAlchemy does; a timestamp (and a
+        None) is processed once per ``memo`` (a batch: a step's start, end and the
+        instance's ``updated_at`` are the same instant)."""
+        getter = self._getter
+        if getter is None:
+            constants = self.constants
+            out = [params[name] if name in params else constants[name] for name in self.names]
+        elif len(self.names) == 1:
+            out = [getter(params)]
+        else:
+            out = list(getter(params))
+        for position, process in self._processing:
+            value = out[position]
+            if value is None or type(value) is datetime:
                 key = (process, value)
                 done = memo.get(key, _MISSING)
                 if done is _MISSING:
-                    done = memo[key] = process(value)
-                out.append(done)
+                    done = memo[key] = process(value)  # None too, as SQLAlchemy does
+                out[position] = done
             else:
-                out.append(process(value))  # None too, as SQLAlchemy does
+                out[position] = process(value)
         return tuple(out)
 
 
 _MISSING = object()
+_CHUNKS = (256, 64, 16, 4, 1)  # rows per multi-row INSERT (at most 256 x columns values)
 
 
 def compile_raw(stmt: Any, params: dict[str, Any], dialect: Dialect) -> RawStatement | None:
@@ -133,16 +179,17 @@ Fence = Callable[[Any, list[int]], set[int]]  # (DBAPI connection, owners) -> lo
 
 
 async def run_batch(
-    writer: RawWriter, conn: AsyncConnection, plan: Plan, owners: Sequence[int], fence: Fence
+    writer: RawWriter, store: Store, plan: Plan, owners: Sequence[int], fence: Fence
 ) -> set[int] | None:
-    """Run ``plan`` in the transaction of ``conn`` in one call on aiosqlite's thread: first
-    the fence (``fence`` gives the owners no longer running here), then every statement's
-    rows except the lost owners'. Returns the lost owners, or None when the plan cannot go
-    this way (a statement SQLAlchemy must run, rows of different shapes, another driver):
-    nothing was run then."""
+    """Run ``plan`` as one transaction in one call on aiosqlite's thread (the store's
+    writer connection, ``Store.on_sqlite_writer``): ``BEGIN IMMEDIATE``, the fence
+    (``fence`` gives the owners no longer running here), every statement's rows except
+    the lost owners', ``COMMIT`` (``ROLLBACK`` and the error on any failure). Returns the
+    lost owners, or None when the plan cannot go this way (a statement SQLAlchemy must
+    run, rows of different shapes, another driver): nothing was run then."""
     prepared: list[tuple[RawStatement, list[tuple[int | None, dict[str, Any]]]]] = []
     for stmt, rows in plan:
-        raw = writer.prepare(stmt, rows[0][1], conn.dialect)
+        raw = writer.prepare(stmt, rows[0][1], store.dialect)
         keys = rows[0][1].keys()
         if raw is None or any(params.keys() != keys for _, params in rows):
             return None
@@ -150,15 +197,20 @@ async def run_batch(
     wanted = list(owners)
 
     def work(db: Any) -> set[int]:
-        lost = fence(db, wanted) if wanted else set()
-        memo: dict[Any, Any] = {}
-        for raw, rows in prepared:
-            db.executemany(
-                raw.sql, (raw.row(params, memo) for owner, params in rows if owner not in lost)
-            )
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            lost = fence(db, wanted) if wanted else set()
+            memo: dict[Any, Any] = {}
+            for raw, rows in prepared:
+                raw.run(db, [raw.row(params, memo) for owner, params in rows if owner not in lost])
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
         return lost
 
     try:
-        return await on_driver_thread(conn, work)
+        return await store.on_sqlite_writer(work)
     except NoDriverThread:
         return None  # nothing ran: the caller writes through SQLAlchemy

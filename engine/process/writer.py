@@ -160,9 +160,11 @@ class GroupWriter:
         """The fence on SQLite's thread (raw_writes.run_batch): owners not running here."""
         return set(owners) - inst_q.running_on_sqlite(db, owners, self.engine.node_id)
 
-    async def _commit_raw(self, conn: AsyncConnection, batch: list[_Write]) -> list[_Write] | None:
-        """The batch in one call on SQLite's thread (raw_writes.run_batch); the writes it
-        kept, or None when it must go the usual way (nothing was run)."""
+    async def _commit_raw(self, batch: list[_Write]) -> list[_Write] | None:
+        """The batch as one transaction in one call on SQLite's thread (BEGIN to COMMIT,
+        raw_writes.run_batch): the writes it kept, or None when it must go the usual way
+        (nothing was run). Each hand-off to that thread waits for the event loop's turn,
+        which under load is the longest part of a commit."""
         assert self._raw is not None
         now = self.engine.clock.now()
         groups: dict[int, tuple[Any, list[tuple[int | None, dict[str, Any]]]]] = {}
@@ -179,7 +181,7 @@ class GroupWriter:
         if feed:
             plan.append((event_rows.INSERT_EVENT, feed))
         owners = sorted({item.owner for item in batch if item.owner is not None})
-        lost = await run_batch(self._raw, conn, plan, owners, self._lost_here)
+        lost = await run_batch(self._raw, self.engine.store, plan, owners, self._lost_here)
         if lost is None:
             return None
         kept = []
@@ -195,9 +197,9 @@ class GroupWriter:
 
     async def _commit(self, batch: list[_Write]) -> None:
         now = self.engine.clock.now()
-        async with self.engine.store.write() as conn:
-            kept = await self._commit_raw(conn, batch) if self._raw is not None else None
-            if kept is None:
+        kept = await self._commit_raw(batch) if self._raw is not None else None
+        if kept is None:
+            async with self.engine.store.write() as conn:
                 kept = await self._commit_each(conn, batch, now)
         events = [e for item in kept for e in item.events]
         self.batches += 1

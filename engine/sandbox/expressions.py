@@ -439,6 +439,42 @@ class Sandbox:
             return [self.render(v, scope) for v in value]
         return value
 
+    def renderer(self, value: Any) -> Callable[[Mapping[str, Any]], Any] | None:
+        """``render(value, scope)`` as a function of the scope, its template compiled now
+        (engine/process/program.py prepares a definition's assigns once); None for what
+        it does not prepare (a list or a dict, a template that does not compile: ``render``
+        says why when the step runs)."""
+        if isinstance(value, dict | list):
+            return None
+        if not isinstance(value, str) or ("{{" not in value and "{%" not in value):
+            return lambda scope: value
+        try:
+            compiled = self._templates(value)
+        except ExpressionError:
+            return None
+        run = self._run
+        fast = compiled.fast if isinstance(compiled, _Expression) else None
+        if fast is None:
+            return lambda scope: run(compiled, scope, value)
+
+        def render_fast(scope: Mapping[str, Any]) -> Any:
+            # ``_run``'s first branch, without its dispatch: the closures, the after-check
+            # (an unknown name: ``_run`` again, which goes on to Jinja's own error)
+            try:
+                result = fast(scope)
+                heavy = weight(result) > MAX_ITEMS
+            except Fallback:
+                return run(compiled, scope, value)
+            except ExpressionError:
+                raise
+            except Exception as exc:
+                raise ExpressionError(_describe(exc, value)) from None
+            if heavy:
+                raise too_large()
+            return result
+
+        return render_fast
+
     def _run(
         self, compiled: Template | TemplateExpression, scope: Mapping[str, Any], source: str
     ) -> Any:

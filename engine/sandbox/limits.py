@@ -59,6 +59,11 @@ def weight(value: Any, budget: int = MAX_ITEMS) -> int:
     """Chars + items in ``value``, nested, shared parts counted each time; stops past budget.
 
     Meeting an Undefined (``[missing]``) raises its error, naming the variable."""
+    kind = type(value)  # the common results first: what the loop below gives them
+    if kind is str:
+        return len(value)
+    if kind is int or kind is bool or kind is float or value is None:
+        return 1
     undefined = _undefined()
     total, stack = 0, [value]
     while stack and total <= budget:

@@ -113,3 +113,30 @@ def test_text_around_simple_expressions_is_one_closure_with_jinjas_output(text: 
 @pytest.mark.parametrize("text", ["n {{ len(items) }}", "{{ s.upper() }}!", "{{ a | string }} x"])
 def test_text_around_other_expressions_still_renders_in_jinja(text: str) -> None:
     assert getattr(Sandbox()._templates(text), "fast", None) is None
+
+
+def prepared(sandbox: Sandbox, value: Any) -> tuple[str, Any]:
+    render = sandbox.renderer(value)
+    assert render is not None
+    try:
+        return "value", render(SCOPE)
+    except ExpressionError as exc:
+        return "error", str(exc)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [f"{{{{ {expr} }}}}" for expr in SIMPLE + OTHER] + TEXTS + ["plain text", 42, None, True],
+)
+def test_a_value_prepared_once_renders_as_render_does(value: Any) -> None:
+    """``Sandbox.renderer`` (the step programs' assigns, engine/process/program.py): the
+    same value or the same error as ``render`` on every call."""
+    sandbox = Sandbox()
+    assert prepared(sandbox, value) == rendered(Sandbox(), value)
+    assert prepared(sandbox, value) == rendered(sandbox, value)
+
+
+def test_what_a_renderer_does_not_prepare() -> None:
+    sandbox = Sandbox()
+    assert sandbox.renderer([1, "{{ a }}"]) is None and sandbox.renderer({"k": "v"}) is None
+    assert sandbox.renderer("{{ a +* }}") is None  # refused when the step runs, as before
