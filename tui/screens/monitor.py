@@ -49,10 +49,10 @@ from switchyard.tui.screens.monitor_cells import (
     waiting_text,
 )
 from switchyard.tui.screens.prompt import PromptScreen
-from switchyard.tui.screens.queue import PagedTable
 from switchyard.tui.screens.saved_filters import SavedFiltersScreen
 from switchyard.tui.widgets.banner import StoreBanner
 from switchyard.tui.widgets.top_bar import TopBar
+from switchyard.tui.widgets.virtual_table import PagedVirtualTable
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -118,12 +118,12 @@ class MonitorScreen(EngineScreen):
             yield Static("filter", id="monitor-bar-label")
             yield Input(placeholder=EXAMPLE, id="monitor-filter", compact=True)
         yield Static(id="monitor-status")
-        yield PagedTable(COLUMNS, id="monitor")
+        yield PagedVirtualTable(COLUMNS, id="monitor")
         yield Footer(compact=True)
 
     @property
-    def table(self) -> PagedTable:
-        return self.query_one("#monitor", PagedTable)
+    def table(self) -> PagedVirtualTable:
+        return self.query_one("#monitor", PagedVirtualTable)
 
     @property
     def filter_input(self) -> Input:
@@ -286,7 +286,7 @@ class MonitorScreen(EngineScreen):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._asked.wait(), wait)
 
-    def on_data_table_row_highlighted(self) -> None:
+    def on_virtual_table_row_highlighted(self) -> None:
         self._moved_at = time.monotonic()
 
     def _store_changed(self, problem: str | None) -> None:
@@ -378,7 +378,7 @@ class MonitorScreen(EngineScreen):
             return None
         return True
 
-    def on_paged_table_page(self, event: PagedTable.Page) -> None:
+    def on_paged_virtual_table_page(self, event: PagedVirtualTable.Page) -> None:
         self.action_page(event.delta)
 
     def action_page(self, delta: int) -> None:

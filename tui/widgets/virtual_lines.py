@@ -1,0 +1,137 @@
+"""VirtualTable's drawing: one line at a time, kept until its row, position or look changes.
+
+A line is made as DataTable makes it (tui/widgets/row_lines.py: cells with their
+``{"row", "column"}`` meta and cursor/hover component styles, an "extend" segment to the
+widget's width, cropped to the horizontal scroll) and kept by what it depends on: the row
+key and version, its index (in the meta), cursor and hover on it, the widget's width,
+base style, pseudo classes (focus), the horizontal scroll and the column layout. Kept up
+to KEEP_LINES; cleared when the CSS or theme changes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from switchyard.tui.widgets.row_lines import cell_segments, header_segments
+from textual._segment_tools import line_crop
+from textual.strip import Strip
+
+if TYPE_CHECKING:
+    from switchyard.tui.widgets.virtual_table import RowData, VirtualTable
+
+KEEP_LINES = 4_000
+PAD = 1
+
+
+class LinePainter:
+    def __init__(self, table: VirtualTable) -> None:
+        self.table = table
+        self._lines: dict[tuple[Any, ...], Strip] = {}
+        self._styles: dict[tuple[Any, ...], tuple[Style, Style]] = {}
+        self._layout: list[tuple[int, int, Text]] = []  # shown: (spec index, width, label)
+        self._layout_no = 0
+
+    def clear(self) -> None:
+        """Forget every kept line and style (CSS, theme or columns changed)."""
+        self._lines = {}
+        self._styles = {}
+
+    def columns_changed(self) -> None:
+        t = self.table
+        index = {c.key: n for n, c in enumerate(t.columns_spec)}
+        self._layout = [
+            (index[c.key], t.column_widths[c.key], Text.from_markup(c.label))
+            for c in t.columns_shown
+        ]
+        self._layout_no += 1
+        self._lines = {}
+
+    def _component(self, header: bool, hover: bool, cursor: bool) -> tuple[Style, Style]:
+        """DataTable's ``_get_styles_to_render_cell`` for a row cursor (CSS foreground
+        priority, renderable background priority, its defaults)."""
+        t = self.table
+        key = (header, hover, cursor, t.show_hover_cursor)
+        found = self._styles.get(key)
+        if found is not None:
+            return found
+        get = t.get_component_rich_style
+        component = Style()
+        if hover and t.show_hover_cursor:
+            component += get("datatable--hover")
+            if header:
+                component += get("datatable--header-hover")
+        if cursor:
+            component += get("datatable--cursor")
+            if header:
+                component += get("datatable--header-cursor")
+        post = Style.from_color(color=component.color) + Style.null()
+        self._styles[key] = (component, post)
+        return component, post
+
+    def _finish(self, segments: list[Segment], row: int, row_style: Style, extend: Style) -> Strip:
+        """The extend segment to the widget's width, the horizontal crop, the strip."""
+        t = self.table
+        width = t.size.width
+        table_width = sum(w + 2 * PAD for _, w, _ in self._layout)
+        meta = Style.from_meta({"row": row, "column": 0, "out_of_bounds": True})
+        segments.append(Segment(" " * max(0, width - table_width), row_style + extend + meta))
+        x = int(t.scroll_x)
+        cropped = line_crop(segments, x, x + width, width)
+        return Strip(cropped).adjust_cell_length(width, t.rich_style).simplify()
+
+    def _keep(self, key: tuple[Any, ...], strip: Strip) -> Strip:
+        if len(self._lines) >= KEEP_LINES:
+            self._lines = {}
+        self._lines[key] = strip
+        return strip
+
+    def _state(self) -> tuple[Any, ...]:
+        t = self.table
+        return (
+            t.size.width,
+            int(t.scroll_x),
+            t.rich_style,
+            t.pseudo_state,
+            t.show_hover_cursor,
+            self._layout_no,
+        )
+
+    def header(self) -> Strip:
+        t = self.table
+        hover = t.hover_row == -1
+        key = ("header", hover, *self._state())
+        strip = self._lines.get(key)
+        if strip is not None:
+            return strip
+        console, options = t.app.console, t.app.console_options
+        header_style = t.get_component_styles("datatable--header").rich_style
+        component, post = self._component(True, hover, False)
+        segments: list[Segment] = []
+        for column, (_, width, label) in enumerate(self._layout):
+            pre = header_style + Style.from_meta({"row": -1, "column": column}) + component
+            segments += header_segments(console, options, label, width, PAD, pre, post)
+        extend, _ = self._component(True, hover, False)
+        return self._keep(key, self._finish(segments, -1, header_style, extend))
+
+    def row(self, index: int, row_key: str, row: RowData) -> Strip:
+        t = self.table
+        cursor = index == t.cursor_row
+        hover = index == t.hover_row
+        key = (row_key, row[2], index, cursor, hover, *self._state())
+        strip = self._lines.get(key)
+        if strip is not None:
+            return strip
+        console, options = t.app.console, t.app.console_options
+        base = t.rich_style
+        component, post = self._component(False, hover, cursor)
+        cells = row[0]
+        segments: list[Segment] = []
+        for column, (spec_index, width, _) in enumerate(self._layout):
+            pre = console.get_style(
+                base + Style.from_meta({"row": index, "column": column}) + component
+            )
+            segments += cell_segments(console, options, cells[spec_index], width, PAD, pre, post)
+        return self._keep(key, self._finish(segments, index, base, component))
