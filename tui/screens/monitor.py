@@ -307,6 +307,7 @@ class MonitorScreen(EngineScreen):
         today = now.astimezone().date()
         colours = self.sy_app.colours
         cache, self._cells = self._cells, {}
+        statuses: dict[str | None, Text] = {}  # one status cell shared by its rows
         rows = []
         for key, r in self.rows.items():
             marked = r.instance.id in self.marked
@@ -322,12 +323,15 @@ class MonitorScreen(EngineScreen):
                     f"{r.instance.process} v{r.version}"
                     if r.version
                     else r.instance.process or "-",
-                    display.status_text(r.instance.status, colours),
+                    statuses.get(r.instance.status)
+                    or statuses.setdefault(
+                        r.instance.status, display.status_text(r.instance.status, colours)
+                    ),
                     r.state or "-",
                     waiting_text(r.waiting_on),
                     r.originator or "-",
                     running,
-                    display.clock_time(r.updated_at, now),
+                    display.clock_time(r.updated_at, now, today=today),
                     r.instance.node_id or "-",
                 ]
             self._cells[key] = (seen, cells)

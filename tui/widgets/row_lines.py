@@ -31,6 +31,9 @@ def cut(cell: Cell, width: int) -> Text:
 
 
 def cell_width(cell: Cell) -> int:
+    """Its width in cells (printable ASCII: its length, without asking Rich)."""
+    if type(cell) is str:
+        return len(cell) if cell.isascii() and cell.isprintable() else cell_len(cell)
     return cell_len(cell) if isinstance(cell, str) else cell.cell_len
 
 

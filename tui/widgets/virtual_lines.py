@@ -33,6 +33,7 @@ class LinePainter:
         self._styles: dict[tuple[Any, ...], tuple[Style, Style]] = {}
         self._layout: list[tuple[int, int, Text]] = []  # shown: (spec index, width, label)
         self._layout_no = 0
+        self._pass: tuple[Any, ...] | None = None  # the look, once per render pass
 
     def clear(self) -> None:
         """Forget every kept line and style (CSS, theme or columns changed)."""
@@ -80,7 +81,7 @@ class LinePainter:
         segments.append(Segment(" " * max(0, width - table_width), row_style + extend + meta))
         x = int(t.scroll_x)
         cropped = line_crop(segments, x, x + width, width)
-        return Strip(cropped).adjust_cell_length(width, t.rich_style).simplify()
+        return Strip(cropped).adjust_cell_length(width, t.line_style).simplify()
 
     def _keep(self, key: tuple[Any, ...], strip: Strip) -> Strip:
         if len(self._lines) >= KEEP_LINES:
@@ -88,12 +89,22 @@ class LinePainter:
         self._lines[key] = strip
         return strip
 
+    def begin(self) -> None:
+        """A render pass starts: the look is the same for all its lines."""
+        self._pass = None
+        self._pass = self._state()
+
+    def end(self) -> None:
+        self._pass = None
+
     def _state(self) -> tuple[Any, ...]:
+        if self._pass is not None:
+            return self._pass
         t = self.table
         return (
             t.size.width,
             int(t.scroll_x),
-            t.rich_style,
+            t.line_style,
             t.pseudo_state,
             t.show_hover_cursor,
             self._layout_no,
@@ -125,7 +136,7 @@ class LinePainter:
         if strip is not None:
             return strip
         console, options = t.app.console, t.app.console_options
-        base = t.rich_style
+        base = t.line_style
         component, post = self._component(False, hover, cursor)
         cells = row[0]
         segments: list[Segment] = []
