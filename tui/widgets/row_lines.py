@@ -46,6 +46,17 @@ def _fits(cell: Text) -> bool:
     )
 
 
+def plain_cell(cell: str, room: int, pad: int, style: Style) -> Segment | None:
+    """A plain one-line string cell as the one segment ``cell_segments`` makes once
+    simplified (``style``: the pre style plus the post style); None for anything else."""
+    if not (cell.isascii() and cell.isprintable()) or room < 0:
+        return None
+    if len(cell) > room:
+        cell = cell[: room - 1] + "…" if room > 0 else ""
+    blank = " " * pad
+    return Segment(f"{blank}{cell}{' ' * (room - len(cell))}{blank}", style)
+
+
 def cell_segments(
     console: Console,
     options: ConsoleOptions,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
-from switchyard.tui.widgets.row_lines import cell_segments, header_segments
+from switchyard.tui.widgets.row_lines import cell_segments, header_segments, plain_cell
 from textual._segment_tools import line_crop
 from textual.strip import Strip
 
@@ -31,6 +31,7 @@ class LinePainter:
         self.table = table
         self._lines: dict[tuple[Any, ...], Strip] = {}
         self._styles: dict[tuple[Any, ...], tuple[Style, Style]] = {}
+        self._style_rows: dict[tuple[Any, ...], list[tuple[Style, Style]]] = {}
         self._layout: list[tuple[int, int, Text]] = []  # shown: (spec index, width, label)
         self._layout_no = 0
         self._pass: tuple[Any, ...] | None = None  # the look, once per render pass
@@ -39,6 +40,7 @@ class LinePainter:
         """Forget every kept line and style (CSS, theme or columns changed)."""
         self._lines = {}
         self._styles = {}
+        self._style_rows = {}
 
     def columns_changed(self) -> None:
         t = self.table
@@ -49,6 +51,7 @@ class LinePainter:
         ]
         self._layout_no += 1
         self._lines = {}
+        self._style_rows = {}
 
     def _component(self, header: bool, hover: bool, cursor: bool) -> tuple[Style, Style]:
         """DataTable's ``_get_styles_to_render_cell`` for a row cursor (CSS foreground
@@ -140,9 +143,33 @@ class LinePainter:
         component, post = self._component(False, hover, cursor)
         cells = row[0]
         segments: list[Segment] = []
-        for column, (spec_index, width, _) in enumerate(self._layout):
-            pre = console.get_style(
-                base + Style.from_meta({"row": index, "column": column}) + component
-            )
-            segments += cell_segments(console, options, cells[spec_index], width, PAD, pre, post)
+        styles = self._cell_styles(index, cursor, hover)
+        for (spec_index, width, _), (pre, final) in zip(self._layout, styles, strict=True):
+            cell = cells[spec_index]
+            plain = plain_cell(cell, width, PAD, final) if type(cell) is str else None
+            if plain is not None:
+                segments.append(plain)
+            else:
+                segments += cell_segments(console, options, cell, width, PAD, pre, post)
         return self._keep(key, self._finish(segments, index, base, component))
+
+    def _cell_styles(self, index: int, cursor: bool, hover: bool) -> list[tuple[Style, Style]]:
+        """Each shown column's cell style on row ``index`` (its meta, the cursor and hover
+        styles): before and after the post style. Kept: a new page has the same rows
+        positions, so the same styles (~0.1 ms a line to make)."""
+        key = (index, cursor, hover, *self._state())
+        found = self._style_rows.get(key)
+        if found is not None:
+            return found
+        t = self.table
+        get_style = t.app.console.get_style
+        base = t.line_style
+        component, post = self._component(False, hover, cursor)
+        styles = []
+        for column in range(len(self._layout)):
+            pre = get_style(base + Style.from_meta({"row": index, "column": column}) + component)
+            styles.append((pre, pre + post if pre else post))
+        if len(self._style_rows) >= KEEP_LINES:
+            self._style_rows = {}
+        self._style_rows[key] = styles
+        return styles
