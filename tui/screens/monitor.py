@@ -110,6 +110,7 @@ class MonitorScreen(EngineScreen):
         self._moved_at = 0.0  # when the cursor last moved (monotonic)
         self._updated_at = 0.0  # when the last page was shown
         self._asked = asyncio.Event()  # a new page or filter was asked (ends a live wait)
+        self._status_shown: Text | None = None
 
     def compose(self) -> ComposeResult:
         yield TopBar()
@@ -370,7 +371,10 @@ class MonitorScreen(EngineScreen):
                 parts.append(f" · {self.flt.describe()}")
         if self._store_down or self.sy_app.store_problem is not None:
             parts.append((" · last results (store unavailable)", f"bold {warning}"))
-        status.update(Text.assemble(*parts))
+        text = Text.assemble(*parts)
+        if text != self._status_shown:  # one line whatever it says: no layout pass (a
+            self._status_shown = text  # relayout redraws the whole screen, ~10 ms a page)
+            status.update(text, layout=False)
 
     # ------------------------------------------------------------ the table
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
