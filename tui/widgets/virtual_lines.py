@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from switchyard.tui.widgets.virtual_table import RowData, VirtualTable
 
 KEEP_LINES = 4_000
-PAD = 1
+PAD = 1  # blank cells each side of a cell
+HEADER = 1  # the header's height (lines)
 
 
 class LinePainter:
@@ -173,3 +174,58 @@ class LinePainter:
             self._style_rows = {}
         self._style_rows[key] = styles
         return styles
+
+
+class ScrolledLines:
+    """A scroll makes Textual draw every line again (its line cache is by screen line, and
+    each line's styling, filters and cutting cost ~0.1 ms: ~10 ms for a 46-line table, 30-40
+    ms on a loaded machine, at every cursor move past the edge). After a scroll by k lines,
+    the lines still on screen are moved in that cache instead, each only if the row drawn
+    there is drawn exactly as before (the same strip: lines are kept by row key, version,
+    position, cursor, hover and look); the rest is drawn anew. Without the cache this was
+    written for (Textual's ``StylesCache``), every line is drawn again."""
+
+    def __init__(self, table: VirtualTable) -> None:
+        self.table = table
+        self.drawn: dict[int, Strip] = {}  # screen line: the strip Textual's cache drew
+        self._top = 0  # the first row on screen then
+        self._clean: set[int] = set()  # the screen lines its cache held, up to date
+
+    def _line_cache(self) -> tuple[dict[int, Strip], set[int]] | None:
+        styles_cache = self.table._styles_cache
+        cache = getattr(styles_cache, "_cache", None)
+        dirty = getattr(styles_cache, "_dirty_lines", None)
+        if isinstance(cache, dict) and isinstance(dirty, set):
+            return cache, dirty
+        return None
+
+    def after_render(self) -> None:
+        self._top = int(self.table.scroll_y)
+        parts = self._line_cache()
+        self._clean = set(parts[0]) - parts[1] if parts is not None else set()
+
+    def before_render(self) -> None:
+        t = self.table
+        top = int(t.scroll_y)
+        shift, clean = top - self._top, self._clean
+        parts = self._line_cache()
+        if not shift or not clean or parts is None:
+            return
+        cache, dirty = parts
+        height, keys = t.size.height, t.row_keys
+        old = {y: (cache[y], self.drawn[y]) for y in clean if y in cache and y in self.drawn}
+        drawn: dict[int, Strip] = {}
+        header = old.get(0)
+        if header is not None and header[1] is t.header_strip():
+            drawn[0] = header[1]
+        for y, (strip, content) in old.items():
+            to = y - shift
+            index = to - HEADER + top
+            if y < HEADER or not HEADER <= to < height or index >= len(keys):
+                continue
+            if t.row_strip(index) is content:
+                cache[to] = strip
+                drawn[to] = content
+        dirty.update(y for y in range(height) if y not in drawn)
+        dirty.difference_update(drawn)
+        self.drawn, self._clean = drawn, set()

@@ -31,7 +31,7 @@ from rich.style import Style
 from rich.text import Text
 from switchyard.tui.widgets.columns import Column, fit_columns
 from switchyard.tui.widgets.row_lines import Cell, cell_width, cut
-from switchyard.tui.widgets.virtual_lines import LinePainter
+from switchyard.tui.widgets.virtual_lines import HEADER, PAD, LinePainter, ScrolledLines
 from textual import events
 from textual.binding import Binding, BindingType
 from textual.geometry import Region, Size, Spacing, clamp
@@ -42,8 +42,6 @@ from textual.widget import PseudoClasses
 from textual.widgets import DataTable
 
 RowData = tuple[Sequence[Cell], list[int], int]  # cells, their widths, version
-HEADER = 1  # the header's height (lines)
-PAD = 1  # blank cells each side of a cell
 
 
 class CellNotShown(KeyError):
@@ -119,9 +117,7 @@ class VirtualTable(ScrollView, can_focus=True):
         self.show_hover_cursor = False  # the mouse's row shown (off at a key)
         self.pseudo_state = PseudoClasses(False, False, False)
         self._line_style: Style | None = None
-        self._drawn: dict[int, Strip] = {}  # screen line: what Textual's line cache drew
-        self._drawn_top = 0  # the first row on screen then
-        self._clean: set[int] = set()  # the screen lines its cache held, up to date
+        self._scrolled = ScrolledLines(self)
         self._painter = LinePainter(self)
 
     # ------------------------------------------------------------------ data
@@ -333,15 +329,30 @@ class VirtualTable(ScrollView, can_focus=True):
     def hover_row(self) -> int:
         return self._hover
 
+    @property
+    def row_keys(self) -> list[str]:
+        """The row keys in order (the list itself, not to be changed)."""
+        return self._keys
+
+    def row_data(self, key: str) -> RowData:
+        return self._rows[key]
+
+    def row_strip(self, index: int) -> Strip:
+        """Row ``index``'s line as drawn now (kept)."""
+        key = self._keys[index]
+        return self._painter.row(index, key, self._rows[key])
+
+    def header_strip(self) -> Strip:
+        return self._painter.header()
+
     def render_lines(self, crop: Region) -> list[Strip]:
         self.pseudo_state = self.get_pseudo_class_state()  # :focus in the kept lines' keys
         self._line_style = self.rich_style  # (~30 us each time: once for all the lines)
         self._painter.begin()
         try:
-            self._reuse_scrolled_lines()
+            self._scrolled.before_render()
             strips = super().render_lines(crop)
-            self._drawn_top = int(self.scroll_y)
-            self._clean = self._clean_lines()
+            self._scrolled.after_render()
             return strips
         finally:
             self._line_style = None
@@ -358,55 +369,12 @@ class VirtualTable(ScrollView, can_focus=True):
         else:
             index = y - HEADER + int(self.scroll_y)
             if index >= len(self._keys):
-                self._drawn.pop(y, None)
+                self._scrolled.drawn.pop(y, None)
                 return Strip.blank(self.size.width, self.line_style)
             key = self._keys[index]
             strip = self._painter.row(index, key, self._rows[key])
-        self._drawn[y] = strip
+        self._scrolled.drawn[y] = strip
         return strip
-
-    # A scroll makes Textual draw every line again (its line cache is by screen line, and
-    # each line's styling, filters and cutting cost ~0.1 ms: ~10 ms for a 46-line table,
-    # 30-40 ms on a loaded machine, at every cursor move past the edge). After a scroll
-    # by k lines, the lines still on screen are moved in that cache instead, each only if
-    # the row drawn there is drawn exactly as before (the same strip, which is kept by
-    # row key, version, position, cursor, hover and look); the rest is drawn anew.
-    def _line_cache(self) -> tuple[dict[int, Strip], set[int]] | None:
-        cache = getattr(self._styles_cache, "_cache", None)
-        dirty = getattr(self._styles_cache, "_dirty_lines", None)
-        if isinstance(cache, dict) and isinstance(dirty, set):
-            return cache, dirty
-        return None  # not the Textual this was written for: every line drawn again
-
-    def _clean_lines(self) -> set[int]:
-        parts = self._line_cache()
-        return set(parts[0]) - parts[1] if parts is not None else set()
-
-    def _reuse_scrolled_lines(self) -> None:
-        top = int(self.scroll_y)
-        shift, clean = top - self._drawn_top, self._clean
-        parts = self._line_cache()
-        if not shift or not clean or parts is None:
-            return
-        cache, dirty = parts
-        height = self.size.height
-        old = {y: (cache[y], self._drawn[y]) for y in clean if y in cache and y in self._drawn}
-        drawn: dict[int, Strip] = {}
-        header = old.get(0)
-        if header is not None and header[1] is self._painter.header():
-            drawn[0] = header[1]
-        for y, (strip, content) in old.items():
-            to = y - shift
-            index = to - HEADER + top
-            if y < HEADER or not HEADER <= to < height or index >= len(self._keys):
-                continue
-            key = self._keys[index]
-            if self._painter.row(index, key, self._rows[key]) is content:
-                cache[to] = strip
-                drawn[to] = content
-        dirty.update(y for y in range(height) if y not in drawn)
-        dirty.difference_update(drawn)
-        self._drawn, self._clean = drawn, set()
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
