@@ -75,6 +75,7 @@ def _holders() -> tuple[type, ...]:
     from switchyard.tui.screens.workitems import WorkItemsScreen
     from switchyard.tui.widgets.keyed_table import KeyedTable
     from switchyard.tui.widgets.log_pane import TailLog
+    from switchyard.tui.widgets.virtual_table import PagedVirtualTable, VirtualTable
 
     return (
         SwitchyardApp,
@@ -98,6 +99,8 @@ def _holders() -> tuple[type, ...]:
         HelpScreen,
         KeyedTable,
         PagedTable,
+        VirtualTable,
+        PagedVirtualTable,
         TailLog,
     )
 

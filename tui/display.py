@@ -7,7 +7,7 @@ zone; "now" always comes from the engine's clock, so a fixed clock gives fixed s
 from __future__ import annotations
 
 import shlex
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from rich.text import Text
 from switchyard.tui.formatting import span as span  # re-exported: display.span
@@ -52,12 +52,13 @@ def next_fire(at: datetime | None, now: datetime) -> str:
     return local.strftime("%d %b %H:%M")
 
 
-def clock_time(at: datetime | None, now: datetime) -> str:
-    """'12:00:05' today (local), else '27 Mar 12:00'."""
+def clock_time(at: datetime | None, now: datetime, *, today: date | None = None) -> str:
+    """'12:00:05' today (local), else '27 Mar 12:00' (``today``: now's local date, if the
+    caller has it already)."""
     if at is None:
         return "-"
     local = at.astimezone()
-    if local.date() == now.astimezone().date():
+    if local.date() == (today or now.astimezone().date()):
         return local.strftime("%H:%M:%S")
     return local.strftime("%d %b %H:%M")
 

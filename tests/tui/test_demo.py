@@ -15,6 +15,7 @@ from switchyard.engine.api import Engine
 from switchyard.engine.node.runtime import Runtime
 from switchyard.tui.app import SwitchyardApp
 from switchyard.tui.demo import PROCESSES, SCHEDULES, load_demo
+from switchyard.tui.widgets.virtual_table import VirtualTable
 from textual.widgets import DataTable
 
 Until = Callable[..., Awaitable[Any]]
@@ -86,4 +87,5 @@ async def _total_items(engine: Engine, at_least: int) -> bool:
 
 
 def _rows(app: SwitchyardApp) -> int:
-    return sum(t.row_count for t in app.screen.query(DataTable))
+    tables = [*app.screen.query(DataTable), *app.screen.query(VirtualTable)]
+    return sum(t.row_count for t in tables)

@@ -99,7 +99,7 @@ def monitor(app: SwitchyardApp) -> MonitorScreen:
 
 
 def row_ids(app: SwitchyardApp) -> list[int]:
-    return [int(str(r.key.value)) for r in monitor(app).table.ordered_rows]
+    return [int(key) for key in monitor(app).table.keys]
 
 
 def cell(app: SwitchyardApp, instance_id: int, column: str) -> str:

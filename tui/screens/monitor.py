@@ -49,10 +49,10 @@ from switchyard.tui.screens.monitor_cells import (
     waiting_text,
 )
 from switchyard.tui.screens.prompt import PromptScreen
-from switchyard.tui.screens.queue import PagedTable
 from switchyard.tui.screens.saved_filters import SavedFiltersScreen
 from switchyard.tui.widgets.banner import StoreBanner
 from switchyard.tui.widgets.top_bar import TopBar
+from switchyard.tui.widgets.virtual_table import PagedVirtualTable
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -110,6 +110,7 @@ class MonitorScreen(EngineScreen):
         self._moved_at = 0.0  # when the cursor last moved (monotonic)
         self._updated_at = 0.0  # when the last page was shown
         self._asked = asyncio.Event()  # a new page or filter was asked (ends a live wait)
+        self._status_shown: Text | None = None
 
     def compose(self) -> ComposeResult:
         yield TopBar()
@@ -118,12 +119,12 @@ class MonitorScreen(EngineScreen):
             yield Static("filter", id="monitor-bar-label")
             yield Input(placeholder=EXAMPLE, id="monitor-filter", compact=True)
         yield Static(id="monitor-status")
-        yield PagedTable(COLUMNS, id="monitor")
+        yield PagedVirtualTable(COLUMNS, id="monitor")
         yield Footer(compact=True)
 
     @property
-    def table(self) -> PagedTable:
-        return self.query_one("#monitor", PagedTable)
+    def table(self) -> PagedVirtualTable:
+        return self.query_one("#monitor", PagedVirtualTable)
 
     @property
     def filter_input(self) -> Input:
@@ -286,7 +287,7 @@ class MonitorScreen(EngineScreen):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._asked.wait(), wait)
 
-    def on_data_table_row_highlighted(self) -> None:
+    def on_virtual_table_row_highlighted(self) -> None:
         self._moved_at = time.monotonic()
 
     def _store_changed(self, problem: str | None) -> None:
@@ -307,6 +308,7 @@ class MonitorScreen(EngineScreen):
         today = now.astimezone().date()
         colours = self.sy_app.colours
         cache, self._cells = self._cells, {}
+        statuses: dict[str | None, Text] = {}  # one status cell shared by its rows
         rows = []
         for key, r in self.rows.items():
             marked = r.instance.id in self.marked
@@ -322,12 +324,15 @@ class MonitorScreen(EngineScreen):
                     f"{r.instance.process} v{r.version}"
                     if r.version
                     else r.instance.process or "-",
-                    display.status_text(r.instance.status, colours),
+                    statuses.get(r.instance.status)
+                    or statuses.setdefault(
+                        r.instance.status, display.status_text(r.instance.status, colours)
+                    ),
                     r.state or "-",
                     waiting_text(r.waiting_on),
                     r.originator or "-",
                     running,
-                    display.clock_time(r.updated_at, now),
+                    display.clock_time(r.updated_at, now, today=today),
                     r.instance.node_id or "-",
                 ]
             self._cells[key] = (seen, cells)
@@ -366,7 +371,10 @@ class MonitorScreen(EngineScreen):
                 parts.append(f" · {self.flt.describe()}")
         if self._store_down or self.sy_app.store_problem is not None:
             parts.append((" · last results (store unavailable)", f"bold {warning}"))
-        status.update(Text.assemble(*parts))
+        text = Text.assemble(*parts)
+        if text != self._status_shown:  # one line whatever it says: no layout pass (a
+            self._status_shown = text  # relayout redraws the whole screen, ~10 ms a page)
+            status.update(text, layout=False)
 
     # ------------------------------------------------------------ the table
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -378,7 +386,7 @@ class MonitorScreen(EngineScreen):
             return None
         return True
 
-    def on_paged_table_page(self, event: PagedTable.Page) -> None:
+    def on_paged_virtual_table_page(self, event: PagedVirtualTable.Page) -> None:
         self.action_page(event.delta)
 
     def action_page(self, delta: int) -> None:

@@ -7,21 +7,17 @@ cursor stays on the same row key. Call it inside ``app.batch_update()``. A row g
 the very same cells list (object) as last time counts as unchanged without comparing its
 cells, so a screen that keeps the lists of unchanged rows pays only for what changed.
 
-Flexible columns share the width left by fixed ones; cells are cut to fit with an
-ellipsis, so the table reads well at 80 columns and uses more room when there is some.
-Priorities: a column with ``drop`` > 0 is left out (highest ``drop`` first) while another
-column would cut its content and leaving it out gives that room; widening the terminal
-brings it back, and each screen shows the row in full in its detail.
+Columns share the width as tui/widgets/columns.py says (``Column`` is defined there).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import ClassVar
 
 from rich.text import Text
 from switchyard.tui.display import truncate
+from switchyard.tui.widgets.columns import Column, fit_columns
 from switchyard.tui.widgets.fast_cells import FastCells
 from textual.binding import Binding, BindingType
 from textual.events import Resize
@@ -29,18 +25,7 @@ from textual.geometry import Size
 from textual.widgets.data_table import CellKey, DuplicateKey, Row, RowKey
 
 Cell = str | Text
-
-
-@dataclass(frozen=True)
-class Column:
-    key: str
-    label: str
-    width: int | None = None  # fixed width
-    fit: bool = False  # as wide as its widest cell (within min/max)
-    weight: int = 1  # else: a share of the width left (by weight)
-    max_width: int | None = None
-    min_width: int = 4
-    drop: int = 0  # 0: always shown; else left out when narrow, the highest first
+__all__ = ["Cell", "Column", "KeyedTable"]
 
 
 class KeyedTable(FastCells):
@@ -66,68 +51,19 @@ class KeyedTable(FastCells):
         self._lens: dict[str, list[int]] = {}  # each row's cells' widths, by key
 
     # ---------------------------------------------------------------- columns
-    def _widest(self, c: Column, *, label: bool = True) -> int:
-        index = self._spec.index(c)
+    def _widest_cell(self, index: int) -> int:
         widest = self._widest_cells.get(index)
-        if widest is None:  # once per set_rows (fitting asks for each column many times)
+        if widest is None:  # once per set_rows (fitting asks for it at every resize)
             lens = self._lens
             widest = max((lens[key][index] for key, _ in self._rows), default=0)
             self._widest_cells[index] = widest
-        return max(len(c.label) if label else 0, widest)
+        return widest
 
     def _fit(self) -> dict[str, int]:
         """Widths of the shown columns; leaves out droppable ones while content is cut."""
-        shown = list(self._spec)
-        while True:
-            widths = self._fit_of(shown)
-            droppable = [c for c in shown if c.drop]
-            cut = [  # content cut (a header may be, it is the same on every row)
-                c
-                for c in shown
-                if c.width is None and not c.drop and widths[c.key] < self._wanted(c, label=False)
-            ]
-            if not cut or not droppable:
-                break
-            shown.remove(max(droppable, key=lambda c: c.drop))
-        self._shown = shown
-        return widths
-
-    def _wanted(self, c: Column, *, label: bool = True) -> int:
-        widest = self._widest(c, label=label)
-        return min(widest, c.max_width or widest)
-
-    def _fit_of(self, shown: list[Column]) -> dict[str, int]:
         total = self.size.width or self.app.size.width
-        free = total - 2 * self.cell_padding * len(shown) - 1  # 1: the scrollbar
-        widths: dict[str, int] = {}
-        for c in shown:
-            if c.width is not None:
-                widths[c.key] = c.width
-            elif c.fit:
-                widths[c.key] = max(c.min_width, self._wanted(c))
-        free -= sum(widths.values())
-        flex = [c for c in shown if c.key not in widths]
-        growable = [c for c in flex if not c.max_width]
-        # each flexible column at most as wide as its content (or its max_width): what one
-        # cannot use goes to the others; what is left at the end, to the last unbounded one
-        while flex:
-            weights = sum(c.weight for c in flex) or 1
-            capped = [c for c in flex if free * c.weight // weights >= self._cap(c)]
-            if not capped:
-                for c in flex:
-                    widths[c.key] = max(c.min_width, free * c.weight // weights)
-                free = 0
-                break
-            for c in capped:
-                widths[c.key] = self._cap(c)
-                free -= widths[c.key]
-                flex.remove(c)
-        if free > 0 and growable:
-            widths[growable[-1].key] += free
+        self._shown, widths = fit_columns(self._spec, self._widest_cell, total, self.cell_padding)
         return widths
-
-    def _cap(self, c: Column) -> int:
-        return max(c.min_width, self._wanted(c))
 
     def _build(self) -> bool:
         """(Re)build the columns when their widths change; True if it did."""
