@@ -43,7 +43,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from scheduler_report import platform_line, report  # bench/ is sys.path[0]
+from loop_probe import CallbackClock  # bench/ is sys.path[0]
+from scheduler_report import platform_line, report
 from sqlalchemy import func, select, text
 from switchyard.engine.api import Engine
 from switchyard.engine.kernel import events as ev
@@ -76,6 +77,7 @@ class Result:
     idle_seconds: float = 0.0
     setup: float = 0.0  # seconds to create the schedules
     gaps: list[float] = field(default_factory=list)  # the longest loop stalls, seconds
+    callback_cpu: list[float] = field(default_factory=list)  # longest callbacks' CPU, seconds
     note: str = ""
 
     def pct(self, q: float) -> float | None:
@@ -269,6 +271,9 @@ async def _run_switchyard(
     heart.start()
     t_fire = at.timestamp()
     begin = t_fire + late  # --late: the node starts this long after the fires (it was down)
+    probe = CallbackClock()
+    probe.install()
+    probe.start(begin)
     if late:
         await sleep_until(begin)
     scheduler.start()
@@ -278,6 +283,7 @@ async def _run_switchyard(
     await wait_until(all_done, begin + DEADLINE)
     await wait_until(handled, begin + DEADLINE)
     res.stall = await heart.stop(begin)
+    res.callback_cpu = probe.stop()
     res.gaps, res.noise = heart.gaps(begin)[:5], heart.noise(begin)
     res.handled = handled_at[0] - t_fire if handled.is_set() else None
 
