@@ -2,9 +2,9 @@
 schedules have too many distinct next fires for one UPDATE per next fire
 (``schedule_fires.advance_fired``).
 
-On SQLite the chunk's (id, trigger) pairs are read, each one's row built and the guarded
-UPDATE run as one executemany, all in ONE call on the driver's thread
-(``store.db.on_driver_thread``): no row goes through the event loop's thread. Elsewhere
+On SQLite the chunk is moved on by one UPDATE looking each schedule's next fire up by its
+trigger in a temporary table, in ONE call on the driver's thread
+(``store.db.on_driver_thread``): no row goes through Python on either thread. Elsewhere
 (PostgreSQL, or an aiosqlite without that door) the pairs are read through SQLAlchemy and
 moved on by the driver's executemany in slices, as before; the same rows either way.
 """
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, bindparam, cast, update
+from sqlalchemy import Text, bindparam, cast, column, select, table, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from switchyard.store.db import NoDriverThread, on_driver_thread
@@ -114,26 +114,28 @@ async def _on_driver_thread(
     fire_at: datetime,
     now: datetime,
 ) -> int:
-    select_sql, select_order, _ = _fired_pairs_sql(conn.dialect, "a_before" in params)
-    update_sql, update_order, convert = _advance_each_sql(conn.dialect)
-    at = convert(fire_at)
-    select_params = tuple(at if k == "a_at" else params[k] for k in select_order)
-    common = {"e_at": at, "e_now": convert(now)}
+    """The chunk moved on by ONE UPDATE that looks each schedule's next fire up by its
+    trigger in a temporary table of (trigger, next fire), filled by one executemany:
+    SQLite does the per-row work in C, with the GIL released, so the driver's thread
+    holds the GIL for microseconds, not for a Python loop over the rows (which would
+    make the event loop wait for it, up to the 5 ms switch interval, at every turn)."""
+    update_sql, update_order, convert = _by_trigger_sql(conn.dialect, "a_before" in params)
+    values = {**params, "a_at": convert(fire_at), "a_now": convert(now)}
+    update_params = tuple(values[k] for k in update_order)
+    pairs = [(t, None if n is None else convert(n)) for t, n in nexts.items()]
 
     def work(db: Any) -> int:  # on aiosqlite's thread, inside the transaction of ``conn``
-        times = _Times(convert)
-        converted = {t: times(n) for t, n in nexts.items()}
-        rows = []
-        for id_, text in db.execute(select_sql, select_params).fetchall():
-            if text in converted:
-                values = {**common, "e_id": id_, "e_trigger": text, "e_next": converted[text]}
-                rows.append(tuple(values[k] for k in update_order))
-        if not rows:
-            return 0
-        count = db.executemany(update_sql, rows).rowcount
-        return int(count) if count >= 0 else len(rows)
+        db.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_NEXTS} (t TEXT PRIMARY KEY, n)")
+        db.execute(f"DELETE FROM temp.{_NEXTS}")
+        db.executemany(f"INSERT INTO temp.{_NEXTS} (t, n) VALUES (?, ?)", pairs)
+        count = db.execute(update_sql, update_params).rowcount
+        db.execute(f"DELETE FROM temp.{_NEXTS}")
+        return int(count)
 
     return await on_driver_thread(conn, work)
+
+
+_NEXTS = "switchyard_fire_nexts"  # SQLite: per connection, emptied after each use
 
 
 class _Times:
@@ -169,6 +171,18 @@ def _advance_each_sql(dialect: Dialect) -> Compiled:
     return _compile("advance_each", _advance_each, dialect)
 
 
-def _fired_pairs_sql(dialect: Dialect, bounded: bool) -> Compiled:
-    stmt = fires_q.fired_triggers_stmt(bounded, ids=True)
-    return _compile(("fired_pairs", bounded), stmt, dialect)
+def _by_trigger_sql(dialect: Dialect, bounded: bool) -> Compiled:
+    """SQLite: the UPDATE moving on the schedules ``fired_triggers(ids=True)`` names whose
+    trigger is in the temporary table, each to its trigger's next fire there."""
+    nexts = table(_NEXTS, column("t", Text), column("n"), schema="temp")
+    trigger = cast(schedules.c.trigger, Text)
+    stmt = (
+        update(schedules)
+        .where(*fires_q.fired_where(bounded), trigger.in_(select(nexts.c.t)))
+        .values(
+            next_fire_at=select(nexts.c.n).where(nexts.c.t == trigger).scalar_subquery(),
+            last_fire_at=bindparam("a_at", type_=schedules.c.last_fire_at.type),
+            updated_at=bindparam("a_now", type_=schedules.c.updated_at.type),
+        )
+    )
+    return _compile(("by_trigger", bounded), stmt, dialect)

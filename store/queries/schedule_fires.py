@@ -169,7 +169,7 @@ async def due_triggers(conn: AsyncConnection, fire_at: datetime, limit: int) -> 
 _fired_triggers_stmts: dict[tuple[bool, bool], Any] = {}
 
 
-def _fired_where(bounded: bool) -> list[Any]:
+def fired_where(bounded: bool) -> list[Any]:
     """The schedules ``fired_triggers`` and ``advance_fired`` take: unpaused, due at
     ``a_at``, with an id after ``a_after`` (before ``a_before``), and whose instance for
     that fire (key ``a_prefix || id || a_suffix``) exists."""
@@ -191,7 +191,7 @@ def fired_triggers_stmt(bounded: bool, ids: bool) -> Any:
     stmt = _fired_triggers_stmts.get(shape)
     if stmt is None:
         text = cast(schedules.c.trigger, Text)
-        where = _fired_where(bounded)
+        where = fired_where(bounded)
         if ids:
             stmt = select(schedules.c.id, text).where(*where)
         else:
@@ -244,7 +244,7 @@ def _advance_fired_stmt(bounded: bool) -> Any:
     triggers = bindparam("a_triggers", expanding=True, type_=Text)
     stmt = (
         update(s)
-        .where(*_fired_where(bounded), cast(s.c.trigger, Text).in_(triggers))
+        .where(*fired_where(bounded), cast(s.c.trigger, Text).in_(triggers))
         .values(
             next_fire_at=bindparam("a_next", type_=s.c.next_fire_at.type),
             last_fire_at=fire_at,

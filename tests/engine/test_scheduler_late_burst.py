@@ -15,7 +15,7 @@ from switchyard.engine.schedules.firing import fire_key
 from switchyard.engine.schedules.scheduler import GRACE, Scheduler
 from switchyard.engine.schedules.triggers import Trigger
 from switchyard.store import db as store_db
-from switchyard.store.models import MISSED, QUEUED, SKIPPED, Instance
+from switchyard.store.models import MISSED, QUEUED, SKIPPED, Instance, Schedule
 from switchyard.store.queries import schedule_advance
 from switchyard.store.queries import schedule_fires as fires_q
 
@@ -171,10 +171,17 @@ async def test_many_distinct_triggers_are_moved_on_one_by_one(
     planned = record_planned(monkeypatch)
     assert await Scheduler(engine).fire_due() == len(CRONS)
     assert planned == []
+    table = Schedule.__table__
     for i, cron in enumerate(CRONS):
         sched = await schedule_row(engine, f"c{i:02d}")
-        assert sched["next_fire_at"] == Trigger.build(cron=cron).next_fire(FIRST_FIRE)
+        next_fire = Trigger.build(cron=cron).next_fire(FIRST_FIRE)
+        assert sched["next_fire_at"] == next_fire
         assert sched["last_fire_at"] == FIRST_FIRE
+        # stored as the store stores times: equal in SQL too, not only once read back
+        same = [table.c.id == sched["id"], table.c.next_fire_at == next_fire]
+        same += [table.c.last_fire_at == FIRST_FIRE, table.c.updated_at == clock.at]
+        async with engine.store.read() as conn:
+            assert (await conn.execute(select(func.count()).where(*same))).scalar() == 1
     assert (await schedule_row(engine, "paused"))["next_fire_at"] == FIRST_FIRE
     through_sqlalchemy = path == "sqlalchemy" or engine.store.backend != "sqlite"
     assert (True in pair_reads) == through_sqlalchemy
