@@ -43,7 +43,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from scheduler_report import platform_line, report  # bench/ is sys.path[0]
+from loop_probe import CallbackClock  # bench/ is sys.path[0]
+from scheduler_report import platform_line, report
 from sqlalchemy import func, select, text
 from switchyard.engine.api import Engine
 from switchyard.engine.kernel import events as ev
@@ -76,6 +77,7 @@ class Result:
     idle_seconds: float = 0.0
     setup: float = 0.0  # seconds to create the schedules
     gaps: list[float] = field(default_factory=list)  # the longest loop stalls, seconds
+    callback_cpu: list[float] = field(default_factory=list)  # longest callbacks' CPU, seconds
     note: str = ""
 
     def pct(self, q: float) -> float | None:
@@ -164,19 +166,27 @@ async def idle_cpu(seconds: float) -> float:
 
 # --------------------------------------------------------------------------- switchyard
 async def bench_switchyard(
-    n: int, k: int, idle_seconds: float, lead: float, late: float = 0.0
+    n: int, k: int, idle_seconds: float, lead: float, late: float = 0.0, freeze: bool = True
 ) -> Result:
     res = Result("switchyard", n, idle_seconds=idle_seconds)
     with tempfile.TemporaryDirectory(prefix="switchyard-bench-") as tmp:
         engine = await Engine.open(f"sqlite+aiosqlite:///{tmp}/bench.db", data_dir=Path(tmp))
         try:
-            return await _run_switchyard(engine, res, n, k, idle_seconds, lead, late)
+            return await _run_switchyard(engine, res, n, k, idle_seconds, lead, late, freeze)
         finally:
+            gc.unfreeze()  # the next contender starts with the collector as it was
             await engine.close()
 
 
 async def _run_switchyard(
-    engine: Engine, res: Result, n: int, k: int, idle_seconds: float, lead: float, late: float
+    engine: Engine,
+    res: Result,
+    n: int,
+    k: int,
+    idle_seconds: float,
+    lead: float,
+    late: float,
+    freeze: bool,
 ) -> Result:
     # Create n schedules with one bulk insert (engine.add_schedule is a transaction each),
     # parked on a far fire time; then pick T and give them their triggers and T, one UPDATE
@@ -261,13 +271,19 @@ async def _run_switchyard(
     heart.start()
     t_fire = at.timestamp()
     begin = t_fire + late  # --late: the node starts this long after the fires (it was down)
+    probe = CallbackClock()
+    probe.install()
+    probe.start(begin)
     if late:
         await sleep_until(begin)
     scheduler.start()
+    if freeze:  # as a node does right after starting its scheduler (engine/node/runtime.py)
+        gc.freeze()
     await sleep_until(t_fire)
     await wait_until(all_done, begin + DEADLINE)
     await wait_until(handled, begin + DEADLINE)
     res.stall = await heart.stop(begin)
+    res.callback_cpu = probe.stop()
     res.gaps, res.noise = heart.gaps(begin)[:5], heart.noise(begin)
     res.handled = handled_at[0] - t_fire if handled.is_set() else None
 
@@ -379,6 +395,11 @@ def main() -> None:
         "down or woke late); lateness still counts from T, stalls from the start",
     )
     parser.add_argument(
+        "--no-freeze",
+        action="store_true",
+        help="do not gc.freeze() the heap when Switchyard's scheduler starts (a node does)",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="20,000 schedules, idle CPU over 3 s, not 10 s"
     )
     parser.add_argument(
@@ -403,12 +424,19 @@ def main() -> None:
         f"heartbeat every {HEARTBEAT * 1000:g} ms"
     )
     print(f"({platform_line()})")
+    if args.no_freeze:
+        print("(--no-freeze: the heap is not frozen when the scheduler starts, unlike a node)")
 
     results: list[Result] = []
     runs: list[tuple[str, Callable[[], Any]]] = []
     if args.only in (None, "switchyard"):
         lead = args.lead if args.lead is not None else LEAD_BASE + LEAD_PER_SCHEDULE * n
-        runs.append(("switchyard", lambda: bench_switchyard(n, k, idle, lead, args.late)))
+        runs.append(
+            (
+                "switchyard",
+                lambda: bench_switchyard(n, k, idle, lead, args.late, not args.no_freeze),
+            )
+        )
     if args.only in (None, "apscheduler"):
         aps_lead = args.lead
         runs.append(

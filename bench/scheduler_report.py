@@ -53,6 +53,9 @@ def report(results: list[Result], n: int) -> dict[str, Any]:
         if r.gaps:
             shown = ", ".join(f"{g * 1000:.1f}" for g in r.gaps)
             print(f"longest stalls, {r.name}: {shown} ms")
+        if r.callback_cpu:
+            shown = ", ".join(f"{c * 1000:.1f}" for c in r.callback_cpu)
+            print(f"longest callbacks by main-thread CPU, {r.name}: {shown} ms")
         if r.note:
             print(f"note: {r.name}: {r.note}")
 
@@ -65,6 +68,7 @@ def report(results: list[Result], n: int) -> dict[str, Any]:
         p99_ratio=None,
         stall_ms=round(sy.stall * 1000, 1),
         noise_stall_ms=round(sy.noise * 1000, 1),
+        callback_cpu_ms=round(max(sy.callback_cpu, default=0.0) * 1000, 1),
         idle_cpu_pct=round(sy.idle_cpu, 2),
         p99_ms=None if sp99 is None else round(sp99 * 1000, 1),
         handled_ms=None if sy.handled is None else round(sy.handled * 1000, 1),

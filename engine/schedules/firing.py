@@ -8,6 +8,14 @@ from typing import Any
 from switchyard.store.models import QUEUED
 
 FIRE_KEY_PREFIX = "s"
+# The reasons a fire found late gets (the planning pass and the fast pass write the same).
+LATE_ONCE = "late: runs once for missed fires"
+LATE_EACH = "late: missed fire run by misfire policy each"
+
+
+def missed_reason(policy: str) -> str:
+    """The reason of a fire recorded as missed under misfire ``policy``."""
+    return "missed: no node was running (misfire policy " + policy + ")"
 
 
 def fire_key_suffix(fire_at: datetime) -> str:

@@ -1,14 +1,14 @@
 """The scheduler: fires due schedules in batches, applying misfire and overlap policies.
 
 It sleeps until the earliest ``next_fire_at`` in the store (or until a schedule changes),
-then fires in two passes. The fast pass commits the instances of the fires just due,
-``CHUNK`` at a time, each chunk one INSERT ... SELECT copying the schedules' columns in
-the database: a burst of 100,000 fires in one second costs a few statements, no rows go
-through Python and no next fire is computed yet. Then it moves those schedules on in
-bulk (croniter runs once per distinct trigger; see ``_advance_fresh``). The
-planning pass takes the schedules still due ``BATCH`` at a time: it applies the misfire
-and overlap policies, inserts what the fast pass left (late fires, continuous schedules,
-skips) and moves each of them on. Both yield to the loop between transactions, so a
+then fires in two passes. The fast pass (``fast_pass.py``) commits the instances of the
+fires whose schedule has that one fire due, ``CHUNK`` at a time, each chunk one INSERT ...
+SELECT copying the schedules' columns in the database: a burst of 100,000 fires in one
+second costs a few statements, no rows go through Python and no next fire is computed
+yet. Then it moves those schedules on in bulk (croniter runs once per distinct trigger).
+The planning pass takes the schedules still due ``BATCH`` at a time: it applies the
+misfire and overlap policies, inserts what the fast pass left (several fires due,
+continuous schedules, overlap skips) and moves each of them on. Both yield to the loop between transactions, so a
 burst never stalls the console. Several nodes may fire the same schedule: the guarded
 next-fire updates and the unique ``fire_key`` of each instance make sure one fire gives
 one instance.
@@ -24,41 +24,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from switchyard.engine.kernel import events as ev
 from switchyard.engine.kernel.ports import HasBus, StoreAccess
 from switchyard.engine.kernel.tasks import spawn
 from switchyard.engine.kernel.tx import Tx
+from switchyard.engine.schedules.fast_pass import FRESH_KINDS, GRACE, FastPass
 from switchyard.engine.schedules.firing import (
-    FIRE_KEY_PREFIX,
+    LATE_EACH,
+    LATE_ONCE,
     fire_key,
-    fire_key_suffix,
-    instance_fields,
     instance_row,
+    missed_reason,
 )
 from switchyard.engine.schedules.trigger_cache import TriggerCache
 from switchyard.engine.schedules.triggers import Trigger
 from switchyard.store.models import MISSED, QUEUED, SKIPPED
 from switchyard.store.queries import instances as inst_q
-from switchyard.store.queries import schedule_fires as fires_q
 from switchyard.store.queries import schedules as sched_q
 
 log = logging.getLogger(__name__)
 
-GRACE = timedelta(seconds=60)
 BATCH = 250
-FRESH = timedelta(milliseconds=900)  # below the 1 s between two fires of any trigger
-FRESH_KINDS = ("cron", "every", "at")  # the triggers that fire at their next_fire_at
-FRESH_TIMES = 64  # distinct fire times per fast pass; later ones are left to planning
-LATE_TRIGGERS = 10_000  # distinct triggers checked per fire time older than FRESH
-RANGE_GROUPS = 8  # distinct next fires in a chunk moved on one UPDATE each; more: per row
-EACH_SLICE = 250  # schedules per executemany when moved on one by one
-SLICE = 0.002  # seconds of next-fire computation between two yields to the loop
-CHUNK = 3500  # instances per fast-pass transaction (~12 ms of SQLite work)
 MAX_SLEEP = 30.0
 
 
@@ -135,6 +125,7 @@ class Scheduler:
     def __init__(self, engine: SchedulerPorts) -> None:
         self.engine = engine
         self.triggers = TriggerCache()
+        self.fast = FastPass(engine, self.triggers)
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -165,7 +156,7 @@ class Scheduler:
                     self._wake.set()
 
     async def _run(self) -> None:
-        await self._prepare()
+        await self.fast.prepare()
         while not self._stopping:
             try:
                 await self.fire_due()
@@ -212,172 +203,12 @@ class Scheduler:
         return queued
 
     async def _fire_fresh(self, now: datetime, fresh: set[datetime]) -> int:
-        """The fast pass: queue the on-time fires of cron, every and at schedules whose
-        fire is the only one due.
-
-        Every trigger's fires are at least a second apart (whole-second times), so a fire
-        less than ``FRESH`` old is the only one due and on time: it runs whatever the
-        misfire policy, unless overlap ``skip`` finds an active instance (checked in SQL).
-        An older fire within ``GRACE`` (the node woke late: a busy machine, a long
-        burst) is on time too; the fast pass takes it for the triggers whose next fire
-        is still ahead, computed once per distinct trigger (the others: planning).
-        Each fire time goes in chunks of schedule ids, one transaction each; the fire
-        times done are added to ``fresh`` for the planning pass (see ``maybe_done``).
-        Fire keys keep a fire to one instance whichever pass or node inserts it.
-        """
-        queued = 0
-        at: datetime | None = None
-        async with self.engine.store.read() as conn:
-            oldest = await sched_q.earliest_fire(conn)
-        # Queue order is fire order: with a fire due before the grace, the planning pass
-        # (which queues it) comes first, so the fast pass keeps to the fresh fires.
-        since = now - (GRACE if oldest is not None and oldest >= now - GRACE else FRESH)
-        for _ in range(FRESH_TIMES):
-            async with self.engine.store.read() as conn:
-                at = await sched_q.next_fire_time(conn, since, now, after=at)
-                texts = None  # every trigger
-                if at is not None and now - at >= FRESH:
-                    texts = await fires_q.due_triggers(conn, at, LATE_TRIGGERS + 1)
-            if at is None:
-                break
-            left = False  # some schedules due at ``at`` are left to planning: stop after it
-            if texts is not None:
-                nexts = await self._next_fires(texts[:LATE_TRIGGERS], at, now)
-                left = len(nexts) < len(texts)
-                texts = list(nexts)
-                if not texts:
-                    break
-            after: int | None = 0
-            while after is not None:  # chunks of ids: (0, s1), [s1, s2), ... [sN, end]
-                count, after = await self._fire_chunk(at, after, texts)
-                queued += count
-                await asyncio.sleep(0)  # one chunk per turn of the loop
-            fresh.add(at)
-            if left:  # later fires wait for the planning pass to queue these first
-                break
-        return queued
+        """The fast pass (``fast_pass.FastPass.fire``)."""
+        return await self.fast.fire(now, fresh)
 
     async def _advance_fresh(self, now: datetime, fresh: set[datetime]) -> None:
-        """Move the fast pass's schedules on in bulk, chunk by chunk of ids.
-
-        Per chunk it reads the distinct triggers of the schedules whose instance exists
-        (one row per trigger), computes each one's next fire once (outside the
-        transaction, yielding to the loop as it goes: croniter is slow) and, when they
-        make at most ``RANGE_GROUPS`` distinct next fires, moves them on with one guarded
-        UPDATE per next fire: no schedule row comes into Python. With more, it reads the
-        chunk's (id, trigger) pairs and moves each on in one executemany (in slices of
-        ``EACH_SLICE`` rows). The rest (overlap skips, schedules the fast pass did not
-        see, triggers with more fires due, broken ones) is left to the planning pass."""
-        for at in sorted(fresh):
-            after: int | None = 0
-            while after is not None:
-                after = await self._advance_chunk(at, after, now)
-                await asyncio.sleep(0)
-
-    async def _advance_chunk(self, at: datetime, after: int, now: datetime) -> int | None:
-        where: dict[str, Any] = {
-            "fire_at": at,
-            "after_id": after,
-            "key_prefix": FIRE_KEY_PREFIX,
-            "key_suffix": fire_key_suffix(at),
-        }
-        async with self.engine.store.read() as conn:
-            start = await fires_q.chunk_next(conn, at, after, CHUNK)
-            where["before_id"] = start
-            texts = [t for t, _ in await fires_q.fired_triggers(conn, **where)]
-        nexts = await self._next_fires(texts, at, now)
-        groups: dict[datetime | None, list[str]] = {}
-        for text, next_fire in nexts.items():
-            groups.setdefault(next_fire, []).append(text)
-        pairs: list[tuple[Any, ...]] = []
-        if len(groups) > RANGE_GROUPS:
-            async with self.engine.store.read() as conn:
-                pairs = await fires_q.fired_triggers(conn, **where, ids=True)
-        if groups:
-            async with self.engine.tx() as tx:
-                moved = 0
-                if not pairs:
-                    for next_fire, group in groups.items():
-                        moved += await fires_q.advance_fired(
-                            tx.conn, trigger_jsons=group, next_fire=next_fire, now=tx.now, **where
-                        )
-                for i in range(0, len(pairs), EACH_SLICE):
-                    rows = [
-                        (id_, t, nexts[t]) for id_, t in pairs[i : i + EACH_SLICE] if t in nexts
-                    ]
-                    moved += await fires_q.advance_each(tx.conn, rows, fire_at=at, now=tx.now)
-                    await asyncio.sleep(0)
-                if moved:
-                    tx.emit(ev.SCHEDULE_CHANGED, None, ids=[], fired=True, count=moved)
-        return None if start is None else start - 1
-
-    async def _next_fires(
-        self, texts: list[str], at: datetime, now: datetime
-    ) -> dict[str, datetime | None]:
-        """Each trigger's (stored JSON text) next fire after ``at``, without the triggers the
-        planning pass must see (broken, not of ``FRESH_KINDS``, or with another fire due
-        by ``now``). Yields to the loop every ``SLICE`` seconds of work."""
-        nexts: dict[str, datetime | None] = {}
-        began = time.perf_counter()
-        for text in texts:
-            try:
-                trigger = self.triggers.get({"trigger_json": text})
-            except Exception as exc:  # a broken trigger: the planning pass reports it
-                log.debug("fast pass: trigger %s left to the planning pass: %s", text, exc)
-                continue
-            if trigger.kind not in FRESH_KINDS:
-                continue
-            next_fire = trigger.next_fire(at)
-            if next_fire is None or next_fire > now:  # else more are due: planning
-                nexts[text] = next_fire
-            if time.perf_counter() - began > SLICE:
-                await asyncio.sleep(0)
-                began = time.perf_counter()
-        return nexts
-
-    async def _fire_chunk(
-        self, at: datetime, after: int, triggers: list[str] | None = None
-    ) -> tuple[int, int | None]:
-        """Queue the fires at ``at`` of the next ``CHUNK`` schedules after id ``after`` (with
-        one of ``triggers``, stored JSON text, if given), in one transaction; returns how
-        many were queued and the id to go on after (or None)."""
-        async with self.engine.tx() as tx:
-            start = await fires_q.chunk_next(tx.conn, at, after, CHUNK)
-            count = await fires_q.insert_fires(
-                tx.conn,
-                fire_at=at,
-                after_id=after,
-                before_id=start,
-                kinds=FRESH_KINDS,
-                key_prefix=FIRE_KEY_PREFIX,
-                key_suffix=fire_key_suffix(at),
-                fields=instance_fields(now=tx.now, origin="schedule"),
-                triggers=triggers,
-            )
-            if count:  # ids are not read back: that would cost more than the insert
-                tx.emit(ev.INSTANCES_CHANGED, None, ids=[], status=QUEUED, count=count)
-        return count, None if start is None else start - 1
-
-    async def _prepare(self) -> None:
-        """Run the fast pass's statements once on a time nothing is due at, so that the
-        first burst does not pay for building and compiling them (a few ms)."""
-        never = datetime(1970, 1, 1, tzinfo=UTC)
-        try:
-            async with self.engine.tx() as tx:
-                await fires_q.chunk_next(tx.conn, never, 0, CHUNK)
-                for before in (1, None):  # the two shapes: a middle chunk, the last one
-                    await fires_q.insert_fires(
-                        tx.conn,
-                        fire_at=never,
-                        after_id=0,
-                        before_id=before,
-                        kinds=FRESH_KINDS,
-                        key_prefix=FIRE_KEY_PREFIX,
-                        key_suffix=fire_key_suffix(never),
-                        fields=instance_fields(now=tx.now, origin="schedule"),
-                    )
-        except Exception:  # only a warm-up: a real failure shows when firing
-            log.debug("scheduler: preparing the fast pass failed", exc_info=True)
+        """Move the fast pass's schedules on (``fast_pass.FastPass.advance``)."""
+        await self.fast.advance(now, fresh)
 
     async def _fire_batch(self, tx: Tx, rows: list[dict[str, Any]], fresh: set[datetime]) -> int:
         now = tx.now
@@ -407,7 +238,7 @@ class Scheduler:
                 trigger, row["next_fire_at"], now, row["misfire"], row["misfire_limit"]
             )
             for at in missed:
-                reason = "missed: no node was running (misfire policy " + row["misfire"] + ")"
+                reason = missed_reason(row["misfire"])
                 fires.append(Fire(row["id"], at, "misfire", MISSED, reason))
             if overflow:
                 tx.emit(ev.SCHEDULE_CHANGED, row["id"], name=row["name"], fired=True, overflow=True)
@@ -421,10 +252,10 @@ class Scheduler:
                     fires.append(Fire(row["id"], at, origin, SKIPPED, reason))
                     continue
                 active[row["id"]] = active.get(row["id"], 0) + 1
-                reason = None if origin == "schedule" else "late: runs once for missed fires"
+                late: str | None = None if origin == "schedule" else LATE_ONCE
                 if origin == "misfire" and row["misfire"] == "each":
-                    reason = "late: missed fire run by misfire policy each"
-                fires.append(Fire(row["id"], at, origin, QUEUED, reason))
+                    late = LATE_EACH
+                fires.append(Fire(row["id"], at, origin, QUEUED, late))
             last = max([at for at, _ in runs] + missed, default=None)
             advances.append(self._advance(row, next_fire, last, now))
         # Queue order is fire order, also when several schedules catch up fires in one batch.

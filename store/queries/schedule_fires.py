@@ -3,12 +3,10 @@ chunk by chunk of schedule ids, with no schedule row going through Python."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import String, Text, bindparam, cast, exists, func, null, select, update
-from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from switchyard.store.models import ACTIVE_STATUSES
 from switchyard.store.queries.schedules import instances, schedules
@@ -56,10 +54,12 @@ def _fires_stmt(
     fields: tuple[tuple[str, bool], ...],
     bounded: bool,
     filtered: bool = False,
+    policy: bool = False,
+    overlap_guard: bool = True,
 ) -> Any:
     """The INSERT ... SELECT of ``insert_fires``, built once per shape (values are bound;
     ``fields`` are (name, value is None) pairs)."""
-    shape = (conn.dialect.name, kinds, fields, bounded, filtered)
+    shape = (conn.dialect.name, kinds, fields, bounded, filtered, policy, overlap_guard)
     stmt = _fires_stmts.get(shape)
     if stmt is not None:
         return stmt
@@ -78,8 +78,12 @@ def _fires_stmt(
         s.c.id > bindparam("f_after", type_=s.c.id.type),
         s.c.paused.is_(False),
         s.c.trigger["kind"].as_string().in_(kinds),
-        (s.c.overlap != "skip") | ~active,
     )
+    if overlap_guard:
+        query = query.where((s.c.overlap != "skip") | ~active)
+    if policy:  # one misfire policy, with room for at least one row (misfire_limit)
+        query = query.where(s.c.misfire == bindparam("f_misfire", type_=String))
+        query = query.where(s.c.misfire_limit >= 1)
     if bounded:
         query = query.where(s.c.id < bindparam("f_before", type_=s.c.id.type))
     if filtered:
@@ -103,6 +107,8 @@ async def insert_fires(
     key_suffix: str,
     fields: dict[str, Any],
     triggers: list[str] | None = None,
+    misfire: str | None = None,
+    overlap_guard: bool = True,
 ) -> int:
     """Insert one instance per unpaused schedule due at ``fire_at`` with an id after
     ``after_id`` (and before ``before_id``), in one INSERT ... SELECT: no row goes through
@@ -112,17 +118,40 @@ async def insert_fires(
     of its instances is active. The fire key is ``key_prefix || id || key_suffix``; a key
     that exists already is skipped. ``fields`` are the values every row gets beside the
     ones copied from the schedule. With ``triggers`` (stored JSON text) only schedules
-    with one of them fire. Returns how many rows were inserted.
+    with one of them fire. With ``misfire`` only the schedules with that misfire policy
+    (and a ``misfire_limit`` of at least 1) fire. ``overlap_guard=False`` drops the overlap
+    ``skip`` check (for rows that do not run: ``missed``). Returns how many rows were
+    inserted.
     """
     shape = tuple((name, value is None) for name, value in fields.items())
-    stmt = _fires_stmt(conn, kinds, shape, before_id is not None, triggers is not None)
+    stmt = _fires_stmt(
+        conn,
+        kinds,
+        shape,
+        before_id is not None,
+        triggers is not None,
+        misfire is not None,
+        overlap_guard,
+    )
     params = {f"v_{name}": value for name, value in fields.items() if value is not None}
     params.update(f_prefix=key_prefix, f_suffix=key_suffix, f_at=fire_at, f_after=after_id)
     if before_id is not None:
         params["f_before"] = before_id
     if triggers is not None:
         params["f_triggers"] = triggers
+    if misfire is not None:
+        params["f_misfire"] = misfire
     return (await conn.execute(stmt, params)).rowcount
+
+
+async def due_policies(conn: AsyncConnection, fire_at: datetime) -> list[str]:
+    """The distinct misfire policies of unpaused schedules due at ``fire_at``."""
+    stmt = (
+        select(schedules.c.misfire)
+        .where(schedules.c.next_fire_at == fire_at, schedules.c.paused.is_(False))
+        .distinct()
+    )
+    return sorted((await conn.execute(stmt)).scalars())
 
 
 async def due_triggers(conn: AsyncConnection, fire_at: datetime, limit: int) -> list[str]:
@@ -140,7 +169,7 @@ async def due_triggers(conn: AsyncConnection, fire_at: datetime, limit: int) -> 
 _fired_triggers_stmts: dict[tuple[bool, bool], Any] = {}
 
 
-def _fired_where(bounded: bool) -> list[Any]:
+def fired_where(bounded: bool) -> list[Any]:
     """The schedules ``fired_triggers`` and ``advance_fired`` take: unpaused, due at
     ``a_at``, with an id after ``a_after`` (before ``a_before``), and whose instance for
     that fire (key ``a_prefix || id || a_suffix``) exists."""
@@ -157,6 +186,34 @@ def _fired_where(bounded: bool) -> list[Any]:
     return where
 
 
+def fired_triggers_stmt(bounded: bool, ids: bool) -> Any:
+    shape = (bounded, ids)
+    stmt = _fired_triggers_stmts.get(shape)
+    if stmt is None:
+        text = cast(schedules.c.trigger, Text)
+        where = fired_where(bounded)
+        if ids:
+            stmt = select(schedules.c.id, text).where(*where)
+        else:
+            stmt = select(text, func.count()).where(*where).group_by(text)
+        _fired_triggers_stmts[shape] = stmt
+    return stmt
+
+
+def fired_params(
+    fire_at: Any, after_id: int, before_id: int | None, key_prefix: str, key_suffix: str
+) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "a_at": fire_at,
+        "a_after": after_id,
+        "a_prefix": key_prefix,
+        "a_suffix": key_suffix,
+    }
+    if before_id is not None:
+        params["a_before"] = before_id
+    return params
+
+
 async def fired_triggers(
     conn: AsyncConnection,
     *,
@@ -169,24 +226,8 @@ async def fired_triggers(
 ) -> list[tuple[Any, ...]]:
     """The schedules ``advance_fired`` would move on: (trigger as stored JSON text, how
     many), one row per distinct trigger, or with ``ids`` (id, trigger) one row each."""
-    shape = (before_id is not None, ids)
-    stmt = _fired_triggers_stmts.get(shape)
-    if stmt is None:
-        text = cast(schedules.c.trigger, Text)
-        where = _fired_where(before_id is not None)
-        if ids:
-            stmt = select(schedules.c.id, text).where(*where)
-        else:
-            stmt = select(text, func.count()).where(*where).group_by(text)
-        _fired_triggers_stmts[shape] = stmt
-    params: dict[str, Any] = {
-        "a_at": fire_at,
-        "a_after": after_id,
-        "a_prefix": key_prefix,
-        "a_suffix": key_suffix,
-    }
-    if before_id is not None:
-        params["a_before"] = before_id
+    stmt = fired_triggers_stmt(before_id is not None, ids)
+    params = fired_params(fire_at, after_id, before_id, key_prefix, key_suffix)
     return [tuple(r) for r in await conn.execute(stmt, params)]
 
 
@@ -203,7 +244,7 @@ def _advance_fired_stmt(bounded: bool) -> Any:
     triggers = bindparam("a_triggers", expanding=True, type_=Text)
     stmt = (
         update(s)
-        .where(*_fired_where(bounded), cast(s.c.trigger, Text).in_(triggers))
+        .where(*fired_where(bounded), cast(s.c.trigger, Text).in_(triggers))
         .values(
             next_fire_at=bindparam("a_next", type_=s.c.next_fire_at.type),
             last_fire_at=fire_at,
@@ -244,67 +285,3 @@ async def advance_fired(
     if before_id is not None:
         params["a_before"] = before_id
     return (await conn.execute(_advance_fired_stmt(before_id is not None), params)).rowcount
-
-
-_advance_each = (
-    update(schedules)
-    .where(
-        schedules.c.id == bindparam("e_id"),
-        schedules.c.next_fire_at == bindparam("e_at"),
-        schedules.c.paused.is_(False),
-        cast(schedules.c.trigger, Text) == bindparam("e_trigger", type_=Text),
-    )
-    .values(
-        next_fire_at=bindparam("e_next"),
-        last_fire_at=bindparam("e_at"),
-        updated_at=bindparam("e_now"),
-    )
-)
-
-
-async def advance_each(
-    conn: AsyncConnection,
-    rows: list[tuple[int, str, datetime | None]],
-    *,
-    fire_at: datetime,
-    now: datetime,
-) -> int:
-    """Move on each (id, trigger as stored JSON text, next fire) due at ``fire_at``, in one
-    executemany; guarded like ``advance_fired`` (paused, moved on or changed: left alone).
-    For fires whose schedules have too many distinct next fires for ``advance_fired``.
-    Returns how many were moved on, where the driver tells (else how many were given)."""
-    if not rows:
-        return 0
-    # Compiled once per dialect and run as the driver's executemany with each distinct
-    # time converted once: SQLAlchemy's own executemany converts every parameter of
-    # every row (tens of µs a row, on the event loop's thread).
-    sql, order, convert = _advance_each_sql(conn.dialect)
-    times: dict[datetime | None, Any] = {None: None}
-
-    def time_(value: datetime | None) -> Any:
-        if value not in times:
-            times[value] = convert(value)
-        return times[value]
-
-    common = {"e_at": time_(fire_at), "e_now": time_(now)}
-    params = [
-        tuple({**common, "e_id": i, "e_trigger": t, "e_next": time_(n)}[k] for k in order)
-        for i, t, n in rows
-    ]
-    count = (await conn.exec_driver_sql(sql, params)).rowcount
-    return count if count >= 0 else len(rows)
-
-
-_advance_each_compiled: dict[str, tuple[str, tuple[str, ...], Callable[[Any], Any]]] = {}
-
-
-def _advance_each_sql(dialect: Dialect) -> tuple[str, tuple[str, ...], Callable[[Any], Any]]:
-    """``_advance_each`` as the driver's SQL, its parameters' order and the conversion of a
-    time to what the driver takes."""
-    found = _advance_each_compiled.get(dialect.name)
-    if found is None:
-        compiled = _advance_each.compile(dialect=dialect)
-        process = schedules.c.next_fire_at.type.dialect_impl(dialect).bind_processor(dialect)
-        found = (compiled.string, tuple(compiled.positiontup or ()), process or (lambda v: v))
-        _advance_each_compiled[dialect.name] = found
-    return found

@@ -10,7 +10,7 @@ from datetime import timedelta
 from sqlalchemy import func, select, update
 from switchyard.engine.api import Engine
 from switchyard.engine.kernel import events as ev
-from switchyard.engine.schedules import scheduler as scheduler_module
+from switchyard.engine.schedules import fast_pass
 from switchyard.engine.schedules.firing import fire_key
 from switchyard.engine.schedules.scheduler import GRACE, Scheduler
 from switchyard.store.models import MISSED, QUEUED, Instance, Schedule
@@ -227,7 +227,7 @@ def burst_spec(name: str, cron: str = HOURLY, **kw: object) -> object:
 
 
 async def test_a_fresh_burst_is_queued_once_in_chunks(open_engine, clock, monkeypatch) -> None:
-    monkeypatch.setattr(scheduler_module, "CHUNK", 4)  # several chunks, and a gap in the ids
+    monkeypatch.setattr(fast_pass, "CHUNK", 4)  # several chunks, and a gap in the ids
     a: Engine = await open_engine()
     b: Engine = await open_engine()
     names = [f"b{n:02d}" for n in range(15)]
