@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import suppress
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache, wraps
 from typing import Any
@@ -37,6 +37,8 @@ from jinja2.parser import Parser
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from switchyard.engine.sandbox.fast import Fallback, Fast, compile_fast, compile_text
+from switchyard.engine.sandbox.helpers import HELPERS as HELPERS  # (re-exported)
+from switchyard.engine.sandbox.helpers import helper_globals
 from switchyard.engine.sandbox.limits import (
     FILTER_CHECKS,
     MAX_EXPONENT,
@@ -44,14 +46,12 @@ from switchyard.engine.sandbox.limits import (
     MAX_ITEMS,
     MAX_OUTPUT,
     MAX_PAD,
-    MAX_RANGE,
     MAX_SOURCE,
     ExpressionError,
     bounded_concat,
     check_format_output,
     check_format_string,
     check_int_arg,
-    check_int_source,
     check_join,
     check_printf,
     check_replace,
@@ -66,51 +66,7 @@ from switchyard.engine.sandbox.limits import (
     weight,
 )
 
-#: Names the sandbox provides; a definition may not declare variables with these names.
-HELPERS: frozenset[str] = frozenset(
-    {"now", "today", "days", "hours", "minutes", "seconds", "date", "datetime", "len", "min"}
-    | {"max", "abs", "round", "int", "float", "str", "bool", "Decimal", "range"}
-)
-
 _SINGLE = re.compile(r"\A\{\{-?(.*?)-?\}\}\Z", re.DOTALL)
-
-
-def _delta(unit: str) -> Callable[[Any], timedelta]:
-    def make(n: Any) -> timedelta:
-        return timedelta(**{unit: float(n) if isinstance(n, Decimal) else n})
-
-    make.__name__ = unit
-    return make
-
-
-def _to_datetime(value: Any) -> datetime:
-    if isinstance(value, date) and not isinstance(value, datetime):
-        value = datetime(value.year, value.month, value.day)
-    result = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).strip())
-    return result.replace(tzinfo=UTC) if result.tzinfo is None else result
-
-
-def _to_date(value: Any) -> date:
-    if isinstance(value, date):
-        return value.date() if isinstance(value, datetime) else value
-    text = str(value).strip()
-    return datetime.fromisoformat(text).date() if "T" in text else date.fromisoformat(text)
-
-
-def _to_int(value: Any = 0, *base: int) -> int:
-    check_int_source(value)
-    return check_size(int(value, *base) if base else int(value))
-
-
-def _to_decimal(value: Any = "0") -> Decimal:
-    return check_size(Decimal(repr(value) if isinstance(value, float) else value))
-
-
-def _range(*args: int) -> range:
-    result = range(*args)
-    if len(result) > MAX_RANGE:
-        raise ExpressionError(f"range of {len(result):,} items exceeds the limit {MAX_RANGE:,}")
-    return result
 
 
 class _CodeGenerator(CodeGenerator):
@@ -300,17 +256,7 @@ class Sandbox:
         self._now = now or (lambda: datetime.now(UTC))
         env = _Env(undefined=StrictUndefined, finalize=check_size, autoescape=False)
         env.globals.clear()
-        env.globals.update({unit: _delta(unit) for unit in ("days", "hours", "minutes", "seconds")})
-        env.globals.update({f.__name__: f for f in (len, min, max, abs, round, float, str, bool)})
-        env.globals.update(
-            now=self._now_utc,
-            today=lambda: self._now_utc().date(),
-            date=_to_date,
-            datetime=_to_datetime,
-            int=_to_int,
-            Decimal=_to_decimal,
-            range=_range,
-        )
+        env.globals.update(helper_globals(self._now_utc))
         for name, func in list(env.filters.items()):
             env.filters[name] = guard_filter(func, FILTER_CHECKS.get(name))
         env.filters["join"] = guard_join(env.filters["join"])

@@ -99,6 +99,15 @@ def test_check_and_names(sb: Sandbox) -> None:
     assert "range" in HELPERS and "now" in HELPERS
 
 
+def test_helpers_are_exactly_the_sandbox_globals() -> None:
+    """A name in HELPERS that the sandbox does not offer (or the reverse) would let a
+    definition declare a variable that shadows a helper, or fail on a documented one."""
+    from switchyard.engine.sandbox.helpers import helper_globals
+
+    assert set(helper_globals(lambda: NOW)) == HELPERS
+    assert set(Sandbox()._env.globals) == HELPERS
+
+
 def test_strict_undefined_names_the_variable(sb: Sandbox) -> None:
     with pytest.raises(ExpressionError, match="'amonut' is undefined"):
         sb.evaluate("amonut > 5", {"amount": 1})
