@@ -48,6 +48,20 @@ class CellNotShown(KeyError):
     """No such row, or the column is not shown (left out at this width)."""
 
 
+class _RowMessage(Message):
+    """A message about one row of a VirtualTable: its place and its key."""
+
+    def __init__(self, table: VirtualTable, cursor_row: int, row_key: str) -> None:
+        super().__init__()
+        self.table = table
+        self.cursor_row = cursor_row
+        self.row_key = row_key
+
+    @property
+    def control(self) -> VirtualTable:
+        return self.table
+
+
 class VirtualTable(ScrollView, can_focus=True):
     """Row cursor, vim keys (j/k/g/G), keyed diff updates; draws the visible lines only."""
 
@@ -73,31 +87,11 @@ class VirtualTable(ScrollView, can_focus=True):
         Binding("G", "scroll_bottom", "Bottom", show=False, id="table_bottom"),
     ]
 
-    class RowHighlighted(Message):
+    class RowHighlighted(_RowMessage):
         """The cursor moved to a row (or rows arrived under it)."""
 
-        def __init__(self, table: VirtualTable, cursor_row: int, row_key: str) -> None:
-            super().__init__()
-            self.table = table
-            self.cursor_row = cursor_row
-            self.row_key = row_key
-
-        @property
-        def control(self) -> VirtualTable:
-            return self.table
-
-    class RowSelected(Message):
+    class RowSelected(_RowMessage):
         """Enter (or a click on the cursor row)."""
-
-        def __init__(self, table: VirtualTable, cursor_row: int, row_key: str) -> None:
-            super().__init__()
-            self.table = table
-            self.cursor_row = cursor_row
-            self.row_key = row_key
-
-        @property
-        def control(self) -> VirtualTable:
-            return self.table
 
     def __init__(
         self, columns: Sequence[Column], *, id: str | None = None, classes: str | None = None
