@@ -274,3 +274,18 @@ async def test_what_is_drawn_after_scrolling_is_what_a_fresh_drawing_shows() -> 
             first = shown[1].split()[0]
             assert first == table.key_at(top), (keys, first, top)
         assert table.selected_key == "96"
+
+
+async def test_a_fractional_scroll_draws_the_row_textual_scrolled_to() -> None:
+    """A scrollbar drag scrolls to a fractional y; Textual rounds it (``scroll_offset``), so
+    the table must draw from the same row (it truncated: row 4 shown at y=4.6, where
+    Textual's offset and the cursor's scrolling take row 5)."""
+    table = VirtualTable(COLUMNS)
+    app = TableApp(table)
+    async with app.run_test(size=(40, 12)) as pilot:
+        table.set_rows(rows(100))
+        await pilot.pause()
+        table.scroll_to(y=4.6, animate=False)
+        await pilot.pause()
+        assert table.scroll_offset.y == 5
+        assert texts(table)[0].split()[0] == "5"

@@ -200,13 +200,13 @@ class ScrolledLines:
         return None
 
     def after_render(self) -> None:
-        self._top = int(self.table.scroll_y)
+        self._top = self.table.scroll_offset.y
         parts = self._line_cache()
         self._clean = set(parts[0]) - parts[1] if parts is not None else set()
 
     def before_render(self) -> None:
         t = self.table
-        top = int(t.scroll_y)
+        top = t.scroll_offset.y
         shift, clean = top - self._top, self._clean
         parts = self._line_cache()
         if not shift or not clean or parts is None:

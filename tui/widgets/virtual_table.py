@@ -203,7 +203,7 @@ class VirtualTable(ScrollView, can_focus=True):
 
     def _refresh_changed(self, old_keys: list[str], before: dict[str, RowData]) -> None:
         """Repaint the visible lines whose row, or that row's version, changed."""
-        top = int(self.scroll_y)
+        top = self.scroll_offset.y
         keys, rows = self._keys, self._rows
         dirty = []
         for index in range(top, top + max(0, self.size.height - HEADER)):
@@ -299,7 +299,7 @@ class VirtualTable(ScrollView, can_focus=True):
 
     def _refresh_rows(self, index: int, count: int = 1) -> None:
         """Repaint rows ``index`` .. ``index + count - 1`` where they are on screen."""
-        top = int(self.scroll_y)
+        top = self.scroll_offset.y
         y = index - top + HEADER
         width = max(self.size.width, self._table_width)
         region = Region(0, y, width, count).intersection(Region(0, HEADER, width, 10**6))
@@ -361,7 +361,7 @@ class VirtualTable(ScrollView, can_focus=True):
         if y < HEADER:
             strip = self._painter.header()
         else:
-            index = y - HEADER + int(self.scroll_y)
+            index = y - HEADER + self.scroll_offset.y
             if index >= len(self._keys):
                 self._scrolled.drawn.pop(y, None)
                 return Strip.blank(self.size.width, self.line_style)
