@@ -6,7 +6,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, Text, bindparam, cast, exists, func, null, select, update
+from sqlalchemy import (
+    String,
+    Text,
+    bindparam,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    null,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 from switchyard.store.models import ACTIVE_STATUSES
 from switchyard.store.queries.schedules import instances, schedules
@@ -144,10 +156,17 @@ async def insert_fires(
     return (await conn.execute(stmt, params)).rowcount
 
 
+NO_ROOM = "no-room"  # due_policies: a schedule whose misfire_limit leaves no row
+
+
 async def due_policies(conn: AsyncConnection, fire_at: datetime) -> list[str]:
-    """The distinct misfire policies of unpaused schedules due at ``fire_at``."""
+    """The distinct misfire policies of unpaused schedules due at ``fire_at``; a schedule
+    with a ``misfire_limit`` below 1 (only an import can store one) counts as ``NO_ROOM``,
+    which no late insert takes (``fire_due(misfire=...)`` needs a limit of at least 1),
+    so the fire time is left to the planning pass and queue order stays fire order."""
+    policy = case((schedules.c.misfire_limit >= 1, schedules.c.misfire), else_=literal(NO_ROOM))
     stmt = (
-        select(schedules.c.misfire)
+        select(policy)
         .where(schedules.c.next_fire_at == fire_at, schedules.c.paused.is_(False))
         .distinct()
     )

@@ -116,6 +116,21 @@ async def test_late_fires_are_queued_in_fire_order(engine: Engine, clock, monkey
     ]
 
 
+async def test_a_late_fire_with_no_misfire_room_keeps_fire_order(engine: Engine, clock) -> None:
+    """A ``once`` schedule with ``misfire_limit`` 0 (an import can store one) is not in the
+    fast pass's late insert, so its 07:00 fire is the planning pass's: the fast pass must
+    stop there, not go on to queue "later"'s (also late) 09:30 fire before it."""
+    await engine.add_schedule(burst_spec("old", "0 7 * * *", misfire="once"))
+    await engine.add_schedule(burst_spec("later", "30 9 * * *"))
+    table = Schedule.__table__
+    async with engine.store.write() as conn:
+        await conn.execute(table.update().where(table.c.name == "old").values(misfire_limit=0))
+    clock.at = BASE.replace(hour=9, minute=30) + LATE
+    await Scheduler(engine).fire_due()
+    rows = await instance_rows(engine)  # in id order: queue order
+    assert [(r["schedule_name"], r["fire_at"].hour) for r in rows] == [("old", 7), ("later", 9)]
+
+
 async def test_a_late_fire_of_a_busy_overlap_skip_schedule_is_skipped(
     engine: Engine, clock, monkeypatch
 ) -> None:
