@@ -280,17 +280,15 @@ class MonitorApi(Guard):
             self._check_token(raw[0][at[_TOKEN]] if raw else await params_q.changes(conn), context)
             if cursor is not None and raw:
                 total = int(raw[0][at[mon_q.COUNTED]])
-            elif cursor is None and len(raw) == limit:  # matches up to its last row, and past it
-                last = raw[-1]  # newest first
-                last_at = mon_q.time_of(last[at["updated_at"]])
-                assert last_at is not None  # a process instance always has updated_at
-                past = await self._counted_past(
-                    conn, flt, context, limit, (last_at, int(last[at["id"]]))
+            elif cursor is None and len(raw) == limit and (last_at := self._last_at(raw, at)):
+                past = await self._counted_past(  # matches up to its last row, and past it
+                    conn, flt, context, limit, (last_at, int(raw[-1][at["id"]]))
                 )
                 total = offset + limit + past
-            elif cursor is None and (raw or offset == 0):
+            elif cursor is None and len(raw) < limit and (raw or offset == 0):
                 total = offset + len(raw)  # a short page: every match is up to it
-            else:  # a page past the end: how many there are now (to go back to)
+            else:  # past the end (how many there are now), or a full page ending on a row
+                # without updated_at (every write sets it; a hand-made row): count them all
                 total = await mon_q.count_upto(conn, self._where_for(flt, context), cap)
             if total > cap:  # for the message: how many it matched
                 total = await mon_q.count(conn, self._where_for(flt, context))
@@ -299,6 +297,11 @@ class MonitorApi(Guard):
             await self._filter_cancelled(flt, total, cap)
             raise FilterTooBroad(total, cap)
         return MonitorPage(rows, total, cap, flt)
+
+    @staticmethod
+    def _last_at(raw: Sequence[Sequence[Any]], at: dict[str, int]) -> datetime | None:
+        """The page's last (oldest) row's updated_at, where the count past it starts."""
+        return mon_q.time_of(raw[-1][at["updated_at"]])
 
     @rule(licence("monitor", "use the monitor"))
     async def monitor_ids(self, flt: MonitorFilter) -> list[int]:

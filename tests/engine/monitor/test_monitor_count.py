@@ -89,6 +89,19 @@ async def test_a_full_page_counts_only_past_its_last_row(
     assert rest.total == 12 and len(rest.rows) == 2 and len(seen) == 1
 
 
+async def test_a_full_page_ending_on_a_row_without_updated_at(
+    open_engine: OpenEngine, tmp_path: Path
+) -> None:
+    """Every write sets updated_at, but a hand-made or imported row may lack it: a full page
+    ending on one counts every match (it failed an assert, a crash of the whole page)."""
+    root, _ = await setup(open_engine, tmp_path, claims=7)
+    async with root.store.write() as conn:
+        await conn.execute(text("UPDATE instances SET updated_at = NULL"))
+    for limit in (1, 5, 12):
+        page = await root.monitor(BIG, limit=limit)
+        assert page.total == 12 and len(page.rows) == limit
+
+
 async def test_totals_exact_and_rights_apply_to_the_count(
     open_engine: OpenEngine, tmp_path: Path
 ) -> None:
