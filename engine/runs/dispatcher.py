@@ -117,6 +117,7 @@ class Dispatcher:
                     host=HOST,
                     now=tx.now,
                     most=min(BATCH, room - claimed),
+                    clock=self.engine.clock.now,
                 )
                 if rows:
                     ids = [r["id"] for r in rows]

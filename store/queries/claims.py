@@ -29,6 +29,7 @@ updated by a plain id list.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -79,10 +80,23 @@ async def running_in_lane(conn: AsyncConnection, lane: str) -> int:
 
 
 async def claim(
-    conn: AsyncConnection, *, lane: str, node_id: str, host: str, now: datetime, most: int
+    conn: AsyncConnection,
+    *,
+    lane: str,
+    node_id: str,
+    host: str,
+    now: datetime,
+    most: int,
+    clock: Callable[[], datetime] | None = None,
 ) -> list[dict[str, Any]]:
     """Move up to ``most`` queued instances of ``lane`` to running on ``node_id``, never
-    past the lane's concurrency; returns the claimed rows in queue order."""
+    past the lane's concurrency; returns the claimed rows in queue order.
+
+    ``clock``: the claimed rows' ``started_at`` is read from it once the lane is locked
+    and its running rows counted, not ``now`` (the transaction's time, read before it
+    waited for the lock). The run whose end freed the slot may have ended after ``now``;
+    on record, the next run must not start before it ended (two at once on a lane of 1,
+    on paper: tests/engine/test_claims.py)."""
     concurrency = await lock_lane(conn, lane, now)
     free = min(concurrency - await running_in_lane(conn, lane), most)
     if free <= 0:
@@ -90,6 +104,8 @@ async def claim(
     picked = await _pick(conn, lane, free)
     if not picked:
         return []
+    if clock is not None:
+        now = max(now, clock())
     params = {"ids": picked, "lane": lane, "node": node_id, "host": host, "now": now}
     ids = [int(i) for i in (await conn.execute(_CLAIM, params)).scalars()]
     rows = await instances.get_many(conn, ids) if ids else []

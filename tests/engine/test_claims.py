@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 from switchyard.engine.api import Engine
 from switchyard.engine.instances.completion import finish
+from switchyard.engine.kernel.tx import transaction
 from switchyard.engine.runs.dispatcher import Dispatcher
 from switchyard.store.models import COMPLETED, RUNNING, Instance
 from switchyard.store.queries import claims
@@ -143,3 +145,35 @@ async def test_claim_transactions_racing_in_the_open_respect_the_lane(open_engin
     won = sorted(i for i in got if i is not None)
     assert won == ids[:2]
     assert await running_on(first, "race") == 2
+
+
+async def test_a_claim_does_not_start_before_the_end_that_freed_its_slot(
+    open_engine, clock
+) -> None:
+    """Node b reads its transaction's time, then waits for the lane (SQLite: the write
+    lock; PostgreSQL: the lane row) while another transaction records the lane's running
+    instance as ended later than that and commits. b then finds the slot free: its run
+    must not start, on record, before the one it follows ended (it did: two runs at once
+    on a lane of 1, on paper, in tests/e2e/test_two_nodes.py under load)."""
+    a: Engine = await open_engine()
+    b: Engine = await open_engine()
+    await a.add_lane("solo", 1)
+    await a.add_schedule(spec("job", lane="solo", overlap="parallel:5"))
+    first, second = await a.start("job"), await a.start("job")
+    rec_a, rec_b = Recorder(a), Recorder(b)
+    assert await Dispatcher(a, rec_a).dispatch_once() == 1
+    assert [r["id"] for r in rec_a.rows] == [first]
+    start = clock.at
+    async with transaction(a.store, a.bus, a.node_id, start + timedelta(seconds=2)) as tx:
+        await claims.lock_lane(tx.conn, "solo", tx.now)  # the lane busy, as in a claim
+        clock.at = start + timedelta(seconds=1)
+        waiting = asyncio.create_task(Dispatcher(b, rec_b).dispatch_once())
+        await asyncio.sleep(0.3)  # b has read its time and waits for the lane
+        assert not waiting.done()
+        assert await finish(tx, rec_a.rows[0], COMPLETED, "exit code 0", 0)  # ended at +2 s
+        clock.at = start + timedelta(seconds=3)
+    assert await waiting == 1
+    rows = {r["id"]: r for r in await instance_rows(a)}
+    assert [r["id"] for r in rec_b.rows] == [second]
+    assert rows[first]["ended_at"] == start + timedelta(seconds=2)
+    assert rows[second]["started_at"] >= rows[first]["ended_at"]
