@@ -59,6 +59,21 @@ class WriterPorts(HasStore, HasClock, HasBus, HasNodeId, Protocol):
     and this node's id (the fence)."""
 
 
+def _without_lost(batch: list[_Write], lost: set[int]) -> list[_Write]:
+    """The writes of ``batch`` whose instance this node still runs; each other one fails
+    with ``LostOwnership`` (the fence, on either path)."""
+    kept = []
+    for item in batch:
+        if item.owner in lost:
+            if not item.future.done():
+                item.future.set_exception(
+                    LostOwnership(f"instance {item.owner} is no longer run by this node")
+                )
+        else:
+            kept.append(item)
+    return kept
+
+
 class GroupWriter:
     def __init__(self, engine: WriterPorts, *, max_batch: int = 500) -> None:
         self.engine = engine
@@ -145,16 +160,7 @@ class GroupWriter:
             lost |= await inst_q.not_running_on(conn, chunk, self.engine.node_id)
         if not lost:
             return batch
-        kept = []
-        for item in batch:
-            if item.owner in lost:
-                if not item.future.done():
-                    item.future.set_exception(
-                        LostOwnership(f"instance {item.owner} is no longer run by this node")
-                    )
-            else:
-                kept.append(item)
-        return kept
+        return _without_lost(batch, lost)
 
     def _lost_here(self, db: Any, owners: list[int]) -> set[int]:
         """The fence on SQLite's thread (raw_writes.run_batch): owners not running here."""
@@ -184,16 +190,7 @@ class GroupWriter:
         lost = await run_batch(self._raw, self.engine.store, plan, owners, self._lost_here)
         if lost is None:
             return None
-        kept = []
-        for item in batch:
-            if item.owner in lost:
-                if not item.future.done():
-                    item.future.set_exception(
-                        LostOwnership(f"instance {item.owner} is no longer run by this node")
-                    )
-            else:
-                kept.append(item)
-        return kept
+        return _without_lost(batch, lost)
 
     async def _commit(self, batch: list[_Write]) -> None:
         now = self.engine.clock.now()
