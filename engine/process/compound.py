@@ -63,7 +63,9 @@ class CompoundSteps(ParallelSteps):
                     raise StepFailed(key, action, f"loop still true after max {bound} passes")
                 now = self.host.now()
                 cond = {"kind": "loop", "path": action.get("path", "") + f".while[{n}]"}
-                await self._write(
+                await self._journal_write(
+                    cond_key,
+                    {"status": STEP_DONE, "decision": {"value": holds}},
                     [
                         j.step_row(
                             self.id,
@@ -74,9 +76,8 @@ class CompoundSteps(ParallelSteps):
                             ended=True,
                             decision={"value": holds},
                         )
-                    ]
+                    ],
                 )
-                self.journal[cond_key] = {"status": STEP_DONE, "decision": {"value": holds}}
             if not holds:
                 return None
             await self.block(body, f"{key}/{n}", scope)
@@ -160,14 +161,15 @@ class CompoundSteps(ParallelSteps):
         d = {**d, "cancelled": True}
         now = self.host.now()
         detail = {"child": int(d["child"]), "op": "cancelled", "step": key, "on_cancel": "continue"}
-        await self._write(
+        await self._journal_write(
+            key,
+            {"status": STEP_STARTED, "decision": d},
             [
                 j.restart_step(self.id, key, now=now, decision=d),
                 j.history(self.id, "child", now, None, detail),
                 self.touch(now),
-            ]
+            ],
         )
-        self.journal[key] = {"status": STEP_STARTED, "decision": d}
         return d
 
     async def _run_workitem(self, action: Doc, key: str, scope: Scope, d: Doc) -> Doc | None:
@@ -185,10 +187,11 @@ class CompoundSteps(ParallelSteps):
                 scope.apply(updates)
                 d = {**d, "applied": True, "button": button}
                 now = self.host.now()
-                await self._write(
-                    [j.restart_step(self.id, key, now=now, decision=d), self.touch(now)]
+                await self._journal_write(
+                    key,
+                    {"status": STEP_STARTED, "decision": d},
+                    [j.restart_step(self.id, key, now=now, decision=d), self.touch(now)],
                 )
-                self.journal[key] = {"status": STEP_STARTED, "decision": d}
             actions = form["buttons"].get(button) or []
             await self.block(actions, f"{key}/button", scope.bind_many(local))
             return d
@@ -199,8 +202,11 @@ class CompoundSteps(ParallelSteps):
             await self.block(escalate["actions"], f"{key}/escalate", scope)
             d = {**d, "escalation_done": True}
             now = self.host.now()
-            await self._write([j.restart_step(self.id, key, now=now, decision=d), self.touch(now)])
-            self.journal[key] = {"status": STEP_STARTED, "decision": d}
+            await self._journal_write(
+                key,
+                {"status": STEP_STARTED, "decision": d},
+                [j.restart_step(self.id, key, now=now, decision=d), self.touch(now)],
+            )
         raise Suspend(WaitingOn.of(WaitKind.WORK_ITEM, int(item["id"])), None)
 
 

@@ -157,6 +157,7 @@ class ProcessRun(ProgramSteps, MilestoneSteps):
         # a state's top-level block: when it ends the instance completes, so its last
         # plain assign may ride along with the completion's write (lifecycle.run_claimed)
         self.final_prefix: str | None = None
+        self.unsettled = False  # a write handed over whose commit no task awaits (settle)
 
     # ------------------------------------------------------------ helpers
     def _frame_task(self, key: str) -> str | None:
@@ -230,7 +231,40 @@ class ProcessRun(ProgramSteps, MilestoneSteps):
                 # a shared step's instance update is superseded by this one (same row)
                 pending = [s for s in pending if s[0] is not j.TOUCH_INSTANCE]
             statements = [*pending, *statements]
-        await self.host.write(statements, events, owner=self.id)
+        try:
+            await self.host.write(statements, events, owner=self.id)
+        except asyncio.CancelledError:
+            # handed over: the writer commits it (or fences it out) whatever this task
+            # does now; whoever ends the instance waits for it first (settle)
+            self.unsettled = True
+            raise
+
+    async def _journal_write(
+        self,
+        key: str,
+        entry: dict[str, Any],
+        statements: list[j.Statement],
+        events: Sequence[EngineEvent] = (),
+    ) -> None:
+        """A step's new journal entry and its write: the entry is the run's as the write is
+        handed over, so a task cancelled while it commits leaves the run's journal as the
+        store will have it (settle), not one step behind."""
+        self.journal[key] = entry
+        await self._write(statements, events)
+
+    async def settle(self) -> None:
+        """Before the instance is ended or suspended in a transaction of its own: every
+        write this run handed to the group writer has committed (one that a cancelled
+        task stopped awaiting: a parallel unit a sibling's failure stopped, or the run a
+        cancel or stop interrupted), and what it holds back (a shared step) is written.
+        The end stores the run's variables, which already hold those steps: committed
+        after them, never before (the writer's fence would then drop them, and a retry
+        would run them again). The writer commits in order, so one more write of this
+        instance committing means every earlier one has. LostOwnership if another node
+        took the instance over."""
+        if self.unsettled or self.pending:
+            await self._write([])
+        self.unsettled = False
 
     # ------------------------------------------------------------ the walk
     async def run(self) -> tuple[str, Any]:
@@ -369,8 +403,9 @@ class ProcessRun(ProgramSteps, MilestoneSteps):
                 else j.step_row(self.id, key, action, status=STEP_STARTED, now=now)
             )
             # in flight from here on, even if this task is cancelled while the write commits
-            self.journal[key] = {"status": STEP_STARTED, "decision": None}
-            await self._write([first, self.touch(now)])
+            await self._journal_write(
+                key, {"status": STEP_STARTED, "decision": None}, [first, self.touch(now)]
+            )
         attempt = 1
         while True:
             ctx = self.host.context(self, key, scope, action)
@@ -422,9 +457,13 @@ class ProcessRun(ProgramSteps, MilestoneSteps):
             pending = [s for s in self.pending if s[0] is not j.TOUCH_INSTANCE]
             self.pending = [*pending, first, self.touch(now), *(extra or [])]
             self.shared = True
+            self.journal[key] = {"status": STEP_DONE, "decision": decision}
         else:
-            await self._write([first, self.touch(now), *(extra or [])])
-        self.journal[key] = {"status": STEP_DONE, "decision": decision}
+            await self._journal_write(
+                key,
+                {"status": STEP_DONE, "decision": decision},
+                [first, self.touch(now), *(extra or [])],
+            )
 
     async def _start_compound(
         self, action: dict[str, Any], key: str, decision: dict[str, Any], *, restart: bool
@@ -435,8 +474,9 @@ class ProcessRun(ProgramSteps, MilestoneSteps):
             if restart or self.journal.get(key)
             else j.step_row(self.id, key, action, status=STEP_STARTED, now=now, decision=decision)
         )
-        await self._write([first, self.touch(now)])
-        self.journal[key] = {"status": STEP_STARTED, "decision": decision}
+        await self._journal_write(
+            key, {"status": STEP_STARTED, "decision": decision}, [first, self.touch(now)]
+        )
 
     async def obey(
         self,
@@ -484,13 +524,17 @@ class ProcessRun(ProgramSteps, MilestoneSteps):
             final = await handler(action, key, scope, decision)
         except Jump:  # a state change from inside: this step is over too
             now = self.host.now()
-            await self._write([j.end_step(self.id, key, now=now, decision=decision)])
-            self.journal[key] = {"status": STEP_DONE, "decision": decision}
+            await self._journal_write(
+                key,
+                {"status": STEP_DONE, "decision": decision},
+                [j.end_step(self.id, key, now=now, decision=decision)],
+            )
             raise
         await self._withdraw_losers(action, key, final or decision)
         now = self.host.now()
         self.current = None
-        await self._write(
-            [j.end_step(self.id, key, now=now, decision=final or decision), self.touch(now)]
+        await self._journal_write(
+            key,
+            {"status": STEP_DONE, "decision": final or decision},
+            [j.end_step(self.id, key, now=now, decision=final or decision), self.touch(now)],
         )
-        self.journal[key] = {"status": STEP_DONE, "decision": final or decision}

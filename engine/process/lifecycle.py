@@ -133,11 +133,12 @@ async def run_claimed(
         and not row.get("parent_id")
         and (not _leftovers(run))
     )
-    if run.shared and not (quick_end and not host.has_log(instance_id)):
+    if not (quick_end and not host.has_log(instance_id)) and not await _settled(run):
         # a state's last assign rides along with the completion's write (shares_commit);
-        # anything that may yield before that write (a log to close, another end) gets it
-        # committed first
-        await run._write([])
+        # anything that may yield before that write (a log to close, another end in a
+        # transaction of its own) gets it, and every write handed over, committed first
+        await host.close_log(instance_id)
+        return "lost"
     await host.close_log(instance_id)  # its log lines in the store before its end or wait
     if what == "completed" and detail is not None and len(detail) > MAX_OUTCOME:
         detail = detail[: MAX_OUTCOME - 1] + "…"  # the column's size, on every backend
@@ -252,6 +253,8 @@ async def _stopped(
     engine: Committing, run: ProcessRun, row: dict[str, Any], me: ProcessTask
 ) -> str:
     instance_id = run.id
+    if not await _settled(run):
+        return "lost"
     async with engine.tx() as tx:
         if not _mine(await inst_q.get(tx.conn, instance_id), engine):
             return "lost"
@@ -281,6 +284,16 @@ async def _stopped(
                 )
         await _end(tx, row, ERROR, me.interrupt_reason)
     return ERROR
+
+
+async def _settled(run: ProcessRun) -> bool:
+    """``run.settle()``: False when another node took the instance over meanwhile."""
+    try:
+        await run.settle()
+    except LostOwnership:
+        log.warning("instance %s was taken over by another node; this node stops it", run.id)
+        return False
+    return True
 
 
 def _leftovers(run: ProcessRun) -> bool:

@@ -180,5 +180,6 @@ class MilestoneSteps(CompoundSteps):
                 self.id, key, action, status=STEP_SKIPPED, now=now, ended=True, note=reason
             )
         )
-        await self._write([first, self.touch(now)])
-        self.journal[key] = {"status": STEP_SKIPPED, "decision": decision or None}
+        await self._journal_write(
+            key, {"status": STEP_SKIPPED, "decision": decision or None}, [first, self.touch(now)]
+        )

@@ -220,10 +220,11 @@ class ParallelSteps(StepsBase):
         """A new decision of a parallel step, committed with the variables (and so the
         for-each items) before anything follows from it."""
         now = self.host.now()
-        await self._write(
-            [j.restart_step(self.id, key, now=now, decision=decision), self.touch(now)]
+        await self._journal_write(
+            key,
+            {"status": STEP_STARTED, "decision": decision},
+            [j.restart_step(self.id, key, now=now, decision=decision), self.touch(now)],
         )
-        self.journal[key] = {"status": STEP_STARTED, "decision": decision}
 
     async def _cancel_under(self, key: str, prefixes: list[str]) -> None:
         """Steps under way in units a join stopped are over (cancelled), not in flight:
@@ -237,14 +238,12 @@ class ParallelSteps(StepsBase):
         if not keys:
             return
         now = self.host.now()
-        await self._write(
-            [
-                j.cancel_step(self.id, k, now=now, decision=self.journal[k].get("decision"))
-                for k in keys
-            ]
-        )
+        statements = [
+            j.cancel_step(self.id, k, now=now, decision=self.journal[k].get("decision"))
+            for k in keys
+        ]
         for k in keys:
-            self.journal[k] = {**self.journal[k], "status": STEP_CANCELLED}
+            await self._journal_write(k, {**self.journal[k], "status": STEP_CANCELLED}, statements)
 
     async def _withdraw_losers(self, action: Doc, key: str, final: Doc | None) -> None:
         """A cancelling join (``first`` / N) that has its winners: what the other units left

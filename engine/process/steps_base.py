@@ -64,6 +64,15 @@ class StepsBase:
     ) -> None:
         raise NotImplementedError
 
+    async def _journal_write(  # pragma: no cover - ProcessRun's
+        self,
+        key: str,
+        entry: dict[str, Any],
+        statements: list[j.Statement],
+        events: Sequence[EngineEvent] = (),
+    ) -> None:
+        raise NotImplementedError
+
     async def step(  # pragma: no cover - ProcessRun's
         self, action: dict[str, Any], key: str, scope: Scope
     ) -> None:
