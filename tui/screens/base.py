@@ -100,18 +100,29 @@ class EngineScreen(Screen[None]):
             self.sy_app.screen_loaded()
 
     # ----------------------------------------------------------------- commands
+    @property
+    def gone(self) -> bool:
+        """The console is closing, or this screen left it: an answer that comes now has
+        no widgets left to be drawn into (they are being removed)."""
+        return not self.app.is_running or not self.is_attached
+
     async def call(self, operation: Awaitable[T], *, failed: str) -> T | None:
-        """Await an engine command; a refusal or store error becomes a notification."""
+        """Await an engine command; a refusal or store error becomes a notification.
+        None too when the answer comes after the screen is ``gone`` (the caller, a
+        worker, then stops instead of drawing into removed widgets)."""
         try:
-            return await operation
+            result = await operation
         except SwitchyardError as exc:
             self.notify(exc.message, title=f"{failed}: {exc.field}", severity="error")
         except StoreUnavailable as exc:
             self.notify(str(exc), title=failed, severity="error")
+        else:
+            return None if self.gone else result
         return None
 
     async def attempt(self, operation: Awaitable[object], *, failed: str) -> bool:
-        """Like ``call`` for commands without a result: True when it was done."""
+        """Like ``call`` for commands without a result: True when it was done (and the
+        screen is still there to say so)."""
         try:
             await operation
         except SwitchyardError as exc:
@@ -119,5 +130,5 @@ class EngineScreen(Screen[None]):
         except StoreUnavailable as exc:
             self.notify(str(exc), title=failed, severity="error")
         else:
-            return True
+            return not self.gone
         return False
