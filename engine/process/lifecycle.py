@@ -268,8 +268,12 @@ async def _stopped(
             await inst_q.set_fields(tx.conn, instance_id, {"variables": run.safe_variables()})
             await _end(tx, row, CANCELLED, me.cancel_reason)
             return CANCELLED
-        # interrupted (node stopping): the step in flight is the one to retry
-        leaf = max(in_flight, key=len) if in_flight else None
+        # interrupted (node stopping): the step in flight is the one to retry: an action
+        # that was running (no decision), never a control-flow step above it or beside it
+        # (a retry forgets the step it names: a call's frame, a loop's items, a join's
+        # winners would be taken anew). None when no action ran: the retry resumes.
+        leaves = [k for k in in_flight if not run.journal[k].get("decision")]
+        leaf = max(leaves, key=len) if leaves else None
         await inst_q.set_fields(
             tx.conn, instance_id, {"variables": run.safe_variables(), "error_step": leaf}
         )
