@@ -13,7 +13,13 @@ import shlex
 from pathlib import Path
 from typing import Any, ClassVar
 
-from switchyard.engine.actions.base import ActionContext, ActionFailed, Directive, Done
+from switchyard.engine.actions.base import (
+    ActionContext,
+    ActionFailed,
+    Directive,
+    Done,
+    RanToItsEnd,
+)
 from switchyard.engine.people.masking import TextMasker as Masker
 from switchyard.engine.people.masking import holds_fragment
 from switchyard.engine.runs.runner import CommandRun, CommandSpec, RunnerStartError
@@ -62,6 +68,11 @@ class RunAction:
                 await ctx.on_process_started(handle)
             result = await run.wait()
         except asyncio.CancelledError:
+            if run.ran_out():  # stopped after the command had ended: nothing to kill
+                await ctx.log(["switchyard: the command had ended when its step was stopped"])
+                result = await run.wait()  # its output stored (the stop waits for it)
+                if result.status == "completed":  # done: its step is recorded so
+                    raise RanToItsEnd(Done(note=f"exit {result.exit_code}")) from None
             await asyncio.shield(run.cancel())
             raise
         if result.status == "completed":

@@ -22,6 +22,7 @@ Directives from actions (see ``actions/base.py``) are all the executor knows of 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -371,6 +372,12 @@ class ProcessRun(ProgramSteps, MilestoneSteps):
         try:
             directive = await self.execute(kind, action, key, scope, restart=restart)
             await self.obey(directive, action, key, scope, restart=restart)
+        except act.RanToItsEnd as ended:
+            # stopped after its work was done: recorded done (a retry must not do it
+            # again), then the task stops; if that fails it stays in flight
+            with contextlib.suppress(StepFailed, values.TooLarge):
+                await self.obey(ended.directive, action, key, scope, restart=True)
+            raise
         except values.TooLarge as exc:
             raise StepFailed(key, action, str(exc)) from exc
 

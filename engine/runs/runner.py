@@ -270,6 +270,21 @@ class CommandRun:
             raise RuntimeError("start() was not called")
         return await asyncio.shield(self._task)
 
+    def ran_out(self) -> bool:
+        """Whether the command's leader has exited by itself (no kill begun, no timeout):
+        it did what it does, whatever becomes of its output now. Also while its exit is
+        not yet reaped (a zombie, looked at without reaping it)."""
+        proc = self._proc
+        if proc is None or self._kill_task is not None or self._timed_out or self._cancelled:
+            return False
+        if proc.returncode is not None:
+            return True
+        try:
+            info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:  # reaped already: its return code is on its way
+            return True
+        return info is not None
+
     async def interrupt(
         self, reason: str, ended_as: Literal["error", "cancelled"] = "error"
     ) -> None:
