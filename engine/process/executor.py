@@ -159,6 +159,12 @@ class ProcessRun(ProgramSteps, MilestoneSteps):
         # plain assign may ride along with the completion's write (lifecycle.run_claimed)
         self.final_prefix: str | None = None
         self.unsettled = False  # a write handed over whose commit no task awaits (settle)
+        # actions a dead node left in flight, not reached again yet: a stop before they are
+        # reached (a sibling's failure, an interrupt) did not kill them, so they stay in
+        # flight for the run that reaches them (restored in error, unless idempotent)
+        self.inherited: set[str] = {
+            k for k, e in journal.items() if e["status"] == STEP_STARTED and not e.get("decision")
+        }
 
     # ------------------------------------------------------------ helpers
     def _frame_task(self, key: str) -> str | None:
@@ -366,6 +372,7 @@ class ProcessRun(ProgramSteps, MilestoneSteps):
         if in_flight and kind.side_effects and not action.get("idempotent"):
             message = f"{RESTORED}: {action['kind']} was in flight when its node stopped"
             raise StepFailed(key, action, message)
+        self.inherited.discard(key)  # run again: this run's from here on
         if entry is None:
             await self._count_step(key, action)
         self.current = describe(action)

@@ -260,6 +260,8 @@ async def _stopped(
             return "lost"
         in_flight = [k for k, e in run.journal.items() if e.get("status") == STEP_STARTED]
         await var_q.replace(tx.conn, instance_id, run.safe_variables())
+        if me.cancel_reason is None:  # what a dead node left in flight stays so: not killed
+            in_flight = [k for k in in_flight if k not in run.inherited]
         if me.cancel_reason is not None:
             for key in in_flight:
                 await step_q.set_step(

@@ -233,7 +233,7 @@ class ParallelSteps(StepsBase):
         keys = [
             k
             for k, e in self.journal.items()
-            if e.get("status") == STEP_STARTED and k.startswith(under)
+            if e.get("status") == STEP_STARTED and k.startswith(under) and k not in self.inherited
         ]
         if not keys:
             return
