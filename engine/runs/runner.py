@@ -102,6 +102,44 @@ def _group_alive(pgid: int) -> bool:
     return False
 
 
+#: set on every command the engine starts (its value: the instance's id), never taken from
+#: a definition: how a recovery finds the commands of a dead node's instance on this host
+#: that the store does not know (a process instance records one command's group, and
+#: parallel branches run several)
+GROUP_MARK = "SWITCHYARD_GROUP_OF"
+
+
+def marked_groups(instance_id: int) -> set[int]:
+    """Process groups on this host with a member started for ``instance_id`` (blocking: a
+    scan of /proc; empty where there is none)."""
+    needle = f"{GROUP_MARK}={instance_id}".encode()
+    try:
+        pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return set()
+    own, groups = os.getpgrp(), set()
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as fh:
+                marked = needle in fh.read().split(b"\0")
+            pgid = os.getpgid(pid) if marked else 0
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if pgid > 1 and pgid != own:
+            groups.add(pgid)
+    return groups
+
+
+def kill_marked_groups(instance_id: int) -> bool:
+    """SIGKILL every group ``marked_groups`` finds (blocking). True when one was."""
+    killed = False
+    for pgid in marked_groups(instance_id):
+        with contextlib.suppress(OSError):
+            os.killpg(pgid, signal.SIGKILL)
+            killed = True
+    return killed
+
+
 def kill_stale_group(pgid: int, start_time: float | None, host: str) -> bool:
     """SIGKILL a group left behind by a crashed node, only if its leader is provably ours."""
     if host != socket.gethostname() or start_time is None or pgid <= 1:

@@ -14,7 +14,7 @@ from pathlib import Path
 from engine.conftest import BASE
 from engine.helpers import instance_row, until, wait_status
 from engine.process.helpers import journal, publish
-from engine.process.tools import CrashableNode, age_node, kill_group, read_pid
+from engine.process.tools import CrashableNode, age_node, group_alive, kill_group, read_pid
 from switchyard.engine.api import Engine
 from switchyard.engine.node.runtime import Runtime
 
@@ -81,3 +81,47 @@ async def test_a_dead_nodes_step_in_flight_is_restored_in_error_not_run_again(
     finally:
         for g in groups:
             kill_group(g)
+
+
+# two commands in flight side by side when the node dies: the instance row records the
+# process group of one of them only
+PAIR = """
+process: pairflight
+variables:
+  dir: {type: string, required: true}
+start: s
+states:
+  s:
+    actions:
+      - parallel:
+          branches:
+            - [run: {command: [sh, -c, "echo $$ > {{ dir }}/a.pid; exec sleep 30"]}]
+            - [run: {command: [sh, -c, "echo $$ > {{ dir }}/b.pid; exec sleep 30"]}]
+"""
+
+
+async def test_every_command_a_dead_node_left_running_is_killed_by_the_recovery(
+    engine: Engine, runtime: StartRuntime, tmp_path: Path, db_url: str, data_dir: Path
+) -> None:
+    await publish(engine, tmp_path, PAIR)
+    iid = await engine.start_process("pairflight", {"dir": str(tmp_path)})
+    groups: list[int] = []
+    try:
+        async with CrashableNode(db_url, data_dir, tmp_path) as node:
+            groups += [await read_pid(tmp_path / f"{b}.pid", within=15) for b in "ab"]
+            await until(lambda: _recorded(engine, iid), what="a group to be recorded")
+            await node.crash()
+        assert all(group_alive(g) for g in groups)
+        await age_node(engine, node.node_id, BASE - timedelta(hours=1))
+        await runtime(engine)  # restores it (both commands in error: they were in flight)
+        row = await wait_status(engine, iid, "error", "completed", within=10)
+        assert "in flight" in row["reason"]
+        # neither runs on unsupervised (a retry would run it a second time beside it)
+        await until(lambda: not any(group_alive(g) for g in groups), within=5, what="both dead")
+    finally:
+        for g in groups:
+            kill_group(g)
+
+
+async def _recorded(engine: Engine, iid: int) -> bool:
+    return bool((await instance_row(engine, iid))["pgid"])
