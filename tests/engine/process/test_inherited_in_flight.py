@@ -125,3 +125,23 @@ async def test_every_command_a_dead_node_left_running_is_killed_by_the_recovery(
 
 async def _recorded(engine: Engine, iid: int) -> bool:
     return bool((await instance_row(engine, iid))["pgid"])
+
+
+async def test_a_cancel_of_a_dead_nodes_instance_kills_every_command_it_left(
+    engine: Engine, tmp_path: Path, db_url: str, data_dir: Path
+) -> None:
+    await publish(engine, tmp_path, PAIR)
+    iid = await engine.start_process("pairflight", {"dir": str(tmp_path)})
+    groups: list[int] = []
+    try:
+        async with CrashableNode(db_url, data_dir, tmp_path) as node:
+            groups += [await read_pid(tmp_path / f"{b}.pid", within=15) for b in "ab"]
+            await until(lambda: _recorded(engine, iid), what="a group to be recorded")
+            await node.crash()
+        await age_node(engine, node.node_id, BASE - timedelta(hours=1))
+        await engine.cancel(iid)  # no node answers: the cancel ends it itself
+        assert (await instance_row(engine, iid))["status"] == "cancelled"
+        await until(lambda: not any(group_alive(g) for g in groups), within=5, what="both dead")
+    finally:
+        for g in groups:
+            kill_group(g)
