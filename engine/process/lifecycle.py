@@ -54,14 +54,23 @@ class ProcessTask:
         self.started = False
 
     async def cancel(self, reason: str = "cancelled") -> None:
-        self.cancel_reason = reason
-        if self.task is not None and self.started:
+        stopping = self.stopping()
+        self.cancel_reason = self.cancel_reason or reason
+        if self.task is not None and self.started and not stopping:
             self.task.cancel()
 
     async def interrupt(self, reason: str) -> None:
-        self.interrupt_reason = reason
-        if self.task is not None and self.started:
+        stopping = self.stopping()
+        self.interrupt_reason = self.interrupt_reason or reason
+        if self.task is not None and self.started and not stopping:
             self.task.cancel()
+
+    def stopping(self) -> bool:
+        """Asked to stop already: the task is stopping (or stops as it begins). Asked
+        again (the cancel watcher looks every few seconds) it is not cancelled a second
+        time: that would break off its end (``_stopped``) halfway, and leave the
+        instance running with nothing to end it."""
+        return self.cancel_reason is not None or self.interrupt_reason is not None
 
 
 @runtime_checkable

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from engine.helpers import instance_row, wait_status
+from engine.helpers import instance_row, until, wait_status
 from engine.process.held_writer import HeldWriter, release_when_the_end_could_come
 from engine.process.helpers import journal, publish, variables
 from switchyard.engine.api import Engine
@@ -97,3 +97,35 @@ async def test_a_stop_while_a_tasks_steps_commit_keeps_the_call_for_the_retry(
     row = await wait_status(engine, iid, "completed", "error")
     assert row["status"] == "completed", row["reason"]
     assert (await variables(engine, iid))["total"] == [1, 2]
+
+
+# the assign's write is held; a cancel comes while the run awaits it
+CANCEL = """
+process: cancelme
+variables:
+  n: {type: integer, default: 1}
+start: s
+states:
+  s:
+    actions:
+      - assign: {n: "{{ n + 1 }}"}
+      - run: {command: [sleep, "30"]}
+"""
+
+
+async def test_a_cancel_asked_again_while_the_instance_ends_does_not_stop_its_end(
+    engine: Engine, runtime: StartRuntime, tmp_path: Path
+) -> None:
+    await publish(engine, tmp_path, CANCEL)
+    rt = await runtime(engine)
+    iid = await engine.start_process("cancelme")
+    held = HeldWriter(rt.writer, iid, "0:s/0")
+    await held.held.wait()
+    await engine.cancel(iid)
+    await until(held.queued_after, what="the cancel's end to wait for the writer")
+    await rt._cancel(iid)  # the cancel watcher's poll: the request is still there
+    held.go.set()
+    row = await wait_status(engine, iid, "cancelled", "error", "completed")
+    assert row["status"] == "cancelled"
+    assert "nothing was running it" not in row["reason"], row["reason"]
+    assert (await variables(engine, iid))["n"] == 2
