@@ -222,6 +222,7 @@ class CommandRun:
         self._started = 0.0
         self._cancelled = False
         self._timed_out = False
+        self._exited = False  # the leader exited by itself (no kill begun before)
         self._error: str | None = None
         self._logged = 0  # characters of output kept in the log so far
 
@@ -313,6 +314,8 @@ class CommandRun:
         it did what it does, whatever becomes of its output now. Also while its exit is
         not yet reaped (a zombie, looked at without reaping it)."""
         proc = self._proc
+        if self._exited:  # also when the group's leftovers are being killed after it
+            return True
         if proc is None or self._kill_task is not None or self._timed_out or self._cancelled:
             return False
         if proc.returncode is not None:
@@ -399,6 +402,7 @@ class CommandRun:
             try:
                 async with asyncio.timeout_at(deadline):
                     returncode = await self._leader_exit()
+                self._exited = self._kill_task is None
             except TimeoutError:
                 if self._kill_task is None:
                     self._timed_out = True
