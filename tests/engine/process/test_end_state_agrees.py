@@ -16,12 +16,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from engine.helpers import instance_row, until, wait_status
 from engine.process.held_writer import HeldWriter, release_when_the_end_could_come
 from engine.process.helpers import journal, publish, variables
+from engine.process.tools import read_pid
 from switchyard.engine.api import Engine
 from switchyard.engine.node.runtime import Runtime
+from switchyard.engine.process import journal as j
 
 StartRuntime = Callable[..., Awaitable[Runtime]]
 
@@ -129,3 +132,44 @@ async def test_a_cancel_asked_again_while_the_instance_ends_does_not_stop_its_en
     assert row["status"] == "cancelled"
     assert "nothing was running it" not in row["reason"], row["reason"]
     assert (await variables(engine, iid))["n"] == 2
+
+
+# three branches' commands under way when the fourth completes the ``first`` join
+RACE = """
+process: race3
+variables:
+  dir: {type: string, required: true}
+start: s
+states:
+  s:
+    actions:
+      - parallel:
+          join: first
+          branches:
+            - [run: {command: [sh, -c, "echo $$ > {{ dir }}/b0.pid; exec sleep 30"]}]
+            - [run: {command: [sh, -c, "echo $$ > {{ dir }}/b1.pid; exec sleep 30"]}]
+            - [run: {command: [sh, -c, "echo $$ > {{ dir }}/b2.pid; exec sleep 30"]}]
+            - [run: {command: [sh, -c, "until [ -e {{ dir }}/go ]; do sleep 0.02; done"]}]
+"""
+
+
+async def test_a_joins_cancelled_steps_are_written_once(
+    engine: Engine, runtime: StartRuntime, tmp_path: Path
+) -> None:
+    await publish(engine, tmp_path, RACE)
+    rt = await runtime(engine, kill_grace=0.2)
+    cancels: list[str] = []
+    inner = rt.writer.write
+
+    async def write(statements: Any, events: Any = (), *, owner: int | None = None) -> None:
+        cancels.extend(p["b_key"] for s, p in statements if s is j.CANCEL_STEP)
+        await inner(statements, events, owner=owner)
+
+    rt.writer.write = write  # type: ignore[method-assign]
+    iid = await engine.start_process("race3", {"dir": str(tmp_path)})
+    for b in range(3):
+        await read_pid(tmp_path / f"b{b}.pid")
+    (tmp_path / "go").touch()
+    row = await wait_status(engine, iid, "completed", "error")
+    assert row["status"] == "completed", row["reason"]
+    assert sorted(cancels) == [f"0:s/0/b{b}/0" for b in range(3)]
