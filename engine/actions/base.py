@@ -23,6 +23,7 @@ Normalised action (what ``definitions`` produces and the store keeps as JSON)::
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,6 +40,17 @@ class ActionFailed(Exception):
         super().__init__(message)
         self.message = message
         self.retryable = retryable
+
+
+class RanToItsEnd(asyncio.CancelledError):
+    """A side-effect action whose task was stopped (a cancel, a sibling branch's failure,
+    the node stopping) after it had done its work: ``directive`` is its result. Still a
+    cancellation (the task stops), but the executor records the step done first, so a
+    retry does not do the work a second time."""
+
+    def __init__(self, directive: Done) -> None:
+        super().__init__("stopped after it had done its work")
+        self.directive = directive
 
 
 # ------------------------------------------------------------------ directives

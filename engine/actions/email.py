@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import aiosmtplib
-from switchyard.engine.actions.base import ActionContext, ActionFailed, Done
+from switchyard.engine.actions.base import ActionContext, ActionFailed, Done, RanToItsEnd
 from switchyard.engine.people.masking import TextMasker as Masker
 
 
@@ -188,7 +188,10 @@ class EmailAction:
             names = ", ".join(sorted(refused))
             note += f"; refused: {names}"
             lines.append(f"email: the server refused {names}")
-        await ctx.log([masker.mask(line) for line in lines])
+        try:
+            await ctx.log([masker.mask(line) for line in lines])
+        except asyncio.CancelledError:  # sent: done, whatever stops it now
+            raise RanToItsEnd(Done(note=note)) from None
         return Done(note=note)
 
     @staticmethod

@@ -40,7 +40,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-from switchyard.engine.actions.base import ActionContext, ActionFailed, Done
+from switchyard.engine.actions.base import ActionContext, ActionFailed, Done, RanToItsEnd
 from switchyard.engine.people.masking import TextMasker as Masker
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"})
@@ -139,6 +139,14 @@ def _parse_json(raw: bytes) -> Any:
         return None
 
 
+class _Answered(asyncio.CancelledError):
+    """``_call`` stopped after the answer had come (its connection still closing)."""
+
+    def __init__(self, answer: tuple[int, dict[str, str], bytes, str | None]) -> None:
+        super().__init__("stopped after the answer had come")
+        self.answer = answer
+
+
 class HttpAction:
     kind: ClassVar[str] = "http"
     side_effects: ClassVar[bool] = True
@@ -164,16 +172,45 @@ class HttpAction:
             status, resp_headers, raw, encoding = await self._call(
                 method, url, headers, content, _verify(args, ctx), timeout, follow, shown
             )
+        except _Answered as answered:  # stopped after the answer had come
+            try:
+                done = self._done(args, ctx, *answered.answer)
+            except ActionFailed:
+                raise asyncio.CancelledError from None  # a failed request: stopped, as any
+            raise RanToItsEnd(done) from None
         except ActionFailed as exc:
             message = masker.mask(_unquoted(exc.message, str(args["url"])))
             await ctx.log([f"http {masker.mask(f'{method} {logged}')} -> failed: {message}"])
             raise ActionFailed(message, retryable=exc.retryable) from exc.__cause__
         elapsed = time.monotonic() - started
-        await ctx.log([masker.mask(f"http {method} {logged} -> {status} in {elapsed:.3f}s")])
+        line = masker.mask(f"http {method} {logged} -> {status} in {elapsed:.3f}s")
+        try:
+            done = self._done(args, ctx, status, resp_headers, raw, encoding)
+        except ActionFailed:
+            await ctx.log([line])
+            raise
+        try:
+            await ctx.log([line])
+        except asyncio.CancelledError:  # answered: done, whatever stops it now
+            raise RanToItsEnd(done) from None
+        return done
 
+    @staticmethod
+    def _done(
+        args: Mapping[str, Any],
+        ctx: ActionContext,
+        status: int,
+        resp_headers: dict[str, str],
+        raw: bytes,
+        encoding: str | None,
+    ) -> Done:
+        """The answer as the step's result (ActionFailed when it is not the expected one)."""
+        method = str(args.get("method") or "GET").upper()
+        expect = [int(s) for s in args["expect"]] if args.get("expect") else None
         if not _status_ok(status, expect):
             retryable = status >= 500 or status == 429
-            message = masker.mask(f"HTTP {status} from {method} {shown}")
+            masker = Masker(ctx.secrets.values())
+            message = masker.mask(f"HTTP {status} from {method} {safe_url(str(args['url']))}")
             raise ActionFailed(message, retryable=retryable)
 
         response = {
@@ -223,6 +260,7 @@ class HttpAction:
         where: str,
     ) -> tuple[int, dict[str, str], bytes, str | None]:
         shown = f"{method} {where}"
+        answer: tuple[int, dict[str, str], bytes, str | None] | None = None
         try:
             async with asyncio.timeout(budget):
                 async with httpx.AsyncClient(
@@ -244,9 +282,14 @@ class HttpAction:
                                     retryable=False,
                                 )
                             chunks.append(chunk)
+                        answer = r.status_code, dict(r.headers), b"".join(chunks), r.encoding
                     finally:
                         await r.aclose()
-                    return r.status_code, dict(r.headers), b"".join(chunks), r.encoding
+                    return answer
+        except asyncio.CancelledError:
+            if answer is not None:  # answered: only closing the connection was left
+                raise _Answered(answer) from None
+            raise
         except ActionFailed:
             raise
         except (TimeoutError, httpx.TimeoutException) as exc:

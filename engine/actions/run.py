@@ -13,10 +13,16 @@ import shlex
 from pathlib import Path
 from typing import Any, ClassVar
 
-from switchyard.engine.actions.base import ActionContext, ActionFailed, Directive, Done
+from switchyard.engine.actions.base import (
+    ActionContext,
+    ActionFailed,
+    Directive,
+    Done,
+    RanToItsEnd,
+)
 from switchyard.engine.people.masking import TextMasker as Masker
 from switchyard.engine.people.masking import holds_fragment
-from switchyard.engine.runs.runner import CommandRun, CommandSpec, RunnerStartError
+from switchyard.engine.runs.runner import GROUP_MARK, CommandRun, CommandSpec, RunnerStartError
 
 
 def _argv(command: Any, shell: bool) -> list[str]:
@@ -41,6 +47,7 @@ class RunAction:
                 )
         env = {str(k): str(ctx.render(v)) for k, v in (args.get("env") or {}).items()}
         env.setdefault("SWITCHYARD_INSTANCE_ID", str(ctx.instance_id))
+        env[GROUP_MARK] = str(ctx.instance_id)  # a recovery finds it by this (runner.py)
         cwd = ctx.render(args.get("cwd")) if args.get("cwd") else None
         spec = CommandSpec(
             argv=argv,
@@ -62,6 +69,11 @@ class RunAction:
                 await ctx.on_process_started(handle)
             result = await run.wait()
         except asyncio.CancelledError:
+            if run.ran_out():  # stopped after the command had ended: nothing to kill
+                await ctx.log(["switchyard: the command had ended when its step was stopped"])
+                result = await run.wait()  # its output stored (the stop waits for it)
+                if result.status == "completed":  # done: its step is recorded so
+                    raise RanToItsEnd(Done(note=f"exit {result.exit_code}")) from None
             await asyncio.shield(run.cancel())
             raise
         if result.status == "completed":

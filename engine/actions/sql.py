@@ -39,7 +39,7 @@ from typing import Any, ClassVar
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from switchyard.engine.actions.base import ActionContext, ActionFailed, Done
+from switchyard.engine.actions.base import ActionContext, ActionFailed, Done, RanToItsEnd
 from switchyard.engine.people.masking import TextMasker as Masker
 
 # Pools hold connections bound to one event loop, so engines are cached per loop.
@@ -174,9 +174,16 @@ class SqlAction:
             await ctx.log([masker.mask(f"{shown} -> failed")])
             message = masker.mask(f"SQL on '{name}' failed: {exc.message}")
             raise ActionFailed(message, retryable=exc.retryable) from exc.__cause__
+        except _Finished as finished:  # stopped just as the statement had committed
+            result, note = finished.outcome
+            raise RanToItsEnd(Done(updates={into: result} if into else {}, note=note)) from None
         elapsed = time.monotonic() - started
-        await ctx.log([masker.mask(f"{shown} -> {note} in {elapsed:.3f}s")])
-        return Done(updates={into: result} if into else {}, note=note)
+        done = Done(updates={into: result} if into else {}, note=note)
+        try:
+            await ctx.log([masker.mask(f"{shown} -> {note} in {elapsed:.3f}s")])
+        except asyncio.CancelledError:  # committed: done, whatever stops it now
+            raise RanToItsEnd(done) from None
+        return done
 
     @staticmethod
     async def _run(
@@ -195,6 +202,8 @@ class SqlAction:
         try:
             finished, _ = await asyncio.wait({task}, timeout=budget)
         except asyncio.CancelledError:
+            if task.done() and not task.cancelled() and task.exception() is None:
+                raise _Finished(task.result()) from None
             await _abandon(task, conns)
             raise
         if task in finished:
@@ -229,6 +238,14 @@ async def _statement(
         raise ActionFailed(message, retryable=_retryable(exc, message)) from exc
     except OSError as exc:
         raise ActionFailed(str(exc) or type(exc).__name__) from exc
+
+
+class _Finished(asyncio.CancelledError):
+    """``_run`` stopped after its statement had run (and committed): its outcome."""
+
+    def __init__(self, outcome: tuple[Any, str]) -> None:
+        super().__init__("stopped after the statement had run")
+        self.outcome = outcome
 
 
 async def _abandon(task: asyncio.Task[Any], conns: list[AsyncConnection]) -> None:

@@ -17,6 +17,7 @@ until the kill above, so a lane never runs more than its limit meanwhile.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any, Protocol, runtime_checkable
 
@@ -27,7 +28,7 @@ from switchyard.engine.kernel import eventlog
 from switchyard.engine.kernel.nodes import HOST, Liveness, is_alive
 from switchyard.engine.kernel.ports import HasLogin, HasNodeId, StoreAccess
 from switchyard.engine.ops import params as server_params
-from switchyard.engine.runs.runner import kill_stale_group
+from switchyard.engine.runs.runner import kill_marked_groups, kill_stale_group
 from switchyard.engine.workitems.timers import hold_sessions
 from switchyard.store.models import ERROR
 from switchyard.store.queries import instances as inst_q
@@ -100,6 +101,8 @@ async def restore_rows(
         killed = False
         if row.get("pgid") and row.get("host") == HOST:
             killed = kill_stale_group(int(row["pgid"]), row.get("proc_start_time"), HOST)
+        # and those the row does not name (parallel branches' commands): by their mark
+        killed = await asyncio.to_thread(kill_marked_groups, int(row["id"])) or killed
         reason = f"{RESTORED}: node {row.get('node_id') or '?'} stopped while it ran"
         if killed:
             reason += " (its leftover process group was killed)"

@@ -22,6 +22,7 @@ Directives from actions (see ``actions/base.py``) are all the executor knows of 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -158,6 +159,12 @@ class ProcessRun(ProgramSteps, MilestoneSteps):
         # plain assign may ride along with the completion's write (lifecycle.run_claimed)
         self.final_prefix: str | None = None
         self.unsettled = False  # a write handed over whose commit no task awaits (settle)
+        # actions a dead node left in flight, not reached again yet: a stop before they are
+        # reached (a sibling's failure, an interrupt) did not kill them, so they stay in
+        # flight for the run that reaches them (restored in error, unless idempotent)
+        self.inherited: set[str] = {
+            k for k, e in journal.items() if e["status"] == STEP_STARTED and not e.get("decision")
+        }
 
     # ------------------------------------------------------------ helpers
     def _frame_task(self, key: str) -> str | None:
@@ -365,12 +372,19 @@ class ProcessRun(ProgramSteps, MilestoneSteps):
         if in_flight and kind.side_effects and not action.get("idempotent"):
             message = f"{RESTORED}: {action['kind']} was in flight when its node stopped"
             raise StepFailed(key, action, message)
+        self.inherited.discard(key)  # run again: this run's from here on
         if entry is None:
             await self._count_step(key, action)
         self.current = describe(action)
         try:
             directive = await self.execute(kind, action, key, scope, restart=restart)
             await self.obey(directive, action, key, scope, restart=restart)
+        except act.RanToItsEnd as ended:
+            # stopped after its work was done: recorded done (a retry must not do it
+            # again), then the task stops; if that fails it stays in flight
+            with contextlib.suppress(StepFailed, values.TooLarge):
+                await self.obey(ended.directive, action, key, scope, restart=True)
+            raise
         except values.TooLarge as exc:
             raise StepFailed(key, action, str(exc)) from exc
 

@@ -54,14 +54,23 @@ class ProcessTask:
         self.started = False
 
     async def cancel(self, reason: str = "cancelled") -> None:
-        self.cancel_reason = reason
-        if self.task is not None and self.started:
+        stopping = self.stopping()
+        self.cancel_reason = self.cancel_reason or reason
+        if self.task is not None and self.started and not stopping:
             self.task.cancel()
 
     async def interrupt(self, reason: str) -> None:
-        self.interrupt_reason = reason
-        if self.task is not None and self.started:
+        stopping = self.stopping()
+        self.interrupt_reason = self.interrupt_reason or reason
+        if self.task is not None and self.started and not stopping:
             self.task.cancel()
+
+    def stopping(self) -> bool:
+        """Asked to stop already: the task is stopping (or stops as it begins). Asked
+        again (the cancel watcher looks every few seconds) it is not cancelled a second
+        time: that would break off its end (``_stopped``) halfway, and leave the
+        instance running with nothing to end it."""
+        return self.cancel_reason is not None or self.interrupt_reason is not None
 
 
 @runtime_checkable
@@ -260,6 +269,8 @@ async def _stopped(
             return "lost"
         in_flight = [k for k, e in run.journal.items() if e.get("status") == STEP_STARTED]
         await var_q.replace(tx.conn, instance_id, run.safe_variables())
+        if me.cancel_reason is None:  # what a dead node left in flight stays so: not killed
+            in_flight = [k for k in in_flight if k not in run.inherited]
         if me.cancel_reason is not None:
             for key in in_flight:
                 await step_q.set_step(
@@ -268,8 +279,12 @@ async def _stopped(
             await inst_q.set_fields(tx.conn, instance_id, {"variables": run.safe_variables()})
             await _end(tx, row, CANCELLED, me.cancel_reason)
             return CANCELLED
-        # interrupted (node stopping): the step in flight is the one to retry
-        leaf = max(in_flight, key=len) if in_flight else None
+        # interrupted (node stopping): the step in flight is the one to retry: an action
+        # that was running (no decision), never a control-flow step above it or beside it
+        # (a retry forgets the step it names: a call's frame, a loop's items, a join's
+        # winners would be taken anew). None when no action ran: the retry resumes.
+        leaves = [k for k in in_flight if not run.journal[k].get("decision")]
+        leaf = max(leaves, key=len) if leaves else None
         await inst_q.set_fields(
             tx.conn, instance_id, {"variables": run.safe_variables(), "error_step": leaf}
         )

@@ -126,6 +126,10 @@ class MilestoneSteps(CompoundSteps):
                 extra=[j.history(self.id, "milestone", now, None, detail)],
             )
         except BaseException:
+            if (self.journal.get(key) or {}).get("status") == STEP_DONE:
+                # handed to the writer (this task was cancelled while it commits): the
+                # store will have it, so the run's memory keeps it too (settle)
+                raise
             if before is None:
                 self.milestones.pop(name, None)
             else:

@@ -233,7 +233,7 @@ class ParallelSteps(StepsBase):
         keys = [
             k
             for k, e in self.journal.items()
-            if e.get("status") == STEP_STARTED and k.startswith(under)
+            if e.get("status") == STEP_STARTED and k.startswith(under) and k not in self.inherited
         ]
         if not keys:
             return
@@ -242,8 +242,9 @@ class ParallelSteps(StepsBase):
             j.cancel_step(self.id, k, now=now, decision=self.journal[k].get("decision"))
             for k in keys
         ]
-        for k in keys:
-            await self._journal_write(k, {**self.journal[k], "status": STEP_CANCELLED}, statements)
+        for k in keys:  # the run's journal as the store will have it once handed over
+            self.journal[k] = {**self.journal[k], "status": STEP_CANCELLED}
+        await self._write(statements)  # one write for them all
 
     async def _withdraw_losers(self, action: Doc, key: str, final: Doc | None) -> None:
         """A cancelling join (``first`` / N) that has its winners: what the other units left

@@ -40,6 +40,7 @@ class StepsBase:
     doc: dict[str, Any]
     state: str
     journal: dict[str, dict[str, Any]]
+    inherited: set[str]  # actions a dead node left in flight, not reached again yet
     frames: dict[str, dict[str, Any]]
     items: dict[str, list[Any]]
     touch: Callable[[datetime], j.Statement]

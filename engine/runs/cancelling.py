@@ -4,6 +4,7 @@ a process instance's active children are cancelled with it. Mixed into ``Engine`
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from switchyard.engine.errors import Conflict, NotFound
@@ -16,7 +17,7 @@ from switchyard.engine.kernel.nodes import is_alive
 from switchyard.engine.kernel.tx import Tx
 from switchyard.engine.people.rules import on_instance, rule
 from switchyard.engine.runs.api import RunsApi
-from switchyard.engine.runs.runner import kill_stale_group
+from switchyard.engine.runs.runner import kill_marked_groups, kill_stale_group
 from switchyard.engine.views import InstanceView
 from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import nodes as node_q
@@ -50,6 +51,7 @@ class CancelApi(RunsApi):
                 else:  # its node is gone: make sure nothing of it runs, then record it
                     if row["pgid"]:
                         kill_stale_group(row["pgid"], row["proc_start_time"], row["host"] or "")
+                    await asyncio.to_thread(kill_marked_groups, instance_id)  # all of them
                     await transition(tx, row, Status.CANCELLED, reason)
             else:
                 raise Conflict(

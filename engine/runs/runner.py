@@ -102,6 +102,44 @@ def _group_alive(pgid: int) -> bool:
     return False
 
 
+#: set on every command the engine starts (its value: the instance's id), never taken from
+#: a definition: how a recovery finds the commands of a dead node's instance on this host
+#: that the store does not know (a process instance records one command's group, and
+#: parallel branches run several)
+GROUP_MARK = "SWITCHYARD_GROUP_OF"
+
+
+def marked_groups(instance_id: int) -> set[int]:
+    """Process groups on this host with a member started for ``instance_id`` (blocking: a
+    scan of /proc; empty where there is none)."""
+    needle = f"{GROUP_MARK}={instance_id}".encode()
+    try:
+        pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return set()
+    own, groups = os.getpgrp(), set()
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as fh:
+                marked = needle in fh.read().split(b"\0")
+            pgid = os.getpgid(pid) if marked else 0
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if pgid > 1 and pgid != own:
+            groups.add(pgid)
+    return groups
+
+
+def kill_marked_groups(instance_id: int) -> bool:
+    """SIGKILL every group ``marked_groups`` finds (blocking). True when one was."""
+    killed = False
+    for pgid in marked_groups(instance_id):
+        with contextlib.suppress(OSError):
+            os.killpg(pgid, signal.SIGKILL)
+            killed = True
+    return killed
+
+
 def kill_stale_group(pgid: int, start_time: float | None, host: str) -> bool:
     """SIGKILL a group left behind by a crashed node, only if its leader is provably ours."""
     if host != socket.gethostname() or start_time is None or pgid <= 1:
@@ -184,6 +222,7 @@ class CommandRun:
         self._started = 0.0
         self._cancelled = False
         self._timed_out = False
+        self._exited = False  # the leader exited by itself (no kill begun before)
         self._error: str | None = None
         self._logged = 0  # characters of output kept in the log so far
 
@@ -270,6 +309,23 @@ class CommandRun:
             raise RuntimeError("start() was not called")
         return await asyncio.shield(self._task)
 
+    def ran_out(self) -> bool:
+        """Whether the command's leader has exited by itself (no kill begun, no timeout):
+        it did what it does, whatever becomes of its output now. Also while its exit is
+        not yet reaped (a zombie, looked at without reaping it)."""
+        proc = self._proc
+        if self._exited:  # also when the group's leftovers are being killed after it
+            return True
+        if proc is None or self._kill_task is not None or self._timed_out or self._cancelled:
+            return False
+        if proc.returncode is not None:
+            return True
+        try:
+            info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:  # reaped already: its return code is on its way
+            return True
+        return info is not None
+
     async def interrupt(
         self, reason: str, ended_as: Literal["error", "cancelled"] = "error"
     ) -> None:
@@ -346,6 +402,7 @@ class CommandRun:
             try:
                 async with asyncio.timeout_at(deadline):
                     returncode = await self._leader_exit()
+                self._exited = self._kill_task is None
             except TimeoutError:
                 if self._kill_task is None:
                     self._timed_out = True

@@ -16,13 +16,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
-from engine.helpers import instance_row, until, wait_status
+from engine.helpers import wait_status
+from engine.process.held_writer import HeldWriter
+from engine.process.held_writer import release_when_the_end_could_come as _release
 from engine.process.helpers import journal, publish, variables
 from switchyard.engine.api import Engine
 from switchyard.engine.node.runtime import Runtime
-from switchyard.engine.process.writer import GroupWriter
 
 StartRuntime = Callable[..., Awaitable[Runtime]]
 
@@ -58,49 +58,6 @@ states:
 """
 
 
-class HeldWriter:
-    """Holds the group writer's commit of the batch holding ``key``'s journal row of
-    ``owner`` until ``release``; everything else commits as usual."""
-
-    def __init__(self, writer: GroupWriter, owner: int, key: str) -> None:
-        self.writer, self.owner, self.key = writer, owner, key
-        self.inner = writer._commit
-        self.held = asyncio.Event()
-        self.go = asyncio.Event()
-        writer._commit = self._commit  # type: ignore[method-assign]
-
-    def _holds(self, batch: list[Any]) -> bool:
-        return any(
-            item.owner == self.owner and isinstance(params, dict) and params.get("key") == self.key
-            for item in batch
-            for _, params in item.statements
-        )
-
-    async def _commit(self, batch: list[Any]) -> None:
-        if not self.go.is_set() and self._holds(batch):
-            self.held.set()
-            await self.go.wait()
-        await self.inner(batch)
-
-    def queued_after(self) -> bool:
-        """The run handed another write of its instance over (it waits for the held one)."""
-        return any(item.owner == self.owner for item in list(self.writer._queue._queue))  # type: ignore[attr-defined]
-
-
-async def _status(engine: Engine, iid: int) -> str:
-    return str((await instance_row(engine, iid))["status"])
-
-
-async def _release_when_the_end_could_come(engine: Engine, held: HeldWriter, iid: int) -> None:
-    await asyncio.wait_for(held.held.wait(), 20)
-
-    async def end_or_wait() -> bool:
-        return held.queued_after() or await _status(engine, iid) != "running"
-
-    await until(end_or_wait, what="the instance's end, or its wait for the writer")
-    held.go.set()
-
-
 async def test_an_error_end_waits_for_a_stopped_units_write(
     engine: Engine, runtime: StartRuntime, tmp_path: Path
 ) -> None:
@@ -108,7 +65,7 @@ async def test_an_error_end_waits_for_a_stopped_units_write(
     rt = await runtime(engine)
     iid = await engine.start_process("fanout")
     held = HeldWriter(rt.writer, iid, "0:s/0/0/0")
-    await _release_when_the_end_could_come(engine, held, iid)
+    await _release(engine, held, iid)
     row = await wait_status(engine, iid, "completed", "error")
     assert row["status"] == "error"
     steps = await journal(engine, iid)
@@ -129,7 +86,7 @@ async def test_a_cancel_waits_for_the_write_the_run_was_awaiting(
     held = HeldWriter(rt.writer, iid, "0:s/0")
     await asyncio.wait_for(held.held.wait(), 20)
     await engine.cancel(iid)
-    await _release_when_the_end_could_come(engine, held, iid)
+    await _release(engine, held, iid)
     row = await wait_status(engine, iid, "cancelled", "error", "completed")
     assert row["status"] == "cancelled"
     steps = await journal(engine, iid)

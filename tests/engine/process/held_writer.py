@@ -1,0 +1,60 @@
+"""Holding the group writer's commit of one write, so that a test decides when a write an
+instance's run handed over commits (imported as ``engine.process.held_writer``).
+
+``HeldWriter(writer, owner, key)`` holds the commit of the batch holding ``key``'s journal
+row of instance ``owner`` until ``go`` is set; everything else commits as usual.
+``release_when_the_end_could_come`` sets it once the instance could have ended in a
+transaction of its own (it left ``running``) or its run queued another write (one that
+waits for the held one: ``settle``)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from engine.helpers import instance_row, until
+from switchyard.engine.api import Engine
+from switchyard.engine.process.writer import GroupWriter
+
+
+class HeldWriter:
+    """Holds the group writer's commit of the batch holding ``key``'s journal row of
+    ``owner`` until ``release``; everything else commits as usual."""
+
+    def __init__(self, writer: GroupWriter, owner: int, key: str) -> None:
+        self.writer, self.owner, self.key = writer, owner, key
+        self.inner = writer._commit
+        self.held = asyncio.Event()
+        self.go = asyncio.Event()
+        writer._commit = self._commit  # type: ignore[method-assign]
+
+    def _holds(self, batch: list[Any]) -> bool:
+        return any(
+            item.owner == self.owner and isinstance(params, dict) and params.get("key") == self.key
+            for item in batch
+            for _, params in item.statements
+        )
+
+    async def _commit(self, batch: list[Any]) -> None:
+        if not self.go.is_set() and self._holds(batch):
+            self.held.set()
+            await self.go.wait()
+        await self.inner(batch)
+
+    def queued_after(self) -> bool:
+        """The run handed another write of its instance over (it waits for the held one)."""
+        return any(item.owner == self.owner for item in list(self.writer._queue._queue))  # type: ignore[attr-defined]
+
+
+async def status(engine: Engine, iid: int) -> str:
+    return str((await instance_row(engine, iid))["status"])
+
+
+async def release_when_the_end_could_come(engine: Engine, held: HeldWriter, iid: int) -> None:
+    await asyncio.wait_for(held.held.wait(), 20)
+
+    async def end_or_wait() -> bool:
+        return held.queued_after() or await status(engine, iid) != "running"
+
+    await until(end_or_wait, what="the instance's end, or its wait for the writer")
+    held.go.set()
