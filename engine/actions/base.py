@@ -191,6 +191,7 @@ class ActionContext:
     on_process_started: Callable[[Any], Awaitable[None]] | None = None
     register_cancel: Callable[[Callable[[], Awaitable[None]]], None] | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    node_id: str = ""  # the node running the step (marks its commands: runs/runner.py)
 
     def evaluate(self, expr: str) -> Any:
         return self.evaluator.evaluate(expr, self.scope)

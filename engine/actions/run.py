@@ -22,7 +22,13 @@ from switchyard.engine.actions.base import (
 )
 from switchyard.engine.people.masking import TextMasker as Masker
 from switchyard.engine.people.masking import holds_fragment
-from switchyard.engine.runs.runner import GROUP_MARK, CommandRun, CommandSpec, RunnerStartError
+from switchyard.engine.runs.runner import (
+    GROUP_MARK,
+    CommandRun,
+    CommandSpec,
+    RunnerStartError,
+    group_mark,
+)
 
 
 def _argv(command: Any, shell: bool) -> list[str]:
@@ -47,7 +53,7 @@ class RunAction:
                 )
         env = {str(k): str(ctx.render(v)) for k, v in (args.get("env") or {}).items()}
         env.setdefault("SWITCHYARD_INSTANCE_ID", str(ctx.instance_id))
-        env[GROUP_MARK] = str(ctx.instance_id)  # a recovery finds it by this (runner.py)
+        env[GROUP_MARK] = group_mark(ctx.instance_id, ctx.node_id)  # how a recovery finds it
         cwd = ctx.render(args.get("cwd")) if args.get("cwd") else None
         spec = CommandSpec(
             argv=argv,

@@ -28,7 +28,7 @@ from switchyard.engine.kernel import eventlog
 from switchyard.engine.kernel.nodes import HOST, Liveness, is_alive
 from switchyard.engine.kernel.ports import HasLogin, HasNodeId, StoreAccess
 from switchyard.engine.ops import params as server_params
-from switchyard.engine.runs.runner import kill_marked_groups, kill_stale_group
+from switchyard.engine.runs.runner import group_mark, kill_marked_groups, kill_stale_group
 from switchyard.engine.workitems.timers import hold_sessions
 from switchyard.store.models import ERROR
 from switchyard.store.queries import instances as inst_q
@@ -97,12 +97,14 @@ async def restore_rows(
     Returns the requeued ids per node and how many ended in error."""
     in_error = 0
     requeued: dict[str, list[int]] = {}
+    # the commands the rows do not name (parallel branches'), by their mark: one scan
+    marks = {_mark(row) for row in orphans if row.get("host") == HOST}
+    killed_marked = await asyncio.to_thread(kill_marked_groups, marks) if marks else set()
     for row in orphans:
         killed = False
         if row.get("pgid") and row.get("host") == HOST:
             killed = kill_stale_group(int(row["pgid"]), row.get("proc_start_time"), HOST)
-        # and those the row does not name (parallel branches' commands): by their mark
-        killed = await asyncio.to_thread(kill_marked_groups, int(row["id"])) or killed
+        killed = killed or _mark(row) in killed_marked
         reason = f"{RESTORED}: node {row.get('node_id') or '?'} stopped while it ran"
         if killed:
             reason += " (its leftover process group was killed)"
@@ -124,6 +126,10 @@ async def restore_rows(
                     killed_leftover_group=killed,
                 )
     return requeued, in_error
+
+
+def _mark(row: dict[str, Any]) -> str:
+    return group_mark(int(row["id"]), str(row.get("node_id") or ""))
 
 
 def restored_counts(requeued: int, in_error: int) -> str:

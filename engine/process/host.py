@@ -200,6 +200,7 @@ class ProcessHost:
             timeout=action.get("timeout"),
             now=self.now,
             on_process_started=on_process_started,
+            node_id=self.engine.node_id,
             extra=act.LazyExtra(
                 {"on_lines": on_lines, "kill_grace": self.kill_grace},
                 {"log_path": log_path, "mask_values": lambda: self.secured_values(run)},

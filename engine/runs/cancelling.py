@@ -13,11 +13,11 @@ from switchyard.engine.instances.status import Status
 from switchyard.engine.instances.transition import transition
 from switchyard.engine.instances.view import InstanceState
 from switchyard.engine.kernel import events as ev
-from switchyard.engine.kernel.nodes import is_alive
+from switchyard.engine.kernel.nodes import HOST, is_alive
 from switchyard.engine.kernel.tx import Tx
 from switchyard.engine.people.rules import on_instance, rule
 from switchyard.engine.runs.api import RunsApi
-from switchyard.engine.runs.runner import kill_marked_groups, kill_stale_group
+from switchyard.engine.runs.runner import group_mark, kill_marked_groups, kill_stale_group
 from switchyard.engine.views import InstanceView
 from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import nodes as node_q
@@ -51,7 +51,9 @@ class CancelApi(RunsApi):
                 else:  # its node is gone: make sure nothing of it runs, then record it
                     if row["pgid"]:
                         kill_stale_group(row["pgid"], row["proc_start_time"], row["host"] or "")
-                    await asyncio.to_thread(kill_marked_groups, instance_id)  # all of them
+                    if row.get("host") == HOST:  # and every other command it left, by mark
+                        mark = group_mark(instance_id, str(row.get("node_id") or ""))
+                        await asyncio.to_thread(kill_marked_groups, {mark})
                     await transition(tx, row, Status.CANCELLED, reason)
             else:
                 raise Conflict(

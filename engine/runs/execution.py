@@ -20,7 +20,13 @@ from switchyard.engine.kernel.nodes import HOST
 from switchyard.engine.kernel.ports import HasBus, LogFiles, SecretValues, Transactions
 from switchyard.engine.people.masking import TextMasker as Masker
 from switchyard.engine.runs.log_chunks import ChunkWriter
-from switchyard.engine.runs.runner import GROUP_MARK, CommandRun, CommandSpec, RunnerStartError
+from switchyard.engine.runs.runner import (
+    GROUP_MARK,
+    CommandRun,
+    CommandSpec,
+    RunnerStartError,
+    group_mark,
+)
 from switchyard.engine.schedules.spec import SECRET_FILE_PREFIX, SECRET_PREFIX
 from switchyard.store import filemodes
 from switchyard.store.models import CANCELLED, COMPLETED, ERROR, FAILED, RUNNING
@@ -61,7 +67,7 @@ def build_spec(row: dict[str, Any], secrets: dict[str, str], kill_grace: float) 
         else:
             env[name] = value
     env.setdefault("SWITCHYARD_INSTANCE_ID", str(row["id"]))
-    env[GROUP_MARK] = str(row["id"])  # a recovery finds it by this (runner.py)
+    env[GROUP_MARK] = group_mark(int(row["id"]), str(row.get("node_id") or ""))  # see runner.py
     if row.get("schedule_name"):
         env.setdefault("SWITCHYARD_SCHEDULE", row["schedule_name"])
     return CommandSpec(

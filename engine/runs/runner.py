@@ -102,41 +102,54 @@ def _group_alive(pgid: int) -> bool:
     return False
 
 
-#: set on every command the engine starts (its value: the instance's id), never taken from
-#: a definition: how a recovery finds the commands of a dead node's instance on this host
+#: set on every command the engine starts (its value: ``group_mark``), never taken from a
+#: definition: how a recovery finds the commands of a dead node's instance on this host
 #: that the store does not know (a process instance records one command's group, and
 #: parallel branches run several)
 GROUP_MARK = "SWITCHYARD_GROUP_OF"
 
 
-def marked_groups(instance_id: int) -> set[int]:
-    """Process groups on this host with a member started for ``instance_id`` (blocking: a
-    scan of /proc; empty where there is none)."""
-    needle = f"{GROUP_MARK}={instance_id}".encode()
+def group_mark(instance_id: int, node_id: str) -> str:
+    """The mark of the commands node ``node_id`` starts for ``instance_id``. The node's id
+    is unique to one node process (host, pid, random), so the same instance id of another
+    store on this host (a test store beside production) is never taken for it."""
+    return f"{instance_id}@{node_id}"
+
+
+def marked_groups(marks: set[str]) -> dict[str, set[int]]:
+    """The process groups on this host with a member carrying one of ``marks``, per mark
+    (blocking: one scan of /proc, which sees only this user's processes' environments)."""
+    needles = {f"{GROUP_MARK}={mark}".encode(): mark for mark in marks}
+    found: dict[str, set[int]] = {}
+    if not needles:
+        return found
     try:
         pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
     except OSError:
-        return set()
-    own, groups = os.getpgrp(), set()
+        return found
+    own = os.getpgrp()
     for pid in pids:
         try:
             with open(f"/proc/{pid}/environ", "rb") as fh:
-                marked = needle in fh.read().split(b"\0")
-            pgid = os.getpgid(pid) if marked else 0
+                env = fh.read().split(b"\0")
+            hits = [needles[item] for item in env if item in needles]
+            pgid = os.getpgid(pid) if hits else 0
         except OSError:  # gone meanwhile, or not ours to read
             continue
         if pgid > 1 and pgid != own:
-            groups.add(pgid)
-    return groups
+            for mark in hits:
+                found.setdefault(mark, set()).add(pgid)
+    return found
 
 
-def kill_marked_groups(instance_id: int) -> bool:
-    """SIGKILL every group ``marked_groups`` finds (blocking). True when one was."""
-    killed = False
-    for pgid in marked_groups(instance_id):
-        with contextlib.suppress(OSError):
-            os.killpg(pgid, signal.SIGKILL)
-            killed = True
+def kill_marked_groups(marks: set[str]) -> set[str]:
+    """SIGKILL every group ``marked_groups`` finds (blocking): the marks one was killed for."""
+    killed: set[str] = set()
+    for mark, groups in marked_groups(marks).items():
+        for pgid in groups:
+            with contextlib.suppress(OSError):
+                os.killpg(pgid, signal.SIGKILL)
+                killed.add(mark)
     return killed
 
 

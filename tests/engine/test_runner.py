@@ -17,6 +17,7 @@ import pytest
 from switchyard.engine.kernel.nodes import process_start_time
 from switchyard.engine.runs.runner import (
     BATCH_LINES,
+    GROUP_MARK,
     MAX_LINE,
     STDERR_PREFIX,
     CommandRun,
@@ -25,6 +26,8 @@ from switchyard.engine.runs.runner import (
     ProcessHandle,
     RunnerStartError,
     follow_log,
+    group_mark,
+    kill_marked_groups,
     kill_stale_group,
     read_log,
 )
@@ -427,3 +430,21 @@ async def test_follow_log_tails_a_running_command(tmp_path: Path) -> None:
     await cmd.start()
     assert await asyncio.wait_for(collector, HANG) == ["line1", "line2", "line3", "done"]
     await finish(cmd)
+
+
+def test_marked_groups_are_those_of_the_instance_and_node_named() -> None:
+    """The mark names the node too: the same instance id of another store's node on this
+    host (a test store beside production) is never taken for the dead node's."""
+    env = {"PATH": "/usr/bin:/bin", GROUP_MARK: group_mark(5, "other-host-1-abcdef")}
+    proc = subprocess.Popen(["sleep", "30"], env=env, start_new_session=True)
+    try:
+        assert kill_marked_groups({group_mark(5, "dead-host-2-123456")}) == set()
+        assert proc.poll() is None  # another node's instance 5: left alone
+        assert kill_marked_groups({group_mark(5, "other-host-1-abcdef")}) == {
+            group_mark(5, "other-host-1-abcdef")
+        }
+        assert proc.wait(5) == -9
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
