@@ -22,13 +22,8 @@ from switchyard.engine.actions.base import (
 )
 from switchyard.engine.people.masking import TextMasker as Masker
 from switchyard.engine.people.masking import holds_fragment
-from switchyard.engine.runs.runner import (
-    GROUP_MARK,
-    CommandRun,
-    CommandSpec,
-    RunnerStartError,
-    group_mark,
-)
+from switchyard.engine.runs.leftovers import GROUP_MARK, group_mark
+from switchyard.engine.runs.runner import CommandRun, CommandSpec, RunnerStartError
 
 
 def _argv(command: Any, shell: bool) -> list[str]:

@@ -18,7 +18,7 @@ from collections.abc import Collection
 from switchyard.engine.instances.status import Status
 from switchyard.engine.instances.transition import transition
 from switchyard.engine.kernel.ports import NodeAccess
-from switchyard.engine.runs.runner import kill_stale_group
+from switchyard.engine.runs.leftovers import kill_stale_group
 from switchyard.store.queries import instances as inst_q
 
 log = logging.getLogger(__name__)

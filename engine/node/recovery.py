@@ -28,7 +28,7 @@ from switchyard.engine.kernel import eventlog
 from switchyard.engine.kernel.nodes import HOST, Liveness, is_alive
 from switchyard.engine.kernel.ports import HasLogin, HasNodeId, StoreAccess
 from switchyard.engine.ops import params as server_params
-from switchyard.engine.runs.runner import group_mark, kill_marked_groups, kill_stale_group
+from switchyard.engine.runs.leftovers import group_mark, kill_marked_groups, kill_stale_group
 from switchyard.engine.workitems.timers import hold_sessions
 from switchyard.store.models import ERROR
 from switchyard.store.queries import instances as inst_q

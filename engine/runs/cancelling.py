@@ -17,7 +17,7 @@ from switchyard.engine.kernel.nodes import HOST, is_alive
 from switchyard.engine.kernel.tx import Tx
 from switchyard.engine.people.rules import on_instance, rule
 from switchyard.engine.runs.api import RunsApi
-from switchyard.engine.runs.runner import group_mark, kill_marked_groups, kill_stale_group
+from switchyard.engine.runs.leftovers import group_mark, kill_marked_groups, kill_stale_group
 from switchyard.engine.views import InstanceView
 from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import nodes as node_q

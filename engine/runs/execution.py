@@ -19,14 +19,9 @@ from switchyard.engine.kernel import events as ev
 from switchyard.engine.kernel.nodes import HOST
 from switchyard.engine.kernel.ports import HasBus, LogFiles, SecretValues, Transactions
 from switchyard.engine.people.masking import TextMasker as Masker
+from switchyard.engine.runs.leftovers import GROUP_MARK, group_mark
 from switchyard.engine.runs.log_chunks import ChunkWriter
-from switchyard.engine.runs.runner import (
-    GROUP_MARK,
-    CommandRun,
-    CommandSpec,
-    RunnerStartError,
-    group_mark,
-)
+from switchyard.engine.runs.runner import CommandRun, CommandSpec, RunnerStartError
 from switchyard.engine.schedules.spec import SECRET_FILE_PREFIX, SECRET_PREFIX
 from switchyard.store import filemodes
 from switchyard.store.models import CANCELLED, COMPLETED, ERROR, FAILED, RUNNING
@@ -67,7 +62,7 @@ def build_spec(row: dict[str, Any], secrets: dict[str, str], kill_grace: float) 
         else:
             env[name] = value
     env.setdefault("SWITCHYARD_INSTANCE_ID", str(row["id"]))
-    env[GROUP_MARK] = group_mark(int(row["id"]), str(row.get("node_id") or ""))  # see runner.py
+    env[GROUP_MARK] = group_mark(int(row["id"]), str(row.get("node_id") or ""))  # leftovers.py
     if row.get("schedule_name"):
         env.setdefault("SWITCHYARD_SCHEDULE", row["schedule_name"])
     return CommandSpec(

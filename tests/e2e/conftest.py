@@ -30,7 +30,7 @@ import psutil
 import pytest
 from sqlalchemy import select
 from switchyard.engine.api import Engine
-from switchyard.engine.runs.runner import kill_stale_group
+from switchyard.engine.runs.leftovers import kill_stale_group
 from switchyard.store.models import Instance
 
 SWITCHYARD = Path(sys.executable).parent / "switchyard"

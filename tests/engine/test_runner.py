@@ -15,9 +15,14 @@ from pathlib import Path
 import psutil
 import pytest
 from switchyard.engine.kernel.nodes import process_start_time
+from switchyard.engine.runs.leftovers import (
+    GROUP_MARK,
+    group_mark,
+    kill_marked_groups,
+    kill_stale_group,
+)
 from switchyard.engine.runs.runner import (
     BATCH_LINES,
-    GROUP_MARK,
     MAX_LINE,
     STDERR_PREFIX,
     CommandRun,
@@ -26,9 +31,6 @@ from switchyard.engine.runs.runner import (
     ProcessHandle,
     RunnerStartError,
     follow_log,
-    group_mark,
-    kill_marked_groups,
-    kill_stale_group,
     read_log,
 )
 

@@ -25,7 +25,7 @@ from security._lanes_helpers import Sampler, max_overlap, run_intervals, statuse
 from sqlalchemy import select
 from switchyard.engine.api import Engine
 from switchyard.engine.kernel import eventlog
-from switchyard.engine.runs.runner import kill_stale_group
+from switchyard.engine.runs.leftovers import kill_stale_group
 from switchyard.store.models import COMPLETED, ERROR, RUNNING, Instance
 
 SWITCHYARD = Path(sys.executable).parent / "switchyard"
