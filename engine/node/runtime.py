@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import os
 import time
@@ -36,7 +35,7 @@ from switchyard.engine.kernel.nodes import (
     state_of,
 )
 from switchyard.engine.kernel.tasks import one_line, spawn
-from switchyard.engine.node import recovery
+from switchyard.engine.node import heap, recovery
 from switchyard.engine.node.orphans import OrphanCancels
 from switchyard.engine.node.recovery import RecoveryPorts
 from switchyard.engine.ops import params as server_params
@@ -91,22 +90,6 @@ class RuntimePorts(
     async def start_feed(self) -> None: ...
 
 
-_frozen = False
-
-
-def _freeze_heap() -> None:
-    """Once per process, when its first node has started: move every object alive now
-    (modules, the engine, definitions, parameters) out of the cyclic collector's sight
-    with ``gc.freeze()``. They live as long as the process anyway; without this, every
-    full collection walks them all again, which cost a busy node 20-40 us per step
-    (bench/engine.py). Garbage made after this point is collected as usual; only what is
-    unreachable at this moment and still in a cycle is never freed (a one-off)."""
-    global _frozen
-    if not _frozen:
-        _frozen = True
-        gc.freeze()
-
-
 class Runtime:
     def __init__(
         self, engine: RuntimePorts, *, mode: str = "serve", kill_grace: float = 5.0
@@ -136,6 +119,7 @@ class Runtime:
         self.drain_requested = asyncio.Event()
         self.drain_grace: float | None = None
         self.step_programs = True  # off: every step the walk's way (process/program.py)
+        self._young = heap.YoungGeneration()  # the collector while this node runs (heap.py)
 
     async def start(self) -> None:
         now = self.engine.clock.now()
@@ -182,7 +166,8 @@ class Runtime:
             spawn(self._timers(), name="switchyard-timers"),
         ]
         self.started = True
-        _freeze_heap()
+        heap.freeze_once()
+        self._young.enter()
 
     async def refresh_host(self) -> ProcessHost:
         """Secrets, server parameters and config as process actions see them (re-read when
@@ -350,6 +335,7 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.writer.stop()
+        self._young.leave()
         await self.chunks.stop()  # what is still pending, written
         await sql_action.dispose_all()  # pools of the SQL action's target databases
         await wi_timers.hold_sessions(

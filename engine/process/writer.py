@@ -173,16 +173,19 @@ class GroupWriter:
         which under load is the longest part of a commit."""
         assert self._raw is not None
         now = self.engine.clock.now()
-        groups: dict[int, tuple[Any, list[tuple[int | None, dict[str, Any]]]]] = {}
-        depth = max((len(item.statements) for item in batch), default=0)
-        plan: Plan = []
-        for position in range(depth):
-            groups = {}
-            for item in batch:
-                if position < len(item.statements):
-                    stmt, params = item.statements[position]
-                    groups.setdefault(id(stmt), (stmt, []))[1].append((item.owner, params))
-            plan.extend(groups.values())
+        # per position in the writes, their statements in order of first appearance (one
+        # pass over the writes; a group made only when its statement is first seen)
+        layers: list[dict[int, tuple[Any, list[tuple[int | None, dict[str, Any]]]]]] = []
+        for item in batch:
+            owner = item.owner
+            for position, (stmt, params) in enumerate(item.statements):
+                if position == len(layers):
+                    layers.append({})
+                group = layers[position].get(id(stmt))
+                if group is None:
+                    group = layers[position][id(stmt)] = (stmt, [])
+                group[1].append((owner, params))
+        plan: Plan = [group for layer in layers for group in layer.values()]
         feed = [(item.owner, row) for item in batch for row in feed_rows(list(item.events), now)]
         if feed:
             plan.append((event_rows.INSERT_EVENT, feed))

@@ -39,7 +39,7 @@ from switchyard.store.models import UTCDateTime
 from switchyard.store.queries import instances
 from switchyard.store.queries import lanes as lane_q
 
-SCAN = 200  # queued rows read per round while picking
+SCAN = 200  # queued rows read at least per read while picking
 
 _LOCK_LANE = {
     "postgresql": text("SELECT concurrency FROM lanes WHERE name = :lane FOR UPDATE"),
@@ -127,8 +127,9 @@ async def _pick(conn: AsyncConnection, lane: str, free: int) -> list[int]:
     running: dict[int, int] = {}  # schedule id -> running (+ picked) instances
     full: set[int] = set()  # schedules at their limit: left out of the next scans
     after = 0
+    scan = max(SCAN, free)  # a round's free slots in one read when nothing is passed over
     while len(picked) < free:
-        params = {"lane": lane, "after": after, "scan": SCAN, "full": sorted(full)}
+        params = {"lane": lane, "after": after, "scan": scan, "full": sorted(full)}
         rows = (await conn.execute(_QUEUED, params)).all()
         for row_id, schedule_id, overlap_limit in rows:
             after = int(row_id)
@@ -145,6 +146,6 @@ async def _pick(conn: AsyncConnection, lane: str, free: int) -> list[int]:
             picked.append(int(row_id))
             if len(picked) == free:
                 break
-        if len(rows) < SCAN:
+        if len(rows) < scan:
             break
     return picked

@@ -7,7 +7,7 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from switchyard.engine.api import Engine
 from switchyard.engine.instances.completion import finish
 from switchyard.engine.kernel.tx import transaction
@@ -177,3 +177,29 @@ async def test_a_claim_does_not_start_before_the_end_that_freed_its_slot(
     assert [r["id"] for r in rec_b.rows] == [second]
     assert rows[first]["ended_at"] == start + timedelta(seconds=2)
     assert rows[second]["started_at"] >= rows[first]["ended_at"]
+
+
+async def test_a_round_reads_its_free_slots_in_one_scan(open_engine, monkeypatch) -> None:
+    """Nothing passed over: a claim round of n free slots reads the queue once, not once
+    per SCAN rows (each read is a round trip while the lane is locked); the rows it
+    returns are the instances' full rows, as ``mappings()`` gives them."""
+    monkeypatch.setattr(claims, "SCAN", 2)
+    engine: Engine = await open_engine()
+    await engine.add_lane("wide", 5)
+    await engine.add_schedule(spec("job", lane="wide", overlap="parallel:50"))
+    ids = [await engine.start("job") for _ in range(7)]
+    reads: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "status = 'queued' AND id >" in statement:
+            reads.append(statement)
+
+    async with engine.tx() as tx:
+        event.listen(tx.conn.sync_connection, "before_cursor_execute", count)
+        rows = await claims.claim(tx.conn, lane="wide", node_id="n", host="h", now=tx.now, most=50)
+        event.remove(tx.conn.sync_connection, "before_cursor_execute", count)
+    assert [r["id"] for r in rows] == ids[:5]
+    assert len(reads) == 1
+    async with engine.store.read() as conn:
+        stmt = select(instances).where(instances.c.id.in_(ids[:5])).order_by(instances.c.id)
+        assert rows == [dict(r) for r in (await conn.execute(stmt)).mappings()]

@@ -150,3 +150,48 @@ async def test_a_batch_is_one_call_on_sqlites_thread_and_fences_lost_owners(
     async with engine.store.read() as conn:
         feed = await event_q.since(conn, before)
     assert [e["entity_id"] for e in feed] == [str(mine)]
+
+
+async def test_rows_of_another_shape_leave_the_batch_to_sqlalchemy(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """run_batch checks a statement's rows by their number of keys when the statement
+    reads every key by name; a row with as many keys but another one is found while the
+    rows are built, and the whole batch is rolled back (nothing of it stays) and left to
+    SQLAlchemy (None); a row with a key more is refused before anything runs."""
+    if not engine.store.is_sqlite:
+        pytest.skip("the one-call batch is SQLite's")
+    from switchyard.engine.process.raw_writes import run_batch
+    from switchyard.store.queries.steps import INSERT_HISTORY
+
+    await publish(engine, tmp_path, ONE)
+    iid = await engine.start_process("one")
+    now = datetime(2027, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+    def entry(kind: str) -> dict[str, Any]:
+        return j.history(iid, kind, now, None, {"n": 1})[1]
+
+    async def kinds() -> list[str]:
+        table = HistoryEntry.__table__  # type: ignore[attr-defined]
+        async with engine.store.read() as conn:
+            found = await conn.execute(select(table.c.kind).where(table.c.instance_id == iid))
+            return sorted(found.scalars())
+
+    def nobody_lost(db: Any, owners: list[int]) -> set[int]:
+        return set()
+
+    before = await kinds()
+    renamed = entry("b")
+    renamed["login"] = renamed.pop("user")  # as many keys, one of them another
+    more = {**entry("c"), "extra": 1}
+    writer = RawWriter()
+    for bad in (renamed, more):
+        plan: list[Any] = [
+            (INSERT_HISTORY, [(None, entry("a"))]),  # runs first, then is rolled back
+            (INSERT_HISTORY, [(None, entry("a2")), (None, bad)]),
+        ]
+        assert await run_batch(writer, engine.store, plan, [], nobody_lost) is None
+        assert await kinds() == before
+    plan = [(INSERT_HISTORY, [(None, entry("a")), (None, entry("a2"))])]
+    assert await run_batch(writer, engine.store, plan, [], nobody_lost) == set()
+    assert await kinds() == sorted([*before, "a", "a2"])
