@@ -157,6 +157,7 @@ class Scheduler:
 
     async def _run(self) -> None:
         await self.fast.prepare()
+        warmed: datetime | None = None  # the fire time warmed for, with no change since
         while not self._stopping:
             try:
                 await self.fire_due()
@@ -174,7 +175,19 @@ class Scheduler:
             if delay > 0:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(delay):  # not wait_for: it can eat a cancel
+                        if earliest is not None and earliest != warmed:
+                            warmed = earliest if await self._warm(earliest) else None
                         await self._wake.wait()
+                if self._wake.is_set():  # a schedule changed: what is due may have too
+                    warmed = None
+
+    async def _warm(self, at: datetime) -> bool:
+        """Next fires computed ahead of the burst at ``at`` (``fast_pass.FastPass.warm``)."""
+        try:
+            return await self.fast.warm(at, self._wake)
+        except Exception:  # only a warm-up: the burst computes what is missing
+            log.warning("scheduler: computing next fires ahead failed", exc_info=True)
+            return False
 
     async def fire_due(self) -> int:
         """Fire everything due now; returns how many instances were queued.
