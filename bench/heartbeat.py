@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -87,6 +88,38 @@ class Baseline:
         out = await proc.stdout.read()
         await proc.wait()
         self.beat.stalls = [(float(at), float(gap)) for at, gap in json.loads(out or b"[]")]
+        return self.beat
+
+
+class ThreadBaseline:
+    """The same idle loop in a thread of this process (``--trace``): its stalls add the
+    waits for this process's GIL (held by the driver's threads and the main loop) to the
+    machine's; set beside ``Baseline``'s, they tell the GIL's share from the OS's."""
+
+    def __init__(self) -> None:
+        self.beat = Heartbeat()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        ready = threading.Event()
+
+        async def idle() -> None:
+            self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+            self.beat.start()
+            ready.set()
+            await self._stop.wait()
+            await self.beat.stop(0.0)
+
+        self._thread = threading.Thread(target=asyncio.run, args=(idle(),), daemon=True)
+        self._thread.start()
+        ready.wait()
+
+    def stop(self) -> Heartbeat:
+        if self._loop is not None and self._stop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+            self._thread.join()
         return self.beat
 
 

@@ -43,7 +43,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from heartbeat import HEARTBEAT, Baseline, Heartbeat  # bench/ is sys.path[0]
+from heartbeat import HEARTBEAT, Baseline, Heartbeat, ThreadBaseline  # bench/ is sys.path[0]
 from loop_probe import CallbackClock
 from scheduler_report import platform_line, report
 from sqlalchemy import func, select, text
@@ -244,6 +244,9 @@ async def _run_switchyard(
     scheduler.fire_due = timed_fire_due  # type: ignore[method-assign]
     baseline = Baseline()  # an idle loop in another process: the machine's own stalls
     await baseline.start()
+    in_thread = ThreadBaseline()  # --trace: one in a thread here, waiting for our GIL too
+    if trace:
+        in_thread.start()
     heart = Heartbeat()
     heart.start()
     t_fire = at.timestamp()
@@ -272,8 +275,11 @@ async def _run_switchyard(
     res.base_noise = idle_loop.noise(begin)
     res.handled = handled_at[0] - t_fire if handled.is_set() else None
     if trace:
+        thread_gaps = in_thread.stop().gaps(begin, ended)
+        shown = ", ".join(f"{g * 1000:.1f}" for g in thread_gaps[:5])
+        res.trace.append(f"longest stalls, idle loop in a thread of this process: {shown} ms")
         worst = sorted((s for s in heart.stalls if s[0] > started), key=lambda s: -s[1])[:8]
-        res.trace = probe.explain(sorted(worst)) + probe.heaviest()
+        res.trace += probe.explain(sorted(worst)) + probe.heaviest()
 
     await asyncio.sleep(1.0)  # let the scheduler go back to sleep
     res.idle_cpu = await idle_cpu(idle_seconds)
