@@ -49,6 +49,7 @@ from switchyard.store.queries import schedules as sched_q
 log = logging.getLogger(__name__)
 
 BATCH = 250
+PLAN_SLICE = 100  # instances per insert of the planning pass (a turn of the loop between)
 MAX_SLEEP = 30.0
 
 
@@ -275,9 +276,15 @@ class Scheduler:
         fires.sort(key=lambda f: f.at)
         await asyncio.sleep(0)  # split planning from the insert's parameter work (loop stalls)
         ids: list[int] = []
-        if fires:
-            schedules = await sched_q.fire_sources(tx.conn, sorted({f.schedule_id for f in fires}))
-            ids = await inst_q.insert_many(tx.conn, [f.row(schedules, now) for f in fires])
+        # In slices, in fire order, a turn of the loop between: reading the schedules and
+        # each row's parameters through SQLAlchemy costs ~30 µs a row of the loop's
+        # thread (a batch of 250 catching up two fires each: 6-9 ms per statement).
+        for i in range(0, len(fires), PLAN_SLICE):
+            part = fires[i : i + PLAN_SLICE]
+            schedules = await sched_q.fire_sources(tx.conn, sorted({f.schedule_id for f in part}))
+            await asyncio.sleep(0)
+            ids += await inst_q.insert_many(tx.conn, [f.row(schedules, now) for f in part])
+            await asyncio.sleep(0)
         await sched_q.advance_many(tx.conn, advances)
         if ids:
             tx.emit(ev.INSTANCES_CHANGED, None, ids=ids[:1000], status=QUEUED, count=len(ids))
