@@ -19,6 +19,8 @@ task sleeps 1 ms at a time and records the longest extra gap between its wake-up
 longest event-loop stall) from T until all fires are done (Switchyard: until its
 scheduler has also moved every schedule on to its next fire, which it does after
 committing the fires), and the same over the idle second before T (the machine's noise).
+An idle loop in another process runs the same heartbeat over the same seconds
+(``heartbeat.Baseline``): its stalls are the machine's alone, beside the scheduler's.
 Idle CPU is the process CPU time (all threads) over 10 s (3 s with --quick) after the
 burst, with nothing due.
 
