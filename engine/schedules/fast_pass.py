@@ -202,6 +202,8 @@ class FastPass:
             burst: Nexts | None = None  # None: too many triggers, each chunk reads its own
             if len(texts) <= LATE_TRIGGERS:
                 burst = Nexts(await self.next_fires(texts, at, now))
+                if not burst.nexts:
+                    continue  # all left to the planning pass
             after: int | None = 0
             while after is not None:
                 after = await self._advance_chunk(at, after, now, burst)
