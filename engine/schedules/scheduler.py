@@ -1,7 +1,8 @@
 """The scheduler: fires due schedules in batches, applying misfire and overlap policies.
 
 It sleeps until the earliest ``next_fire_at`` in the store (or until a schedule changes),
-then fires in two passes. The fast pass (``fast_pass.py``) commits the instances of the
+computing meanwhile the next fire of each trigger due then (``FastPass.warm``: the burst
+then computes none), then fires in two passes. The fast pass (``fast_pass.py``) commits the instances of the
 fires whose schedule has that one fire due, ``CHUNK`` at a time, each chunk one INSERT ...
 SELECT copying the schedules' columns in the database: a burst of 100,000 fires in one
 second costs a few statements, no rows go through Python and no next fire is computed
