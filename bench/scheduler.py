@@ -19,6 +19,8 @@ task sleeps 1 ms at a time and records the longest extra gap between its wake-up
 longest event-loop stall) from T until all fires are done (Switchyard: until its
 scheduler has also moved every schedule on to its next fire, which it does after
 committing the fires), and the same over the idle second before T (the machine's noise).
+An idle loop in another process runs the same heartbeat over the same seconds
+(``heartbeat.Baseline``): its stalls are the machine's alone, beside the scheduler's.
 Idle CPU is the process CPU time (all threads) over 10 s (3 s with --quick) after the
 burst, with nothing due.
 
@@ -43,7 +45,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from loop_probe import CallbackClock  # bench/ is sys.path[0]
+from heartbeat import HEARTBEAT, Baseline, Heartbeat, ThreadBaseline  # bench/ is sys.path[0]
+from loop_probe import CallbackClock
 from scheduler_report import platform_line, report
 from sqlalchemy import func, select, text
 from switchyard.engine.api import Engine
@@ -54,7 +57,6 @@ from switchyard.store.models import MISSED, QUEUED
 from switchyard.store.queries import instances as inst_q
 from switchyard.store.queries import schedules as sched_q
 
-HEARTBEAT = 0.001  # seconds between heartbeat wake-ups
 DEADLINE = 60.0  # give up waiting for fires this long after T
 
 # Seconds from the end of Switchyard's bulk insert to T (it then sets the triggers, about
@@ -79,51 +81,19 @@ class Result:
     gaps: list[float] = field(default_factory=list)  # the longest loop stalls, seconds
     callback_cpu: list[float] = field(default_factory=list)  # longest callbacks' CPU, seconds
     note: str = ""
+    trace: list[str] = field(default_factory=list)  # --trace: the longest stalls explained
+    before: float = 0.0  # the longest stall from the scheduler's start to T (it prepares)
+    over: int = 0  # stalls over 20 ms, from T (or the start) on
+    loop_cpu: float = 0.0  # seconds of main-thread CPU in loop callbacks over the burst
+    # The baseline: an idle loop in another process over the same seconds (bench/heartbeat.py)
+    base_gaps: list[float] = field(default_factory=list)  # its stalls, longest first
+    base_noise: float = 0.0  # its longest stall in the idle second before T
 
     def pct(self, q: float) -> float | None:
         if not self.lateness:
             return None
         xs = sorted(self.lateness)
         return xs[min(len(xs) - 1, max(0, math.ceil(q * len(xs)) - 1))]
-
-
-class Heartbeat:
-    """Wakes every ``interval`` seconds and keeps every extra delay over 2 ms, with the
-    wall time it ended at: ``stop(t)`` gives the worst from ``t`` on, ``noise(t)`` the
-    worst in the second before ``t`` (nothing of the contender's runs then: what the
-    machine's other load alone costs)."""
-
-    def __init__(self, interval: float = HEARTBEAT) -> None:
-        self.interval = interval
-        self.stalls: list[tuple[float, float]] = []  # (wall time it ended, extra delay)
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
-
-    async def _run(self) -> None:
-        last = time.perf_counter()
-        while True:
-            await asyncio.sleep(self.interval)
-            now = time.perf_counter()
-            gap = now - last - self.interval
-            if gap > 0.002:
-                self.stalls.append((time.time(), gap))
-            last = now
-
-    async def stop(self, since: float) -> float:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        return max(self.gaps(since), default=0.0)
-
-    def gaps(self, since: float) -> list[float]:
-        """The stalls that ended after ``since`` (a wall time), longest first."""
-        return sorted((gap for at, gap in self.stalls if at > since), reverse=True)
-
-    def noise(self, before: float) -> float:
-        return max((gap for at, gap in self.stalls if before - 1.0 < at <= before), default=0.0)
 
 
 def cron_variants(at: datetime, k: int) -> list[str]:
@@ -166,13 +136,19 @@ async def idle_cpu(seconds: float) -> float:
 
 # --------------------------------------------------------------------------- switchyard
 async def bench_switchyard(
-    n: int, k: int, idle_seconds: float, lead: float, late: float = 0.0, freeze: bool = True
+    n: int,
+    k: int,
+    idle_seconds: float,
+    lead: float,
+    late: float = 0.0,
+    freeze: bool = True,
+    trace: bool = False,
 ) -> Result:
     res = Result("switchyard", n, idle_seconds=idle_seconds)
     with tempfile.TemporaryDirectory(prefix="switchyard-bench-") as tmp:
         engine = await Engine.open(f"sqlite+aiosqlite:///{tmp}/bench.db", data_dir=Path(tmp))
         try:
-            return await _run_switchyard(engine, res, n, k, idle_seconds, lead, late, freeze)
+            return await _run_switchyard(engine, res, n, k, idle_seconds, lead, late, freeze, trace)
         finally:
             gc.unfreeze()  # the next contender starts with the collector as it was
             await engine.close()
@@ -187,6 +163,7 @@ async def _run_switchyard(
     lead: float,
     late: float,
     freeze: bool,
+    trace: bool,
 ) -> Result:
     # Create n schedules with one bulk insert (engine.add_schedule is a transaction each),
     # parked on a far fire time; then pick T and give them their triggers and T, one UPDATE
@@ -267,25 +244,44 @@ async def _run_switchyard(
         return count
 
     scheduler.fire_due = timed_fire_due  # type: ignore[method-assign]
+    baseline = Baseline()  # an idle loop in another process: the machine's own stalls
+    await baseline.start()
+    in_thread = ThreadBaseline()  # --trace: one in a thread here, waiting for our GIL too
+    if trace:
+        in_thread.start()
     heart = Heartbeat()
     heart.start()
     t_fire = at.timestamp()
     begin = t_fire + late  # --late: the node starts this long after the fires (it was down)
-    probe = CallbackClock()
+    probe = CallbackClock(trace)
     probe.install()
-    probe.start(begin)
+    probe.start(begin, trace_since=time.time())
     if late:
         await sleep_until(begin)
     scheduler.start()
+    started = time.time()
     if freeze:  # as a node does right after starting its scheduler (engine/node/runtime.py)
         gc.freeze()
     await sleep_until(t_fire)
     await wait_until(all_done, begin + DEADLINE)
     await wait_until(handled, begin + DEADLINE)
     res.stall = await heart.stop(begin)
+    ended = time.time()
     res.callback_cpu = probe.stop()
+    res.loop_cpu = probe.busy_cpu
     res.gaps, res.noise = heart.gaps(begin)[:5], heart.noise(begin)
+    res.before = max(heart.gaps(started, t_fire), default=0.0)
+    res.over = len([g for g in heart.gaps(begin) if g > 0.020])
+    idle_loop = await baseline.stop()
+    res.base_gaps = idle_loop.gaps(begin, ended)
+    res.base_noise = idle_loop.noise(begin)
     res.handled = handled_at[0] - t_fire if handled.is_set() else None
+    if trace:
+        thread_gaps = in_thread.stop().gaps(begin, ended)
+        shown = ", ".join(f"{g * 1000:.1f}" for g in thread_gaps[:5])
+        res.trace.append(f"longest stalls, idle loop in a thread of this process: {shown} ms")
+        worst = sorted((s for s in heart.stalls if s[0] > started), key=lambda s: -s[1])[:8]
+        res.trace += probe.explain(sorted(worst)) + probe.heaviest()
 
     await asyncio.sleep(1.0)  # let the scheduler go back to sleep
     res.idle_cpu = await idle_cpu(idle_seconds)
@@ -400,6 +396,12 @@ def main() -> None:
         help="do not gc.freeze() the heap when Switchyard's scheduler starts (a node does)",
     )
     parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="explain Switchyard's longest stalls: the loop's long callbacks (wall and CPU) "
+        "and late wake-ups (bench/loop_probe.py)",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="20,000 schedules, idle CPU over 3 s, not 10 s"
     )
     parser.add_argument(
@@ -434,7 +436,9 @@ def main() -> None:
         runs.append(
             (
                 "switchyard",
-                lambda: bench_switchyard(n, k, idle, lead, args.late, not args.no_freeze),
+                lambda: bench_switchyard(
+                    n, k, idle, lead, args.late, not args.no_freeze, args.trace
+                ),
             )
         )
     if args.only in (None, "apscheduler"):

@@ -40,6 +40,31 @@ def report(results: list[Result], n: int) -> dict[str, Any]:
         ("longest loop stall", [ms(r.stall) for r in results], f"<= {GOAL_STALL_MS:.0f} ms"),
         ("stall, idle 1 s before T", [ms(r.noise) for r in results], "(machine noise)"),
         (
+            "stall, start to T",
+            [ms(r.before) if r.name == "switchyard" else "-" for r in results],
+            "(the scheduler waits, computes ahead)",
+        ),
+        (
+            "stall, idle loop (baseline)",
+            [ms(max(r.base_gaps, default=0.0)) if r.name == "switchyard" else "-" for r in results],
+            "(another process, same seconds)",
+        ),
+        (
+            "stalls over 20 ms (base)",
+            [
+                f"{r.over} ({sum(g > 0.020 for g in r.base_gaps)})"
+                if r.name == "switchyard"
+                else "-"
+                for r in results
+            ],
+            "",
+        ),
+        (
+            "loop CPU in callbacks",
+            [ms(r.loop_cpu) if r.name == "switchyard" else "-" for r in results],
+            "(main thread, over the burst)",
+        ),
+        (
             "idle CPU",
             [f"{r.idle_cpu:.2f} % ({r.idle_seconds:.0f} s)" for r in results],
             f"~0 (<= {GOAL_IDLE_CPU_PCT} %)",
@@ -53,9 +78,14 @@ def report(results: list[Result], n: int) -> dict[str, Any]:
         if r.gaps:
             shown = ", ".join(f"{g * 1000:.1f}" for g in r.gaps)
             print(f"longest stalls, {r.name}: {shown} ms")
+        if r.base_gaps:
+            shown = ", ".join(f"{g * 1000:.1f}" for g in r.base_gaps[:5])
+            print(f"longest stalls, idle loop in another process (baseline): {shown} ms")
         if r.callback_cpu:
             shown = ", ".join(f"{c * 1000:.1f}" for c in r.callback_cpu)
             print(f"longest callbacks by main-thread CPU, {r.name}: {shown} ms")
+        for line in r.trace:
+            print(f"  {line}")
         if r.note:
             print(f"note: {r.name}: {r.note}")
 
@@ -63,6 +93,7 @@ def report(results: list[Result], n: int) -> dict[str, Any]:
     if sy is None:
         return summary
     sp99 = sy.pct(0.99)
+    base = max(sy.base_gaps, default=0.0)
     summary.update(
         missed=sy.missed,
         p99_ratio=None,
@@ -72,6 +103,13 @@ def report(results: list[Result], n: int) -> dict[str, Any]:
         idle_cpu_pct=round(sy.idle_cpu, 2),
         p99_ms=None if sp99 is None else round(sp99 * 1000, 1),
         handled_ms=None if sy.handled is None else round(sy.handled * 1000, 1),
+        baseline_stall_ms=round(base * 1000, 1),
+        baseline_noise_ms=round(sy.base_noise * 1000, 1),
+        stall_over_baseline=None if base <= 0 else round(sy.stall / base, 2),
+        stalls_over_20ms=sy.over,
+        baseline_over_20ms=sum(g > 0.020 for g in sy.base_gaps),
+        loop_cpu_ms=round(sy.loop_cpu * 1000, 1),
+        before_t_stall_ms=round(sy.before * 1000, 1),
     )
     print()
     checks = [("zero missed", sy.missed == 0, f"{sy.missed:,} missed")]

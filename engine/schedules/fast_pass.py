@@ -22,7 +22,9 @@ first when older ones need planning).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -54,6 +56,8 @@ LATE_TRIGGERS = 10_000  # distinct triggers checked per fire time older than FRE
 RANGE_GROUPS = 8  # distinct next fires in a chunk moved on one UPDATE each; more: per row
 SLICE = 0.002  # seconds of next-fire computation between two yields to the loop
 CHUNK = 3500  # instances per fast-pass transaction (~12 ms of SQLite work)
+WARM_SLICE = 0.001  # seconds of next-fire computation per slice while warming up
+WARM_PAUSE = 0.004  # seconds the loop's thread sleeps between two slices of warming
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,21 @@ MISSED_KINDS = {
     "each": RowKind("misfire", QUEUED, LATE_EACH, "each"),
     "skip": RowKind("misfire", MISSED, missed_reason("skip"), "skip", overlap_guard=False),
 }
+
+
+class Nexts:
+    """The next fire of each trigger (stored JSON text) of a burst, grouped by next fire,
+    with a token naming this set (``schedule_advance.advance_each_fired`` writes it on
+    SQLite's side once per burst, not once per chunk)."""
+
+    _made = itertools.count()
+
+    def __init__(self, nexts: dict[str, datetime | None]) -> None:
+        self.nexts = nexts
+        self.groups: dict[datetime | None, list[str]] = {}
+        for text, next_fire in nexts.items():
+            self.groups.setdefault(next_fire, []).append(text)
+        self.token = f"{os.getpid()}:{next(self._made)}"
 
 
 class FastPass:
@@ -166,43 +185,57 @@ class FastPass:
     async def advance(self, now: datetime, fresh: set[datetime]) -> None:
         """Move the fast pass's schedules on in bulk, chunk by chunk of ids.
 
-        Per chunk it reads the distinct triggers of the schedules whose instance exists
-        (one row per trigger), computes each one's next fire once (outside the
-        transaction, yielding to the loop as it goes: croniter is slow) and, when they
-        make at most ``RANGE_GROUPS`` distinct next fires, moves them on with one guarded
-        UPDATE per next fire: no schedule row comes into Python. With more, each schedule
-        is moved on by its own row, all in one call on SQLite's thread
-        (``schedule_advance.advance_each_fired``). The rest (overlap skips, schedules the
-        fast pass did not see, triggers with more fires due, broken ones) is left to the
-        planning pass."""
+        First it reads the distinct triggers due at that time (one row per trigger) and
+        takes each one's next fire (computed ahead by ``warm``, else now, outside any
+        transaction, yielding to the loop as it goes: croniter is slow). Then, chunk by
+        chunk: when they make at most ``RANGE_GROUPS`` distinct next fires, one guarded
+        UPDATE per next fire moves them on: no schedule row comes into Python. With more,
+        each schedule is moved on by its own row (``schedule_advance.advance_each_fired``:
+        on SQLite one call on the driver's thread per chunk, the (trigger, next fire)
+        pairs written there once per burst). With more than ``LATE_TRIGGERS`` distinct
+        triggers, each chunk reads and computes its own. The rest (overlap skips,
+        schedules the fast pass did not see, triggers with more fires due, broken ones)
+        is left to the planning pass."""
         for at in sorted(fresh):
+            async with self.engine.store.read() as conn:
+                texts = await fires_q.due_triggers(conn, at, LATE_TRIGGERS + 1)
+            burst: Nexts | None = None  # None: too many triggers, each chunk reads its own
+            if len(texts) <= LATE_TRIGGERS:
+                burst = Nexts(await self.next_fires(texts, at, now))
+                if not burst.nexts:
+                    continue  # all left to the planning pass
             after: int | None = 0
             while after is not None:
-                after = await self._advance_chunk(at, after, now)
+                after = await self._advance_chunk(at, after, now, burst)
                 await asyncio.sleep(0)
 
-    async def _advance_chunk(self, at: datetime, after: int, now: datetime) -> int | None:
+    async def _advance_chunk(
+        self, at: datetime, after: int, now: datetime, burst: Nexts | None
+    ) -> int | None:
         where: dict[str, Any] = {
             "fire_at": at,
             "after_id": after,
             "key_prefix": FIRE_KEY_PREFIX,
             "key_suffix": fire_key_suffix(at),
         }
+        texts: list[str] | None = None
         async with self.engine.store.read() as conn:
             start = await fires_q.chunk_next(conn, at, after, CHUNK)
             where["before_id"] = start
-            texts = [t for t, _ in await fires_q.fired_triggers(conn, **where)]
-        nexts = await self.next_fires(texts, at, now)
-        groups: dict[datetime | None, list[str]] = {}
-        for text, next_fire in nexts.items():
-            groups.setdefault(next_fire, []).append(text)
-        if groups:
+            if burst is None:
+                texts = [t for t, _ in await fires_q.fired_triggers(conn, **where)]
+        if texts is not None:
+            burst = Nexts(await self.next_fires(texts, at, now))
+        assert burst is not None
+        if burst.nexts:
             async with self.engine.tx() as tx:
                 moved = 0
-                if len(groups) > RANGE_GROUPS:
-                    moved = await advance_q.advance_each_fired(tx.conn, nexts, now=tx.now, **where)
+                if len(burst.groups) > RANGE_GROUPS:
+                    moved = await advance_q.advance_each_fired(
+                        tx.conn, burst.nexts, now=tx.now, token=burst.token, **where
+                    )
                 else:
-                    for next_fire, group in groups.items():
+                    for next_fire, group in burst.groups.items():
                         moved += await fires_q.advance_fired(
                             tx.conn, trigger_jsons=group, next_fire=next_fire, now=tx.now, **where
                         )
@@ -233,6 +266,33 @@ class FastPass:
                 await asyncio.sleep(0)
                 began = time.perf_counter()
         return nexts
+
+    async def warm(self, at: datetime, woken: asyncio.Event) -> bool:
+        """Before the fires at ``at``: compute the next fire after ``at`` of each distinct
+        trigger due then (cached: ``triggers._cron_next``), so that the burst's
+        ``next_fires`` finds them done. croniter costs ~50-100 µs a cron, ~100 ms of the
+        loop's thread for 1,000 distinct triggers: done in the burst, even in 2 ms slices,
+        that thread never sleeps, and on a loaded machine the OS then takes the CPU from
+        it for tens to hundreds of ms at a time (stalls seen: up to 580 ms). Here it runs
+        in ``WARM_SLICE`` slices with the thread asleep ``WARM_PAUSE`` between them, and
+        stops when ``woken`` is set (a schedule changed: the caller warms again) or when
+        the caller's timeout (the fire time) cancels it. Returns whether it finished."""
+        async with self.engine.store.read() as conn:
+            texts = await fires_q.due_triggers(conn, at, LATE_TRIGGERS)
+        began = time.perf_counter()
+        for text in texts:
+            if woken.is_set():
+                return False
+            try:
+                trigger = self.triggers.get({"trigger_json": text})
+                if trigger.kind == "cron":
+                    trigger.next_fire(at)
+            except Exception as exc:  # a broken trigger: the planning pass reports it
+                log.debug("scheduler: warming %s skipped: %s", text, exc)
+            if time.perf_counter() - began > WARM_SLICE:
+                await asyncio.sleep(WARM_PAUSE)
+                began = time.perf_counter()
+        return True
 
     async def prepare(self) -> None:
         """Run the fast pass's statements once on a time nothing is due at, so that the

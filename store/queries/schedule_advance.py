@@ -78,16 +78,21 @@ async def advance_each_fired(
     before_id: int | None,
     key_prefix: str,
     key_suffix: str,
+    token: str | None = None,
 ) -> int:
     """Move on, each by its own trigger's next fire (``nexts``: by trigger as stored JSON
     text), the schedules ``schedule_fires.fired_triggers(ids=True)`` names (unpaused, due
     at ``fire_at``, id in the chunk, their instance for that fire exists); a schedule
     whose trigger is not in ``nexts`` is left alone. Guarded like ``advance_each``.
+    ``token`` names this ``nexts`` (the same for every chunk of a burst): on SQLite the
+    pairs are then written to the connection's temporary table once, not once a chunk.
     Returns how many were moved on."""
     params = fires_q.fired_params(fire_at, after_id, before_id, key_prefix, key_suffix)
     if conn.dialect.name == "sqlite":
         try:
-            return await _on_driver_thread(conn, nexts, params, fire_at=fire_at, now=now)
+            return await _on_driver_thread(
+                conn, nexts, params, fire_at=fire_at, now=now, token=token
+            )
         except NoDriverThread:
             pass  # nothing ran: the same rows through SQLAlchemy below
     pairs = await fires_q.fired_triggers(
@@ -114,29 +119,40 @@ async def _on_driver_thread(
     *,
     fire_at: datetime,
     now: datetime,
+    token: str | None,
 ) -> int:
     """The chunk moved on by ONE UPDATE that looks each schedule's next fire up by its
     trigger in a temporary table of (trigger, next fire), filled by one executemany:
     SQLite does the per-row work in C, with the GIL released, so the driver's thread
     holds the GIL for microseconds, not for a Python loop over the rows (which would
-    make the event loop wait for it, up to the 5 ms switch interval, at every turn)."""
+    make the event loop wait for it, up to the 5 ms switch interval, at every turn).
+    With a ``token`` the table keeps its pairs, marked with it, for the next chunk of
+    the same burst (temporary tables are per connection and transactional: a chunk
+    rolled back, or another connection, finds no mark and fills it again)."""
     update_sql, update_order, convert = _by_trigger_sql(conn.dialect, "a_before" in params)
     values = {**params, "a_at": convert(fire_at), "a_now": convert(now)}
     update_params = tuple(values[k] for k in update_order)
-    pairs = [(t, None if n is None else convert(n)) for t, n in nexts.items()]
 
     def work(db: Any) -> int:  # on aiosqlite's thread, inside the transaction of ``conn``
         db.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_NEXTS} (t TEXT PRIMARY KEY, n)")
-        db.execute(f"DELETE FROM temp.{_NEXTS}")
-        db.executemany(f"INSERT INTO temp.{_NEXTS} (t, n) VALUES (?, ?)", pairs)
+        db.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_MARK} (token TEXT)")
+        if token is None or db.execute(f"SELECT token FROM temp.{_MARK}").fetchall() != [(token,)]:
+            db.execute(f"DELETE FROM temp.{_NEXTS}")
+            db.execute(f"DELETE FROM temp.{_MARK}")
+            pairs = ((t, None if n is None else convert(n)) for t, n in nexts.items())
+            db.executemany(f"INSERT INTO temp.{_NEXTS} (t, n) VALUES (?, ?)", pairs)
+            if token is not None:
+                db.execute(f"INSERT INTO temp.{_MARK} (token) VALUES (?)", (token,))
         count = db.execute(update_sql, update_params).rowcount
-        db.execute(f"DELETE FROM temp.{_NEXTS}")
+        if token is None:
+            db.execute(f"DELETE FROM temp.{_NEXTS}")
         return int(count)
 
     return await on_driver_thread(conn, work)
 
 
-_NEXTS = "switchyard_fire_nexts"  # SQLite: per connection, emptied after each use
+_NEXTS = "switchyard_fire_nexts"  # SQLite: per connection; kept for a burst's chunks
+_MARK = "switchyard_fire_nexts_of"  # the token of the burst whose pairs it holds
 
 
 class _Times:
