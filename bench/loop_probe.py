@@ -17,10 +17,25 @@ from typing import Any
 _plain_run = asyncio.events.Handle._run
 
 
+def describe(handle: Any) -> str:
+    """What a callback ran: a task's name and coroutine, or the function's name."""
+    callback = getattr(handle, "_callback", None)
+    task = getattr(callback, "__self__", None)
+    if isinstance(task, asyncio.Task):
+        coro = task.get_coro()
+        where = getattr(coro, "cr_frame", None)
+        code = getattr(coro, "__qualname__", "?")
+        line = f":{where.f_lineno}" if where is not None else ""
+        return f"task {task.get_name()} {code}{line}"
+    return getattr(callback, "__qualname__", repr(callback))
+
+
 class CallbackClock:
     def __init__(self) -> None:
         self.since = float("inf")  # wall time from which callbacks count
         self.longest: list[float] = []  # seconds of CPU, the 5 longest
+        self.named: list[tuple[float, str]] = []  # (seconds of CPU, what ran), the longest
+        self.keep = 5
         self._installed = False
 
     def install(self) -> None:
@@ -32,12 +47,15 @@ class CallbackClock:
             spent = time.thread_time() - began
             if spent > 0.001 and time.time() >= clock.since:
                 clock.longest = sorted([*clock.longest, spent], reverse=True)[:5]
+                if len(clock.named) < clock.keep or spent > clock.named[-1][0]:
+                    entry = (spent, describe(handle))
+                    clock.named = sorted([*clock.named, entry], reverse=True)[: clock.keep]
 
         asyncio.events.Handle._run = _run  # type: ignore[method-assign]
         self._installed = True
 
     def start(self, since: float) -> None:
-        self.since, self.longest = since, []
+        self.since, self.longest, self.named = since, [], []
 
     def stop(self) -> list[float]:
         if self._installed:

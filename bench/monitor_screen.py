@@ -28,8 +28,11 @@ asserts nothing. Goals: keypress-to-repaint p99 under 50 ms; a page change (PgDn
 new 1,000-row page, median) at most 100 ms. Also timed: the longest loop stall (an
 asyncio task waking every 5 ms, during the presses). Last line: ``{"page_change_ms":…,
 "page_change_p99_ms":…, "keypress_p99_ms":…, "keypress_p50_ms":…, "burst_p99_ms":…,
-"stall_ms":…, "page_query_ms":…, "page_rows_ms":…, "hog":…, "idle_gc":…}`` (the last two
-medians: the engine's page query and putting the rows into the table, during the flips).
+"stall_ms":…, "page_query_ms":…, "page_rows_ms":…, "longest_callback_ms":…, "hog":…,
+"idle_gc":…}`` (page_query/page_rows: medians of the engine's page query and putting the
+rows into the table, during the flips; longest_callback: the loop's longest callback in
+main-thread CPU during the down/up presses, bench/loop_probe.py, the 8 longest printed
+with what they ran).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import bisect
+import gc
 import importlib.util
 import json
 import multiprocessing
@@ -52,6 +56,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from loop_probe import CallbackClock  # bench/ is sys.path[0]
 from switchyard.engine.api import Engine
 from switchyard.engine.kernel import events as ev
 from switchyard.store.queries import processes as proc_q
@@ -62,6 +67,45 @@ from textual._compositor import CompositorUpdate
 
 PAGE = 1000
 FILTER = "process=p07"
+#: what happened when (perf_counter start, end): keys (press to repaint), GC passes (by
+#: generation), the Monitor's diffs into the table, the engine's page queries
+SPANS: dict[str, list[tuple[float, float]]] = {
+    "key": [],
+    "gc0": [],
+    "gc1": [],
+    "gc2": [],
+    "rows": [],
+    "query": [],
+}
+
+
+def time_gc() -> None:
+    """Every GC pass's span, by generation (gc.callbacks)."""
+    began = [0.0]
+
+    def callback(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            began[0] = time.perf_counter()
+        else:
+            SPANS[f"gc{info['generation']}"].append((began[0], time.perf_counter()))
+
+    gc.callbacks.append(callback)
+
+
+def slow_keys(threshold: float, since: float, until: float) -> list[str]:
+    """The keys slower than ``threshold`` (seconds) between ``since`` and ``until``, each
+    with what overlapped it (ms)."""
+    lines = []
+    for start, end in SPANS["key"]:
+        if not since <= start <= until or end - start < threshold:
+            continue
+        found = []
+        for kind in ("gc0", "gc1", "gc2", "rows", "query"):
+            for a, b in SPANS[kind]:
+                if a < end and b > start:
+                    found.append(f"{kind} {(b - a) * 1000:.0f}")
+        lines.append(f"  {(end - start) * 1000:6.1f} ms  {', '.join(found) or '-'}")
+    return lines
 
 
 def load_filler() -> Any:
@@ -224,6 +268,7 @@ async def presses(
             missed += 1
         else:
             took.append(shown)
+            SPANS["key"].append((t0, t0 + shown))
         if rate:
             await asyncio.sleep(max(0.0, t0 + 1 / rate - time.perf_counter()))
     return took, missed
@@ -233,6 +278,7 @@ async def main(
     rows: int, count: int, pages: int, live: float, rate: float, hog: bool, idle_gc: bool
 ) -> None:
     monitor_screen.PAGE = PAGE
+    time_gc()
     if not idle_gc:
         from switchyard.tui import idle_gc as idle_gc_module
 
@@ -244,6 +290,7 @@ async def main(
         started = time.perf_counter()
         render(self)
         refreshes.append((started, time.perf_counter()))
+        SPANS["rows"].append(refreshes[-1])
 
     MonitorScreen._render_rows = timed_render  # type: ignore[method-assign]
     with tempfile.TemporaryDirectory(prefix="sy-monitor-screen-") as tmp_name:
@@ -263,6 +310,7 @@ async def main(
                 return await query(*args, **kwargs)
             finally:
                 queries.append(time.perf_counter() - started)
+                SPANS["query"].append((started, time.perf_counter()))
 
         engine.monitor = timed_query  # type: ignore[method-assign]
         app = SwitchyardApp(engine)
@@ -286,10 +334,17 @@ async def main(
             refreshes.clear()
             stalls: list[float] = []
             staller = asyncio.create_task(watch_stalls(stalls))
+            probe = CallbackClock()  # the loop's longest callbacks (CPU) during the presses
+            probe.keep = 8
+            probe.install()
+            probe.start(time.time())
+            pressing = time.perf_counter()
             keys = ["down" if (n // 300) % 2 == 0 else "up" for n in range(count)]
             moved, missed = await presses(
                 pilot, stamps, keys, rate, lambda b, cursor, _f: cursor != b[0]
             )
+            probe.stop()
+            pressed = time.perf_counter()
             during = len(refreshes)
             refreshes.clear()
             bursts: list[float] = []  # key repeat in bursts of a second, half a second apart
@@ -346,6 +401,11 @@ async def main(
     if missed or missed_pages:
         print(f"{missed + missed_pages} presses showed no repaint within 5 s")
     print(f"longest loop stall during the presses: {max(stalls, default=0) * 1000:.0f} ms")
+    print("down/up keys over 30 ms and what overlapped them (ms):")
+    print("\n".join(slow_keys(0.03, pressing, pressed)) or "  none")
+    print("longest callbacks during the down/up presses (main thread CPU):")
+    for spent, what in probe.named:
+        print(f"  {spent * 1000:6.1f} ms  {what[:110]}")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         f"RSS: {before_rss:.0f} MB before the app, {shown_rss:.0f} MB with the rows shown"
@@ -360,6 +420,7 @@ async def main(
         "stall_ms": round(max(stalls, default=0) * 1000, 1),
         "page_query_ms": round(statistics.median(flip_queries) * 1000, 1) if flip_queries else None,
         "page_rows_ms": round(statistics.median(flip_renders) * 1000, 1) if flip_renders else None,
+        "longest_callback_ms": round(probe.named[0][0] * 1000, 1) if probe.named else 0.0,
         "hog": len(hogs),
         "idle_gc": idle_gc,
     }

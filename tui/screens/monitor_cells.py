@@ -68,6 +68,28 @@ def waiting_text(raw: str | None) -> str:
     return ", ".join(out)
 
 
+def shown_fields(row: MonitorRow, running: str, marked: bool) -> tuple[Any, ...]:
+    """What the Monitor's cells of ``row`` are made from: two rows with equal fields show
+    the same cells (the day and theme aside). Compared at every live refresh for the page's
+    rows (a fresh query gives new row objects): plain fields only, not the rows themselves
+    (comparing a MonitorRow compares its variables, which decodes them: the table shows
+    none)."""
+    i = row.instance
+    return (
+        i.id,
+        i.process,
+        row.version,
+        i.status,
+        row.state,
+        row.waiting_on,
+        row.originator,
+        running,
+        row.updated_at,
+        i.node_id,
+        marked,
+    )
+
+
 def running_time(row: MonitorRow, now: Any) -> str:
     started = row.instance.started_at
     if started is None:

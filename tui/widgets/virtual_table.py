@@ -30,6 +30,7 @@ from typing import ClassVar
 from rich.style import Style
 from rich.text import Text
 from switchyard.tui.widgets.columns import Column, fit_columns
+from switchyard.tui.widgets.line_scrollbar import LineScrollBar
 from switchyard.tui.widgets.row_lines import Cell, cell_width, cut
 from switchyard.tui.widgets.virtual_lines import HEADER, PAD, LinePainter, ScrolledLines
 from textual import events
@@ -37,11 +38,26 @@ from textual.binding import Binding, BindingType
 from textual.geometry import Region, Size, Spacing, clamp
 from textual.message import Message
 from textual.scroll_view import ScrollView
+from textual.scrollbar import ScrollBar
 from textual.strip import Strip
 from textual.widget import PseudoClasses
 from textual.widgets import DataTable
 
 RowData = tuple[Sequence[Cell], list[int], int]  # cells, their widths, version
+
+
+def _widen(widest: dict[int, int], widths: list[int], old: list[int] | None) -> None:
+    """Keep each column's widest cell (kept in ``widest`` by column index) exact when a
+    row's widths change from ``old`` to ``widths``: a wider cell raises it; a cell that was
+    the widest and narrowed (or went) drops the column, to be measured again when asked."""
+    for index, width in enumerate(widths):
+        known = widest.get(index)
+        if known is None:
+            continue
+        if width > known:
+            widest[index] = width
+        elif old is not None and index < len(old) and old[index] == known and width < known:
+            del widest[index]
 
 
 class CellNotShown(KeyError):
@@ -173,24 +189,31 @@ class VirtualTable(ScrollView, can_focus=True):
         selected = self.selected_key
         now: dict[str, RowData] = {}
         keys: list[str] = []
+        widest = self._widest
         measure = False  # a row new, changed or gone: the columns' widest cells may differ
+        kept = 0  # rows that were there before
         for key, cells in rows:
             old = before.get(key)
+            kept += old is not None
             if old is not None and (old[0] is cells or list(old[0]) == list(cells)):
                 now[key] = old if old[0] is cells else (cells, old[1], old[2])
             else:
-                now[key] = (cells, [cell_width(c) for c in cells], next(self._versions))
+                widths = [cell_width(c) for c in cells]
+                now[key] = (cells, widths, next(self._versions))
                 measure = True
+                _widen(widest, widths, old[1] if old is not None else None)
             keys.append(key)
         if len(now) != len(keys):
+            self._widest = {}  # (partly updated) measured again
             raise ValueError("two rows with the same key")
-        if len(now) != len(before) or (not measure and any(k not in now for k in before)):
+        if kept < len(before):  # rows gone: their columns' widest cells may shrink
             measure = True
+            for key, old in before.items():
+                if key not in now:
+                    _widen(widest, [0] * len(old[1]), old[1])
         self._rows, self._keys = now, keys
         if keys != old_keys:
             self._where = {key: n for n, key in enumerate(keys)}
-        if measure:
-            self._widest = {}
         if not self.is_mounted:
             return
         refitted = self._fit() if measure else False
@@ -264,6 +287,19 @@ class VirtualTable(ScrollView, can_focus=True):
         self._fit()
         self._size_to_rows()
         self.refresh()
+
+    @property
+    def vertical_scrollbar(self) -> ScrollBar:
+        """Textual's own (created when first asked), but repainting only the lines a
+        scroll changes (tui/widgets/line_scrollbar.py)."""
+        if self._vertical_scrollbar is not None:
+            return self._vertical_scrollbar
+        self._vertical_scrollbar = bar = LineScrollBar(
+            vertical=True, name="vertical", thickness=self.scrollbar_size_vertical
+        )
+        bar.display = False
+        self.app._start_widget(self, bar)
+        return bar
 
     # ---------------------------------------------------------------- cursor
     def move_cursor(self, *, row: int, animate: bool = False, scroll: bool = True) -> None:
