@@ -28,9 +28,11 @@ asserts nothing. Goals: keypress-to-repaint p99 under 50 ms; a page change (PgDn
 new 1,000-row page, median) at most 100 ms. Also timed: the longest loop stall (an
 asyncio task waking every 5 ms, during the presses). Last line: ``{"page_change_ms":…,
 "page_change_p99_ms":…, "keypress_p99_ms":…, "keypress_p50_ms":…, "burst_p99_ms":…,
-"stall_ms":…, "page_query_ms":…, "page_rows_ms":…, "longest_callback_ms":…, "hog":…,
+"key_cpu_p50_ms":…, "key_cpu_p99_ms":…, "stall_ms":…, "page_query_ms":…,
+"page_rows_ms":…, "longest_callback_ms":…, "hog":…,
 "idle_gc":…}`` (page_query/page_rows: medians of the engine's page query and putting the
-rows into the table, during the flips; longest_callback: the loop's longest callback in
+rows into the table, during the flips; key_cpu: the main thread's CPU time from a down/up
+keypress to its repaint, which other processes' load does not inflate; longest_callback: the loop's longest callback in
 main-thread CPU during the down/up presses, bench/loop_probe.py, the 8 longest printed
 with what they ran).
 """
@@ -163,6 +165,8 @@ class Stamps:
     def __init__(self, app: SwitchyardApp) -> None:
         self.app = app
         self.seen: list[tuple[float, int, str | None]] = []
+        self.cpu: list[float] = []  # the main thread's CPU time at each update's end
+        self.spent: list[float] = []  # main-thread CPU from a keypress to its repaint
         original = app._display
 
         def display(screen: Any, renderable: Any) -> None:
@@ -174,6 +178,7 @@ class Stamps:
             table = self.monitor.table if isinstance(app.screen, MonitorScreen) else None
             first = first_key(table) if table else None
             self.seen.append((time.perf_counter(), table.cursor_row if table else -1, first))
+            self.cpu.append(time.thread_time())
 
         app._display = display  # type: ignore[method-assign]
 
@@ -183,13 +188,18 @@ class Stamps:
         assert isinstance(screen, MonitorScreen)
         return screen
 
-    async def first(self, since: float, done: Any, *, within: float = 5.0) -> float | None:
-        """Seconds from ``since`` to the first update that satisfies ``done``."""
+    async def first(
+        self, since: float, done: Any, *, within: float = 5.0, cpu: float | None = None
+    ) -> float | None:
+        """Seconds from ``since`` to the first update that satisfies ``done`` (and, given
+        the main thread's CPU time at ``since``, the CPU it spent until then in ``spent``)."""
         deadline = time.perf_counter() + within
         checked = bisect.bisect_left(self.seen, (since,))  # updates come in time order
         while time.perf_counter() < deadline:
-            for at, cursor, first in self.seen[checked:]:
+            for n, (at, cursor, first) in enumerate(self.seen[checked:], checked):
                 if done(cursor, first):
+                    if cpu is not None:
+                        self.spent.append(self.cpu[n] - cpu)
                     return at - since
             checked = len(self.seen)
             await asyncio.sleep(0.0005)
@@ -260,10 +270,10 @@ async def presses(
     missed = 0
     screen = stamps.monitor
     for key in keys:
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.thread_time()
         before = (screen.table.cursor_row, first_key(screen.table))
         await pilot.press(key)
-        shown = await stamps.first(t0, lambda c, f, b=before: done(b, c, f))
+        shown = await stamps.first(t0, lambda c, f, b=before: done(b, c, f), cpu=cpu0)
         if shown is None:
             missed += 1
         else:
@@ -345,6 +355,7 @@ async def main(
             )
             probe.stop()
             pressed = time.perf_counter()
+            key_cpu = list(stamps.spent)
             during = len(refreshes)
             refreshes.clear()
             bursts: list[float] = []  # key repeat in bursts of a second, half a second apart
@@ -387,6 +398,7 @@ async def main(
     met = "met" if moved and percentile(moved, 99) < 0.05 else "MISSED"
     pace = f"{rate:g}/s" if rate else "back to back"
     print(row(f"key -> repaint: down/up ({pace})", moved, f"goal p99 < 50 ms: {met}"))
+    print(row("  main-thread CPU of each", key_cpu, "press to repaint, Pilot's share too"))
     print(row("  ... in 1 s bursts, 0.5 s apart", bursts, f"{between} live updates in the pauses"))
     print(row("key -> repaint: PgDn/PgUp", flips, "a new page of 1,000: query + rows"))
     print(row("  of which: page queries", flip_queries, "engine.monitor, live ones too"))
@@ -417,6 +429,8 @@ async def main(
         "keypress_p99_ms": round(percentile(moved, 99) * 1000, 1) if moved else None,
         "keypress_p50_ms": round(statistics.median(moved) * 1000, 1) if moved else None,
         "burst_p99_ms": round(percentile(bursts, 99) * 1000, 1) if bursts else None,
+        "key_cpu_p50_ms": round(statistics.median(key_cpu) * 1000, 2) if key_cpu else None,
+        "key_cpu_p99_ms": round(percentile(key_cpu, 99) * 1000, 2) if key_cpu else None,
         "stall_ms": round(max(stalls, default=0) * 1000, 1),
         "page_query_ms": round(statistics.median(flip_queries) * 1000, 1) if flip_queries else None,
         "page_rows_ms": round(statistics.median(flip_renders) * 1000, 1) if flip_renders else None,
