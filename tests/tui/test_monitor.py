@@ -10,6 +10,7 @@ from __future__ import annotations
 import textwrap
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -457,3 +458,28 @@ async def test_a_live_refresh_shows_the_latest_values_without_decoding_variables
         assert cell(app, first, "status") == "cancelled"
         shown = monitor(app).rows
         assert not [r.instance.id for r in shown.values() if "_stored" not in r.__dict__]
+
+
+async def test_the_running_time_of_an_instance_not_ended_moves_with_the_clock(
+    expenses: Any, until: Until
+) -> None:
+    """Rows are kept by what they show; an instance not ended shows a running time that
+    moves with the clock, so its row is redrawn at the tick though nothing else changed,
+    and an ended one's stays."""
+    going, _ = await expenses.start()
+    ended, _ = await expenses.start()
+    engine = expenses.root
+    await engine.cancel(ended)
+    app = SwitchyardApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        await set_filter(pilot, "process=expense-approval")
+        await until(lambda: len(row_ids(app)) == 2, what="two rows")
+        await until(lambda: cell(app, ended, "status") == "cancelled", what="the cancel")
+        assert cell(app, going, "running") == "0s"
+        was = cell(app, ended, "running")
+        assert isinstance(engine.clock, FixedClock)
+        engine.clock.at += timedelta(minutes=3, seconds=12)
+        monitor(app)._render_rows()  # as the tick does once the cursor rests
+        assert cell(app, going, "running") == "3m12s"
+        assert cell(app, ended, "running") == was

@@ -43,6 +43,7 @@ from switchyard.tui.screens.monitor_cells import (
     ACTIVE,
     COLUMNS,
     MARK,
+    RUNNING,
     STORE_ERRORS,
     filter_text,
     running_time,
@@ -316,13 +317,17 @@ class MonitorScreen(EngineScreen):
         rows = []
         marks = self.marked
         for key, r in self.rows.items():
-            running = running_time(r, now)
-            seen = shown_fields(r, running, r.instance.id in marks)
+            seen = shown_fields(r, r.instance.id in marks)
             cached = cache.get(key)
             if cached is not None and cached[0] == seen:
                 cells = cached[1]  # the same list: the table skips comparing it
+                if r.instance.ended_at is None and r.instance.started_at is not None:
+                    running = running_time(r, now)  # not ended: its running time moves
+                    if running != cells[RUNNING]:
+                        cells = [*cells[:RUNNING], running, *cells[RUNNING + 1 :]]
             else:
                 marked = seen[-1]
+                running = running_time(r, now)
                 cells = [
                     MARK if marked else "",
                     key,
