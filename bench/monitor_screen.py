@@ -32,9 +32,11 @@ asyncio task waking every 5 ms, during the presses). Last line: ``{"page_change_
 "page_rows_ms":…, "longest_callback_ms":…, "hog":…,
 "idle_gc":…}`` (page_query/page_rows: medians of the engine's page query and putting the
 rows into the table, during the flips; key_cpu: the main thread's CPU time from a down/up
-keypress to its repaint, which other processes' load does not inflate; longest_callback: the loop's longest callback in
-main-thread CPU during the down/up presses, bench/loop_probe.py, the 8 longest printed
-with what they ran).
+keypress to its repaint, which other processes' load does not inflate; longest_callback:
+the loop's longest callback in main-thread CPU during the down/up presses,
+bench/loop_probe.py, the 8 longest printed with what they ran). The down/up keys over
+30 ms are listed with what overlapped them: GC passes by generation, the Monitor's diffs
+into the table ("rows"), the engine's page queries.
 """
 
 from __future__ import annotations
