@@ -20,10 +20,20 @@ from rich.segment import Segment
 from textual.geometry import Region
 from textual.reactive import Reactive
 from textual.scrollbar import ScrollBar
+from textual.widget import Widget
 
 
 class LineScrollBar(ScrollBar):
     position: Reactive[float] = Reactive(0.0, repaint=False)
+
+    @classmethod
+    def start_for(cls, widget: Widget) -> LineScrollBar:
+        """A vertical bar for ``widget``, made and started as Textual's
+        ``Widget.vertical_scrollbar`` makes its own."""
+        bar = cls(vertical=True, name="vertical", thickness=widget.scrollbar_size_vertical)
+        bar.display = False
+        widget.app._start_widget(widget, bar)
+        return bar
 
     def _bar(self, position: float) -> list[Segment]:
         """The bar's cells from top to bottom at ``position`` (as ``render`` draws it)."""

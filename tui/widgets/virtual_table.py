@@ -17,8 +17,10 @@ same keys with the same binding ids (j/k/g/G; PagedVirtualTable: PgDn/PgUp ask f
 next/previous page), the same column fitting (tui/widgets/columns.py: fixed widths, the
 same drop priorities at 80 columns), a header line, the cursor kept on the same row key
 across updates, and ``RowHighlighted``/``RowSelected`` messages. Column widths are fitted
-when rows come or change (the widest cell of each column, from the kept widths), not
-measured by drawing.
+when rows come or change (the widest cell of each column, from the kept widths, itself
+kept across updates: a changed row raises it or, if it held it, has it measured again),
+not measured by drawing. Its vertical scrollbar repaints only the lines a scroll changes
+(tui/widgets/line_scrollbar.py).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import ClassVar
 
 from rich.style import Style
 from rich.text import Text
-from switchyard.tui.widgets.columns import Column, fit_columns
+from switchyard.tui.widgets.columns import Column, fit_columns, widen
 from switchyard.tui.widgets.line_scrollbar import LineScrollBar
 from switchyard.tui.widgets.row_lines import Cell, cell_width, cut
 from switchyard.tui.widgets.virtual_lines import HEADER, PAD, LinePainter, ScrolledLines
@@ -44,20 +46,6 @@ from textual.widget import PseudoClasses
 from textual.widgets import DataTable
 
 RowData = tuple[Sequence[Cell], list[int], int]  # cells, their widths, version
-
-
-def _widen(widest: dict[int, int], widths: list[int], old: list[int] | None) -> None:
-    """Keep each column's widest cell (kept in ``widest`` by column index) exact when a
-    row's widths change from ``old`` to ``widths``: a wider cell raises it; a cell that was
-    the widest and narrowed (or went) drops the column, to be measured again when asked."""
-    for index, width in enumerate(widths):
-        known = widest.get(index)
-        if known is None:
-            continue
-        if width > known:
-            widest[index] = width
-        elif old is not None and index < len(old) and old[index] == known and width < known:
-            del widest[index]
 
 
 class CellNotShown(KeyError):
@@ -201,7 +189,7 @@ class VirtualTable(ScrollView, can_focus=True):
                 widths = [cell_width(c) for c in cells]
                 now[key] = (cells, widths, next(self._versions))
                 measure = True
-                _widen(widest, widths, old[1] if old is not None else None)
+                widen(widest, widths, old[1] if old is not None else None)
             keys.append(key)
         if len(now) != len(keys):
             self._widest = {}  # (partly updated) measured again
@@ -210,7 +198,7 @@ class VirtualTable(ScrollView, can_focus=True):
             measure = True
             for key, old in before.items():
                 if key not in now:
-                    _widen(widest, [0] * len(old[1]), old[1])
+                    widen(widest, [0] * len(old[1]), old[1])
         self._rows, self._keys = now, keys
         if keys != old_keys:
             self._where = {key: n for n, key in enumerate(keys)}
@@ -290,16 +278,10 @@ class VirtualTable(ScrollView, can_focus=True):
 
     @property
     def vertical_scrollbar(self) -> ScrollBar:
-        """Textual's own (created when first asked), but repainting only the lines a
-        scroll changes (tui/widgets/line_scrollbar.py)."""
-        if self._vertical_scrollbar is not None:
-            return self._vertical_scrollbar
-        self._vertical_scrollbar = bar = LineScrollBar(
-            vertical=True, name="vertical", thickness=self.scrollbar_size_vertical
-        )
-        bar.display = False
-        self.app._start_widget(self, bar)
-        return bar
+        """Textual's own, repainting only the lines a scroll changes."""
+        if self._vertical_scrollbar is None:
+            self._vertical_scrollbar = LineScrollBar.start_for(self)
+        return self._vertical_scrollbar
 
     # ---------------------------------------------------------------- cursor
     def move_cursor(self, *, row: int, animate: bool = False, scroll: bool = True) -> None:
