@@ -59,6 +59,8 @@ class CallbackClock:
         self.events: list[tuple[float, float, float, str]] = []
         self.busy_cpu = 0.0  # main-thread CPU in callbacks since ``since``
         self.by_what: dict[str, list[float]] = {}  # traced: what -> [CPU s, wall s, count]
+        self.named: list[tuple[float, str]] = []  # (seconds of CPU, what ran), the longest
+        self.keep = 5
         self._installed = False
         self._selector: Any = None
         self._plain_select: Any = None
@@ -85,6 +87,9 @@ class CallbackClock:
             clock.busy_cpu += spent
             if spent > 0.001:
                 clock.longest = sorted([*clock.longest, spent], reverse=True)[:5]
+                if len(clock.named) < clock.keep or spent > clock.named[-1][0]:
+                    entry = (spent, what or describe(handle))
+                    clock.named = sorted([*clock.named, entry], reverse=True)[: clock.keep]
             if clock.trace:
                 total = clock.by_what.setdefault(what, [0.0, 0.0, 0])
                 total[0] += spent
@@ -119,7 +124,7 @@ class CallbackClock:
         ``trace_since`` (default: the same)."""
         self.since, self.longest, self.events, self.busy_cpu = since, [], [], 0.0
         self.trace_since = since if trace_since is None else trace_since
-        self.by_what = {}
+        self.by_what, self.named = {}, []
 
     def stop(self) -> list[float]:
         if self._installed:

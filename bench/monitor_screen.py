@@ -28,8 +28,15 @@ asserts nothing. Goals: keypress-to-repaint p99 under 50 ms; a page change (PgDn
 new 1,000-row page, median) at most 100 ms. Also timed: the longest loop stall (an
 asyncio task waking every 5 ms, during the presses). Last line: ``{"page_change_ms":…,
 "page_change_p99_ms":…, "keypress_p99_ms":…, "keypress_p50_ms":…, "burst_p99_ms":…,
-"stall_ms":…, "page_query_ms":…, "page_rows_ms":…, "hog":…, "idle_gc":…}`` (the last two
-medians: the engine's page query and putting the rows into the table, during the flips).
+"key_cpu_p50_ms":…, "key_cpu_p99_ms":…, "stall_ms":…, "page_query_ms":…,
+"page_rows_ms":…, "longest_callback_ms":…, "hog":…,
+"idle_gc":…}`` (page_query/page_rows: medians of the engine's page query and putting the
+rows into the table, during the flips; key_cpu: the main thread's CPU time from a down/up
+keypress to its repaint, which other processes' load does not inflate; longest_callback:
+the loop's longest callback in main-thread CPU during the down/up presses,
+bench/loop_probe.py, the 8 longest printed with what they ran). The down/up keys over
+30 ms are listed with what overlapped them: GC passes by generation, the Monitor's diffs
+into the table ("rows"), the engine's page queries.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import bisect
+import gc
 import importlib.util
 import json
 import multiprocessing
@@ -52,6 +60,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from loop_probe import CallbackClock  # bench/ is sys.path[0]
 from switchyard.engine.api import Engine
 from switchyard.engine.kernel import events as ev
 from switchyard.store.queries import processes as proc_q
@@ -62,6 +71,45 @@ from textual._compositor import CompositorUpdate
 
 PAGE = 1000
 FILTER = "process=p07"
+#: what happened when (perf_counter start, end): keys (press to repaint), GC passes (by
+#: generation), the Monitor's diffs into the table, the engine's page queries
+SPANS: dict[str, list[tuple[float, float]]] = {
+    "key": [],
+    "gc0": [],
+    "gc1": [],
+    "gc2": [],
+    "rows": [],
+    "query": [],
+}
+
+
+def time_gc() -> None:
+    """Every GC pass's span, by generation (gc.callbacks)."""
+    began = [0.0]
+
+    def callback(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            began[0] = time.perf_counter()
+        else:
+            SPANS[f"gc{info['generation']}"].append((began[0], time.perf_counter()))
+
+    gc.callbacks.append(callback)
+
+
+def slow_keys(threshold: float, since: float, until: float) -> list[str]:
+    """The keys slower than ``threshold`` (seconds) between ``since`` and ``until``, each
+    with what overlapped it (ms)."""
+    lines = []
+    for start, end in SPANS["key"]:
+        if not since <= start <= until or end - start < threshold:
+            continue
+        found = []
+        for kind in ("gc0", "gc1", "gc2", "rows", "query"):
+            for a, b in SPANS[kind]:
+                if a < end and b > start:
+                    found.append(f"{kind} {(b - a) * 1000:.0f}")
+        lines.append(f"  {(end - start) * 1000:6.1f} ms  {', '.join(found) or '-'}")
+    return lines
 
 
 def load_filler() -> Any:
@@ -119,6 +167,9 @@ class Stamps:
     def __init__(self, app: SwitchyardApp) -> None:
         self.app = app
         self.seen: list[tuple[float, int, str | None]] = []
+        self.cpu: list[float] = []  # the main thread's CPU time at each update's end
+        self.spent: list[float] = []  # main-thread CPU from a keypress to its repaint
+        self.shown = asyncio.Event()  # set at every update
         original = app._display
 
         def display(screen: Any, renderable: Any) -> None:
@@ -130,6 +181,8 @@ class Stamps:
             table = self.monitor.table if isinstance(app.screen, MonitorScreen) else None
             first = first_key(table) if table else None
             self.seen.append((time.perf_counter(), table.cursor_row if table else -1, first))
+            self.cpu.append(time.thread_time())
+            self.shown.set()
 
         app._display = display  # type: ignore[method-assign]
 
@@ -139,17 +192,26 @@ class Stamps:
         assert isinstance(screen, MonitorScreen)
         return screen
 
-    async def first(self, since: float, done: Any, *, within: float = 5.0) -> float | None:
-        """Seconds from ``since`` to the first update that satisfies ``done``."""
+    async def first(
+        self, since: float, done: Any, *, within: float = 5.0, cpu: float | None = None
+    ) -> float | None:
+        """Seconds from ``since`` to the first update that satisfies ``done`` (and, given
+        the main thread's CPU time at ``since``, the CPU it spent until then in ``spent``)."""
         deadline = time.perf_counter() + within
         checked = bisect.bisect_left(self.seen, (since,))  # updates come in time order
-        while time.perf_counter() < deadline:
-            for at, cursor, first in self.seen[checked:]:
+        while True:
+            self.shown.clear()
+            for n, (at, cursor, first) in enumerate(self.seen[checked:], checked):
                 if done(cursor, first):
+                    if cpu is not None:
+                        self.spent.append(self.cpu[n] - cpu)
                     return at - since
             checked = len(self.seen)
-            await asyncio.sleep(0.0005)
-        return None
+            try:  # woken by the next update (it polled every 0.5 ms: 2,000 wake-ups a
+                # second in the process measured, a CPU share the console then lacked)
+                await asyncio.wait_for(self.shown.wait(), deadline - time.perf_counter())
+            except TimeoutError:
+                return None
 
 
 async def live_updates(db: Path, engine: Engine, ids: list[int], every: float) -> None:
@@ -216,14 +278,15 @@ async def presses(
     missed = 0
     screen = stamps.monitor
     for key in keys:
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.thread_time()
         before = (screen.table.cursor_row, first_key(screen.table))
         await pilot.press(key)
-        shown = await stamps.first(t0, lambda c, f, b=before: done(b, c, f))
+        shown = await stamps.first(t0, lambda c, f, b=before: done(b, c, f), cpu=cpu0)
         if shown is None:
             missed += 1
         else:
             took.append(shown)
+            SPANS["key"].append((t0, t0 + shown))
         if rate:
             await asyncio.sleep(max(0.0, t0 + 1 / rate - time.perf_counter()))
     return took, missed
@@ -233,6 +296,7 @@ async def main(
     rows: int, count: int, pages: int, live: float, rate: float, hog: bool, idle_gc: bool
 ) -> None:
     monitor_screen.PAGE = PAGE
+    time_gc()
     if not idle_gc:
         from switchyard.tui import idle_gc as idle_gc_module
 
@@ -244,6 +308,7 @@ async def main(
         started = time.perf_counter()
         render(self)
         refreshes.append((started, time.perf_counter()))
+        SPANS["rows"].append(refreshes[-1])
 
     MonitorScreen._render_rows = timed_render  # type: ignore[method-assign]
     with tempfile.TemporaryDirectory(prefix="sy-monitor-screen-") as tmp_name:
@@ -263,6 +328,7 @@ async def main(
                 return await query(*args, **kwargs)
             finally:
                 queries.append(time.perf_counter() - started)
+                SPANS["query"].append((started, time.perf_counter()))
 
         engine.monitor = timed_query  # type: ignore[method-assign]
         app = SwitchyardApp(engine)
@@ -286,10 +352,18 @@ async def main(
             refreshes.clear()
             stalls: list[float] = []
             staller = asyncio.create_task(watch_stalls(stalls))
+            probe = CallbackClock()  # the loop's longest callbacks (CPU) during the presses
+            probe.keep = 8
+            probe.install()
+            probe.start(time.time())
+            pressing = time.perf_counter()
             keys = ["down" if (n // 300) % 2 == 0 else "up" for n in range(count)]
             moved, missed = await presses(
                 pilot, stamps, keys, rate, lambda b, cursor, _f: cursor != b[0]
             )
+            probe.stop()
+            pressed = time.perf_counter()
+            key_cpu = list(stamps.spent)
             during = len(refreshes)
             refreshes.clear()
             bursts: list[float] = []  # key repeat in bursts of a second, half a second apart
@@ -332,6 +406,7 @@ async def main(
     met = "met" if moved and percentile(moved, 99) < 0.05 else "MISSED"
     pace = f"{rate:g}/s" if rate else "back to back"
     print(row(f"key -> repaint: down/up ({pace})", moved, f"goal p99 < 50 ms: {met}"))
+    print(row("  main-thread CPU of each", key_cpu, "press to repaint, Pilot's share too"))
     print(row("  ... in 1 s bursts, 0.5 s apart", bursts, f"{between} live updates in the pauses"))
     print(row("key -> repaint: PgDn/PgUp", flips, "a new page of 1,000: query + rows"))
     print(row("  of which: page queries", flip_queries, "engine.monitor, live ones too"))
@@ -346,6 +421,11 @@ async def main(
     if missed or missed_pages:
         print(f"{missed + missed_pages} presses showed no repaint within 5 s")
     print(f"longest loop stall during the presses: {max(stalls, default=0) * 1000:.0f} ms")
+    print("down/up keys over 30 ms and what overlapped them (ms):")
+    print("\n".join(slow_keys(0.03, pressing, pressed)) or "  none")
+    print("longest callbacks during the down/up presses (main thread CPU):")
+    for spent, what in probe.named:
+        print(f"  {spent * 1000:6.1f} ms  {what[:110]}")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         f"RSS: {before_rss:.0f} MB before the app, {shown_rss:.0f} MB with the rows shown"
@@ -357,9 +437,12 @@ async def main(
         "keypress_p99_ms": round(percentile(moved, 99) * 1000, 1) if moved else None,
         "keypress_p50_ms": round(statistics.median(moved) * 1000, 1) if moved else None,
         "burst_p99_ms": round(percentile(bursts, 99) * 1000, 1) if bursts else None,
+        "key_cpu_p50_ms": round(statistics.median(key_cpu) * 1000, 2) if key_cpu else None,
+        "key_cpu_p99_ms": round(percentile(key_cpu, 99) * 1000, 2) if key_cpu else None,
         "stall_ms": round(max(stalls, default=0) * 1000, 1),
         "page_query_ms": round(statistics.median(flip_queries) * 1000, 1) if flip_queries else None,
         "page_rows_ms": round(statistics.median(flip_renders) * 1000, 1) if flip_renders else None,
+        "longest_callback_ms": round(probe.named[0][0] * 1000, 1) if probe.named else 0.0,
         "hog": len(hogs),
         "idle_gc": idle_gc,
     }

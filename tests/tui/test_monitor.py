@@ -10,6 +10,7 @@ from __future__ import annotations
 import textwrap
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -433,3 +434,52 @@ async def test_an_ended_instance_never_shows_waiting_nor_retry(
         assert f"started {started:%H:%M:%S}" in header, header
         offered = {a for a in ("retry", "skip", "cancel") if screen.check_action(a, ())}
         assert offered == set()  # False: not in the footer at all (None would dim them)
+
+
+async def test_a_live_refresh_shows_the_latest_values_without_decoding_variables(
+    claims: Engine, until: Until
+) -> None:
+    """A live refresh gives new row objects; the screen compares what each row shows, so
+    a changed row shows its latest values, and no row's variables are decoded (the table
+    shows none; comparing the rows themselves decoded every row's variables)."""
+    first = await claim(claims, "Ann", "1500")
+    second = await claim(claims, "Bo", "2500")
+    app = SwitchyardApp(claims)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        await set_filter(pilot, "amount > 1000")
+        await until(lambda: len(row_ids(app)) == 2, what="two rows")
+        assert all("_stored" in r.__dict__ for r in monitor(app).rows.values())  # undecoded
+        await claims.cancel(first)
+        await until(lambda: cell(app, first, "status") == "cancelled", what="the cancel shown")
+        third = await claim(claims, "Cy", "3000")
+        await until(lambda: third in row_ids(app), what="the new row")
+        assert cell(app, second, "status") == "queued"
+        assert cell(app, first, "status") == "cancelled"
+        shown = monitor(app).rows
+        assert not [r.instance.id for r in shown.values() if "_stored" not in r.__dict__]
+
+
+async def test_the_running_time_of_an_instance_not_ended_moves_with_the_clock(
+    expenses: Any, until: Until
+) -> None:
+    """Rows are kept by what they show; an instance not ended shows a running time that
+    moves with the clock, so its row is redrawn at the tick though nothing else changed,
+    and an ended one's stays."""
+    going, _ = await expenses.start()
+    ended, _ = await expenses.start()
+    engine = expenses.root
+    await engine.cancel(ended)
+    app = SwitchyardApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        await set_filter(pilot, "process=expense-approval")
+        await until(lambda: len(row_ids(app)) == 2, what="two rows")
+        await until(lambda: cell(app, ended, "status") == "cancelled", what="the cancel")
+        assert cell(app, going, "running") == "0s"
+        was = cell(app, ended, "running")
+        assert isinstance(engine.clock, FixedClock)
+        engine.clock.at += timedelta(minutes=3, seconds=12)
+        monitor(app)._render_rows()  # as the tick does once the cursor rests
+        assert cell(app, going, "running") == "3m12s"
+        assert cell(app, ended, "running") == was

@@ -289,3 +289,68 @@ async def test_a_fractional_scroll_draws_the_row_textual_scrolled_to() -> None:
         await pilot.pause()
         assert table.scroll_offset.y == 5
         assert texts(table)[0].split()[0] == "5"
+
+
+async def test_a_scroll_repaints_only_the_scrollbar_lines_it_changes() -> None:
+    """A one-line scroll moves the thumb by a fraction of a cell: only the bar's lines
+    drawn differently are repainted (Textual's bar repainted every line at every scroll),
+    and what is drawn is what a fresh drawing of the bar shows."""
+    table = VirtualTable(COLUMNS)
+    app = TableApp(table)
+    async with app.run_test(size=(40, 12)) as pilot:
+        table.set_rows(rows(100))
+        await pilot.pause()
+        bar = table.vertical_scrollbar
+        height = bar.size.height
+        asked: list[tuple[Region, ...]] = []
+        refresh = bar.refresh
+
+        def spy(*regions: Region, **flags: bool) -> object:
+            asked.append(regions)
+            return refresh(*regions, **flags)
+
+        bar.refresh = spy  # type: ignore[method-assign]
+        full = Region(0, 0, bar.size.width, height)
+        for keys in (["j"] * 30, ["k"] * 25, ["G"], ["g"]):
+            asked.clear()
+            for key in keys:
+                await pilot.press(key)
+            await pilot.pause()
+            if len(keys) > 1:  # one line at a time: the thumb's lines only (it is ~1.2 high)
+                assert asked and all(regions for regions in asked), keys
+                assert max(r.height for regions in asked for r in regions) <= 3 < height, keys
+            drawn = [(strip.text, list(strip)) for strip in bar.render_lines(full)]
+            bar._styles_cache.clear()  # everything drawn anew
+            bar.refresh()
+            fresh = [(strip.text, list(strip)) for strip in bar.render_lines(full)]
+            assert drawn == fresh, keys
+
+
+async def test_columns_fit_their_widest_cell_as_rows_change() -> None:
+    """The widest cell of each column is kept across updates: a wider cell widens its
+    column, the widest one narrowing or going narrows it (as a table given the same rows
+    afresh fits them)."""
+    table = VirtualTable(COLUMNS)
+    app = TableApp(table)
+    async with app.run_test(size=(60, 12)) as pilot:
+
+        def given(n_cells: dict[str, str]) -> list[tuple[str, list[Cell]]]:
+            return [(k, [k, f"row {k}", Text(v)]) for k, v in n_cells.items()]
+
+        async def fitted(n_cells: dict[str, str]) -> int:
+            table.set_rows(given(n_cells))
+            await pilot.pause()
+            fresh = VirtualTable(COLUMNS)
+            await app.mount(fresh)
+            fresh.set_rows(given(n_cells))
+            await pilot.pause()
+            width = fresh.column_widths["n"]
+            await fresh.remove()
+            assert table.column_widths["n"] == width, n_cells
+            return width
+
+        assert await fitted({"1": "12345", "2": "123456", "3": "1"}) == 6
+        assert await fitted({"1": "12345", "2": "123456789", "3": "1"}) == 9  # wider
+        assert await fitted({"1": "12345", "2": "1234567", "3": "1"}) == 7  # widest narrowed
+        assert await fitted({"1": "12345", "3": "1"}) == 5  # the widest went
+        assert await fitted({"1": "12345", "3": "1", "4": "12345678"}) == 8  # new, wider

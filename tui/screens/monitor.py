@@ -43,9 +43,11 @@ from switchyard.tui.screens.monitor_cells import (
     ACTIVE,
     COLUMNS,
     MARK,
+    RUNNING,
     STORE_ERRORS,
     filter_text,
     running_time,
+    shown_fields,
     waiting_text,
 )
 from switchyard.tui.screens.prompt import PromptScreen
@@ -103,6 +105,7 @@ class MonitorScreen(EngineScreen):
         self.problem: str | None = None  # the last refusal (too broad, bad filter)
         self._store_down = False
         self._cells: dict[str, tuple[tuple[Any, ...], list[Any]]] = {}  # rendered rows
+        self._cells_look: tuple[Any, ...] = ()  # (local date, theme) they were made for
         self._binding_state: tuple[bool, ...] = ()
         self._shown_offset = -1  # the offset of the page on display
         self.page_anchor: Anchor = None  # how the page asked is found (see Anchor)
@@ -307,17 +310,24 @@ class MonitorScreen(EngineScreen):
         now = self.engine.clock.now()
         today = now.astimezone().date()
         colours = self.sy_app.colours
-        cache, self._cells = self._cells, {}
+        look = (today, self.app.theme)  # what every row's cells depend on besides the row
+        cache, self._cells = (self._cells, {}) if look == self._cells_look else ({}, {})
+        self._cells_look = look
         statuses: dict[str | None, Text] = {}  # one status cell shared by its rows
         rows = []
+        marks = self.marked
         for key, r in self.rows.items():
-            marked = r.instance.id in self.marked
-            running = running_time(r, now)
-            seen = (r, marked, running, today, self.app.theme)
+            seen = shown_fields(r, r.instance.id in marks)
             cached = cache.get(key)
             if cached is not None and cached[0] == seen:
                 cells = cached[1]  # the same list: the table skips comparing it
+                if r.instance.ended_at is None and r.instance.started_at is not None:
+                    running = running_time(r, now)  # not ended: its running time moves
+                    if running != cells[RUNNING]:
+                        cells = [*cells[:RUNNING], running, *cells[RUNNING + 1 :]]
             else:
+                marked = seen[-1]
+                running = running_time(r, now)
                 cells = [
                     MARK if marked else "",
                     key,

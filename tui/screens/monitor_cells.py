@@ -68,6 +68,33 @@ def waiting_text(raw: str | None) -> str:
     return ", ".join(out)
 
 
+def shown_fields(row: MonitorRow, marked: bool) -> tuple[Any, ...]:
+    """What the Monitor's cells of ``row`` are made from, but for the running time of an
+    instance not ended (it moves with the clock): two rows with equal fields show the same
+    cells (the day and theme aside). Compared at every live refresh for the page's rows (a
+    fresh query gives new row objects): plain fields only, not the rows themselves
+    (comparing a MonitorRow compares its variables, which decodes them: the table shows
+    none)."""
+    i = row.instance
+    return (
+        i.id,
+        i.process,
+        row.version,
+        i.status,
+        row.state,
+        row.waiting_on,
+        row.originator,
+        i.started_at,
+        i.ended_at,
+        row.updated_at,
+        i.node_id,
+        marked,
+    )
+
+
+RUNNING = next(n for n, c in enumerate(COLUMNS) if c.key == "running")  # its cell's index
+
+
 def running_time(row: MonitorRow, now: Any) -> str:
     started = row.instance.started_at
     if started is None:

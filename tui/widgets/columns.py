@@ -103,3 +103,17 @@ def fit_columns(
     spec: Sequence[Column], widest: Callable[[int], int], total: int, padding: int
 ) -> tuple[list[Column], dict[str, int]]:
     return Fitter(spec, widest, total, padding).fit()
+
+
+def widen(widest: dict[int, int], widths: list[int], old: list[int] | None) -> None:
+    """Keep each column's widest cell (kept in ``widest`` by column index) exact when a
+    row's widths change from ``old`` to ``widths``: a wider cell raises it; a cell that was
+    the widest and narrowed (or went) drops the column, to be measured again when asked."""
+    for index, width in enumerate(widths):
+        known = widest.get(index)
+        if known is None:
+            continue
+        if width > known:
+            widest[index] = width
+        elif old is not None and index < len(old) and old[index] == known and width < known:
+            del widest[index]

@@ -17,8 +17,10 @@ same keys with the same binding ids (j/k/g/G; PagedVirtualTable: PgDn/PgUp ask f
 next/previous page), the same column fitting (tui/widgets/columns.py: fixed widths, the
 same drop priorities at 80 columns), a header line, the cursor kept on the same row key
 across updates, and ``RowHighlighted``/``RowSelected`` messages. Column widths are fitted
-when rows come or change (the widest cell of each column, from the kept widths), not
-measured by drawing.
+when rows come or change (the widest cell of each column, from the kept widths, itself
+kept across updates: a changed row raises it or, if it held it, has it measured again),
+not measured by drawing. Its vertical scrollbar repaints only the lines a scroll changes
+(tui/widgets/line_scrollbar.py).
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from typing import ClassVar
 
 from rich.style import Style
 from rich.text import Text
-from switchyard.tui.widgets.columns import Column, fit_columns
+from switchyard.tui.widgets.columns import Column, fit_columns, widen
+from switchyard.tui.widgets.line_scrollbar import LineScrollBar
 from switchyard.tui.widgets.row_lines import Cell, cell_width, cut
 from switchyard.tui.widgets.virtual_lines import HEADER, PAD, LinePainter, ScrolledLines
 from textual import events
@@ -37,6 +40,7 @@ from textual.binding import Binding, BindingType
 from textual.geometry import Region, Size, Spacing, clamp
 from textual.message import Message
 from textual.scroll_view import ScrollView
+from textual.scrollbar import ScrollBar
 from textual.strip import Strip
 from textual.widget import PseudoClasses
 from textual.widgets import DataTable
@@ -173,24 +177,31 @@ class VirtualTable(ScrollView, can_focus=True):
         selected = self.selected_key
         now: dict[str, RowData] = {}
         keys: list[str] = []
+        widest = self._widest
         measure = False  # a row new, changed or gone: the columns' widest cells may differ
+        kept = 0  # rows that were there before
         for key, cells in rows:
             old = before.get(key)
+            kept += old is not None
             if old is not None and (old[0] is cells or list(old[0]) == list(cells)):
                 now[key] = old if old[0] is cells else (cells, old[1], old[2])
             else:
-                now[key] = (cells, [cell_width(c) for c in cells], next(self._versions))
+                widths = [cell_width(c) for c in cells]
+                now[key] = (cells, widths, next(self._versions))
                 measure = True
+                widen(widest, widths, old[1] if old is not None else None)
             keys.append(key)
         if len(now) != len(keys):
+            self._widest = {}  # (partly updated) measured again
             raise ValueError("two rows with the same key")
-        if len(now) != len(before) or (not measure and any(k not in now for k in before)):
+        if kept < len(before):  # rows gone: their columns' widest cells may shrink
             measure = True
+            for key, old in before.items():
+                if key not in now:
+                    widen(widest, [0] * len(old[1]), old[1])
         self._rows, self._keys = now, keys
         if keys != old_keys:
             self._where = {key: n for n, key in enumerate(keys)}
-        if measure:
-            self._widest = {}
         if not self.is_mounted:
             return
         refitted = self._fit() if measure else False
@@ -264,6 +275,13 @@ class VirtualTable(ScrollView, can_focus=True):
         self._fit()
         self._size_to_rows()
         self.refresh()
+
+    @property
+    def vertical_scrollbar(self) -> ScrollBar:
+        """Textual's own, repainting only the lines a scroll changes."""
+        if self._vertical_scrollbar is None:
+            self._vertical_scrollbar = LineScrollBar.start_for(self)
+        return self._vertical_scrollbar
 
     # ---------------------------------------------------------------- cursor
     def move_cursor(self, *, row: int, animate: bool = False, scroll: bool = True) -> None:
