@@ -58,3 +58,17 @@ async def release_when_the_end_could_come(engine: Engine, held: HeldWriter, iid:
 
     await until(end_or_wait, what="the instance's end, or its wait for the writer")
     held.go.set()
+
+
+# an assign, then a command: the assign's write is held; a cancel comes while the run awaits it
+CANCEL = """
+process: cancelme
+variables:
+  n: {type: integer, default: 1}
+start: s
+states:
+  s:
+    actions:
+      - assign: {n: "{{ n + 1 }}"}
+      - run: {command: [sleep, "30"]}
+"""

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from engine.helpers import wait_status
-from engine.process.held_writer import HeldWriter
+from engine.process.held_writer import CANCEL, HeldWriter
 from engine.process.held_writer import release_when_the_end_could_come as _release
 from engine.process.helpers import journal, publish, variables
 from switchyard.engine.api import Engine
@@ -42,19 +42,6 @@ states:
           parallel: true
           do:
             - assign: {done: "{{ done + [10 // (1 - x)] }}"}
-"""
-
-# the assign's write is held; a cancel comes while the run awaits it
-CANCEL = """
-process: cancelme
-variables:
-  n: {type: integer, default: 1}
-start: s
-states:
-  s:
-    actions:
-      - assign: {n: "{{ n + 1 }}"}
-      - run: {command: [sleep, "30"]}
 """
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.helpers import instance_row, until, wait_status
-from engine.process.held_writer import HeldWriter, release_when_the_end_could_come
+from engine.process.held_writer import CANCEL, HeldWriter, release_when_the_end_could_come
 from engine.process.helpers import journal, publish, variables
 from engine.process.tools import read_pid
 from switchyard.engine.api import Engine
@@ -100,20 +100,6 @@ async def test_a_stop_while_a_tasks_steps_commit_keeps_the_call_for_the_retry(
     row = await wait_status(engine, iid, "completed", "error")
     assert row["status"] == "completed", row["reason"]
     assert (await variables(engine, iid))["total"] == [1, 2]
-
-
-# the assign's write is held; a cancel comes while the run awaits it
-CANCEL = """
-process: cancelme
-variables:
-  n: {type: integer, default: 1}
-start: s
-states:
-  s:
-    actions:
-      - assign: {n: "{{ n + 1 }}"}
-      - run: {command: [sleep, "30"]}
-"""
 
 
 async def test_a_cancel_asked_again_while_the_instance_ends_does_not_stop_its_end(
