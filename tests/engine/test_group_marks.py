@@ -20,6 +20,8 @@ from switchyard.engine.runs.execution import build_spec
 from switchyard.engine.runs.leftovers import GROUP_MARK, group_mark, kill_marked_groups
 from switchyard.engine.runs.runner import CommandRun, Masker
 
+from engine.process.tools import environ_readable
+
 HANG = 30.0
 
 
@@ -55,6 +57,7 @@ def test_a_marked_process_of_another_user_is_not_killed() -> None:
     other = pwd.getpwnam("nobody").pw_uid
     proc = subprocess.Popen(["sleep", "30"], env=env, start_new_session=True, user=other)
     try:
+        environ_readable(proc.pid)
         assert kill_marked_groups({mark}) == set()
         assert proc.poll() is None  # left alone
     finally:
@@ -67,6 +70,7 @@ def test_a_marked_process_of_this_user_is_killed() -> None:
     env = {"PATH": "/usr/bin:/bin", GROUP_MARK: mark}
     proc = subprocess.Popen(["sleep", "30"], env=env, start_new_session=True)
     try:
+        environ_readable(proc.pid)
         assert kill_marked_groups({mark}) == {mark}
         assert proc.wait(10) == -9
     finally:
