@@ -62,7 +62,11 @@ def build_spec(row: dict[str, Any], secrets: dict[str, str], kill_grace: float) 
         else:
             env[name] = value
     env.setdefault("SWITCHYARD_INSTANCE_ID", str(row["id"]))
-    env[GROUP_MARK] = group_mark(int(row["id"]), str(row.get("node_id") or ""))  # leftovers.py
+    # the engine's mark, never the definition's: a secret (which the runner puts on top of
+    # env) could otherwise give the command another instance's mark, or none (leftovers.py)
+    secret_env.pop(GROUP_MARK, None)
+    secret_files.pop(GROUP_MARK, None)
+    env[GROUP_MARK] = group_mark(int(row["id"]), str(row.get("node_id") or ""))
     if row.get("schedule_name"):
         env.setdefault("SWITCHYARD_SCHEDULE", row["schedule_name"])
     return CommandSpec(

@@ -28,7 +28,9 @@ def group_mark(instance_id: int, node_id: str) -> str:
 
 def marked_groups(marks: set[str]) -> dict[str, set[int]]:
     """The process groups on this host with a member carrying one of ``marks``, per mark
-    (blocking: one scan of /proc, which sees only this user's processes' environments)."""
+    (blocking: one scan of /proc). Only a process of this user (real uid) counts: the
+    engine's commands run as its user, and a root engine reads every user's environment,
+    where another user may have set a mark (in a group of root's that it joined)."""
     needles = {f"{GROUP_MARK}={mark}".encode(): mark for mark in marks}
     found: dict[str, set[int]] = {}
     if not needles:
@@ -37,19 +39,28 @@ def marked_groups(marks: set[str]) -> dict[str, set[int]]:
         pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
     except OSError:
         return found
-    own = os.getpgrp()
+    own, uid = os.getpgrp(), os.getuid()
     for pid in pids:
         try:
             with open(f"/proc/{pid}/environ", "rb") as fh:
                 env = fh.read().split(b"\0")
             hits = [needles[item] for item in env if item in needles]
-            pgid = os.getpgid(pid) if hits else 0
+            pgid = os.getpgid(pid) if hits and _owner(pid) == uid else 0
         except OSError:  # gone meanwhile, or not ours to read
             continue
         if pgid > 1 and pgid != own:
             for mark in hits:
                 found.setdefault(mark, set()).add(pgid)
     return found
+
+
+def _owner(pid: int) -> int | None:
+    """The real uid of process ``pid`` (its status file's ``Uid:`` line), None if unread."""
+    with open(f"/proc/{pid}/status", "rb") as fh:
+        for line in fh:
+            if line.startswith(b"Uid:"):
+                return int(line.split()[1])
+    return None
 
 
 def kill_marked_groups(marks: set[str]) -> set[str]:

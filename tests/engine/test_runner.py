@@ -34,6 +34,8 @@ from switchyard.engine.runs.runner import (
     read_log,
 )
 
+from engine.process.tools import environ_readable
+
 HANG = 60.0  # generous: only there so a broken runner fails instead of hanging
 PY = sys.executable
 
@@ -440,6 +442,7 @@ def test_marked_groups_are_those_of_the_instance_and_node_named() -> None:
     env = {"PATH": "/usr/bin:/bin", GROUP_MARK: group_mark(5, "other-host-1-abcdef")}
     proc = subprocess.Popen(["sleep", "30"], env=env, start_new_session=True)
     try:
+        environ_readable(proc.pid)  # not still inside execve (an empty environment)
         assert kill_marked_groups({group_mark(5, "dead-host-2-123456")}) == set()
         assert proc.poll() is None  # another node's instance 5: left alone
         assert kill_marked_groups({group_mark(5, "other-host-1-abcdef")}) == {

@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import textwrap
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,19 @@ from sqlalchemy import delete, select, update
 from switchyard.engine.api import Engine
 from switchyard.store.models import HistoryEntry, Node, Param, Step
 from switchyard.store.queries import params as params_q
+
+
+def environ_readable(pid: int, within: float = 10.0) -> None:
+    """Wait until process ``pid``'s environment reads as set: right after ``Popen`` returns
+    the child may still be inside ``execve``, and /proc then shows an empty environment (a
+    scan for marks made at once would miss it)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        with open(f"/proc/{pid}/environ", "rb") as fh:
+            if fh.read():
+                return
+        time.sleep(0.001)
+    raise AssertionError(f"process {pid}: no environment after {within}s")
 
 
 def group_alive(pgid: int) -> bool:
