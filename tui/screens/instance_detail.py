@@ -131,6 +131,8 @@ class InstanceDetailScreen(TabbedEngineScreen):
             if self.sy_app.store_problem is None:
                 self.notify(str(exc), title=f"#{self.instance_id}", severity="error")
             return
+        if self.gone:  # the console closes, or the screen left: its widgets are going
+            return
         self.detail = detail
         with self.app.batch_update():
             self._show_header(detail)

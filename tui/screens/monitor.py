@@ -197,9 +197,10 @@ class MonitorScreen(EngineScreen):
             self.load_coalesced(self._load)
 
     async def _fetch(self, operation: Any, *, failed: str) -> Any:
-        """Await an engine read; refusals and store trouble are reported, never raised."""
+        """Await an engine read; refusals and store trouble are reported, never raised.
+        None too when the answer comes after the screen is ``gone`` (as ``call``)."""
         try:
-            return await operation
+            result = await operation
         except FilterTooBroad as exc:
             self._refused(exc.message)
         except SwitchyardError as exc:
@@ -209,6 +210,8 @@ class MonitorScreen(EngineScreen):
                 self.notify(str(exc), title=failed, severity="error")
             self._store_down = True
             self._show_status()
+        else:
+            return None if self.gone else result
         return None
 
     async def _load(self) -> None:
