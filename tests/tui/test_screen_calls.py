@@ -11,8 +11,11 @@ from typing import Any, TypeVar
 
 import pytest
 from switchyard.engine.api import Engine
+from switchyard.engine.errors import StoreUnavailable
+from switchyard.engine.monitor.api import FilterTooBroad
 from switchyard.tui.app import SwitchyardApp
 from switchyard.tui.screens.base import EngineScreen
+from switchyard.tui.screens.confirm import ConfirmScreen
 from switchyard.tui.screens.events import EventsScreen
 from switchyard.tui.screens.instance_detail import InstanceDetailScreen
 from switchyard.tui.screens.monitor import MonitorScreen
@@ -137,3 +140,56 @@ async def test_an_event_log_page_after_the_app_closed_is_dropped(
         await asyncio.sleep(0)
     gate.set()
     await loading
+
+
+async def _fails_after(gate: asyncio.Event, error: Exception) -> None:
+    await gate.wait()
+    raise error
+
+
+@pytest.mark.parametrize(
+    "error", [StoreUnavailable("the store is out of reach"), FilterTooBroad(5000, 1000)]
+)
+async def test_a_monitor_read_failing_after_the_app_closed_draws_nothing(
+    engine: Engine, error: Exception
+) -> None:
+    """A Monitor read that fails (store out of reach, filter too broad) once the app began
+    closing: nothing is drawn into the status line, which is gone (was NoMatches)."""
+    app = SwitchyardApp(engine)
+    gate = asyncio.Event()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, MonitorScreen)
+        fetching = asyncio.create_task(screen._fetch(_fails_after(gate, error), failed="x"))
+        await asyncio.sleep(0)
+    gate.set()
+    assert await fetching is None
+
+
+async def test_an_answer_under_a_modal_or_in_another_mode_is_given(engine: Engine) -> None:
+    """Not ``gone``: a screen whose mode was left (it stays in its mode's stack, shown
+    again at its key) and a screen under a dialog get their answers (a guard: this
+    passed before too)."""
+    app = SwitchyardApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        schedules = app.screen
+        assert isinstance(schedules, EngineScreen)
+        gate = asyncio.Event()
+        called = asyncio.create_task(schedules.call(_answer_after(gate), failed="x"))
+        await pilot.press("3")  # the answer comes after the switch to the Monitor
+        await pilot.pause()
+        monitor = app.screen
+        assert isinstance(monitor, MonitorScreen)
+        gate.set()
+        assert await called == "answer"
+        gate = asyncio.Event()
+        called = asyncio.create_task(monitor.call(_answer_after(gate), failed="x"))
+        attempted = asyncio.create_task(monitor.attempt(_done(gate), failed="x"))
+        await app.push_screen(ConfirmScreen("Sure?", "a dialog over the Monitor"))
+        await pilot.pause()
+        gate.set()
+        assert await called == "answer"
+        assert await attempted is True

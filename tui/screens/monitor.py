@@ -364,6 +364,8 @@ class MonitorScreen(EngineScreen):
             self.refresh_bindings()
 
     def _show_status(self) -> None:
+        if self.gone:  # (a read failing once the console closes: no status line to draw)
+            return
         status = self.query_one("#monitor-status", Static)
         warning = self.sy_app.colours.get("warning", "yellow")
         parts: list[str | tuple[str, str]] = []
