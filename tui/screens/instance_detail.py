@@ -57,7 +57,10 @@ class InstanceDetailScreen(TabbedEngineScreen):
     TAB_NAMES = TABS
     TITLE = "Instance"
     CSS_PATH = Path(__file__).with_suffix(".tcss")
-    REFRESH_ON: ClassVar[frozenset[str]] = frozenset({ev.INSTANCES_CHANGED, ev.WORK_ITEMS_CHANGED})
+    # PEOPLE_CHANGED: a right or security spec changed may mask a value shown, or hide it all
+    REFRESH_ON: ClassVar[frozenset[str]] = frozenset(
+        {ev.INSTANCES_CHANGED, ev.WORK_ITEMS_CHANGED, ev.PEOPLE_CHANGED}
+    )
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "retry", "Retry", id="detail_retry"),
         Binding("s", "skip", "Skip", id="detail_skip"),

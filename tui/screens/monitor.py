@@ -79,7 +79,8 @@ BY_OFFSET: Anchor = ("offset", None)
 class MonitorScreen(EngineScreen):
     TITLE = "Monitor"
     CSS_PATH = Path(__file__).with_suffix(".tcss")
-    REFRESH_ON: ClassVar[frozenset[str]] = frozenset({ev.INSTANCES_CHANGED})
+    # PEOPLE_CHANGED: a right changed may hide rows shown, or show others
+    REFRESH_ON: ClassVar[frozenset[str]] = frozenset({ev.INSTANCES_CHANGED, ev.PEOPLE_CHANGED})
     DEBOUNCE: ClassVar[float] = 0.3
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "focus_filter", "Filter", key_display="/", id="monitor_filter"),
