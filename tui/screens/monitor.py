@@ -202,6 +202,7 @@ class MonitorScreen(EngineScreen):
         None too when the answer comes after the screen is ``gone`` (as ``call``)."""
         try:
             result = await operation
+            return None if self.gone else result
         except FilterTooBroad as exc:
             self._refused(exc.message)
         except SwitchyardError as exc:
@@ -211,8 +212,6 @@ class MonitorScreen(EngineScreen):
                 self.notify(str(exc), title=failed, severity="error")
             self._store_down = True
             self._show_status()
-        else:
-            return None if self.gone else result
         return None
 
     async def _load(self) -> None:
