@@ -136,6 +136,8 @@ class EventsScreen(EngineScreen):
             if self.sy_app.store_problem is None:  # else the banner says it already
                 self.notify(str(exc), title="loading the event log", severity="error")
             return
+        if self.gone:  # the console closes, or the screen left: its widgets are going
+            return
         if self._candidate is not None:
             self.kinds, self.since = self._candidate
             self._candidate = None

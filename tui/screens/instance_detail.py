@@ -57,7 +57,10 @@ class InstanceDetailScreen(TabbedEngineScreen):
     TAB_NAMES = TABS
     TITLE = "Instance"
     CSS_PATH = Path(__file__).with_suffix(".tcss")
-    REFRESH_ON: ClassVar[frozenset[str]] = frozenset({ev.INSTANCES_CHANGED, ev.WORK_ITEMS_CHANGED})
+    # PEOPLE_CHANGED: a right or security spec changed may mask a value shown, or hide it all
+    REFRESH_ON: ClassVar[frozenset[str]] = frozenset(
+        {ev.INSTANCES_CHANGED, ev.WORK_ITEMS_CHANGED, ev.PEOPLE_CHANGED}
+    )
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "retry", "Retry", id="detail_retry"),
         Binding("s", "skip", "Skip", id="detail_skip"),
@@ -130,6 +133,8 @@ class InstanceDetailScreen(TabbedEngineScreen):
         except STORE_ERRORS as exc:
             if self.sy_app.store_problem is None:
                 self.notify(str(exc), title=f"#{self.instance_id}", severity="error")
+            return
+        if self.gone:  # the console closes, or the screen left: its widgets are going
             return
         self.detail = detail
         with self.app.batch_update():

@@ -79,7 +79,8 @@ BY_OFFSET: Anchor = ("offset", None)
 class MonitorScreen(EngineScreen):
     TITLE = "Monitor"
     CSS_PATH = Path(__file__).with_suffix(".tcss")
-    REFRESH_ON: ClassVar[frozenset[str]] = frozenset({ev.INSTANCES_CHANGED})
+    # PEOPLE_CHANGED: a right changed may hide rows shown, or show others
+    REFRESH_ON: ClassVar[frozenset[str]] = frozenset({ev.INSTANCES_CHANGED, ev.PEOPLE_CHANGED})
     DEBOUNCE: ClassVar[float] = 0.3
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "focus_filter", "Filter", key_display="/", id="monitor_filter"),
@@ -197,9 +198,11 @@ class MonitorScreen(EngineScreen):
             self.load_coalesced(self._load)
 
     async def _fetch(self, operation: Any, *, failed: str) -> Any:
-        """Await an engine read; refusals and store trouble are reported, never raised."""
+        """Await an engine read; refusals and store trouble are reported, never raised.
+        None too when the answer comes after the screen is ``gone`` (as ``call``)."""
         try:
-            return await operation
+            result = await operation
+            return None if self.gone else result
         except FilterTooBroad as exc:
             self._refused(exc.message)
         except SwitchyardError as exc:
@@ -361,6 +364,8 @@ class MonitorScreen(EngineScreen):
             self.refresh_bindings()
 
     def _show_status(self) -> None:
+        if self.gone:  # (a read failing once the console closes: no status line to draw)
+            return
         status = self.query_one("#monitor-status", Static)
         warning = self.sy_app.colours.get("warning", "yellow")
         parts: list[str | tuple[str, str]] = []

@@ -108,7 +108,13 @@ def fit_columns(
 def widen(widest: dict[int, int], widths: list[int], old: list[int] | None) -> None:
     """Keep each column's widest cell (kept in ``widest`` by column index) exact when a
     row's widths change from ``old`` to ``widths``: a wider cell raises it; a cell that was
-    the widest and narrowed (or went) drops the column, to be measured again when asked."""
+    the widest and narrowed (or went) drops the column, to be measured again when asked.
+
+    So a column shrinks back when its widest cell goes (the next page, a row gone or
+    narrowed): as KeyedTable (it measures again at every change) and as a table given the
+    same rows afresh. Textual's DataTable keeps the width of a removed row (it measures
+    again only when a cell narrows); not copied: after a page with one long value, every
+    later page would keep the gap (room that a narrow screen's columns could use)."""
     for index, width in enumerate(widths):
         known = widest.get(index)
         if known is None:
