@@ -34,10 +34,7 @@ from switchyard.engine.monitor.api import FilterTooBroad, MonitorPage, MonitorRo
 from switchyard.engine.monitor.context import MonitorCursor
 from switchyard.engine.monitor.filters import MonitorFilter
 from switchyard.tui import display
-from switchyard.tui.display import plural
 from switchyard.tui.filters import parse_filter
-from switchyard.tui.screens.base import EngineScreen
-from switchyard.tui.screens.bulk import confirm_and_run
 from switchyard.tui.screens.instance_detail import InstanceDetailScreen
 from switchyard.tui.screens.monitor_cells import (
     ACTIVE,
@@ -50,8 +47,7 @@ from switchyard.tui.screens.monitor_cells import (
     shown_fields,
     waiting_text,
 )
-from switchyard.tui.screens.prompt import PromptScreen
-from switchyard.tui.screens.saved_filters import SavedFiltersScreen
+from switchyard.tui.screens.monitor_commands import MonitorCommands
 from switchyard.tui.widgets.banner import StoreBanner
 from switchyard.tui.widgets.top_bar import TopBar
 from switchyard.tui.widgets.virtual_table import PagedVirtualTable
@@ -76,7 +72,7 @@ Anchor = tuple[str, MonitorCursor | None] | None
 BY_OFFSET: Anchor = ("offset", None)
 
 
-class MonitorScreen(EngineScreen):
+class MonitorScreen(MonitorCommands):
     TITLE = "Monitor"
     CSS_PATH = Path(__file__).with_suffix(".tcss")
     # PEOPLE_CHANGED: a right changed may hide rows shown, or show others
@@ -457,48 +453,3 @@ class MonitorScreen(EngineScreen):
         row = self.current
         if row is not None:
             self.app.push_screen(InstanceDetailScreen(row.instance.id, originator=row.originator))
-
-    # ------------------------------------------------------- saved filters
-    @work(group="prompt")
-    async def action_save_filter(self) -> None:
-        flt = self.flt
-        if flt is None:
-            return
-        prompt = PromptScreen(
-            "Save filter", f"Save '{flt.describe()}' as:", placeholder="a name to recall it by"
-        )
-        name = await self.app.push_screen_wait(prompt)
-        if name and await self.attempt(self.engine.save_filter(name, flt), failed="not saved"):
-            self.notify(f"filter saved as '{name}' (f: saved filters)")
-
-    @work(group="prompt")
-    async def action_saved_filters(self) -> None:
-        saved = await self._fetch(self.engine.saved_filters(), failed="saved filters")
-        if saved is None:
-            return
-        if not saved:
-            self.notify("no saved filters yet: set one, then ctrl+s", timeout=4)
-            return
-        chosen = await self.app.push_screen_wait(SavedFiltersScreen(saved))
-        if chosen is not None:
-            self.apply(chosen)
-
-    # ----------------------------------------------------------------- bulk
-    @work(group="bulk")
-    async def action_bulk(self, verb: str) -> None:
-        flt = self.flt
-        if flt is None:
-            return
-        if self.marked:
-            ids = sorted(self.marked)
-            what = plural(len(ids), "marked instance")
-        else:
-            found = await self._fetch(self.engine.monitor_ids(flt), failed=verb)
-            if found is None:
-                return
-            ids = list(found)
-            what = f"{plural(len(ids), 'instance')} matching {flt.describe()}"
-        op = self.engine.retry if verb == "retry" else self.engine.cancel
-        if await confirm_and_run(self.app, verb, ids, what, op) is not None:
-            self.marked.clear()
-            self.reload()
