@@ -156,8 +156,9 @@ def compile_raw(stmt: Any, params: dict[str, Any], dialect: Dialect) -> RawState
             return None  # a tuple type's processors: SQLAlchemy's job
         bind = compiled.binds.get(name)
         if process is not None and bind is not None and type(bind.type) is UTCDateTime:
-            process = shared_timestamps(dialect)
-        processors.append(process)
+            processors.append(shared_timestamps(dialect))
+        else:
+            processors.append(process)
     return RawStatement(compiled.string, names, tuple(processors), constants)
 
 
