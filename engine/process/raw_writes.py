@@ -33,6 +33,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.compiler import SQLCompiler
+from switchyard.store.core import UTCDateTime
 from switchyard.store.db import NoDriverThread, Store
 
 Processor = Callable[[Any], Any] | None
@@ -153,8 +154,30 @@ def compile_raw(stmt: Any, params: dict[str, Any], dialect: Dialect) -> RawState
         process = compiled._bind_processors.get(name)
         if process is not None and not callable(process):
             return None  # a tuple type's processors: SQLAlchemy's job
-        processors.append(process)
+        bind = compiled.binds.get(name)
+        if process is not None and bind is not None and type(bind.type) is UTCDateTime:
+            processors.append(shared_timestamps(dialect))
+        else:
+            processors.append(process)
     return RawStatement(compiled.string, names, tuple(processors), constants)
+
+
+_TIMESTAMPS: dict[int, tuple[Dialect, Callable[[Any], Any]]] = {}
+
+
+def shared_timestamps(dialect: Dialect) -> Callable[[Any], Any]:
+    """SQLAlchemy's bind processor of a ``UTCDateTime`` column for ``dialect``, ONE object
+    for every such column of every statement. SQLAlchemy makes one per column, and a
+    batch's timestamp cache (``RawStatement.row``'s memo) is keyed by processor and value:
+    a step's ``started_at`` and ``ended_at``, the completion's ``ended_at`` and
+    ``updated_at``, the history row's ``at``, often the same instant, were formatted once
+    per column. The text is SQLAlchemy's own (the same type, the same dialect)."""
+    hit = _TIMESTAMPS.get(id(dialect))
+    if hit is None or hit[0] is not dialect:
+        process = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+        assert process is not None
+        hit = _TIMESTAMPS[id(dialect)] = (dialect, process)
+    return hit[1]
 
 
 class RawWriter:

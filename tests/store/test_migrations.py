@@ -164,6 +164,9 @@ async def test_sqlite_runs_in_wal_mode_with_its_pragmas(sqlite_url: str) -> None
                 assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
                 assert (await conn.execute(text("PRAGMA busy_timeout"))).scalar() == 30_000
                 assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
+                # durability as documented: NORMAL in WAL mode; checkpoints less often
+                assert (await conn.execute(text("PRAGMA synchronous"))).scalar() == 1
+                assert (await conn.execute(text("PRAGMA wal_autocheckpoint"))).scalar() == 5_000
         assert store.sqlite_path is not None
         assert Path(f"{store.sqlite_path}-wal").exists()
     finally:

@@ -195,3 +195,39 @@ async def test_rows_of_another_shape_leave_the_batch_to_sqlalchemy(
     plan = [(INSERT_HISTORY, [(None, entry("a")), (None, entry("a2"))])]
     assert await run_batch(writer, engine.store, plan, [], nobody_lost) == set()
     assert await kinds() == sorted([*before, "a", "a2"])
+
+
+def test_timestamp_columns_share_one_processor_with_sqlalchemys_text() -> None:
+    """Every UTCDateTime column of the raw statements is processed by ONE function, so a
+    batch formats an instant once whatever column carries it (a step's started_at and
+    ended_at, the completion's ended_at and updated_at); the text is SQLAlchemy's own."""
+    from datetime import timedelta, timezone
+
+    from sqlalchemy import insert
+    from sqlalchemy.dialects.sqlite.aiosqlite import dialect as aiosqlite_dialect
+    from switchyard.store.core import UTCDateTime
+
+    dialect = aiosqlite_dialect()  # the store's
+    paris = datetime(2027, 7, 1, 14, 0, 0, 0, tzinfo=timezone(timedelta(hours=2)))
+    row = {
+        "instance_id": 1,
+        "key": "0:s/1",
+        "kind": "assign",
+        "path": "s",
+        "label": "",
+        "status": "done",
+        "attempt": 1,
+        "started_at": paris,
+        "ended_at": datetime(1, 1, 1, tzinfo=UTC),
+    }
+    raw = RawWriter().prepare(insert(Step.__table__), row, dialect)
+    assert raw is not None
+    started = raw.processors[raw.names.index("started_at")]
+    ended = raw.processors[raw.names.index("ended_at")]
+    assert started is not None and started is ended
+    own = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)  # as SQLAlchemy does
+    assert own is not None
+    built = raw.row(row, {})
+    assert built[raw.names.index("started_at")] == own(paris)
+    assert own(paris) == "2027-07-01 12:00:00.000000"
+    assert built[raw.names.index("ended_at")] == own(row["ended_at"])
