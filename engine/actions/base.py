@@ -53,6 +53,16 @@ class RanToItsEnd(asyncio.CancelledError):
         self.directive = directive
 
 
+async def log_done(ctx: ActionContext, lines: list[str], done: Done) -> Done:
+    """Log what a side-effect action did (its work is over) and return ``done``; stopped
+    while it logs, it is still done (``RanToItsEnd``): a retry must not do it again."""
+    try:
+        await ctx.log(lines)
+    except asyncio.CancelledError:
+        raise RanToItsEnd(done) from None
+    return done
+
+
 # ------------------------------------------------------------------ directives
 @dataclass(frozen=True)
 class Done:

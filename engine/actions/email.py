@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import aiosmtplib
-from switchyard.engine.actions.base import ActionContext, ActionFailed, Done, RanToItsEnd
+from switchyard.engine.actions.base import ActionContext, ActionFailed, Done, log_done
 from switchyard.engine.people.masking import TextMasker as Masker
 
 
@@ -188,11 +188,7 @@ class EmailAction:
             names = ", ".join(sorted(refused))
             note += f"; refused: {names}"
             lines.append(f"email: the server refused {names}")
-        try:
-            await ctx.log([masker.mask(line) for line in lines])
-        except asyncio.CancelledError:  # sent: done, whatever stops it now
-            raise RanToItsEnd(Done(note=note)) from None
-        return Done(note=note)
+        return await log_done(ctx, [masker.mask(line) for line in lines], Done(note=note))
 
     @staticmethod
     def _password(smtp: Mapping[str, Any], ctx: ActionContext, username: str | None) -> str | None:

@@ -40,7 +40,13 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-from switchyard.engine.actions.base import ActionContext, ActionFailed, Done, RanToItsEnd
+from switchyard.engine.actions.base import (
+    ActionContext,
+    ActionFailed,
+    Done,
+    RanToItsEnd,
+    log_done,
+)
 from switchyard.engine.people.masking import TextMasker as Masker
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"})
@@ -189,11 +195,7 @@ class HttpAction:
         except ActionFailed:
             await ctx.log([line])
             raise
-        try:
-            await ctx.log([line])
-        except asyncio.CancelledError:  # answered: done, whatever stops it now
-            raise RanToItsEnd(done) from None
-        return done
+        return await log_done(ctx, [line], done)
 
     @staticmethod
     def _done(

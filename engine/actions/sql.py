@@ -39,7 +39,13 @@ from typing import Any, ClassVar
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from switchyard.engine.actions.base import ActionContext, ActionFailed, Done, RanToItsEnd
+from switchyard.engine.actions.base import (
+    ActionContext,
+    ActionFailed,
+    Done,
+    RanToItsEnd,
+    log_done,
+)
 from switchyard.engine.people.masking import TextMasker as Masker
 
 # Pools hold connections bound to one event loop, so engines are cached per loop.
@@ -179,11 +185,7 @@ class SqlAction:
             raise RanToItsEnd(Done(updates={into: result} if into else {}, note=note)) from None
         elapsed = time.monotonic() - started
         done = Done(updates={into: result} if into else {}, note=note)
-        try:
-            await ctx.log([masker.mask(f"{shown} -> {note} in {elapsed:.3f}s")])
-        except asyncio.CancelledError:  # committed: done, whatever stops it now
-            raise RanToItsEnd(done) from None
-        return done
+        return await log_done(ctx, [masker.mask(f"{shown} -> {note} in {elapsed:.3f}s")], done)
 
     @staticmethod
     async def _run(
