@@ -203,6 +203,9 @@ class EventFeed:
 
     async def _run(self) -> None:
         while True:
+            # cleared before the poll, not after: a wake (NOTIFY) that comes while the poll
+            # reads is for rows it may not have seen, and must make it poll again at once
+            self._nudge.clear()
             try:
                 await self.poll_once()
                 if not self.healthy:
@@ -215,7 +218,6 @@ class EventFeed:
                     self.bus.publish(
                         EngineEvent(FEED_STATUS, data={"ok": False, "error": str(exc)})
                     )
-            self._nudge.clear()
             with contextlib.suppress(TimeoutError):
                 # not wait_for: on 3.11 it swallows a cancel that races a nudge, and stop() hangs
                 async with asyncio.timeout(self.interval):

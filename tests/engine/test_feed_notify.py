@@ -26,3 +26,32 @@ async def test_notify_wakes_a_slow_polling_feed(db_url: str, tmp_path: Path) -> 
     finally:
         await writer.close()
         await reader.close()
+
+
+async def test_a_wake_during_a_poll_polls_again_at_once(engine: Engine) -> None:
+    """A NOTIFY that arrives while the feed is reading is for rows that read may not have
+    seen: the feed polls again at once instead of waiting out its interval (CI once lost
+    such a wake: the reader above waited its 60 s poll). The wake is given the way the
+    LISTEN callback gives it, from inside the first poll."""
+    feed = ev.EventFeed(engine.store, engine.bus, engine.node_id, interval=60.0)
+    polls = 0
+    again = asyncio.Event()
+    plain = feed.poll_once
+
+    async def poll_once() -> int:
+        nonlocal polls
+        polls += 1
+        published = await plain()
+        if polls == 1:
+            feed._nudge.set()  # the NOTIFY callback, while this poll was under way
+        else:
+            again.set()
+        return published
+
+    feed.poll_once = poll_once  # type: ignore[method-assign]
+    await feed.start()
+    try:
+        await asyncio.wait_for(again.wait(), 10)  # not after the 60 s interval
+    finally:
+        await feed.stop()
+    assert polls >= 2
