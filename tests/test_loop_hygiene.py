@@ -40,9 +40,9 @@ E = "switchyard.engine"
 # Sync functions that touch the OS but are proven cheap; the scan does not follow them.
 CHEAP: dict[tuple[str, str], str] = {
     (f"{E}.kernel.nodes", "process_start_time"): (
-        "psutil.Process(pid).create_time() of ONE pid reads /proc/<pid>/stat (procfs: kernel "
-        "memory, no disk, tens of µs). The costly psutil use, a scan of every pid "
-        "(runs.runner._group_alive), goes through asyncio.to_thread."
+        "reads /proc/<pid>/stat of ONE pid and /proc/stat once (procfs: kernel memory, no "
+        "disk, tens of µs; psutil only where there is no /proc). The costly psutil use, a "
+        "scan of every pid (runs.runner._group_alive), goes through asyncio.to_thread."
     ),
     (f"{E}.runs.runner", "CommandRun._cleanup_files"): (
         "closes the run's log file and unlinks its secret files in /dev/shm (tmpfs); it runs "

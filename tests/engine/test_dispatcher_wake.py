@@ -1,0 +1,91 @@
+"""When the dispatcher runs a claim round: woken by what can free a slot or queue work,
+not by its own claim; and a whole wave ended at once is claimed for without waiting to
+gather more wake-ups (engine round 7 in bench/README.md)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from switchyard.engine.api import Engine
+from switchyard.engine.kernel import events as ev
+from switchyard.engine.runs import dispatcher as dispatcher_module
+from switchyard.engine.runs.dispatcher import FREED_AT_ONCE, Dispatcher
+from switchyard.store.models import COMPLETED, RUNNING
+
+from engine.helpers import spec, until
+
+
+class Counted(Dispatcher):
+    """A dispatcher that counts its claim rounds."""
+
+    rounds = 0
+
+    async def dispatch_once(self) -> int:
+        self.rounds += 1
+        return await super().dispatch_once()
+
+
+async def test_its_own_claim_does_not_start_another_round(engine: Engine) -> None:
+    """Claiming publishes the claimed ids as ``running``; that event freed no slot and
+    queued nothing, so it must not wake the dispatcher for an empty claim round (a write
+    transaction each time: it held the writer while the claimed wave started)."""
+    await engine.add_lane("pool", 5)
+    await engine.add_schedule(spec("job", lane="pool"))
+    launched: list[dict[str, Any]] = []
+    dispatcher = Counted(engine, launched.append)
+    dispatcher.start()
+    try:
+        await until(lambda: dispatcher.rounds == 1, what="the first round")
+        await engine.start("job")  # queued: one round claims it
+        await until(lambda: len(launched) == 1, what="the claim")
+        # the claim's own event went round the bus; a round woken by it would come
+        # within the coalescing pause (5 ms); the fallback poll only after POLL (1 s)
+        await asyncio.sleep(0.3)
+        assert dispatcher.rounds == 2
+    finally:
+        await dispatcher.stop()
+
+
+async def test_a_running_event_does_not_wake_it_and_an_ending_does(engine: Engine) -> None:
+    dispatcher = Counted(engine, lambda row: None)
+    dispatcher.start()
+    try:
+        await until(lambda: dispatcher.rounds == 1, what="the first round")
+        running = {"ids": [1], "status": RUNNING}
+        engine.bus.publish(ev.EngineEvent(ev.INSTANCES_CHANGED, "1", running))
+        await asyncio.sleep(0.3)
+        assert dispatcher.rounds == 1
+        ended = {"ids": [1], "status": COMPLETED}
+        engine.bus.publish(ev.EngineEvent(ev.INSTANCES_CHANGED, "1", ended))
+        await until(lambda: dispatcher.rounds == 2, what="a round woken by the ending")
+    finally:
+        await dispatcher.stop()
+
+
+@pytest.mark.parametrize("ended", [FREED_AT_ONCE, 1])
+async def test_a_wave_ended_at_once_is_claimed_for_at_once(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, ended: int
+) -> None:
+    """A group commit ends a whole wave in one go: the dispatcher claims at once instead
+    of pausing to gather more wake-ups. One ending alone still waits for the pause (made
+    long here, so that the difference shows without timing anything)."""
+    monkeypatch.setattr(dispatcher_module, "COALESCE", 30.0)
+    dispatcher = Counted(engine, lambda row: None)
+    dispatcher.start()
+    try:
+        await until(lambda: dispatcher.rounds == 1, what="the first round")
+        await asyncio.sleep(0.05)  # waiting for a wake-up now
+        ids = list(range(1, ended + 1))
+        engine.bus.publish_many(
+            ev.EngineEvent(ev.INSTANCES_CHANGED, str(i), {"ids": [i], "status": COMPLETED})
+            for i in ids
+        )
+        if ended >= FREED_AT_ONCE:
+            await until(lambda: dispatcher.rounds == 2, what="a round at once")
+        else:
+            await asyncio.sleep(0.3)
+            assert dispatcher.rounds == 1  # still gathering (30 s here)
+    finally:
+        await dispatcher.stop()

@@ -1,0 +1,60 @@
+"""A process's start time (pid + start time name one process, even after pid reuse) is
+read from /proc the way psutil computes it, without importing psutil (10-16 ms that
+every node start paid: bench/README.md engine round 7). Stored start times are compared
+with it across versions and nodes, so it must be the very same number."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+from switchyard.engine.kernel.nodes import process_start_time
+
+pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="Linux /proc")
+
+
+def test_it_is_psutils_create_time() -> None:
+    child = subprocess.Popen(["sleep", "5"])
+    try:
+        for pid in (os.getpid(), child.pid, 1):
+            assert process_start_time(pid) == psutil.Process(pid).create_time()
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_a_command_name_with_spaces_and_parentheses(tmp_path: Path) -> None:
+    """/proc/PID/stat's second field is the command name in parentheses, which may hold
+    ") (" itself: the fields are counted from the last ")"."""
+    sleeper = tmp_path / "a) b (c"
+    shutil.copy(shutil.which("sleep") or "/bin/sleep", sleeper)
+    child = subprocess.Popen([str(sleeper), "5"])
+    try:
+        assert psutil.Process(child.pid).name() == "a) b (c"
+        assert process_start_time(child.pid) == psutil.Process(child.pid).create_time()
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_a_process_that_is_gone_has_none() -> None:
+    child = subprocess.Popen(["true"])
+    child.wait()  # reaped: its pid names nothing now
+    assert process_start_time(child.pid) is None
+
+
+def test_it_does_not_import_psutil() -> None:
+    code = (
+        "import os, sys\n"
+        "from switchyard.engine.kernel.nodes import process_start_time\n"
+        "assert process_start_time(os.getpid()) is not None\n"
+        "assert process_start_time(2**22 + 7) is None\n"
+        "print('psutil' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
