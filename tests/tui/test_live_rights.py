@@ -1,20 +1,24 @@
 """A change of people, groups, rights or security specs (``PEOPLE_CHANGED``) shows at once
 on the open screens that depend on it, not at the next change of an instance: a value
 that becomes secured for the viewer is masked in an open instance detail; a row of the
-Monitor, the Queue, Work Items or Timers the viewer may no longer see goes. A work item
-form left open while its right goes is refused by the engine, and says so.
+Monitor, the Queue, Work Items or Timers the viewer may no longer see goes, and the
+Queue's log pane stops following its run. A work item form left open while its right
+goes is refused by the engine, and says so.
 
 Schedules and Nodes show the same to everyone (``@rule(anyone)``, nothing filtered nor
 masked): no right decides what they show, so they do not follow ``PEOPLE_CHANGED``."""
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 from switchyard.engine.api import Engine
+from switchyard.engine.node.runtime import Runtime
+from switchyard.engine.schedules.spec import ScheduleSpec
 from switchyard.tui.app import SwitchyardApp
 from switchyard.tui.screens.instance_detail import InstanceDetailScreen
 from switchyard.tui.screens.queue import QueueScreen
@@ -27,6 +31,7 @@ from textual.widgets import Static
 from .conftest import IBAN
 from .test_expense_console import open_item_in, person, screen_text
 from .test_monitor import row_ids, set_filter
+from .test_queue import log_lines, log_status
 
 SIZE = (120, 40)
 Until = Callable[..., Awaitable[Any]]
@@ -178,6 +183,37 @@ async def test_the_queue_hides_runs_once_the_viewer_may_no_longer_see_them(
             await until(lambda: not keys(screen.table), what="the runs gone")
     finally:
         await alice.close()
+
+
+async def test_the_queue_log_pane_stops_once_the_viewer_may_no_longer_see_the_run(
+    engine: Engine, sqlite_url: str, data_dir: Path, tmp_path: Path, until: Until
+) -> None:
+    """alice follows a running run of hers to view in the Queue's log pane; revoked, the
+    lines it writes after are not shown and the pane says why (the stream went on until
+    the run ended)."""
+    gate = tmp_path / "gate"
+    script = f"echo first; until [ -e {shlex.quote(str(gate))} ]; do sleep 0.02; done; echo second"
+    await engine.add_schedule(ScheduleSpec("slow", ["sh", "-c", script], on_demand=True))
+    await engine.add_user("alice", licence="direct")
+    await engine.grant("slow", "alice", view=True)
+    runtime = Runtime(engine, mode="console")
+    await runtime.start()
+    alice = await person(SimpleNamespace(url=sqlite_url, data_dir=data_dir), "alice")
+    try:
+        app = SwitchyardApp(alice)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("2")
+            await engine.start("slow")
+            await until(lambda: "first" in log_lines(app), timeout=20, what="the first line")
+            await engine.revoke("slow", "alice", view=True)
+            gate.touch()
+            await until(
+                lambda: "alice may not read the log of" in log_status(app), what="the refusal"
+            )
+            assert "second" not in log_lines(app)
+    finally:
+        await alice.close()
+        await runtime.stop(grace=1)
 
 
 async def test_timers_hide_a_work_item_timer_once_the_viewer_may_no_longer_see_it(
