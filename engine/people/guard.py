@@ -3,8 +3,9 @@ admin acts as with ``--as``), the first-start admin, refusals written to the aud
 rights on a process, the filter of visible instances, and the masker of an instance.
 Mixed into ``Engine`` through ``PeopleApi``; the rules themselves are in rules.py.
 
-Rights and licences are read from the store on every operation, so a change made by an
-admin applies at once to every console and node. The one exception keeps that promise
+Rights and licences are read from the store on every operation (and a stream, e.g.
+``follow_log``, checks its rule again before each batch), so a change made by an admin
+applies at once to every console and node. The one exception keeps that promise
 another way: an operation declared ``@rule(..., revalidates=True)`` (the monitor, a single
 start: engine/process/start_plan.py) may start on the identity cached by
 ``_load_identity`` and checks, in its own statement, that the store's change token has

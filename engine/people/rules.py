@@ -336,8 +336,9 @@ def _guard(name: str, fn: Callable[..., Any], declared: Declared) -> Callable[..
 
         @functools.wraps(fn)
         async def stream(self: Any, *args: Any, **kw: Any) -> AsyncIterator[Any]:
+            value = _value(sig, arg, (self, *args), kw)
             me = await self._me()
-            await check(self, me, name, _value(sig, arg, (self, *args), kw))
+            await check(self, me, name, value)
             inner = fn(self, *args, **kw)
             try:
                 while True:
@@ -350,6 +351,12 @@ def _guard(name: str, fn: Callable[..., Any], declared: Declared) -> Callable[..
                     finally:
                         ACTING_LOGIN.reset(acting)
                         CURRENT.reset(token)
+                    # a stream outlives the rights it started on: each item leaves only
+                    # if the rule still allows it on the identity read afresh (a right
+                    # revoked, or its holder taken out of a group, ends it with the
+                    # refusal), and the next one is made on that identity
+                    me = await self._load_identity()
+                    await check(self, me, name, value)
                     yield item
             finally:
                 await inner.aclose()

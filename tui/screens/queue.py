@@ -1,8 +1,8 @@
 """Queue: running and queued instances per lane, a page at a time, with a live log.
 
 The table holds at most one page (``PAGE`` rows) of ``engine.queue``; PageUp/PageDown
-move between pages. It follows INSTANCES_CHANGED events by keyed diffs and ticks once a
-second for the "running for" column. The log pane below follows the highlighted instance
+move between pages. It follows INSTANCES_CHANGED events (and PEOPLE_CHANGED: a right
+changed) by keyed diffs and ticks once a second for the "running for" column. The log pane below follows the highlighted instance
 (``FOLLOW_DELAY`` after the cursor stops, so holding j does not start a stream per row);
 when the instance it shows ends and leaves the queue, it switches to the highlighted one
 (with an empty queue the last log stays). ``l`` pins the log to the highlighted run and
@@ -68,7 +68,10 @@ class PagedTable(KeyedTable):
 class QueueScreen(EngineScreen):
     TITLE = "Queue"
     CSS_PATH = Path(__file__).with_suffix(".tcss")
-    REFRESH_ON: ClassVar[frozenset[str]] = frozenset({ev.INSTANCES_CHANGED, ev.LANE_CHANGED})
+    # PEOPLE_CHANGED: a right changed may hide runs shown, or show others
+    REFRESH_ON: ClassVar[frozenset[str]] = frozenset(
+        {ev.INSTANCES_CHANGED, ev.LANE_CHANGED, ev.PEOPLE_CHANGED}
+    )
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("c", "cancel_instance", "Cancel run", id="cancel_instance"),
         Binding("l", "pin_log", "Pin log", id="pin_log"),

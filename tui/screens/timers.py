@@ -7,7 +7,7 @@ item's next due date / reminder / escalation, a schedule's next fire), at most `
 or schedule); ``R`` forces every listed timer that is due, after a confirmation. What
 fired, what was already running (another run of that timer is under way) and what was
 skipped (and why) is reported in a notification. The list follows instance, work item
-and schedule changes.
+and schedule changes, and changes of people and rights (what the user may see).
 """
 
 from __future__ import annotations
@@ -100,8 +100,16 @@ def summary(result: TimerRunResult) -> str:
 class TimersScreen(EngineScreen):
     TITLE = "Timers"
     CSS_PATH = Path(__file__).with_suffix(".tcss")
+    # PEOPLE_CHANGED: a right (or the monitor licence, for schedule fires) changed may
+    # hide timers shown, or show others
     REFRESH_ON: ClassVar[frozenset[str]] = frozenset(
-        {ev.INSTANCES_CHANGED, ev.WORK_ITEMS_CHANGED, ev.SCHEDULE_CHANGED, ev.SCHEDULE_REMOVED}
+        {
+            ev.INSTANCES_CHANGED,
+            ev.WORK_ITEMS_CHANGED,
+            ev.SCHEDULE_CHANGED,
+            ev.SCHEDULE_REMOVED,
+            ev.PEOPLE_CHANGED,
+        }
     )
     DEBOUNCE: ClassVar[float] = 0.3
     BINDINGS: ClassVar[list[BindingType]] = [

@@ -6,7 +6,8 @@ rows) of ``engine.work_items`` for the shown tab; PageUp/PageDown move between p
 only overdue items. Enter opens the item's form (workitem_form.py); ``c`` claims, ``r``
 releases, ``h`` holds, ``d`` delegates to a user and ``f`` forwards to a workgroup, each
 answered by a notification (the engine's refusal word for word). The tables follow
-``workitems.changed`` and ``instances.changed`` events by keyed diffs.
+``workitems.changed``, ``instances.changed`` and ``people.changed`` (a membership or right
+changed) events by keyed diffs.
 """
 
 from __future__ import annotations
@@ -83,7 +84,10 @@ class WorkItemsScreen(TabbedEngineScreen):
     TAB_NAMES = tuple(TABS)
     TITLE = "Work Items"
     CSS_PATH = Path(__file__).with_suffix(".tcss")
-    REFRESH_ON: ClassVar[frozenset[str]] = frozenset({ev.WORK_ITEMS_CHANGED, ev.INSTANCES_CHANGED})
+    # PEOPLE_CHANGED: a membership or right changed may take items from a view, or add some
+    REFRESH_ON: ClassVar[frozenset[str]] = frozenset(
+        {ev.WORK_ITEMS_CHANGED, ev.INSTANCES_CHANGED, ev.PEOPLE_CHANGED}
+    )
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open_item", "Open", priority=True, id="workitems_open"),
         Binding("c", "claim", "Claim", id="workitems_claim"),
