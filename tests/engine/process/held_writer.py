@@ -5,7 +5,11 @@ instance's run handed over commits (imported as ``engine.process.held_writer``).
 row of instance ``owner`` until ``go`` is set; everything else commits as usual.
 ``release_when_the_end_could_come`` sets it once the instance could have ended in a
 transaction of its own (it left ``running``) or its run queued another write (one that
-waits for the held one: ``settle``)."""
+waits for the held one: ``settle``).
+
+``HeldWriter(..., fail=True)`` also makes the held write fail for real: its own journal row
+for ``key`` is inserted twice, so the database refuses the write (the journal's unique
+key), as a whole batch and again alone when the writer retries it one by one."""
 
 from __future__ import annotations
 
@@ -21,8 +25,8 @@ class HeldWriter:
     """Holds the group writer's commit of the batch holding ``key``'s journal row of
     ``owner`` until ``release``; everything else commits as usual."""
 
-    def __init__(self, writer: GroupWriter, owner: int, key: str) -> None:
-        self.writer, self.owner, self.key = writer, owner, key
+    def __init__(self, writer: GroupWriter, owner: int, key: str, *, fail: bool = False) -> None:
+        self.writer, self.owner, self.key, self.fail = writer, owner, key, fail
         self.inner = writer._commit
         self.held = asyncio.Event()
         self.go = asyncio.Event()
@@ -39,7 +43,22 @@ class HeldWriter:
         if not self.go.is_set() and self._holds(batch):
             self.held.set()
             await self.go.wait()
+            if self.fail:
+                self._break(batch)
         await self.inner(batch)
+
+    def _break(self, batch: list[Any]) -> None:
+        """The held write's journal row for ``key`` twice: a real unique-key violation."""
+        for item in batch:
+            if item.owner != self.owner:
+                continue
+            rows = [
+                (stmt, params)
+                for stmt, params in item.statements
+                if isinstance(params, dict) and params.get("key") == self.key
+            ]
+            if rows:
+                item.statements = [*item.statements, *rows]
 
     def queued_after(self) -> bool:
         """The run handed another write of its instance over (it waits for the held one)."""
