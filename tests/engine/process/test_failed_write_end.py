@@ -17,6 +17,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import pytest
 from engine.helpers import instance_row, until, wait_status
 from engine.process.held_writer import CANCEL, HeldWriter
 from engine.process.held_writer import release_when_the_end_could_come as _release
@@ -24,6 +25,8 @@ from engine.process.helpers import journal, publish, variables
 from engine.process.test_end_after_writes import FANOUT
 from switchyard.engine.api import Engine
 from switchyard.engine.node.runtime import Runtime
+from switchyard.engine.process import journal as j
+from switchyard.engine.process.writer import WriteFailed
 
 StartRuntime = Callable[..., Awaitable[Runtime]]
 
@@ -95,3 +98,37 @@ async def test_a_cancelled_runs_failed_write_is_not_in_the_stored_variables(
     assert (await variables(engine, iid))["n"] == 2
     await engine.cancel(iid)
     await wait_status(engine, iid, "cancelled")
+
+
+async def test_the_writer_keeps_an_unheard_failure_and_refuses_the_instances_next_writes(
+    engine: Engine, runtime: StartRuntime, tmp_path: Path
+) -> None:
+    """The writer's side: a write whose awaiting task was cancelled fails for real (its
+    journal row exists already); the failure is kept for its instance, every later write
+    of the instance is refused with it until ``failed_for`` hands it over, then accepted."""
+    await publish(engine, tmp_path, CANCEL)
+    rt = await runtime(engine)
+    iid = await engine.start_process("cancelme")
+
+    async def at_the_command() -> bool:
+        return "0:s/1" in await journal(engine, iid)
+
+    await until(at_the_command, what="the command")
+    held = HeldWriter(rt.writer, iid, "0:s/0")
+    again = j.step_row(iid, "0:s/0", {"kind": "assign"}, status="done", now=engine.clock.now())
+    orphan = asyncio.create_task(rt.writer.write([again], owner=iid))
+    await asyncio.wait_for(held.held.wait(), 20)
+    orphan.cancel()
+    held.go.set()
+    with pytest.raises(WriteFailed) as refused:
+        await rt.writer.write([], owner=iid)
+    assert j.step_keys(refused.value.failure.statements) == ["0:s/0"]
+    with pytest.raises(WriteFailed):  # still kept: nobody took it yet
+        await rt.writer.write([], owner=iid)
+    failure = rt.writer.failed_for(iid)
+    assert failure is refused.value.failure
+    assert rt.writer.failed_for(iid) is None
+    await rt.writer.write([], owner=iid)  # accepted again
+    await engine.cancel(iid)
+    row = await wait_status(engine, iid, "cancelled", "error")
+    assert row["status"] == "cancelled"
