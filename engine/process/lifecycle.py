@@ -359,7 +359,12 @@ async def _end_on_failed_write(
             )
         await inst_q.set_fields(tx.conn, instance_id, {"error_step": failed_step})
         await step_q.add_history(
-            tx.conn, instance_id, "error", tx.now, None, {"steps": keys, "error": error}
+            tx.conn,
+            instance_id,
+            "error",
+            tx.now,
+            None,
+            {"step": keys[0] if keys else None, "steps": keys, "error": error},
         )
         await _end(tx, row, ERROR, reason)
     log.warning("instance %s: %s", instance_id, reason)

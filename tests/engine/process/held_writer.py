@@ -7,26 +7,34 @@ row of instance ``owner`` until ``go`` is set; everything else commits as usual.
 transaction of its own (it left ``running``) or its run queued another write (one that
 waits for the held one: ``settle``).
 
-``HeldWriter(..., fail=True)`` also makes the held write fail for real: its own journal row
-for ``key`` is inserted twice, so the database refuses the write (the journal's unique
-key), as a whole batch and again alone when the writer retries it one by one."""
+``HeldWriter(..., end=True)`` holds the write that ends ``key``'s step instead (its row
+exists: the step's start was committed before). ``HeldWriter(..., fail=True)`` also makes
+the held write fail for real: a second journal row for ``key`` is inserted with it, so the
+database refuses the write (the journal's unique key), as a whole batch and again alone
+when the writer retries it one by one."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 from engine.helpers import instance_row, until
 from switchyard.engine.api import Engine
+from switchyard.engine.process import journal as j
 from switchyard.engine.process.writer import GroupWriter
+from switchyard.store.models import STEP_STARTED
 
 
 class HeldWriter:
     """Holds the group writer's commit of the batch holding ``key``'s journal row of
     ``owner`` until ``release``; everything else commits as usual."""
 
-    def __init__(self, writer: GroupWriter, owner: int, key: str, *, fail: bool = False) -> None:
+    def __init__(
+        self, writer: GroupWriter, owner: int, key: str, *, fail: bool = False, end: bool = False
+    ) -> None:
         self.writer, self.owner, self.key, self.fail = writer, owner, key, fail
+        self.param = "b_key" if end else "key"  # an end_step's key, or the step_row's
         self.inner = writer._commit
         self.held = asyncio.Event()
         self.go = asyncio.Event()
@@ -34,7 +42,9 @@ class HeldWriter:
 
     def _holds(self, batch: list[Any]) -> bool:
         return any(
-            item.owner == self.owner and isinstance(params, dict) and params.get("key") == self.key
+            item.owner == self.owner
+            and isinstance(params, dict)
+            and params.get(self.param) == self.key
             for item in batch
             for _, params in item.statements
         )
@@ -48,17 +58,13 @@ class HeldWriter:
         await self.inner(batch)
 
     def _break(self, batch: list[Any]) -> None:
-        """The held write's journal row for ``key`` twice: a real unique-key violation."""
+        """A second journal row for ``key`` in the held write: a real unique-key violation."""
+        again = j.step_row(
+            self.owner, self.key, {"kind": "assign"}, status=STEP_STARTED, now=datetime.now(UTC)
+        )
         for item in batch:
-            if item.owner != self.owner:
-                continue
-            rows = [
-                (stmt, params)
-                for stmt, params in item.statements
-                if isinstance(params, dict) and params.get("key") == self.key
-            ]
-            if rows:
-                item.statements = [*item.statements, *rows]
+            if item.owner == self.owner:
+                item.statements = [*item.statements, again]
 
     def queued_after(self) -> bool:
         """The run handed another write of its instance over (it waits for the held one)."""
@@ -89,5 +95,17 @@ states:
   s:
     actions:
       - assign: {n: "{{ n + 1 }}"}
+      - run: {command: [sleep, "30"]}
+"""
+
+
+# a command, then another: the first one's end is held (and failed); a cancel comes meanwhile
+COMMANDS = """
+process: commands
+start: s
+states:
+  s:
+    actions:
+      - run: {command: ["true"]}
       - run: {command: [sleep, "30"]}
 """

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from engine.helpers import instance_row, until, wait_status
-from engine.process.held_writer import CANCEL, HeldWriter
+from engine.process.held_writer import CANCEL, COMMANDS, HeldWriter
 from engine.process.held_writer import release_when_the_end_could_come as _release
 from engine.process.helpers import journal, publish, variables
 from engine.process.test_end_after_writes import FANOUT
@@ -132,3 +132,31 @@ async def test_the_writer_keeps_an_unheard_failure_and_refuses_the_instances_nex
     await engine.cancel(iid)
     row = await wait_status(engine, iid, "cancelled", "error")
     assert row["status"] == "cancelled"
+
+
+async def test_a_commands_failed_end_write_is_the_failed_step(
+    engine: Engine, runtime: StartRuntime, tmp_path: Path
+) -> None:
+    """The step whose write failed had its start committed (a command that ran): it is the
+    instance's failed step, in error in the journal, for a retry or a skip to decide."""
+    await publish(engine, tmp_path, COMMANDS)
+    rt = await runtime(engine)
+    iid = await engine.start_process("commands")
+    held = HeldWriter(rt.writer, iid, "0:s/0", fail=True, end=True)
+    await asyncio.wait_for(held.held.wait(), 20)
+    await engine.cancel(iid)
+    await _release(engine, held, iid)
+    row = await wait_status(engine, iid, "cancelled", "error", "completed")
+    assert row["status"] == "error"
+    assert _names_the_failure(row["reason"], "0:s/0"), row["reason"]
+    assert row["error_step"] == "0:s/0"
+    assert (await journal(engine, iid))["0:s/0"]["status"] == "error"
+    await engine.skip(iid)  # go on after it: the next command starts
+
+    async def at_the_next_command() -> bool:
+        return "0:s/1" in await journal(engine, iid)
+
+    await until(at_the_next_command, what="the next command")
+    assert (await journal(engine, iid))["0:s/0"]["status"] == "skipped"
+    await engine.cancel(iid)
+    await wait_status(engine, iid, "cancelled")
