@@ -46,6 +46,7 @@ from switchyard.engine.process.signals import (
     StepFailed,
     Suspend,
 )
+from switchyard.engine.process.writer import FailedWrite
 from switchyard.engine.sandbox.limits import ExpressionError
 from switchyard.store.models import (
     STEP_CANCELLED,
@@ -85,6 +86,8 @@ class RunHost(MilestoneHost, FastHost, Protocol):
         *,
         owner: int | None = None,
     ) -> None: ...
+
+    def failed_for(self, owner: int) -> FailedWrite | None: ...
 
     def changed_event(self, run: ProcessRun, **data: Any) -> EngineEvent: ...
 

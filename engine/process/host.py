@@ -25,7 +25,7 @@ from switchyard.engine.process.milestones import holding
 from switchyard.engine.process.program import Program
 from switchyard.engine.process.signals import Scope, StepFailed, Suspend
 from switchyard.engine.process.steps_base import StepsBase
-from switchyard.engine.process.writer import GroupWriter
+from switchyard.engine.process.writer import FailedWrite, GroupWriter
 from switchyard.engine.runs.log_chunks import ChunkWriter
 from switchyard.engine.sandbox.expressions import Sandbox
 from switchyard.engine.workitems.create import RoutingProblem, create_item
@@ -97,6 +97,10 @@ class ProcessHost:
         owner: int | None = None,
     ) -> None:
         await self.writer.write(self.masked(statements), list(events), owner=owner)
+
+    def failed_for(self, owner: int) -> FailedWrite | None:
+        """A write of ``owner`` that failed after its task stopped awaiting it (settle)."""
+        return self.writer.failed_for(owner)
 
     def holds_secret(self, value: Any) -> bool:
         """True when a secret's value (or a common transform of it) is inside ``value``."""

@@ -3,6 +3,7 @@ so the writes of many instances in one batch run as one executemany each)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -214,3 +215,13 @@ def index_variables(instance_id: int, variables: dict[str, Any]) -> list[Stateme
     return [(var_q.DELETE_VARS, {"b_instance_id": instance_id})] + [
         (var_q.INSERT_VAR, row) for row in rows
     ]
+
+
+def step_keys(statements: Sequence[Statement]) -> list[str]:
+    """The journal keys a write's statements insert or update, in order, once each."""
+    keys: list[str] = []
+    for _, params in statements:
+        key = params.get("key", params.get("b_key")) if isinstance(params, dict) else None
+        if isinstance(key, str) and key not in keys:
+            keys.append(key)
+    return keys

@@ -18,7 +18,7 @@ from switchyard.engine.process import journal as j
 from switchyard.engine.process.executor import ProcessRun
 from switchyard.engine.process.host import ProcessHost
 from switchyard.engine.process.signals import StepFailed, Suspend
-from switchyard.engine.process.writer import LostOwnership
+from switchyard.engine.process.writer import LostOwnership, WriteFailed
 from switchyard.store.models import (
     CANCELLED,
     COMPLETED,
@@ -115,6 +115,19 @@ async def run_claimed(
         run.pending.append(
             j.history(instance_id, "started", host.now(), row.get("originator"), detail)
         )
+    host.failed_for(instance_id)  # one a run of it before this left unheard: not this run's
+    try:
+        return await _drive(engine, host, run, row, me)
+    except WriteFailed as failed:
+        await host.close_log(instance_id)
+        return await _end_on_failed_write(engine, host, run, row, failed)
+
+
+async def _drive(
+    engine: LifecyclePorts, host: ProcessHost, run: ProcessRun, row: dict[str, Any], me: ProcessTask
+) -> str:
+    """Run the instance to its next stop and end it there (WriteFailed: see run_claimed)."""
+    instance_id = run.id
     try:
         me.started = True
         if me.cancel_reason is not None or me.interrupt_reason is not None:
@@ -129,6 +142,8 @@ async def run_claimed(
             raise
         await host.close_log(instance_id)
         return await _stopped(engine, run, row, me)
+    except WriteFailed:
+        raise
     except Exception as exc:  # a bug must not leave the instance running for ever
         log.exception("instance %s: executor failed", instance_id)
         await host.close_log(instance_id)
@@ -301,8 +316,74 @@ async def _stopped(
     return ERROR
 
 
+async def _end_on_failed_write(
+    engine: Committing, host: ProcessHost, run: ProcessRun, row: dict[str, Any], failed: WriteFailed
+) -> str:
+    """A write of the run failed after its task stopped awaiting it (writer.py): the run's
+    variables hold its step, the journal does not. Whatever end was coming (completion,
+    wait, error, cancel, stop), the instance ends in error naming that step and the
+    database error, and keeps the variables as last committed (the instance row's: no
+    later write of it was accepted), so that a retry runs the step once, from a state that
+    agrees with the journal. A step of it whose start was committed (an action that may
+    have acted) is the failed step (retry or skip); the commands the stop killed are
+    cancelled, so a retry runs them again."""
+    instance_id = run.id
+    keys = j.step_keys(failed.failure.statements)
+    error = host.masker.mask(_one_line(failed.failure.error))
+    reason = f"{', '.join(keys) or 'a step'}: not written: {error}"
+    async with engine.tx() as tx:
+        current = await inst_q.get(tx.conn, instance_id)
+        if current is None or not _mine(current, engine):
+            return "lost"
+        await var_q.replace(tx.conn, instance_id, dict(current.get("variables") or {}))
+        failed_step = None
+        for key in keys:
+            step = await step_q.get_step(tx.conn, instance_id, key)
+            if step and step["status"] == STEP_STARTED and not step.get("decision"):
+                failed_step = key
+                await step_q.set_step(
+                    tx.conn, instance_id, key, {"status": STEP_ERROR, "error": reason}
+                )
+                break
+        killed = [
+            key
+            for key, entry in run.journal.items()
+            if entry.get("status") == STEP_STARTED
+            and not entry.get("decision")
+            and key != failed_step
+            and key not in run.inherited
+        ]
+        for key in killed:
+            await step_q.set_step(
+                tx.conn, instance_id, key, {"status": STEP_CANCELLED, "ended_at": tx.now}
+            )
+        await inst_q.set_fields(tx.conn, instance_id, {"error_step": failed_step})
+        await step_q.add_history(
+            tx.conn,
+            instance_id,
+            "error",
+            tx.now,
+            None,
+            {"step": keys[0] if keys else None, "steps": keys, "error": error},
+        )
+        await _end(tx, row, ERROR, reason)
+    log.warning("instance %s: %s", instance_id, reason)
+    return ERROR
+
+
+def _one_line(exc: Exception, limit: int = 200) -> str:
+    """A database error in one line: the driver's own message (not the statement and its
+    parameters that SQLAlchemy adds), its first line, cut at ``limit``."""
+    orig = getattr(exc, "orig", None)
+    source = orig if isinstance(orig, Exception) else exc
+    lines = [line.strip() for line in str(source).splitlines() if line.strip()]
+    text = f"{type(source).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 async def _settled(run: ProcessRun) -> bool:
-    """``run.settle()``: False when another node took the instance over meanwhile."""
+    """``run.settle()``: False when another node took the instance over meanwhile
+    (WriteFailed goes up to run_claimed)."""
     try:
         await run.settle()
     except LostOwnership:

@@ -6,6 +6,7 @@ what a shared step holds back (``pending``), and ``settle`` before an end of its
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
@@ -14,6 +15,7 @@ from switchyard.engine.definitions import values
 from switchyard.engine.kernel.events import EngineEvent
 from switchyard.engine.process import journal as j
 from switchyard.engine.process.milestones import MILESTONES
+from switchyard.engine.process.writer import FailedWrite, WriteFailed
 
 FRAMES = "__frames__"  # task-call frames inside the stored variables document
 ITEMS = "__items__"  # for-each lists under way inside the stored variables document
@@ -29,6 +31,8 @@ class Writes(Protocol):
         *,
         owner: int | None = None,
     ) -> None: ...
+
+    def failed_for(self, owner: int) -> FailedWrite | None: ...
 
 
 class RunWrites:
@@ -133,7 +137,15 @@ class RunWrites:
         after them, never before (the writer's fence would then drop them, and a retry
         would run them again). The writer commits in order, so one more write of this
         instance committing means every earlier one has. LostOwnership if another node
-        took the instance over."""
+        took the instance over.
+
+        WriteFailed if one of those writes failed (the writer keeps such a failure for the
+        instance, ``failed_for``): the run's variables then hold a step the journal lacks,
+        and the end must store the variables as last committed instead (lifecycle.py)."""
         if self.unsettled or self.pending:
-            await self._write([])
+            with contextlib.suppress(WriteFailed):  # refused for the failure: taken below
+                await self._write([])
         self.unsettled = False
+        failure = self.host.failed_for(self.id)
+        if failure is not None:
+            raise WriteFailed(self.id, failure)

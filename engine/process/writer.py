@@ -12,6 +12,12 @@ A write is a list of (statement, params) pairs run in order, plus the events it 
 Writes in one batch must not depend on each other (they come from different instances,
 and an instance has at most one write in flight). If a batch fails, its writes are
 retried one by one so that one bad write fails alone.
+
+A write whose awaiting task was cancelled meanwhile (a parallel unit a sibling's failure
+stopped, a run a cancel interrupted) still commits; if it fails, nobody hears it from its
+future, so its failure is kept for its instance (``failed_for``) and every later write of
+that instance is refused (``WriteFailed``) until the run has learnt it: nothing written
+after it may carry variables that hold the step the journal lacks.
 """
 
 from __future__ import annotations
@@ -41,6 +47,24 @@ Statement = tuple[Any, dict[str, Any]]
 class LostOwnership(Exception):
     """The instance is no longer running on this node (another node restored it, or it
     was ended meanwhile): its writes are dropped and its executor must stop."""
+
+
+@dataclass(frozen=True)
+class FailedWrite:
+    """An instance's write that failed after its task had stopped awaiting it."""
+
+    error: Exception
+    statements: Sequence[Statement]
+
+
+class WriteFailed(Exception):
+    """A write of this instance failed unheard (``FailedWrite``): the run's memory is ahead
+    of the store. Raised for every later write of the instance, and by ``settle``."""
+
+    def __init__(self, owner: int, failure: FailedWrite) -> None:
+        super().__init__(f"instance {owner}: a write failed: {failure.error}")
+        self.owner = owner
+        self.failure = failure
 
 
 @dataclass
@@ -83,6 +107,21 @@ class GroupWriter:
         self.batches = 0
         self.writes = 0
         self._raw = RawWriter() if engine.store.is_sqlite else None  # process/raw_writes.py
+        self._failed: dict[int, FailedWrite] = {}  # by owner: failed with nobody awaiting
+
+    def failed_for(self, owner: int) -> FailedWrite | None:
+        """The write of ``owner`` that failed after its task stopped awaiting it, if any;
+        forgotten as it is returned (later writes of the instance are accepted again)."""
+        return self._failed.pop(owner, None)
+
+    def _refused(self, item: _Write) -> bool:
+        """``item`` is a write of an instance with an unheard failure: it fails too."""
+        failure = self._failed.get(item.owner) if item.owner is not None else None
+        if failure is None:
+            return False
+        if not item.future.done():
+            item.future.set_exception(WriteFailed(item.owner or 0, failure))
+        return True
 
     def start(self) -> None:
         if self._task is None:
@@ -126,6 +165,9 @@ class GroupWriter:
             batch = [await self._queue.get()]
             while len(batch) < self.max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
+            batch = [item for item in batch if not self._refused(item)]
+            if not batch:
+                continue
             try:
                 await self._commit(batch)
             except Exception:
@@ -135,11 +177,16 @@ class GroupWriter:
                     exc_info=True,
                 )
                 for item in batch:
+                    if self._refused(item):  # an earlier write of its instance failed
+                        continue
                     try:
                         await self._commit([item])
                     except Exception as exc:
                         if not item.future.done():
                             item.future.set_exception(exc)
+                        elif item.future.cancelled() and item.owner is not None:
+                            # its task stopped awaiting it: its end must learn it (settle)
+                            self._failed.setdefault(item.owner, FailedWrite(exc, item.statements))
                     else:
                         if not item.future.done():
                             item.future.set_result(None)
