@@ -94,12 +94,17 @@ class Dispatcher:
         while True:
             self._wake.clear()
             self._freed = 0
+            claimed = 0
             try:
-                await self.dispatch_once()
+                claimed = await self.dispatch_once()
                 if self.after_round is not None:
                     await self.after_round()
             except Exception:
                 log.exception("dispatcher: claim failed; retrying")
+            if claimed >= BATCH:
+                # a round's whole batch: more may be claimable (a wide lane, the next
+                # lane), and the claim's own ``running`` event wakes nothing: go on now
+                continue
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(POLL):  # not wait_for: it can eat a cancel (3.11)
                     await self._wake.wait()

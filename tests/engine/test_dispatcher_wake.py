@@ -89,3 +89,28 @@ async def test_a_wave_ended_at_once_is_claimed_for_at_once(
             assert dispatcher.rounds == 1  # still gathering (30 s here)
     finally:
         await dispatcher.stop()
+
+
+@pytest.mark.parametrize("lanes", [("pool", "pool", "pool"), ("a", "a", "b")])
+async def test_a_round_that_claimed_its_whole_batch_goes_on_at_once(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, lanes: tuple[str, ...]
+) -> None:
+    """A round claims at most ``BATCH``; what is left claimable (more queued on a wide
+    lane, or on the next lane) is claimed by another round at once, not after the
+    fallback poll. That round came from the claim's own ``running`` event; ignored, the
+    rest waited for ``POLL`` (made long here: no timing measured), with free slots."""
+    monkeypatch.setattr(dispatcher_module, "BATCH", 2)
+    monkeypatch.setattr(dispatcher_module, "POLL", 600.0)
+    for lane in sorted(set(lanes)):
+        await engine.add_lane(lane, 5)
+        await engine.add_schedule(spec(f"job-{lane}", lane=lane, overlap="parallel:5"))
+    for lane in lanes:  # queued before the dispatcher starts: no wake-up pending
+        await engine.start(f"job-{lane}")
+    launched: list[dict[str, Any]] = []
+    dispatcher = Counted(engine, launched.append)
+    dispatcher.start()
+    try:
+        await until(lambda: len(launched) == len(lanes), what="every queued instance claimed")
+        assert sorted(r["lane"] for r in launched) == sorted(lanes)
+    finally:
+        await dispatcher.stop()
