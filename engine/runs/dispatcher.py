@@ -53,6 +53,10 @@ class Dispatcher:
         self.launch = launch
         self._wake = asyncio.Event()
         self._freed = 0  # instances seen leaving ``running`` since the last claim round
+        # the last round claimed less than it could because of load_balance_threshold:
+        # another node's claim (a ``running`` event) may make every node full, and then
+        # this one claims again (``_room``)
+        self._held = False
         self._tasks: list[asyncio.Task[None]] = []
         self.paused = False
         self.threshold: int | None = None  # load_balance_threshold (the runtime sets it)
@@ -84,10 +88,12 @@ class Dispatcher:
                     self._wake.set()
                 elif event.kind == ev.INSTANCES_CHANGED:
                     status = event.data.get("status")
-                    if status == RUNNING:
+                    if status == RUNNING and not (
+                        self._held and event.node_id != self.engine.node_id
+                    ):
                         continue  # claimed (here or elsewhere): no slot freed, nothing queued
                     self._wake.set()
-                    if status is not None and status != QUEUED:
+                    if status not in (None, QUEUED, RUNNING):
                         self._freed += len(event.data.get("ids") or ()) or 1
 
     async def _run(self) -> None:
@@ -123,6 +129,7 @@ class Dispatcher:
                 self.paused = True  # `node drain`: claim nothing from the moment it commits
                 return 0
             room = await self._room(conn) if lanes else BATCH
+        self._held = room < BATCH
         claimed = 0
         for lane in sorted(lanes):
             if self.paused or claimed >= room:
