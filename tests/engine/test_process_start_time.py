@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
 import pytest
-from switchyard.engine.kernel.nodes import process_start_time
+from switchyard.engine.kernel.nodes import HOST, is_alive, process_start_time
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="Linux /proc")
 
@@ -58,3 +60,29 @@ def test_it_does_not_import_psutil() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def state(pid: int) -> bytes:
+    stat = Path(f"/proc/{pid}/stat").read_bytes()
+    return stat[stat.rfind(b")") + 2 :].split()[0]
+
+
+def test_a_node_killed_but_not_reaped_is_dead() -> None:
+    """A node's process killed with ``kill -9`` stays a zombie while its parent has not
+    waited for it: it runs nothing, so its node is dead at once (its work adopted by a
+    restarted node), not alive until its heartbeat ages. Its start time is still there:
+    a group whose leader is a zombie may have live members, ours to kill."""
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        started = process_start_time(child.pid)
+        now = datetime.now(UTC)
+        row = {"host": HOST, "pid": child.pid, "proc_start_time": started, "heartbeat_at": now}
+        assert is_alive(row, now)
+        os.kill(child.pid, signal.SIGKILL)
+        while state(child.pid) != b"Z":
+            os.sched_yield()
+        assert not is_alive(row, now)
+        assert process_start_time(child.pid) == started == psutil.Process(child.pid).create_time()
+    finally:
+        child.kill()
+        child.wait()
