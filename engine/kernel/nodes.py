@@ -76,20 +76,34 @@ def process_start_time(pid: int) -> float | None:
     return _start(pid, zombie=True)
 
 
+class ProcessHidden(Exception):
+    """Process ``pid`` exists but this user may not read it: another user's, behind a
+    ``/proc`` mounted with ``hidepid`` (systemd's ``ProtectProc=``). Whether it is the
+    process recorded is unknown; its heartbeat decides, as for a node on another host."""
+
+
 def running_start_time(pid: int) -> float | None:
     """``process_start_time``, but None for a zombie too: a process that ended runs
     nothing, even while its parent has not reaped it (a node killed by ``kill -9`` under
-    a parent that does not wait for it is dead, not alive until its heartbeat ages)."""
-    return _start(pid, zombie=False)
+    a parent that does not wait for it is dead, not alive until its heartbeat ages).
+    Raises ``ProcessHidden`` for a process that is there but out of sight (psutil says
+    "no such process" then: another user's live node looked dead, its work taken over)."""
+    return _start(pid, zombie=False, hidden=True)
 
 
-def _start(pid: int, *, zombie: bool) -> float | None:
+def _start(pid: int, *, zombie: bool, hidden: bool = False) -> float | None:
     try:
         stat = _stat_fields(pid)
     except (FileNotFoundError, ProcessLookupError):
         if _PROC:
+            if hidden and _exists(pid):
+                raise ProcessHidden(pid) from None
             return None  # gone
         stat = None
+    except PermissionError:
+        if hidden:
+            raise ProcessHidden(pid) from None
+        stat = None  # psutil's answer, as before (AccessDenied: None)
     if stat is not None:
         state, ticks = stat
         boot = _boot_time()
@@ -102,8 +116,26 @@ def _start(pid: int, *, zombie: bool) -> float | None:
         if not zombie and proc.status() == psutil.STATUS_ZOMBIE:
             return None
         return proc.create_time()
+    except psutil.AccessDenied as exc:
+        if hidden:
+            raise ProcessHidden(pid) from exc
+        return None
     except psutil.Error:
         return None
+
+
+def _exists(pid: int) -> bool:
+    """Whether a process ``pid`` exists for this pid namespace (signal 0: EPERM is
+    another user's process), when /proc has no entry for it."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
 
 
 # /proc/PID/stat as Linux writes it (Solaris has a /proc without it: psutil there)
@@ -118,11 +150,11 @@ _boot: list[float] = []
 def _stat_fields(pid: int) -> tuple[bytes, int] | None:
     """The state (field 3) and start time (field 22, clock ticks after boot) of
     /proc/PID/stat, or None when unreadable for another reason than the pid being gone
-    (FileNotFoundError: psutil decides then)."""
+    (FileNotFoundError) or out of this user's sight (PermissionError): psutil decides."""
     try:
         with open(f"/proc/{int(pid)}/stat", "rb") as f:
             stat = f.read()
-    except (FileNotFoundError, ProcessLookupError):
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
         raise
     except OSError:
         return None
@@ -174,7 +206,10 @@ def is_alive(row: dict[str, Any], now: datetime, dead_after: timedelta = DEAD_AF
     if beat is None or now - beat > dead_after:
         return False
     if row["host"] == HOST:
-        started = running_start_time(int(row["pid"]))
+        try:
+            started = running_start_time(int(row["pid"]))
+        except ProcessHidden:
+            return True  # another user's, out of sight (hidepid): its heartbeat decides
         if started is None:
             return False
         recorded = row.get("proc_start_time")

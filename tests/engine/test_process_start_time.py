@@ -5,6 +5,7 @@ with it across versions and nodes, so it must be the very same number."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -86,3 +87,57 @@ def test_a_node_killed_but_not_reaped_is_dead() -> None:
     finally:
         child.kill()
         child.wait()
+
+
+AS_NOBODY = (
+    'mount -t proc -o hidepid="$0" proc /proc && '
+    'exec setpriv --reuid=65534 --regid=65534 --clear-groups "$@"'
+)
+CHECK = """
+import json, os, sys
+from datetime import UTC, datetime
+from switchyard.engine.kernel.nodes import HOST, is_alive, process_start_time
+pid, started, gone = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
+now = datetime.now(UTC)
+def row(pid):
+    return {"host": HOST, "pid": pid, "proc_start_time": started, "heartbeat_at": now}
+print(json.dumps({
+    "alive": is_alive(row(pid), now),
+    "gone": is_alive(row(gone), now),
+    "mine": is_alive({**row(os.getpid()), "proc_start_time": None}, now),
+    "start": process_start_time(pid),
+}))
+"""
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not (shutil.which("unshare") and shutil.which("setpriv")),
+    reason="root, unshare and setpriv: a /proc with hidepid in a mount namespace of its own",
+)
+@pytest.mark.parametrize("hidepid", ["2", "1"])  # invisible, noaccess
+def test_another_users_live_node_behind_hidepid_is_not_dead(hidepid: str) -> None:
+    """/proc mounted with hidepid (systemd's ProtectProc=) hides other users' processes:
+    psutil and /proc say "no such process". A live node of another user on this host
+    then looked dead at once: a node of this user took over its running work and marked
+    it stopped (so it stopped itself). Out of sight, its heartbeat decides, as on another
+    host; a pid that is really gone is still dead at once, and a hidden group is never
+    ours to kill (no start time)."""
+    node = subprocess.Popen(["sleep", "30"])  # root's: another user's node for nobody
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    try:
+        started = process_start_time(node.pid)
+        assert started is not None
+        args = [str(node.pid), repr(started), str(gone.pid)]
+        isolated = ["unshare", "-m", "--propagation", "private", "sh", "-c", AS_NOBODY]
+        out = subprocess.run(
+            [*isolated, hidepid, sys.executable, "-c", CHECK, *args],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        seen = json.loads(out.stdout)
+        assert seen == {"alive": True, "gone": False, "mine": True, "start": None}
+    finally:
+        node.kill()
+        node.wait()
