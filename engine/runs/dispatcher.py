@@ -57,6 +57,7 @@ class Dispatcher:
         # another node's claim (a ``running`` event) may make every node full, and then
         # this one claims again (``_room``)
         self._held = False
+        self._more = False  # the last round stopped at BATCH with more to claim
         self._tasks: list[asyncio.Task[None]] = []
         self.paused = False
         self.threshold: int | None = None  # load_balance_threshold (the runtime sets it)
@@ -100,16 +101,16 @@ class Dispatcher:
         while True:
             self._wake.clear()
             self._freed = 0
-            claimed = 0
+            self._more = False
             try:
-                claimed = await self.dispatch_once()
+                await self.dispatch_once()
                 if self.after_round is not None:
                     await self.after_round()
             except Exception:
                 log.exception("dispatcher: claim failed; retrying")
-            if claimed >= BATCH:
-                # a round's whole batch: more may be claimable (a wide lane, the next
-                # lane), and the claim's own ``running`` event wakes nothing: go on now
+            if self._more:
+                # the round stopped at its batch with more claimable (a wide lane, the
+                # next lane), and the claim's own ``running`` event wakes nothing: go on
                 continue
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(POLL):  # not wait_for: it can eat a cancel (3.11)
@@ -132,12 +133,15 @@ class Dispatcher:
         self._held = room < BATCH
         claimed = 0
         for lane in sorted(lanes):
-            if self.paused or claimed >= room:
+            if self.paused:
+                break
+            if claimed >= room:
+                self._more = not self._held  # lanes left, past the batch (not the threshold)
                 break
             # the one claim path (store/queries/claims.py): lane locked, free slots
             # counted and claimed in one transaction
             async with self.engine.tx() as tx:
-                rows = await claims.claim(
+                rows, capped = await claims.claim_batch(
                     tx.conn,
                     lane=lane,
                     node_id=self.engine.node_id,
@@ -146,6 +150,7 @@ class Dispatcher:
                     most=min(BATCH, room - claimed),
                     clock=self.engine.clock.now,
                 )
+                self._more = self._more or (capped and not self._held)
                 if rows:
                     ids = [r["id"] for r in rows]
                     tx.emit(ev.INSTANCES_CHANGED, ids[0], ids=ids, status=RUNNING, lane=lane)

@@ -121,6 +121,29 @@ async def test_a_round_that_claimed_its_whole_batch_goes_on_at_once(
         await dispatcher.stop()
 
 
+async def test_a_round_that_filled_its_lane_starts_no_other(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch that filled the lane's last slot (a wave of 500 on a lane of 500) leaves
+    nothing claimable: no round follows it at once (an empty claim round is a write
+    transaction, held while the wave starts)."""
+    monkeypatch.setattr(dispatcher_module, "BATCH", 2)
+    monkeypatch.setattr(dispatcher_module, "POLL", 600.0)
+    await engine.add_lane("pool", 2)
+    await engine.add_schedule(spec("job", lane="pool", overlap="parallel:5"))
+    for _ in range(3):
+        await engine.start("job")
+    launched: list[dict[str, Any]] = []
+    dispatcher = Counted(engine, launched.append)
+    dispatcher.start()
+    try:
+        await until(lambda: len(launched) == 2, what="the lane filled")
+        await asyncio.sleep(0.3)  # a round at once would come within ms; the poll in 600 s
+        assert (dispatcher.rounds, len(launched)) == (1, 2)
+    finally:
+        await dispatcher.stop()
+
+
 class Together(Counted):
     """A dispatcher whose first round computes its room (load balancing) at the same time
     as another node's: two nodes woken by the same event, each seeing the other below the
