@@ -141,3 +141,23 @@ def test_another_users_live_node_behind_hidepid_is_not_dead(hidepid: str) -> Non
     finally:
         node.kill()
         node.wait()
+
+
+def test_a_command_name_made_to_look_like_a_zombie(tmp_path: Path) -> None:
+    """A command name (any user chooses it) shaped like the fields after it: read from the
+    first ")" it says "Z" (a zombie: dead) and a start time of its choosing. Read from
+    the last one, the process is what it is: running, started when psutil says."""
+    crafted = tmp_path / "a) Z 1 2 3 4 5 6 7 8 9"
+    shutil.copy(shutil.which("sleep") or "/bin/sleep", crafted)
+    child = subprocess.Popen([str(crafted), "5"])
+    try:
+        name = psutil.Process(child.pid).name()
+        assert name.startswith("a) Z 1")
+        now = datetime.now(UTC)
+        started = process_start_time(child.pid)
+        assert started == psutil.Process(child.pid).create_time()
+        row = {"host": HOST, "pid": child.pid, "proc_start_time": started, "heartbeat_at": now}
+        assert is_alive(row, now)
+    finally:
+        child.kill()
+        child.wait()
