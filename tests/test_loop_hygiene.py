@@ -39,8 +39,8 @@ E = "switchyard.engine"
 
 # Sync functions that touch the OS but are proven cheap; the scan does not follow them.
 CHEAP: dict[tuple[str, str], str] = {
-    (f"{E}.kernel.nodes", "process_start_time"): (
-        "reads /proc/<pid>/stat of ONE pid and /proc/stat once (procfs: kernel memory, no "
+    (f"{E}.kernel.nodes", "_start"): (
+        "(process_start_time, running_start_time) reads /proc/<pid>/stat of ONE pid and /proc/stat once (procfs: kernel memory, no "
         "disk, tens of µs; psutil only where there is no /proc). The costly psutil use, a "
         "scan of every pid (runs.runner._group_alive), goes through asyncio.to_thread."
     ),

@@ -16,6 +16,7 @@ from __future__ import annotations
 import enum
 import os
 import socket
+import sys
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -65,48 +66,102 @@ def own_start_time() -> float | None:
 
 def process_start_time(pid: int) -> float | None:
     """When process ``pid`` started (seconds since the epoch), or None if it is gone:
-    a pid plus its start time names one process, even after the pid is reused.
+    a pid plus its start time names one process, even after the pid is reused. A zombie
+    (ended, not reaped yet) still has its start time, as psutil gives it: the leader of a
+    group left behind may be one while the rest of its group runs.
 
     On Linux read from ``/proc`` the way psutil computes ``create_time()`` (the same
     number: a test compares them), because importing psutil costs ~10-16 ms, paid by
     every node start (bench/engine.py times from the start); elsewhere psutil."""
+    return _start(pid, zombie=True)
+
+
+class ProcessHidden(Exception):
+    """Process ``pid`` exists but this user may not read it: another user's, behind a
+    ``/proc`` mounted with ``hidepid`` (systemd's ``ProtectProc=``). Whether it is the
+    process recorded is unknown; its heartbeat decides, as for a node on another host."""
+
+
+def running_start_time(pid: int) -> float | None:
+    """``process_start_time``, but None for a zombie too: a process that ended runs
+    nothing, even while its parent has not reaped it (a node killed by ``kill -9`` under
+    a parent that does not wait for it is dead, not alive until its heartbeat ages).
+    Raises ``ProcessHidden`` for a process that is there but out of sight (psutil says
+    "no such process" then: another user's live node looked dead, its work taken over)."""
+    return _start(pid, zombie=False, hidden=True)
+
+
+def _start(pid: int, *, zombie: bool, hidden: bool = False) -> float | None:
     try:
-        ticks = _start_ticks(pid)
+        stat = _stat_fields(pid)
     except (FileNotFoundError, ProcessLookupError):
         if _PROC:
+            if hidden and _exists(pid):
+                raise ProcessHidden(pid) from None
             return None  # gone
-        ticks = None
-    if ticks is not None:
+        stat = None
+    except PermissionError:
+        if hidden:
+            raise ProcessHidden(pid) from None
+        stat = None  # psutil's answer, as before (AccessDenied: None)
+    if stat is not None:
+        state, ticks = stat
         boot = _boot_time()
         if boot is not None:
-            return ticks / _CLOCK_TICKS + boot
+            return None if state == b"Z" and not zombie else ticks / _CLOCK_TICKS + boot
     import psutil  # here: a command line call that starts no node need not import it
 
     try:
-        return psutil.Process(pid).create_time()
+        proc = psutil.Process(pid)
+        if not zombie and proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return proc.create_time()
+    except psutil.AccessDenied as exc:
+        if hidden:
+            raise ProcessHidden(pid) from exc
+        return None
     except psutil.Error:
         return None
 
 
-_PROC = os.path.isdir("/proc/self")
+def _exists(pid: int) -> bool:
+    """Whether a process ``pid`` exists for this pid namespace (signal 0: EPERM is
+    another user's process), when /proc has no entry for it."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+# /proc/PID/stat as Linux writes it (Solaris has a /proc without it: psutil there)
+_PROC = sys.platform.startswith("linux") and os.path.isdir("/proc/self")
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-_boot: list[float] = []  # /proc/stat's btime, read once per process (as psutil caches it)
+# /proc/stat's btime, read once per process. psutil 7 reads it on every call: the two
+# differ only after the wall clock is stepped (btime moves with it), and neither is right
+# then: a start time recorded before a step never matches one computed after it.
+_boot: list[float] = []
 
 
-def _start_ticks(pid: int) -> int | None:
-    """Field 22 of /proc/PID/stat (clock ticks after boot), or None when unreadable for
-    another reason than the pid being gone (FileNotFoundError: psutil decides then)."""
+def _stat_fields(pid: int) -> tuple[bytes, int] | None:
+    """The state (field 3) and start time (field 22, clock ticks after boot) of
+    /proc/PID/stat, or None when unreadable for another reason than the pid being gone
+    (FileNotFoundError) or out of this user's sight (PermissionError): psutil decides."""
     try:
         with open(f"/proc/{int(pid)}/stat", "rb") as f:
             stat = f.read()
-    except (FileNotFoundError, ProcessLookupError):
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
         raise
     except OSError:
         return None
     # the command name (field 2) is in parentheses and may hold spaces and ")"
     fields = stat[stat.rfind(b")") + 2 :].split()
     try:
-        return int(fields[19])
+        return fields[0], int(fields[19])
     except (IndexError, ValueError):
         return None
 
@@ -151,7 +206,10 @@ def is_alive(row: dict[str, Any], now: datetime, dead_after: timedelta = DEAD_AF
     if beat is None or now - beat > dead_after:
         return False
     if row["host"] == HOST:
-        started = process_start_time(int(row["pid"]))
+        try:
+            started = running_start_time(int(row["pid"]))
+        except ProcessHidden:
+            return True  # another user's, out of sight (hidepid): its heartbeat decides
         if started is None:
             return False
         recorded = row.get("proc_start_time")

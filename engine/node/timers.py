@@ -33,7 +33,12 @@ from typing import Any
 from switchyard.engine.errors import NotFound, SwitchyardError
 from switchyard.engine.instances.transition import wake
 from switchyard.engine.kernel import events as ev
-from switchyard.engine.kernel.nodes import HOST, is_alive, process_start_time
+from switchyard.engine.kernel.nodes import (
+    HOST,
+    ProcessHidden,
+    is_alive,
+    running_start_time,
+)
 from switchyard.engine.people.identity import Identity
 from switchyard.engine.people.rules import anyone, rule
 from switchyard.engine.schedules.api import SchedulesApi
@@ -123,7 +128,10 @@ def node_alive(node_id: str | None, nodes: dict[str, dict[str, Any]], now: datet
     pid = rest if host else ""
     if host != HOST.split(".")[0] or not pid.isdigit():
         return False  # another host's CLI: only its age tells
-    return process_start_time(int(pid)) is not None
+    try:
+        return running_start_time(int(pid)) is not None
+    except ProcessHidden:
+        return False  # another user's, out of sight (hidepid): as on another host, its age
 
 
 class TimersApi(SchedulesApi):

@@ -53,6 +53,11 @@ class Dispatcher:
         self.launch = launch
         self._wake = asyncio.Event()
         self._freed = 0  # instances seen leaving ``running`` since the last claim round
+        # the last round claimed less than it could because of load_balance_threshold:
+        # another node's claim (a ``running`` event) may make every node full, and then
+        # this one claims again (``_room``)
+        self._held = False
+        self._more = False  # the last round stopped at BATCH with more to claim
         self._tasks: list[asyncio.Task[None]] = []
         self.paused = False
         self.threshold: int | None = None  # load_balance_threshold (the runtime sets it)
@@ -84,22 +89,29 @@ class Dispatcher:
                     self._wake.set()
                 elif event.kind == ev.INSTANCES_CHANGED:
                     status = event.data.get("status")
-                    if status == RUNNING:
+                    if status == RUNNING and not (
+                        self._held and event.node_id != self.engine.node_id
+                    ):
                         continue  # claimed (here or elsewhere): no slot freed, nothing queued
                     self._wake.set()
-                    if status is not None and status != QUEUED:
+                    if status not in (None, QUEUED, RUNNING):
                         self._freed += len(event.data.get("ids") or ()) or 1
 
     async def _run(self) -> None:
         while True:
             self._wake.clear()
             self._freed = 0
+            self._more = False
             try:
                 await self.dispatch_once()
                 if self.after_round is not None:
                     await self.after_round()
             except Exception:
                 log.exception("dispatcher: claim failed; retrying")
+            if self._more:
+                # the round stopped at its batch with more claimable (a wide lane, the
+                # next lane), and the claim's own ``running`` event wakes nothing: go on
+                continue
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(POLL):  # not wait_for: it can eat a cancel (3.11)
                     await self._wake.wait()
@@ -118,14 +130,18 @@ class Dispatcher:
                 self.paused = True  # `node drain`: claim nothing from the moment it commits
                 return 0
             room = await self._room(conn) if lanes else BATCH
+        self._held = room < BATCH
         claimed = 0
         for lane in sorted(lanes):
-            if self.paused or claimed >= room:
+            if self.paused:
+                break
+            if claimed >= room:
+                self._more = not self._held  # lanes left, past the batch (not the threshold)
                 break
             # the one claim path (store/queries/claims.py): lane locked, free slots
             # counted and claimed in one transaction
             async with self.engine.tx() as tx:
-                rows = await claims.claim(
+                rows, capped = await claims.claim_batch(
                     tx.conn,
                     lane=lane,
                     node_id=self.engine.node_id,
@@ -134,6 +150,7 @@ class Dispatcher:
                     most=min(BATCH, room - claimed),
                     clock=self.engine.clock.now,
                 )
+                self._more = self._more or (capped and not self._held)
                 if rows:
                     ids = [r["id"] for r in rows]
                     tx.emit(ev.INSTANCES_CHANGED, ids[0], ids=ids, status=RUNNING, lane=lane)

@@ -110,13 +110,32 @@ async def claim(
     waited for the lock). The run whose end freed the slot may have ended after ``now``;
     on record, the next run must not start before it ended (two at once on a lane of 1,
     on paper: tests/engine/test_claims.py)."""
+    rows, _ = await claim_batch(
+        conn, lane=lane, node_id=node_id, host=host, now=now, most=most, clock=clock
+    )
+    return rows
+
+
+async def claim_batch(
+    conn: AsyncConnection,
+    *,
+    lane: str,
+    node_id: str,
+    host: str,
+    now: datetime,
+    most: int,
+    clock: Callable[[], datetime] | None = None,
+) -> tuple[list[dict[str, Any]], bool]:
+    """``claim``, and whether it stopped at ``most`` with slots of the lane left free:
+    more may be claimable at once (the dispatcher's next round, not its poll)."""
     concurrency = await lock_lane(conn, lane, now)
-    free = min(concurrency - await running_in_lane(conn, lane), most)
+    slots = concurrency - await running_in_lane(conn, lane)
+    free = min(slots, most)
     if free <= 0:
-        return []
+        return [], False
     picked = await _pick(conn, lane, free)
     if not picked:
-        return []
+        return [], False
     if clock is not None:
         now = max(now, clock())
     params = {
@@ -129,7 +148,7 @@ async def claim(
     result = await conn.execute(_CLAIM, params)
     keys = tuple(result.keys())
     rows = [dict(zip(keys, row, strict=True)) for row in result.all()]
-    return sorted(rows, key=lambda r: r["id"])
+    return sorted(rows, key=lambda r: r["id"]), slots > most and len(picked) == most
 
 
 async def claim_next(
