@@ -170,6 +170,9 @@ class Node(SQLModel, table=True):
     host: str = Field(max_length=255)
     pid: int
     proc_start_time: float | None = Field(default=None)
+    # the inode of /proc/PID/ns/pid: same host name, other pid namespace (containers on
+    # the host's network) -> its pid means nothing here (migration 0010)
+    pid_ns: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     started_at: datetime | None = utc_column()
     heartbeat_at: datetime | None = utc_column()
     stopped_at: datetime | None = utc_column()

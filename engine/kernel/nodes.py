@@ -199,13 +199,36 @@ class NodeView:
     kind: str = ""  # serve / session (an embedded console's node: console)
 
 
+def _own_pid_ns() -> int | None:
+    """This process's pid namespace (the inode of /proc/self/ns/pid), None where unknown."""
+    try:
+        return os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return None
+
+
+PID_NS = _own_pid_ns()  # recorded with every node row (nodes.pid_ns)
+
+
+def pid_is_ours(row: dict[str, Any]) -> bool:
+    """Whether a node row's pid names a process we can check: on this host AND in this
+    pid namespace. Two containers on the host's network share its host name but not their
+    pids: the other's pid means another process here (or none), and a live node would
+    look dead and have its work taken over while it still runs it. A row without a
+    namespace (a node of an older version) is checked as before."""
+    if row["host"] != HOST:
+        return False
+    theirs = row.get("pid_ns")
+    return theirs is None or PID_NS is None or int(theirs) == PID_NS
+
+
 def is_alive(row: dict[str, Any], now: datetime, dead_after: timedelta = DEAD_AFTER) -> bool:
     if row.get("stopped_at") is not None:
         return False
     beat = row.get("heartbeat_at")
     if beat is None or now - beat > dead_after:
         return False
-    if row["host"] == HOST:
+    if pid_is_ours(row):
         try:
             started = running_start_time(int(row["pid"]))
         except ProcessHidden:

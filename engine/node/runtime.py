@@ -28,6 +28,7 @@ from switchyard.engine.kernel import eventlog
 from switchyard.engine.kernel import events as ev
 from switchyard.engine.kernel.nodes import (
     HOST,
+    PID_NS,
     WORKER_MODES,
     Liveness,
     NodeState,
@@ -132,6 +133,7 @@ class Runtime:
                     "host": HOST,
                     "pid": os.getpid(),
                     "proc_start_time": own_start_time(),
+                    "pid_ns": PID_NS,
                     "started_at": now,
                     "heartbeat_at": now,
                 },

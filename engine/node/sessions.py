@@ -14,7 +14,7 @@ import os
 from typing import Protocol, runtime_checkable
 
 from switchyard.engine.kernel import events as ev
-from switchyard.engine.kernel.nodes import HOST, Liveness, own_start_time
+from switchyard.engine.kernel.nodes import HOST, PID_NS, Liveness, own_start_time
 from switchyard.engine.kernel.ports import HasNodeId, StoreAccess
 from switchyard.engine.kernel.tasks import spawn
 from switchyard.engine.ops import params as server_params
@@ -51,6 +51,7 @@ class ConsoleSession:
                     "host": HOST,
                     "pid": os.getpid(),
                     "proc_start_time": own_start_time(),
+                    "pid_ns": PID_NS,
                     "started_at": now,
                     "heartbeat_at": now,
                 },
