@@ -35,7 +35,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
-from switchyard.store.models import UTCDateTime
+from switchyard.store.models import QUEUED, RUNNING, UTCDateTime
 from switchyard.store.queries import instances
 from switchyard.store.queries import lanes as lane_q
 
@@ -63,10 +63,10 @@ _CLAIM = (
     .where(
         _TABLE.c.id.in_(bindparam("ids", expanding=True)),
         _TABLE.c.lane == bindparam("claim_lane"),
-        _TABLE.c.status == "queued",
+        _TABLE.c.status == QUEUED,
     )
     .values(
-        status="running",
+        status=RUNNING,
         node_id=bindparam("claim_node"),
         host=bindparam("claim_host"),
         started_at=bindparam("claim_now", type_=UTCDateTime()),
@@ -145,9 +145,7 @@ async def claim_batch(
         "claim_host": host,
         "claim_now": now,
     }
-    result = await conn.execute(_CLAIM, params)
-    keys = tuple(result.keys())
-    rows = [dict(zip(keys, row, strict=True)) for row in result.all()]
+    rows = instances.as_dicts(await conn.execute(_CLAIM, params))
     return sorted(rows, key=lambda r: r["id"]), slots > most and len(picked) == most
 
 

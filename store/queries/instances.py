@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, Result, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from switchyard.store.models import ACTIVE_STATUSES, QUEUED, RUNNING, Instance, Node, table_of
 from switchyard.store.upsert import insert_ignore
@@ -238,9 +238,13 @@ async def children(conn: AsyncConnection, parent_id: int) -> list[dict[str, Any]
 
 
 async def get_many(conn: AsyncConnection, ids: Sequence[int]) -> list[dict[str, Any]]:
-    """The rows of ``ids`` as dicts (a claim round's 500: the same dicts as ``mappings()``
+    """The rows of ``ids`` as dicts."""
+    return as_dicts(await conn.execute(select(instances).where(instances.c.id.in_(list(ids)))))
+
+
+def as_dicts(result: Result[Any]) -> list[dict[str, Any]]:
+    """A result's rows as dicts (a claim round's 500: the same dicts as ``mappings()``
     gives, built by zipping each plain row with the keys once, ~20 % less of the loop)."""
-    result = await conn.execute(select(instances).where(instances.c.id.in_(list(ids))))
     keys = tuple(result.keys())
     return [dict(zip(keys, row, strict=True)) for row in result.all()]
 
