@@ -13,6 +13,7 @@ from switchyard.engine.instances.transition import transition, wake
 from switchyard.engine.instances.view import InstanceState
 from switchyard.engine.kernel import events as ev
 from switchyard.engine.kernel.ports import HasNodeId, HasStore, Transactions
+from switchyard.engine.kernel.tasks import one_line
 from switchyard.engine.kernel.tx import Tx
 from switchyard.engine.process import journal as j
 from switchyard.engine.process.executor import ProcessRun
@@ -329,7 +330,7 @@ async def _end_on_failed_write(
     cancelled, so a retry runs them again."""
     instance_id = run.id
     keys = j.step_keys(failed.failure.statements)
-    error = host.masker.mask(_one_line(failed.failure.error))
+    error = host.masker.mask(_driver_error(failed.failure.error))
     reason = f"{', '.join(keys) or 'a step'}: not written: {error}"
     async with engine.tx() as tx:
         current = await inst_q.get(tx.conn, instance_id)
@@ -371,14 +372,11 @@ async def _end_on_failed_write(
     return ERROR
 
 
-def _one_line(exc: Exception, limit: int = 200) -> str:
-    """A database error in one line: the driver's own message (not the statement and its
-    parameters that SQLAlchemy adds), its first line, cut at ``limit``."""
+def _driver_error(exc: Exception, limit: int = 200) -> str:
+    """A database error in one line (``one_line``) of the driver's own message, not the
+    statement and its parameters that SQLAlchemy adds, cut at ``limit``."""
     orig = getattr(exc, "orig", None)
-    source = orig if isinstance(orig, Exception) else exc
-    lines = [line.strip() for line in str(source).splitlines() if line.strip()]
-    text = f"{type(source).__name__}: {lines[0] if lines else ''}".rstrip(": ")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return one_line(orig if isinstance(orig, Exception) else exc)[:limit]
 
 
 async def _settled(run: ProcessRun) -> bool:
