@@ -2,7 +2,8 @@
 
 The table holds at most one page (``PAGE`` rows) of ``engine.queue``; PageUp/PageDown
 move between pages. It follows INSTANCES_CHANGED events (and PEOPLE_CHANGED: a right
-changed) by keyed diffs and ticks once a second for the "running for" column. The log pane below follows the highlighted instance
+changed) by keyed diffs and ticks once a second for the "running for" column. The log
+pane below follows the highlighted instance
 (``FOLLOW_DELAY`` after the cursor stops, so holding j does not start a stream per row);
 when the instance it shows ends and leaves the queue, it switches to the highlighted one
 (with an empty queue the last log stays). ``l`` pins the log to the highlighted run and
